@@ -1,0 +1,62 @@
+# Copyright 2026 The gpuvirt-nova Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""``gpuvirt-nova catalog list|show``: the GPU models we know."""
+
+from cliff import lister
+from cliff import show
+
+from gpuvirt_nova import exception
+from gpuvirt_nova.hardware import catalog
+
+
+class ListCatalog(lister.Lister):
+    """List supported GPU models and what they can be sliced into."""
+
+    def take_action(self, parsed_args):
+        columns = ('Model', 'Architecture', 'Memory MiB', 'MIG profiles',
+                   'vGPU types', 'Host vGPU modes')
+        rows = [(m.name, m.architecture.value, m.memory_mib,
+                 len(m.mig_profiles), len(m.vgpu_types),
+                 ','.join(v.value for v in m.vgpu_modes))
+                for m in (catalog.load().models[n]
+                          for n in catalog.load().names())]
+        return columns, rows
+
+
+class ShowCatalog(show.ShowOne):
+    """Show one GPU model: MIG profiles with placements, vGPU types."""
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        parser.add_argument('model', help='GPU model name or alias')
+        return parser
+
+    def take_action(self, parsed_args):
+        try:
+            gpu_model = catalog.load().get(parsed_args.model)
+        except catalog.UnknownModel as exc:
+            raise exception.UsageError(str(exc))
+        profiles = ['%s (%s)' % (p.name, ','.join(map(str, p.placements)))
+                    for p in gpu_model.mig_profiles]
+        types = ['%s %s %dMiB x%d%s' % (
+            t.name, t.mdev_type, t.framebuffer_mib, t.max_instances,
+            ' on %s' % t.mig_profile if t.mig_profile else '')
+            for t in gpu_model.vgpu_types]
+        return (('Model', 'Architecture', 'Memory MiB', 'MIG profiles',
+                 'vGPU types', 'Sources'),
+                (gpu_model.name, gpu_model.architecture.value,
+                 gpu_model.memory_mib, '\n'.join(profiles),
+                 '\n'.join(types),
+                 '\n'.join('%s: %s' % s for s in gpu_model.sources)))

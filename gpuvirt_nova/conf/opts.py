@@ -1,0 +1,28 @@
+# Copyright 2026 The gpuvirt-nova Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The ``oslo.config.opts`` entry point: every option, for the sample."""
+
+import collections
+
+from gpuvirt_nova import conf
+
+
+def list_opts():
+    """[(group, [opts])] for oslo-config-generator, groups merged."""
+    merged = collections.OrderedDict()
+    for module in conf.ALL_MODULES:
+        for group, opts in module.list_opts().items():
+            merged.setdefault(group.name, (group, []))[1].extend(opts)
+    return [(group, opts) for group, opts in merged.values()]
