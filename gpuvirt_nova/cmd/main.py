@@ -59,6 +59,10 @@ def load_config(config_files, conf=None):
     return conf
 
 
+class _EarlyExit(SystemExit):
+    """Leaves cliff's start-up with our exit code instead of its 1."""
+
+
 class GpuvirtApp(app.App):
 
     def __init__(self):
@@ -89,7 +93,13 @@ class GpuvirtApp(app.App):
         except exception.GpuvirtError as exc:
             # cliff would turn this into exit 1; configuration errors are 2.
             self.stderr.write('gpuvirt-nova: %s\n' % exc)
-            raise SystemExit(exc.exit_code)
+            raise _EarlyExit(exc.exit_code)
+
+    def run(self, argv):
+        try:
+            return super().run(argv)
+        except _EarlyExit as exc:
+            return exc.code
 
     def run_subcommand(self, argv):
         self._failure = None
@@ -102,6 +112,7 @@ class GpuvirtApp(app.App):
 
     def clean_up(self, cmd, result, err):
         self._failure = err
+
 
 def main(argv=None):
     return GpuvirtApp().run(sys.argv[1:] if argv is None else argv)
