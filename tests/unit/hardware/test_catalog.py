@@ -1,0 +1,417 @@
+# Copyright 2026 The gpuvirt-nova Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The shipped GPU catalog: every data file loads and obeys the geometry.
+
+The checks here are invariants NVIDIA's tables must satisfy (MIG placements
+on 8 memory slices, MIG-backed vGPU types mirroring their GPU instance,
+time-sliced maxima that fit the board memory), so a wrong edit of a data
+file fails here before any layer trusts it.
+"""
+
+import copy
+import re
+
+from oslotest import base
+import pynvml
+
+from gpuvirt_nova.hardware import catalog
+from gpuvirt_nova.hardware import model
+
+
+#: (compute slices, memory slices) of a MIG GPU-instance profile ->
+#: (instances per GPU, NVML GPU-instance profile id), per NVIDIA's MIG
+#: user guide and nvml.h.
+MIG_GEOMETRY = {
+    (1, 1): (7, pynvml.NVML_GPU_INSTANCE_PROFILE_1_SLICE),
+    (1, 2): (4, pynvml.NVML_GPU_INSTANCE_PROFILE_1_SLICE_REV2),
+    (2, 2): (3, pynvml.NVML_GPU_INSTANCE_PROFILE_2_SLICE),
+    (3, 4): (2, pynvml.NVML_GPU_INSTANCE_PROFILE_3_SLICE),
+    (4, 4): (1, pynvml.NVML_GPU_INSTANCE_PROFILE_4_SLICE),
+    (7, 8): (1, pynvml.NVML_GPU_INSTANCE_PROFILE_7_SLICE),
+}
+
+#: MIG profile names NVIDIA's MIG user guide lists per model.
+MIG_NAMES = {
+    'A100-PCIE-40GB': {'1g.5gb', '1g.10gb', '2g.10gb', '3g.20gb',
+                       '4g.20gb', '7g.40gb'},
+    'A100-SXM4-80GB': {'1g.10gb', '1g.20gb', '2g.20gb', '3g.40gb',
+                       '4g.40gb', '7g.80gb'},
+    'H100-PCIE-80GB': {'1g.10gb', '1g.20gb', '2g.20gb', '3g.40gb',
+                       '4g.40gb', '7g.80gb'},
+    'H100-SXM5-80GB': {'1g.10gb', '1g.20gb', '2g.20gb', '3g.40gb',
+                       '4g.40gb', '7g.80gb'},
+    'H200-SXM5-141GB': {'1g.18gb', '1g.35gb', '2g.35gb', '3g.71gb',
+                        '4g.71gb', '7g.141gb'},
+    'H200-NVL-141GB': {'1g.18gb', '1g.35gb', '2g.35gb', '3g.71gb',
+                       '4g.71gb', '7g.141gb'},
+}
+
+#: Published time-sliced maxima (equal-size, mixed-size) for a sample of
+#: types, from NVIDIA's "Virtual GPU Types for Supported GPUs" tables.
+PUBLISHED_MAXIMA = [
+    ('A100-40GB', 'A100-4C', 10, 8),
+    ('A100-40GB', 'A100-8C', 5, 4),
+    ('A100-40GB', 'A100-40C', 1, 1),
+    ('A100-80GB', 'A100DX-4C', 20, 16),
+    ('H100-PCIE', 'H100-4C', 20, 16),
+    ('H100-PCIE', 'H100-8C', 10, 8),
+    ('H100-SXM', 'H100XM-5C', 16, 16),
+    ('H200', 'H200X-4C', 32, 32),
+    ('H200', 'H200X-17C', 8, 8),
+    ('H200-NVL', 'H200-7C', 20, 20),
+    ('L40S', 'L40S-4C', 12, 8),
+    ('L40S', 'L40S-16C', 3, 2),
+    ('A6000', 'RTXA6000-8C', 6, 4),
+    ('A6000', 'RTXA6000-2Q', 24, 16),
+    ('T4', 'T4-16Q', 1, None),
+    ('V100', 'V100DX-4C', 8, None),
+]
+
+SHIPPED_MODELS = {'A100-PCIE-40GB', 'A100-SXM4-80GB', 'H100-PCIE-80GB',
+                  'H100-SXM5-80GB', 'H200-SXM5-141GB', 'H200-NVL-141GB',
+                  'L40S', 'RTX-A6000', 'T4', 'V100-SXM2-32GB'}
+
+_TIME_SLICED_RE = re.compile(r'-(?P<gb>\d+)[CQBA]$')
+_MIG_BACKED_RE = re.compile(r'-(?P<slices>\d)-(?P<gb>\d+)C$')
+_MIG_NAME_RE = re.compile(r'^(?P<g>\d)g\.(?P<gb>\d+)gb$')
+
+
+def _models():
+    return list(catalog.load().models.values())
+
+
+def _mig_models():
+    return [m for m in _models() if m.mig_capable]
+
+
+class TestShippedFiles(base.BaseTestCase):
+
+    def test_every_data_file_loads(self):
+        names = []
+        for file_name, data in catalog.load_data_files():
+            gpu_model = catalog.build_model(data, file_name)
+            names.append(gpu_model.name)
+            self.assertTrue(gpu_model.sources,
+                            '%s names no source' % file_name)
+        self.assertTrue(SHIPPED_MODELS.issubset(names),
+                        SHIPPED_MODELS.difference(names))
+        self.assertEqual(len(names), len(set(names)))
+
+    def test_every_model_offers_types_and_host_modes(self):
+        for gpu_model in _models():
+            self.assertTrue(gpu_model.vgpu_types, gpu_model.name)
+            self.assertTrue(gpu_model.vgpu_modes, gpu_model.name)
+            self.assertTrue(gpu_model.time_sliced_types('C'), gpu_model.name)
+
+    def test_sriov_models_have_a_vf_per_vgpu(self):
+        for gpu_model in _models():
+            uses_vfs = any(m.uses_vfs for m in gpu_model.vgpu_modes)
+            if not uses_vfs:
+                self.assertEqual([model.HostVgpuMode.MDEV],
+                                 list(gpu_model.vgpu_modes), gpu_model.name)
+                self.assertEqual(0, gpu_model.sriov_totalvfs, gpu_model.name)
+                continue
+            most = max(t.max_instances for t in gpu_model.vgpu_types)
+            self.assertGreaterEqual(gpu_model.sriov_totalvfs, most,
+                                    gpu_model.name)
+
+    def test_mig_only_on_ampere_and_later(self):
+        for gpu_model in _mig_models():
+            self.assertIn(gpu_model.architecture,
+                          (model.Architecture.AMPERE,
+                           model.Architecture.HOPPER), gpu_model.name)
+
+
+class TestMigGeometry(base.BaseTestCase):
+
+    def test_mig_models_are_the_expected_ones(self):
+        self.assertEqual(set(MIG_NAMES), {m.name for m in _mig_models()})
+
+    def test_profile_names_match_the_mig_user_guide(self):
+        for gpu_model in _mig_models():
+            self.assertEqual(MIG_NAMES[gpu_model.name],
+                             {p.name for p in gpu_model.mig_profiles})
+
+    def test_eight_memory_slices_seven_compute_slices(self):
+        for gpu_model in _mig_models():
+            self.assertEqual(8, gpu_model.memory_slices, gpu_model.name)
+            self.assertEqual(7, gpu_model.compute_slices, gpu_model.name)
+
+    def test_placement_counts_and_nvml_ids(self):
+        for gpu_model in _mig_models():
+            seen = set()
+            for profile in gpu_model.mig_profiles:
+                key = (profile.compute_slices, profile.memory_slices)
+                self.assertIn(key, MIG_GEOMETRY,
+                              '%s %s' % (gpu_model.name, profile.name))
+                count, nvml_id = MIG_GEOMETRY[key]
+                self.assertEqual(count, profile.max_instances,
+                                 '%s %s' % (gpu_model.name, profile.name))
+                self.assertEqual(nvml_id, profile.nvml_id,
+                                 '%s %s' % (gpu_model.name, profile.name))
+                seen.add(key)
+            self.assertEqual(set(MIG_GEOMETRY), seen, gpu_model.name)
+
+    def test_placements_are_aligned_inside_the_gpu(self):
+        for gpu_model in _mig_models():
+            for profile in gpu_model.mig_profiles:
+                sizes = {p.size for p in profile.placements}
+                self.assertEqual(1, len(sizes), profile.name)
+                for placement in profile.placements:
+                    self.assertEqual(0, placement.start % placement.size,
+                                     '%s %s' % (profile.name, placement))
+                    self.assertLessEqual(placement.start + placement.size, 8)
+
+    def test_profile_name_matches_slices_and_memory(self):
+        for gpu_model in _mig_models():
+            for profile in gpu_model.mig_profiles:
+                match = _MIG_NAME_RE.match(profile.name)
+                self.assertIsNotNone(match, profile.name)
+                self.assertEqual(int(match.group('g')),
+                                 profile.compute_slices, profile.name)
+                # NVML reports somewhat less than the marketing size
+                # (4.75 GiB for 1g.5gb), never much more.
+                gib = profile.memory_mib / 1024
+                gb = int(match.group('gb'))
+                where = '%s %s' % (gpu_model.name, profile.name)
+                self.assertLessEqual(gib, gb + 1, where)
+                self.assertGreaterEqual(gib, 0.85 * gb, where)
+
+    def test_profile_memory_fits_the_gpu(self):
+        for gpu_model in _mig_models():
+            for profile in gpu_model.mig_profiles:
+                self.assertLessEqual(
+                    profile.memory_mib * profile.max_instances,
+                    gpu_model.memory_mib, profile.name)
+
+
+class TestVgpuTypes(base.BaseTestCase):
+
+    def test_mig_backed_types_mirror_their_profile(self):
+        for gpu_model in _mig_models():
+            backed = gpu_model.mig_backed_types()
+            self.assertTrue(backed, gpu_model.name)
+            for vgpu_type in backed:
+                profile = gpu_model.mig_profile(vgpu_type.mig_profile)
+                self.assertEqual(profile.memory_mib,
+                                 vgpu_type.framebuffer_mib, vgpu_type.name)
+                self.assertEqual(profile.max_instances,
+                                 vgpu_type.max_instances, vgpu_type.name)
+                self.assertEqual(model.VgpuSeries.C, vgpu_type.series)
+                match = _MIG_BACKED_RE.search(vgpu_type.name)
+                self.assertIsNotNone(match, vgpu_type.name)
+                self.assertEqual(int(match.group('slices')),
+                                 profile.compute_slices, vgpu_type.name)
+
+    def test_every_mig_profile_has_a_backed_type(self):
+        for gpu_model in _mig_models():
+            self.assertEqual(
+                {p.name for p in gpu_model.mig_profiles},
+                {t.mig_profile for t in gpu_model.mig_backed_types()})
+
+    def test_time_sliced_types_fit_in_memory(self):
+        for gpu_model in _models():
+            for vgpu_type in gpu_model.time_sliced_types():
+                self.assertLessEqual(
+                    vgpu_type.max_instances * vgpu_type.framebuffer_mib,
+                    gpu_model.memory_mib, vgpu_type.name)
+
+    def test_mixed_size_maximum_never_exceeds_equal_size(self):
+        for gpu_model in _models():
+            for vgpu_type in gpu_model.time_sliced_types():
+                if vgpu_type.max_instances_mixed is None:
+                    continue
+                self.assertLessEqual(vgpu_type.max_instances_mixed,
+                                     vgpu_type.max_instances, vgpu_type.name)
+
+    def test_time_sliced_framebuffer_matches_the_name(self):
+        for gpu_model in _models():
+            for vgpu_type in gpu_model.time_sliced_types():
+                match = _TIME_SLICED_RE.search(vgpu_type.name)
+                self.assertIsNotNone(match, vgpu_type.name)
+                self.assertEqual(int(match.group('gb')) * 1024,
+                                 vgpu_type.framebuffer_mib, vgpu_type.name)
+
+    def test_whole_gpu_type_exists(self):
+        for gpu_model in _models():
+            whole = [t for t in gpu_model.time_sliced_types()
+                     if t.framebuffer_mib == gpu_model.memory_mib]
+            self.assertTrue(whole, gpu_model.name)
+            self.assertTrue(all(t.max_instances == 1 for t in whole))
+
+    def test_type_ids_unique_within_a_model(self):
+        for gpu_model in _models():
+            ids = [t.type_id for t in gpu_model.vgpu_types]
+            self.assertEqual(len(ids), len(set(ids)), gpu_model.name)
+            for vgpu_type in gpu_model.vgpu_types:
+                self.assertIs(vgpu_type,
+                              gpu_model.vgpu_type_by_id(vgpu_type.type_id))
+                self.assertEqual('nvidia-%d' % vgpu_type.type_id,
+                                 vgpu_type.mdev_type)
+
+    def test_type_names_unique_across_models(self):
+        names = [t.name for m in _models() for t in m.vgpu_types]
+        self.assertEqual(len(names), len(set(names)))
+
+    def test_published_maxima(self):
+        cat = catalog.load()
+        for alias, type_name, equal, mixed in PUBLISHED_MAXIMA:
+            vgpu_type = cat.get(alias).vgpu_type(type_name)
+            self.assertEqual((equal, mixed),
+                             (vgpu_type.max_instances,
+                              vgpu_type.max_instances_mixed), type_name)
+
+    def test_rendering_type_for_eight_2gb_vgpus(self):
+        # The rendering-farm scenario: 8 vGPUs of 2 GB on an RTX A6000.
+        a6000 = catalog.load().get('RTX A6000')
+        fits = [t for t in a6000.time_sliced_types('Q')
+                if t.framebuffer_mib == 2048 and t.max_instances >= 8]
+        self.assertEqual(['RTXA6000-2Q'], [t.name for t in fits])
+
+
+class TestLookups(base.BaseTestCase):
+
+    def test_every_name_alias_and_nvml_name_finds_its_model(self):
+        cat = catalog.load()
+        for gpu_model in _models():
+            for key in ((gpu_model.name,) + gpu_model.aliases
+                        + gpu_model.nvml_names):
+                self.assertIs(gpu_model, cat.get(key), key)
+
+    def test_every_pci_id_finds_its_model(self):
+        cat = catalog.load()
+        ids = []
+        for gpu_model in _models():
+            self.assertTrue(gpu_model.pci_device_ids, gpu_model.name)
+            for device_id in gpu_model.pci_device_ids:
+                ids.append(device_id)
+                self.assertIs(gpu_model, cat.by_pci_device_id(device_id))
+                self.assertIs(gpu_model,
+                              cat.by_pci_device_id('0x' + device_id.upper()))
+        self.assertEqual(len(ids), len(set(ids)))
+
+    def test_operator_spellings(self):
+        cat = catalog.load()
+        for spelling, expected in [
+                ('A100-40GB', 'A100-PCIE-40GB'),
+                ('a100 80gb', 'A100-SXM4-80GB'),
+                ('H100-PCIE', 'H100-PCIE-80GB'),
+                ('H100-SXM', 'H100-SXM5-80GB'),
+                ('H100-80GB', 'H100-SXM5-80GB'),
+                ('H200', 'H200-SXM5-141GB'),
+                ('NVIDIA H200', 'H200-SXM5-141GB'),
+                ('NVIDIA H200 NVL', 'H200-NVL-141GB'),
+                ('NVIDIA H100 80GB HBM3', 'H100-SXM5-80GB'),
+                ('Tesla V100-SXM2-32GB', 'V100-SXM2-32GB'),
+                ('Tesla T4', 'T4'),
+                ('NVIDIA RTX A6000', 'RTX-A6000'),
+                ('NVIDIA L40S', 'L40S')]:
+            self.assertEqual(expected, cat.get(spelling).name, spelling)
+
+    def test_known_pci_ids(self):
+        cat = catalog.load()
+        for device_id, expected in [('20f1', 'A100-PCIE-40GB'),
+                                    ('20b2', 'A100-SXM4-80GB'),
+                                    ('2331', 'H100-PCIE-80GB'),
+                                    ('2330', 'H100-SXM5-80GB'),
+                                    ('2335', 'H200-SXM5-141GB'),
+                                    ('233b', 'H200-NVL-141GB'),
+                                    ('26b9', 'L40S'),
+                                    ('2230', 'RTX-A6000'),
+                                    ('1eb8', 'T4'),
+                                    ('1db5', 'V100-SXM2-32GB')]:
+            self.assertEqual(expected,
+                             cat.by_pci_device_id(device_id).name)
+
+    def test_unknown_model(self):
+        cat = catalog.load()
+        self.assertIsNone(cat.find('B300'))
+        self.assertIsNone(cat.by_pci_device_id('ffff'))
+        exc = self.assertRaises(catalog.UnknownModel, cat.get, 'B300')
+        self.assertIn("'B300'", str(exc))
+        self.assertIn('A100-PCIE-40GB', str(exc))
+
+
+class TestMalformedDocuments(base.BaseTestCase):
+    """A broken data file is rejected, naming the file and the field."""
+
+    SOURCE = 'broken.yaml'
+
+    def setUp(self):
+        super().setUp()
+        self.data = copy.deepcopy(dict(catalog.load_data_files())
+                                  ['a100-pcie-40gb.yaml'])
+
+    def _error(self):
+        return str(self.assertRaises(catalog.CatalogError,
+                                     catalog.build_model, self.data,
+                                     self.SOURCE))
+
+    def test_valid_copy_builds(self):
+        gpu_model = catalog.build_model(self.data, self.SOURCE)
+        self.assertEqual('A100-PCIE-40GB', gpu_model.name)
+
+    def test_missing_field(self):
+        del self.data['memory_mib']
+        message = self._error()
+        self.assertIn(self.SOURCE, message)
+        self.assertIn('memory_mib', message)
+
+    def test_missing_profile_field(self):
+        del self.data['mig_profiles'][2]['nvml_id']
+        message = self._error()
+        self.assertIn(self.SOURCE, message)
+        self.assertIn('mig_profiles.2', message)
+        self.assertIn('nvml_id', message)
+
+    def test_bad_placement_string(self):
+        self.data['mig_profiles'][0]['placements'] = '0-6:1'
+        message = self._error()
+        self.assertIn(self.SOURCE, message)
+        self.assertIn('placements', message)
+        self.assertIn("'0-6:1'", message)
+
+    def test_type_naming_unknown_mig_profile(self):
+        self.data['vgpu_types'][0]['mig_profile'] = '1g.6gb'
+        message = self._error()
+        self.assertIn(self.SOURCE, message)
+        self.assertIn('A100-1-5C', message)
+        self.assertIn('1g.6gb', message)
+
+    def test_bad_series_letter(self):
+        self.data['vgpu_types'][-1]['name'] = 'A100-40X'
+        message = self._error()
+        self.assertIn(self.SOURCE, message)
+        self.assertIn('A100-40X', message)
+        self.assertIn('series letter', message)
+
+    def test_bad_pci_id(self):
+        self.data['pci_device_ids'] = ['20F1']
+        message = self._error()
+        self.assertIn(self.SOURCE, message)
+        self.assertIn('pci_device_ids.0', message)
+
+    def test_unknown_field(self):
+        self.data['vgpu_types'][0]['maximum'] = 7
+        message = self._error()
+        self.assertIn(self.SOURCE, message)
+        self.assertIn('vgpu_types.0', message)
+        self.assertIn('maximum', message)
+
+    def test_bad_architecture(self):
+        self.data['architecture'] = 'kepler'
+        message = self._error()
+        self.assertIn(self.SOURCE, message)
+        self.assertIn('architecture', message)
