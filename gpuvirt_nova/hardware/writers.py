@@ -19,9 +19,295 @@ uses PrivsepWriter, whose oslo.privsep entrypoints validate every argument
 before touching ``/sys`` or NVML; tests, the demo and benchmarks use the
 simulator's writer (``gpuvirt_nova.sim``), which obeys the same contract.
 No other module opens a sysfs file for writing or calls an NVML setter.
+
+The checks are pure functions here (``validate_*``), shared by the
+production writer and the simulator's, in the style of os-vif's
+``linux_net``: a sysfs path must match one of :data:`ALLOWED_WRITES` and
+the value must have that file's form, so a privileged daemon can never be
+talked into writing anywhere else. The NVML MIG steps (``nvml_*``) are
+written once over a pynvml-like module: the privsep daemon passes the real
+``pynvml``, the simulator its fake.
 """
 
 import abc
+import collections
+import contextlib
+import os
+import re
+
+from gpuvirt_nova import exception
+from gpuvirt_nova.hardware import catalog
+from gpuvirt_nova.hardware import model
+
+_PCI = r'(?P<address>[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7])'
+_UUID = (r'(?P<uuid>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-'
+         r'[0-9a-f]{12})')
+_TYPE = r'nvidia-(?P<type_id>[1-9][0-9]{0,4})'
+
+#: The only sysfs attributes a writer may write: (kind, path pattern).
+ALLOWED_WRITES = (
+    ('sriov_numvfs',
+     re.compile(r'^/sys/bus/pci/devices/%s/sriov_numvfs$' % _PCI)),
+    ('current_vgpu_type',
+     re.compile(r'^/sys/bus/pci/devices/%s/nvidia/current_vgpu_type$'
+                % _PCI)),
+    ('mdev_create',
+     re.compile(r'^/sys/class/mdev_bus/%s/mdev_supported_types/%s/create$'
+                % (_PCI, _TYPE))),
+    ('mdev_create',
+     re.compile(r'^/sys/bus/pci/devices/%s/mdev_supported_types/%s/create$'
+                % (_PCI, _TYPE))),
+    ('mdev_remove',
+     re.compile(r'^/sys/bus/mdev/devices/%s/remove$' % _UUID)),
+)
+
+#: Most VFs a PCI function can have (the routing-id space of one bus).
+MAX_VFS = 256
+#: NVIDIA vGPU type ids are 16-bit.
+MAX_TYPE_ID = 65535
+#: Compute-instance profile index (NVML_COMPUTE_INSTANCE_PROFILE_*) by
+#: compute slices; a compute instance that fills its GPU instance uses it.
+CI_PROFILE_BY_SLICES = {1: 0, 2: 1, 3: 2, 4: 3, 7: 4, 8: 5, 6: 6}
+_MIG_PROFILE_RE = re.compile(r'^[1-8]g\.[0-9]+gb(\+me)?$')
+
+#: A validated sysfs write: what it is and the canonical path and value.
+SysfsWrite = collections.namedtuple(
+    'SysfsWrite', 'kind path value address type_id mdev_uuid')
+
+
+class InvalidWrite(exception.UsageError):
+    """A write was refused before anything was touched (bad argument)."""
+
+
+class HardwareRefused(exception.GpuvirtError):
+    """The kernel or NVML refused a change.
+
+    ``errno`` is set for a sysfs write, ``nvml_error`` (an
+    ``NVML_ERROR_*`` code) for an NVML call. The constructor arguments are
+    the exception's ``args`` so it crosses the privsep channel intact.
+    """
+
+    def __init__(self, message, errno=None, nvml_error=None):
+        super().__init__(message, errno, nvml_error)
+        self.message = message
+        self.errno = errno
+        self.nvml_error = nvml_error
+
+    def __str__(self):
+        return self.message
+
+
+def validate_pci_address(address, field='address'):
+    """Canonical ``dddd:bb:ss.f`` or InvalidWrite naming the field."""
+    try:
+        return model.normalize_pci_address(address)
+    except (ValueError, TypeError):
+        raise InvalidWrite('%s: expected a PCI address like 0000:3b:00.0, '
+                           'got %r' % (field, address))
+
+
+def _as_text(value):
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        return None
+    return str(value).strip()
+
+
+def _integer(path, value, low, high):
+    text = _as_text(value)
+    if text is None or not text.isdigit() or not low <= int(text) <= high:
+        raise InvalidWrite('%s: expected an integer from %d to %d, got %r'
+                           % (path, low, high, value))
+    return str(int(text))
+
+
+def validate_sysfs_write(path, value):
+    """Check one sysfs write; return a SysfsWrite or raise InvalidWrite.
+
+    ``path`` is the path on a real host (``/sys/...``); ``value`` a str or
+    int. Accepted: ``sriov_numvfs`` 0..256, ``nvidia/current_vgpu_type``
+    0..65535, ``mdev_supported_types/nvidia-<n>/create`` an mdev UUID,
+    ``/sys/bus/mdev/devices/<uuid>/remove`` ``1``.
+    """
+    if not isinstance(path, str):
+        raise InvalidWrite('sysfs path: expected a string, got %r' % (path,))
+    for kind, pattern in ALLOWED_WRITES:
+        match = pattern.match(path)
+        if match:
+            break
+    else:
+        raise InvalidWrite(
+            '%s: not a sysfs attribute a writer may change: use '
+            'sriov_numvfs, nvidia/current_vgpu_type, '
+            'mdev_supported_types/nvidia-<id>/create or '
+            '/sys/bus/mdev/devices/<uuid>/remove' % path)
+    groups = match.groupdict()
+    type_id = int(groups['type_id']) if groups.get('type_id') else None
+    if kind == 'sriov_numvfs':
+        text = _integer(path, value, 0, MAX_VFS)
+    elif kind == 'current_vgpu_type':
+        text = _integer(path, value, 0, MAX_TYPE_ID)
+    elif kind == 'mdev_create':
+        text = (_as_text(value) or '').lower()
+        if not re.match('^%s$' % _UUID, text):
+            raise InvalidWrite('%s: expected an mdev UUID like '
+                               '4b20d080-1b54-4048-85b3-a6a62d165c01, got '
+                               '%r' % (path, value))
+    else:
+        text = _as_text(value)
+        if text != '1':
+            raise InvalidWrite('%s: expected 1, got %r' % (path, value))
+    mdev_uuid = text if kind == 'mdev_create' else groups.get('uuid')
+    return SysfsWrite(kind, path, text, groups.get('address'), type_id,
+                      mdev_uuid)
+
+
+def validate_mig_profile(profile):
+    if not isinstance(profile, str) or not _MIG_PROFILE_RE.match(profile):
+        raise InvalidWrite('MIG profile: expected a name like 2g.10gb, got '
+                           '%r' % (profile,))
+    return profile
+
+
+def validate_small_int(value, field, high=255):
+    if isinstance(value, bool) or not isinstance(value, int) \
+            or not 0 <= value <= high:
+        raise InvalidWrite('%s: expected an integer from 0 to %d, got %r'
+                           % (field, high, value))
+    return value
+
+
+# -- NVML MIG steps, over any pynvml-like module ---------------------------
+
+@contextlib.contextmanager
+def _nvml_session(nvml, what):
+    """nvmlInit/nvmlShutdown around a block; NVML errors -> HardwareRefused."""
+    try:
+        nvml.nvmlInit()
+        try:
+            yield
+        finally:
+            nvml.nvmlShutdown()
+    except nvml.NVMLError as exc:
+        raise HardwareRefused('%s: %s' % (what, nvml_error_name(nvml, exc)),
+                              nvml_error=exc.value)
+
+
+def nvml_error_name(nvml, exc):
+    """``NVML_ERROR_IN_USE (19)``: the constant's name, as NVML's docs."""
+    for name, value in vars(nvml).items():
+        if name.startswith('NVML_ERROR_') and value == exc.value:
+            return '%s (%d)' % (name, exc.value)
+    return 'NVML error %d' % exc.value
+
+
+def _handle(nvml, address):
+    return nvml.nvmlDeviceGetHandleByPciBusId(address)
+
+
+def _gpu_model(nvml, handle, address):
+    name = nvml.nvmlDeviceGetName(handle)
+    if isinstance(name, bytes):
+        name = name.decode()
+    gpu_model = catalog.load().find(name)
+    if gpu_model is None:
+        raise HardwareRefused('%s: GPU model %r is not in the catalog'
+                              % (address, name))
+    return gpu_model
+
+
+def _profile_named(gpu_model, address, name):
+    try:
+        return gpu_model.mig_profile(name)
+    except KeyError as exc:
+        raise InvalidWrite('%s: %s' % (address, exc.args[0]))
+
+
+def nvml_set_mig_mode(nvml, address, enabled):
+    """Set MIG mode; True when a GPU reset must still apply it."""
+    address = validate_pci_address(address)
+    with _nvml_session(nvml, 'set MIG mode on %s' % address):
+        handle = _handle(nvml, address)
+        nvml.nvmlDeviceSetMigMode(handle, nvml.NVML_DEVICE_MIG_ENABLE
+                                  if enabled else
+                                  nvml.NVML_DEVICE_MIG_DISABLE)
+        current, pending = nvml.nvmlDeviceGetMigMode(handle)
+    return current != pending
+
+
+def nvml_create_gpu_instance(nvml, address, profile, start):
+    """Create a GPU instance of ``profile`` at slice ``start``; its id."""
+    address = validate_pci_address(address)
+    validate_mig_profile(profile)
+    validate_small_int(start, 'start', 7)
+    what = 'create MIG %s at slice %d on %s' % (profile, start, address)
+    with _nvml_session(nvml, what):
+        handle = _handle(nvml, address)
+        mig_profile = _profile_named(_gpu_model(nvml, handle, address),
+                                     address, profile)
+        info = nvml.nvmlDeviceGetGpuInstanceProfileInfo(handle,
+                                                        mig_profile.nvml_id)
+        placement = nvml.c_nvmlGpuInstancePlacement_t()
+        placement.start, placement.size = start, mig_profile.memory_slices
+        gpu_instance = nvml.nvmlDeviceCreateGpuInstanceWithPlacement(
+            handle, info.id, placement)
+        return nvml.nvmlGpuInstanceGetInfo(gpu_instance).id
+
+
+def nvml_destroy_gpu_instance(nvml, address, gpu_instance_id):
+    address = validate_pci_address(address)
+    validate_small_int(gpu_instance_id, 'gpu_instance_id')
+    what = 'destroy GPU instance %d on %s' % (gpu_instance_id, address)
+    with _nvml_session(nvml, what):
+        handle = _handle(nvml, address)
+        nvml.nvmlGpuInstanceDestroy(
+            nvml.nvmlDeviceGetGpuInstanceById(handle, gpu_instance_id))
+
+
+def nvml_create_compute_instance(nvml, address, gpu_instance_id,
+                                 profile=None):
+    """Create the compute instance that fills a GPU instance; its id.
+
+    ``profile`` (a GPU-instance profile name such as ``2g.10gb``), when
+    given, must be the GPU instance's own profile.
+    """
+    address = validate_pci_address(address)
+    validate_small_int(gpu_instance_id, 'gpu_instance_id')
+    if profile is not None:
+        validate_mig_profile(profile)
+    what = 'create a compute instance in GPU instance %d on %s' % (
+        gpu_instance_id, address)
+    with _nvml_session(nvml, what):
+        handle = _handle(nvml, address)
+        gpu_model = _gpu_model(nvml, handle, address)
+        gpu_instance = nvml.nvmlDeviceGetGpuInstanceById(handle,
+                                                         gpu_instance_id)
+        profile_id = nvml.nvmlGpuInstanceGetInfo(gpu_instance).profileId
+        own = [p for p in gpu_model.mig_profiles
+               if nvml.nvmlDeviceGetGpuInstanceProfileInfo(
+                   handle, p.nvml_id).id == profile_id]
+        if not own or (profile is not None and own[0].name != profile):
+            raise InvalidWrite('%s: GPU instance %d is not a %s instance'
+                               % (address, gpu_instance_id, profile))
+        ci_profile = CI_PROFILE_BY_SLICES[own[0].compute_slices]
+        compute_instance = nvml.nvmlGpuInstanceCreateComputeInstance(
+            gpu_instance, ci_profile)
+        return nvml.nvmlComputeInstanceGetInfo(compute_instance).id
+
+
+def nvml_destroy_compute_instance(nvml, address, gpu_instance_id,
+                                  compute_instance_id):
+    address = validate_pci_address(address)
+    validate_small_int(gpu_instance_id, 'gpu_instance_id')
+    validate_small_int(compute_instance_id, 'compute_instance_id')
+    what = 'destroy compute instance %d of GPU instance %d on %s' % (
+        compute_instance_id, gpu_instance_id, address)
+    with _nvml_session(nvml, what):
+        handle = _handle(nvml, address)
+        gpu_instance = nvml.nvmlDeviceGetGpuInstanceById(handle,
+                                                         gpu_instance_id)
+        nvml.nvmlComputeInstanceDestroy(
+            nvml.nvmlGpuInstanceGetComputeInstanceById(
+                gpu_instance, compute_instance_id))
 
 
 class HardwareWriter(abc.ABC):
@@ -64,3 +350,35 @@ class HardwareWriter(abc.ABC):
     def destroy_compute_instance(self, address, gpu_instance_id,
                                  compute_instance_id):
         """Destroy one compute instance."""
+
+
+def default_writer(conf=None):
+    """The writer the configuration asks for.
+
+    The simulator's when ``[gpuvirt] simulate`` is set (the same host that
+    discovery reads, see ``discover.simulated_root``), else the production
+    PrivsepWriter.
+    """
+    from gpuvirt_nova import conf as conf_mod
+    conf = conf or conf_mod.CONF
+    if conf.gpuvirt.simulate:
+        from gpuvirt_nova.hardware import discover
+        root = discover.simulated_root(conf)
+        os.makedirs(root, exist_ok=True)
+        return discover.open_or_create_simulated(conf.gpuvirt.simulate,
+                                                 root).writer()
+    from gpuvirt_nova import privsep
+    return privsep.PrivsepWriter()
+
+
+def __getattr__(name):
+    """``writers.PrivsepWriter``: the production writer, imported lazily.
+
+    It lives in :mod:`gpuvirt_nova.privsep` (which imports this module);
+    importing it on first use keeps oslo.privsep out of code that never
+    writes.
+    """
+    if name == 'PrivsepWriter':
+        from gpuvirt_nova import privsep
+        return privsep.PrivsepWriter
+    raise AttributeError('module %r has no attribute %r' % (__name__, name))

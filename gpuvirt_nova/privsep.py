@@ -1,0 +1,147 @@
+# Copyright 2026 The gpuvirt-nova Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Privileged entrypoints: the only code that writes to /sys or sets MIG.
+
+Each entrypoint runs in the oslo.privsep daemon with CAP_SYS_ADMIN (NVML
+MIG changes, GPU reset) and CAP_DAC_OVERRIDE (root-owned sysfs files) and
+nothing else, and checks its arguments again with the pure
+``writers.validate_*`` functions before acting: the daemon trusts no
+caller. Operators configure the daemon in ``[gpuvirt_privsep]``
+(oslo.privsep's ``helper_command``, ``user``, ``group``...).
+
+:class:`PrivsepWriter` is the production
+:class:`~gpuvirt_nova.hardware.writers.HardwareWriter`; it validates on the
+caller's side too, so a bad argument fails before the daemon starts.
+"""
+
+from oslo_concurrency import processutils
+from oslo_log import log as logging
+from oslo_privsep import capabilities
+from oslo_privsep import priv_context
+
+from gpuvirt_nova.hardware import writers
+
+LOG = logging.getLogger(__name__)
+
+sys_admin_pctxt = priv_context.PrivContext(
+    'gpuvirt_nova',
+    cfg_section='gpuvirt_privsep',
+    pypath=__name__ + '.sys_admin_pctxt',
+    capabilities=[capabilities.CAP_SYS_ADMIN,
+                  capabilities.CAP_DAC_OVERRIDE],
+)
+
+
+def _pynvml():
+    import pynvml
+    return pynvml
+
+
+def _write_file(path, value):
+    """Write one sysfs attribute; OSError -> HardwareRefused."""
+    try:
+        with open(path, 'w') as f:
+            f.write(value)
+    except OSError as exc:
+        raise writers.HardwareRefused(
+            'write %s to %s failed: [Errno %s] %s'
+            % (value, path, exc.errno, exc.strerror), exc.errno)
+
+
+@sys_admin_pctxt.entrypoint
+def write_sysfs(path, value):
+    request = writers.validate_sysfs_write(path, value)
+    LOG.debug('Writing %s to %s', request.value, request.path)
+    _write_file(request.path, request.value)
+
+
+@sys_admin_pctxt.entrypoint
+def set_mig_mode(address, enabled):
+    return writers.nvml_set_mig_mode(_pynvml(), address, bool(enabled))
+
+
+@sys_admin_pctxt.entrypoint
+def reset_gpu(address):
+    address = writers.validate_pci_address(address)
+    try:
+        processutils.execute('nvidia-smi', '--gpu-reset', '-i', address)
+    except (OSError, processutils.ProcessExecutionError) as exc:
+        raise writers.HardwareRefused('reset %s failed: %s' % (
+            address, str(exc).strip().splitlines()[0] if str(exc) else exc))
+
+
+@sys_admin_pctxt.entrypoint
+def create_gpu_instance(address, profile, start):
+    return writers.nvml_create_gpu_instance(_pynvml(), address, profile,
+                                            start)
+
+
+@sys_admin_pctxt.entrypoint
+def destroy_gpu_instance(address, gpu_instance_id):
+    writers.nvml_destroy_gpu_instance(_pynvml(), address, gpu_instance_id)
+
+
+@sys_admin_pctxt.entrypoint
+def create_compute_instance(address, gpu_instance_id, profile=None):
+    return writers.nvml_create_compute_instance(_pynvml(), address,
+                                                gpu_instance_id, profile)
+
+
+@sys_admin_pctxt.entrypoint
+def destroy_compute_instance(address, gpu_instance_id, compute_instance_id):
+    writers.nvml_destroy_compute_instance(
+        _pynvml(), address, gpu_instance_id, compute_instance_id)
+
+
+class PrivsepWriter(writers.HardwareWriter):
+    """The production writer: checks here, acts in the privsep daemon."""
+
+    def write_sysfs(self, path, value):
+        request = writers.validate_sysfs_write(path, value)
+        write_sysfs(request.path, request.value)
+
+    def set_mig_mode(self, address, enabled):
+        return set_mig_mode(writers.validate_pci_address(address),
+                            bool(enabled))
+
+    def reset_gpu(self, address):
+        reset_gpu(writers.validate_pci_address(address))
+
+    def create_gpu_instance(self, address, profile, start):
+        writers.validate_mig_profile(profile)
+        writers.validate_small_int(start, 'start', 7)
+        return create_gpu_instance(writers.validate_pci_address(address),
+                                   profile, start)
+
+    def destroy_gpu_instance(self, address, gpu_instance_id):
+        writers.validate_small_int(gpu_instance_id, 'gpu_instance_id')
+        destroy_gpu_instance(writers.validate_pci_address(address),
+                             gpu_instance_id)
+
+    def create_compute_instance(self, address, gpu_instance_id,
+                                profile=None):
+        writers.validate_small_int(gpu_instance_id, 'gpu_instance_id')
+        if profile is not None:
+            writers.validate_mig_profile(profile)
+        return create_compute_instance(
+            writers.validate_pci_address(address), gpu_instance_id, profile)
+
+    def destroy_compute_instance(self, address, gpu_instance_id,
+                                 compute_instance_id):
+        writers.validate_small_int(gpu_instance_id, 'gpu_instance_id')
+        writers.validate_small_int(compute_instance_id,
+                                   'compute_instance_id')
+        destroy_compute_instance(writers.validate_pci_address(address),
+                                 gpu_instance_id, compute_instance_id)

@@ -1,0 +1,180 @@
+# Copyright 2026 The gpuvirt-nova Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Writer argument checks: pure functions shared by every writer."""
+
+import os
+from unittest import mock
+
+import fixtures
+from oslo_config import fixture as config_fixture
+from oslotest import base
+
+from gpuvirt_nova import conf
+from gpuvirt_nova import exception
+from gpuvirt_nova.hardware import writers
+from gpuvirt_nova import privsep
+from gpuvirt_nova.sim import fixture as sim_fixture
+
+UUID = '4b20d080-1b54-4048-85b3-a6a62d165c01'
+
+
+class ValidateSysfsWriteTestCase(base.BaseTestCase):
+
+    def test_allowed_writes(self):
+        cases = [
+            ('/sys/bus/pci/devices/0000:3b:00.0/sriov_numvfs', 16,
+             'sriov_numvfs', '16'),
+            ('/sys/bus/pci/devices/0000:3b:00.4/nvidia/current_vgpu_type',
+             '692\n', 'current_vgpu_type', '692'),
+            ('/sys/class/mdev_bus/0000:3b:00.4/mdev_supported_types/'
+             'nvidia-692/create', UUID.upper(), 'mdev_create', UUID),
+            ('/sys/bus/pci/devices/0000:3b:00.0/mdev_supported_types/'
+             'nvidia-230/create', UUID, 'mdev_create', UUID),
+            ('/sys/bus/mdev/devices/%s/remove' % UUID, 1, 'mdev_remove',
+             '1'),
+        ]
+        for path, value, kind, text in cases:
+            request = writers.validate_sysfs_write(path, value)
+            self.assertEqual((kind, text), (request.kind, request.value))
+            self.assertEqual(path, request.path)
+
+    def test_parsed_parts(self):
+        request = writers.validate_sysfs_write(
+            '/sys/class/mdev_bus/0000:3b:00.4/mdev_supported_types/'
+            'nvidia-692/create', UUID)
+        self.assertEqual(('0000:3b:00.4', 692, UUID),
+                         (request.address, request.type_id,
+                          request.mdev_uuid))
+
+    def test_paths_outside_the_allow_list(self):
+        for path in ('/etc/passwd',
+                     '/sys/bus/pci/devices/0000:3b:00.0/remove',
+                     '/sys/bus/pci/devices/0000:3b:00.0/../../../../etc/x',
+                     '/sys/bus/pci/devices/0000:3b:00.0/sriov_numvfs/',
+                     '/sys/bus/pci/devices/0000:3B:00.0/sriov_numvfs',
+                     '/sys/class/mdev_bus/0000:3b:00.4/mdev_supported_types/'
+                     'i915-GVTg_V5_4/create',
+                     'sys/bus/pci/devices/0000:3b:00.0/sriov_numvfs',
+                     None):
+            exc = self.assertRaises(writers.InvalidWrite,
+                                    writers.validate_sysfs_write, path, '1')
+            self.assertIsInstance(exc, exception.UsageError)
+            self.assertNotIn('\n', str(exc))
+
+    def test_bad_values(self):
+        numvfs = '/sys/bus/pci/devices/0000:3b:00.0/sriov_numvfs'
+        vgpu = '/sys/bus/pci/devices/0000:3b:00.4/nvidia/current_vgpu_type'
+        create = ('/sys/class/mdev_bus/0000:3b:00.4/mdev_supported_types/'
+                  'nvidia-692/create')
+        remove = '/sys/bus/mdev/devices/%s/remove' % UUID
+        for path, value in ((numvfs, -1), (numvfs, 257), (numvfs, '4; rm'),
+                            (numvfs, True), (numvfs, 2.0), (vgpu, 65536),
+                            (vgpu, '0x2b4'), (create, 'not-a-uuid'),
+                            (create, UUID + '\n' + UUID), (remove, '0'),
+                            (remove, 'yes')):
+            exc = self.assertRaises(writers.InvalidWrite,
+                                    writers.validate_sysfs_write, path,
+                                    value)
+            self.assertIn(path, str(exc))
+
+    def test_other_arguments(self):
+        self.assertEqual('0000:3b:00.0',
+                         writers.validate_pci_address('3B:00.0'))
+        self.assertRaises(writers.InvalidWrite,
+                          writers.validate_pci_address, '3b:00')
+        self.assertEqual('2g.10gb', writers.validate_mig_profile('2g.10gb'))
+        self.assertRaises(writers.InvalidWrite,
+                          writers.validate_mig_profile, '2g.10gb;')
+        self.assertRaises(writers.InvalidWrite,
+                          writers.validate_small_int, 8, 'start', 7)
+        self.assertRaises(writers.InvalidWrite,
+                          writers.validate_small_int, '1', 'start')
+
+
+class HardwareRefusedTestCase(base.BaseTestCase):
+
+    def test_rebuilds_from_its_args(self):
+        # oslo.privsep re-raises a daemon exception as type(*args).
+        exc = writers.HardwareRefused('write failed', 16, None)
+        again = type(exc)(*exc.args)
+        self.assertEqual(('write failed', 16), (str(again), again.errno))
+
+
+class PrivsepWriterTestCase(base.BaseTestCase):
+    """Bad arguments fail on the caller's side, before the daemon."""
+
+    def test_bad_arguments_never_reach_the_daemon(self):
+        writer = privsep.PrivsepWriter()
+        with mock.patch.object(privsep, 'write_sysfs') as write, \
+                mock.patch.object(privsep, 'create_gpu_instance') as create:
+            self.assertRaises(writers.InvalidWrite, writer.write_sysfs,
+                              '/etc/shadow', 'x')
+            self.assertRaises(writers.InvalidWrite,
+                              writer.create_gpu_instance, '0000:3b:00.0',
+                              '9g.99gb;', 0)
+            self.assertRaises(writers.InvalidWrite,
+                              writer.create_gpu_instance, 'gpu0',
+                              '2g.10gb', 0)
+            write.assert_not_called()
+            create.assert_not_called()
+            writer.write_sysfs(
+                '/sys/bus/pci/devices/0000:3b:00.0/sriov_numvfs', 4)
+            write.assert_called_once_with(
+                '/sys/bus/pci/devices/0000:3b:00.0/sriov_numvfs', '4')
+
+    def test_os_error_becomes_hardware_refused(self):
+        directory = self.useFixture(fixtures.TempDir()).path
+        exc = self.assertRaises(writers.HardwareRefused, privsep._write_file,
+                                os.path.join(directory, 'missing', 'x'), '1')
+        self.assertIsNotNone(exc.errno)
+
+
+class SimulatedWriterSharesChecksTestCase(base.BaseTestCase):
+
+    def test_same_rejections_as_production(self):
+        host = self.useFixture(
+            sim_fixture.SimulatedHostFixture('T4:mdev')).host
+        writer = host.writer()
+        self.assertIsInstance(writer, writers.HardwareWriter)
+        self.assertRaises(writers.InvalidWrite, writer.write_sysfs,
+                          '/sys/bus/pci/devices/0000:3b:00.0/remove', '1')
+        self.assertRaises(writers.InvalidWrite, writer.write_sysfs,
+                          '/sys/class/mdev_bus/0000:3b:00.0/'
+                          'mdev_supported_types/nvidia-230/create', 'x')
+        self.assertRaises(writers.InvalidWrite, writer.reset_gpu, 'gpu0')
+        self.assertEqual([], host.journal_entries())
+
+
+class DefaultWriterTestCase(base.BaseTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.conf = self.useFixture(config_fixture.Config(conf.CONF))
+
+    def test_production_writer_by_default(self):
+        self.assertIsInstance(writers.default_writer(), privsep.PrivsepWriter)
+
+    def test_simulated_writer_when_simulating(self):
+        state_dir = self.useFixture(fixtures.TempDir()).path
+        self.conf.config(group='gpuvirt', simulate='T4:mdev@node03',
+                         state_dir=state_dir)
+        writer = writers.default_writer()
+        self.assertEqual('node03', writer.host.hostname)
+        self.assertTrue(writer.host.root.startswith(state_dir))
+        self.assertEqual(writer.host.root, writers.default_writer().host.root)
+
+    def test_production_writer_is_reachable_from_writers(self):
+        self.assertIs(privsep.PrivsepWriter, writers.PrivsepWriter)
+        self.assertIsNone(getattr(writers, 'NoSuchWriter', None))

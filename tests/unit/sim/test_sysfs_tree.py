@@ -1,0 +1,149 @@
+# Copyright 2026 The gpuvirt-nova Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The tree looks like a real host's: paths, links and file formats."""
+
+import dataclasses
+import os
+
+from oslotest import base
+
+from gpuvirt_nova.hardware import catalog
+from gpuvirt_nova.sim import fixture as sim_fixture
+from gpuvirt_nova.sim import spec
+
+
+def read(path):
+    with open(path) as f:
+        return f.read()
+
+
+class TreeTestCase(base.BaseTestCase):
+
+    def _host(self, spec):
+        host = self.useFixture(sim_fixture.SimulatedHostFixture(spec)).host
+        self.root = host.sysfs_root
+        return host
+
+    def dev(self, address, *parts):
+        return os.path.join(self.root, 'sys', 'bus', 'pci', 'devices',
+                            address, *parts)
+
+    def test_physical_function_files(self):
+        self._host('2xA100-PCIE-40GB:vfio')
+        gpu = catalog.load().get('A100-PCIE-40GB')
+        pf = '0000:3b:00.0'
+        self.assertTrue(os.path.islink(os.path.join(
+            self.root, 'sys', 'bus', 'pci', 'devices', pf)))
+        self.assertEqual('0x10de\n', read(self.dev(pf, 'vendor')))
+        self.assertEqual('0x%s\n' % gpu.pci_device_ids[0],
+                         read(self.dev(pf, 'device')))
+        self.assertEqual('0x030200\n', read(self.dev(pf, 'class')))
+        self.assertEqual('0\n', read(self.dev(pf, 'numa_node')))
+        self.assertEqual('%d\n' % gpu.sriov_totalvfs,
+                         read(self.dev(pf, 'sriov_totalvfs')))
+        self.assertEqual('%d\n' % gpu.sriov_totalvfs,
+                         read(self.dev(pf, 'sriov_numvfs')))
+        self.assertEqual('nvidia', os.path.basename(
+            os.readlink(self.dev(pf, 'driver'))))
+        group = os.readlink(self.dev(pf, 'iommu_group'))
+        self.assertTrue(group.startswith('../'))
+        self.assertTrue(os.path.basename(group).isdigit())
+        self.assertTrue(os.path.isdir(self.dev(pf, 'iommu_group')))
+        self.assertIn('550.', read(os.path.join(
+            self.root, 'sys', 'module', 'nvidia', 'version')))
+
+    def test_virtual_functions_and_links(self):
+        self._host('A100-PCIE-40GB:vfio')
+        pf = '0000:3b:00.0'
+        self.assertEqual('../0000:3b:00.4',
+                         os.readlink(self.dev(pf, 'virtfn0')))
+        self.assertEqual('../0000:3b:01.0',
+                         os.readlink(self.dev(pf, 'virtfn4')))
+        self.assertEqual(os.path.realpath(self.dev(pf)),
+                         os.path.realpath(self.dev('0000:3b:00.4',
+                                                   'physfn')))
+        groups = {os.path.basename(os.readlink(self.dev(a, 'iommu_group')))
+                  for a in (pf, '0000:3b:00.4', '0000:3b:00.5')}
+        self.assertEqual(3, len(groups))
+
+    def test_vendor_vfio_files(self):
+        self._host('A100-PCIE-40GB:vfio')
+        gpu = catalog.load().get('A100-PCIE-40GB')
+        vf = '0000:3b:00.4'
+        self.assertEqual('0\n', read(self.dev(vf, 'nvidia',
+                                              'current_vgpu_type')))
+        lines = read(self.dev(vf, 'nvidia',
+                              'creatable_vgpu_types')).splitlines()
+        self.assertEqual('ID    : vGPU Name', lines[0])
+        listed = {}
+        for line in lines[1:]:
+            type_id, sep, name = line.partition(' : ')
+            self.assertEqual(' : ', sep)
+            listed[int(type_id)] = name
+        expected = {t.type_id: 'NVIDIA %s' % t.name
+                    for t in gpu.time_sliced_types()}
+        self.assertEqual(expected, listed)
+        self.assertFalse(os.path.exists(os.path.join(
+            self.root, 'sys', 'class', 'mdev_bus', vf)))
+
+    def test_sriov_mdev_types_on_each_vf(self):
+        self._host('A100-PCIE-40GB:sriov-mdev')
+        gpu = catalog.load().get('A100-PCIE-40GB')
+        vgpu_type = gpu.time_sliced_types()[0]
+        parent = os.path.join(self.root, 'sys', 'class', 'mdev_bus',
+                              '0000:3b:00.4')
+        type_dir = os.path.join(parent, 'mdev_supported_types',
+                                vgpu_type.mdev_type)
+        self.assertEqual('NVIDIA %s\n' % vgpu_type.name,
+                         read(os.path.join(type_dir, 'name')))
+        self.assertEqual('1\n', read(os.path.join(type_dir,
+                                                  'available_instances')))
+        self.assertEqual('vfio-pci\n', read(os.path.join(type_dir,
+                                                         'device_api')))
+        self.assertIn('framebuffer=%dM' % vgpu_type.framebuffer_mib,
+                      read(os.path.join(type_dir, 'description')))
+        self.assertTrue(os.path.exists(os.path.join(type_dir, 'create')))
+        self.assertFalse(os.path.exists(os.path.join(
+            self.root, 'sys', 'class', 'mdev_bus', '0000:3b:00.0')))
+
+    def test_mdev_types_on_the_pf_before_ampere(self):
+        self._host('T4:mdev')
+        gpu = catalog.load().get('T4')
+        types = os.path.join(self.root, 'sys', 'class', 'mdev_bus',
+                             '0000:3b:00.0', 'mdev_supported_types')
+        for vgpu_type in gpu.vgpu_types:
+            self.assertEqual('%d\n' % vgpu_type.max_instances, read(
+                os.path.join(types, vgpu_type.mdev_type,
+                             'available_instances')))
+        self.assertFalse(os.path.exists(self.dev('0000:3b:00.0',
+                                                 'sriov_numvfs')))
+
+    def test_passthrough_gpu_is_bound_to_vfio_pci(self):
+        host = self._host('A100-PCIE-40GB:none')
+        self.assertEqual('vfio-pci', os.path.basename(
+            os.readlink(self.dev('0000:3b:00.0', 'driver'))))
+        self.assertEqual('0\n', read(self.dev('0000:3b:00.0',
+                                              'sriov_numvfs')))
+        self.assertEqual([], host.nvml_addresses())
+
+    def test_old_driver_prints_grid_names(self):
+        host_spec = dataclasses.replace(spec.parse_spec('T4:mdev'),
+                                        driver_version='470.223.02')
+        self._host(host_spec)
+        name = os.path.join(self.root, 'sys', 'class', 'mdev_bus',
+                            '0000:3b:00.0', 'mdev_supported_types')
+        first = sorted(os.listdir(name))[0]
+        self.assertTrue(read(os.path.join(name, first, 'name')).startswith(
+            'GRID T4-'))
