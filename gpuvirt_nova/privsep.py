@@ -35,12 +35,15 @@ from gpuvirt_nova.hardware import writers
 
 LOG = logging.getLogger(__name__)
 
+#: Everything the daemon keeps: NVML MIG changes and GPU reset need
+#: CAP_SYS_ADMIN, writing root-owned sysfs files CAP_DAC_OVERRIDE.
+CAPABILITIES = (capabilities.CAP_SYS_ADMIN, capabilities.CAP_DAC_OVERRIDE)
+
 sys_admin_pctxt = priv_context.PrivContext(
     'gpuvirt_nova',
     cfg_section='gpuvirt_privsep',
     pypath=__name__ + '.sys_admin_pctxt',
-    capabilities=[capabilities.CAP_SYS_ADMIN,
-                  capabilities.CAP_DAC_OVERRIDE],
+    capabilities=list(CAPABILITIES),
 )
 
 

@@ -82,6 +82,12 @@ class GpuvirtApp(app.App):
             metavar='PATH',
             help='Configuration file to read (repeatable). Default: '
                  '%s, whichever exist.' % ' and '.join(DEFAULT_CONFIG_FILES))
+        parser.add_argument(
+            '--os-placement-url', metavar='URL',
+            default=os.environ.get('OS_PLACEMENT_URL'),
+            help='Placement endpoint for every command (noauth2, token '
+                 '"admin"); overrides [gpuvirt_placement] placement_url. '
+                 'Default: $OS_PLACEMENT_URL.')
         return parser
 
     def initialize_app(self, argv):
@@ -90,6 +96,10 @@ class GpuvirtApp(app.App):
             return
         try:
             load_config(self.options.config_file, self.conf)
+            if self.options.os_placement_url:
+                self.conf.set_override('placement_url',
+                                       self.options.os_placement_url,
+                                       group='gpuvirt_placement')
         except exception.GpuvirtError as exc:
             # cliff would turn this into exit 1; configuration errors are 2.
             self.stderr.write('gpuvirt-nova: %s\n' % exc)

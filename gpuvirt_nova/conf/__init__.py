@@ -24,12 +24,22 @@ is the one list that registers them and feeds ``oslo-config-generator``.
 from oslo_config import cfg
 
 from gpuvirt_nova.conf import hardware
+from gpuvirt_nova.conf import layout
+from gpuvirt_nova.conf import placement
+from gpuvirt_nova.conf import privsep
+from gpuvirt_nova.conf import scheduler
+from gpuvirt_nova.conf import virt
 
 CONF = cfg.CONF
 
 #: Every option module; each has GROUP, OPTS and register_opts(conf).
 ALL_MODULES = (
     hardware,
+    layout,
+    placement,
+    privsep,
+    scheduler,
+    virt,
 )
 
 

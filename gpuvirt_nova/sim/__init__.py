@@ -34,3 +34,4 @@ from gpuvirt_nova.sim.spec import GpuSpec  # noqa: F401
 from gpuvirt_nova.sim.spec import HostSpec  # noqa: F401
 from gpuvirt_nova.sim.spec import MODES  # noqa: F401
 from gpuvirt_nova.sim.spec import parse_spec  # noqa: F401
+from gpuvirt_nova.sim.state import vf_address  # noqa: F401

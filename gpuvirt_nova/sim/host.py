@@ -44,6 +44,7 @@ import os
 import shutil
 
 from oslo_log import log as logging
+import pynvml
 
 from gpuvirt_nova import exception
 from gpuvirt_nova.hardware import catalog
@@ -88,8 +89,8 @@ class SimulatedHost:
         host = cls(root_dir)
         if host.store.exists() and not replace:
             raise exception.UsageError(
-                'simulator root %s already holds a simulated host: open it '
-                'with SimulatedHost.open or pass replace=True' % root_dir)
+                'simulator root %s already holds a simulated host: open it, '
+                'or replace it (--replace)' % root_dir)
         os.makedirs(host.root, exist_ok=True)
         shutil.rmtree(os.path.join(host.root, 'sys'), ignore_errors=True)
         state = state_mod.initial_state(
@@ -108,7 +109,7 @@ class SimulatedHost:
         if not host.store.exists():
             raise exception.UsageError(
                 'simulator root %s holds no simulated host: create one '
-                'with SimulatedHost.create' % root_dir)
+                'first (gpuvirt-nova sim create DIR SPEC)' % root_dir)
         return host
 
     @classmethod
@@ -191,7 +192,7 @@ class SimulatedHost:
         elif target in fake_nvml.SIMULATED:
             entry = {'target': target,
                      'nvml_error': nvml_error or
-                     fake_nvml.pynvml.NVML_ERROR_UNKNOWN}
+                     pynvml.NVML_ERROR_UNKNOWN}
         else:
             raise exception.UsageError(
                 'inject_failure target %r: give a sysfs path glob or one '
@@ -384,7 +385,7 @@ class SimulatedHost:
             if rules.used_type_ids(gpu):
                 raise SimulatedWriteError(
                     'reset %s: the GPU is in use by vGPUs' % address,
-                    nvml_error=fake_nvml.pynvml.NVML_ERROR_IN_USE)
+                    nvml_error=pynvml.NVML_ERROR_IN_USE)
             gpu['mig_current'] = gpu['mig_pending']
             gpu['gpu_instances'] = {}
             self.journal(state, 'reset', address)

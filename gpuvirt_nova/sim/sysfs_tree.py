@@ -105,6 +105,28 @@ def _write(path, text, mode=None):
         os.chmod(path, mode)
 
 
+def _create(path, text, mode=None):
+    """Write a file known to be new (skips _write's comparison)."""
+    data = ('%s\n' % text if text != '' else '').encode()
+    try:
+        f = open(path, 'wb')
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        f = open(path, 'wb')
+    with f:
+        f.write(data)
+    if mode is not None:
+        os.chmod(path, mode)
+
+
+def _new_link(path, target):
+    """Like _link for a link known to be new (one syscall when it is)."""
+    try:
+        os.symlink(os.path.relpath(target, os.path.dirname(path)), path)
+    except OSError:
+        _link(path, target)
+
+
 def _link(path, target):
     """A relative symlink ``path`` -> ``target`` (both absolute)."""
     relative = os.path.relpath(target, os.path.dirname(path))
@@ -166,19 +188,25 @@ def _render_function(root, address, gpu_spec, pf_index, vf_index=None):
                          sriov_vf_device=device_id[2:],
                          sriov_drivers_autoprobe='1')
         _write(os.path.join(path, 'reset'), '', WRITE_ONLY)
+        write, link = _write, _link
+    else:
+        # A VF is drawn only when it appears, so its files are new.
+        os.makedirs(path, exist_ok=True)
+        write, link = _create, _new_link
     for name, text in files.items():
-        _write(os.path.join(path, name), text)
-    _link(sys_path(root, 'bus', 'pci', 'devices', address), path)
-    _link(os.path.join(path, 'driver'),
-          sys_path(root, 'bus', 'pci', 'drivers', driver))
-    _link(sys_path(root, 'bus', 'pci', 'drivers', driver, address), path)
+        write(os.path.join(path, name), text)
+    link(sys_path(root, 'bus', 'pci', 'devices', address), path)
+    link(os.path.join(path, 'driver'),
+         sys_path(root, 'bus', 'pci', 'drivers', driver))
+    link(sys_path(root, 'bus', 'pci', 'drivers', driver, address), path)
     group = sys_path(root, 'kernel', 'iommu_groups',
                      str(iommu_group(pf_index, vf_index)))
-    _link(os.path.join(group, 'devices', address), path)
-    _link(os.path.join(path, 'iommu_group'), group)
+    os.makedirs(os.path.join(group, 'devices'), exist_ok=True)
+    link(os.path.join(group, 'devices', address), path)
+    link(os.path.join(path, 'iommu_group'), group)
     if vf_index is not None:
-        _link(os.path.join(path, 'physfn'),
-              device_dir(root, gpu_spec['address']))
+        link(os.path.join(path, 'physfn'),
+             device_dir(root, gpu_spec['address']))
 
 
 def _remove_function(root, address, pf_index, vf_index):
@@ -259,17 +287,19 @@ def _render_mdev_parent(root, state, gpu_spec, gpu_model, parent):
     for vgpu_type in gpu_model.vgpu_types:
         type_dir = os.path.join(parent_dir, 'mdev_supported_types',
                                 vgpu_type.mdev_type)
-        _write(os.path.join(type_dir, 'available_instances'),
-               str(available[vgpu_type.type_id]))
-        if os.path.isdir(os.path.join(type_dir, 'devices')):
+        count = str(available[vgpu_type.type_id])
+        devices = os.path.join(type_dir, 'devices')
+        if os.path.isdir(devices):
+            _write(os.path.join(type_dir, 'available_instances'), count)
             continue
-        _write(os.path.join(type_dir, 'name'), type_display_name(
+        os.makedirs(devices)
+        _create(os.path.join(type_dir, 'available_instances'), count)
+        _create(os.path.join(type_dir, 'name'), type_display_name(
             vgpu_type, state['spec']['driver_version']))
-        _write(os.path.join(type_dir, 'description'),
-               type_description(vgpu_type))
-        _write(os.path.join(type_dir, 'device_api'), 'vfio-pci')
-        _write(os.path.join(type_dir, 'create'), '', WRITE_ONLY)
-        os.makedirs(os.path.join(type_dir, 'devices'), exist_ok=True)
+        _create(os.path.join(type_dir, 'description'),
+                type_description(vgpu_type))
+        _create(os.path.join(type_dir, 'device_api'), 'vfio-pci')
+        _create(os.path.join(type_dir, 'create'), '', WRITE_ONLY)
 
 
 def _render_mdevs(root, state, address):

@@ -76,6 +76,13 @@ class TestMain(base.BaseTestCase):
                                       'catalog', 'list'))
         self.assertEqual('/srv/fake-root', cfg.CONF.gpuvirt.sysfs_root)
 
+    def test_global_placement_url_overrides_the_config(self):
+        self.assertEqual(0, self._run(
+            '--os-placement-url', 'http://127.0.0.1:8778',
+            'catalog', 'list'))
+        self.assertEqual('http://127.0.0.1:8778',
+                         cfg.CONF.gpuvirt_placement.placement_url)
+
     def test_usage_error_from_a_command_exits_2(self):
         self.assertEqual(2, self._run('catalog', 'show', 'no-such-gpu'))
         self.stderr.seek(0)

@@ -19,9 +19,11 @@ from unittest import mock
 
 import fixtures
 from oslo_config import fixture as config_fixture
+from oslo_privsep import capabilities
 from oslotest import base
 
 from gpuvirt_nova import conf
+from gpuvirt_nova.conf import privsep as privsep_conf
 from gpuvirt_nova import exception
 from gpuvirt_nova.hardware import writers
 from gpuvirt_nova import privsep
@@ -178,3 +180,16 @@ class DefaultWriterTestCase(base.BaseTestCase):
     def test_production_writer_is_reachable_from_writers(self):
         self.assertIs(privsep.PrivsepWriter, writers.PrivsepWriter)
         self.assertIsNone(getattr(writers, 'NoSuchWriter', None))
+
+
+class PrivsepContextTestCase(base.BaseTestCase):
+
+    def test_least_privilege_and_documented_section(self):
+        context = privsep.sys_admin_pctxt
+        self.assertEqual({capabilities.CAP_SYS_ADMIN,
+                          capabilities.CAP_DAC_OVERRIDE},
+                         set(privsep.CAPABILITIES))
+        self.assertEqual(privsep_conf.GROUP.name, context.cfg_section)
+        listed = [opt.name for opt in
+                  privsep_conf.list_opts()[privsep_conf.GROUP]]
+        self.assertIn('helper_command', listed)

@@ -16,6 +16,7 @@
 
 import errno
 import os
+import threading
 import uuid
 
 import fixtures
@@ -84,6 +85,38 @@ class LifecycleTestCase(HostTestCase):
         self.assertEqual(['T4'], [g.model for g in replaced.spec.gpus])
         self.assertFalse(os.path.exists(self.path('bus', 'pci', 'devices',
                                                   VF0)))
+
+    def test_fixture_honours_the_scratch_dir_override(self):
+        scratch = self.useFixture(fixtures.TempDir()).path
+        self.useFixture(fixtures.EnvironmentVariable(
+            sim_fixture.TMPDIR_ENV, scratch))
+        host = self.useFixture(
+            sim_fixture.SimulatedHostFixture('T4:mdev')).host
+        self.assertEqual(scratch, os.path.dirname(host.root))
+
+    def test_concurrent_writers_lose_nothing(self):
+        # Two writers race on one state file; the flock serialises them.
+        host = self.useFixture(sim_fixture.SimulatedHostFixture(
+            'A100-PCIE-40GB:mig')).host
+        errors = []
+
+        def create(starts):
+            writer = sim.SimulatedHost.open(host.root).writer()
+            try:
+                for start in starts:
+                    writer.create_gpu_instance(PF, '1g.5gb', start)
+            except Exception as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=create, args=(starts,))
+                   for starts in ((0, 2, 4), (1, 3, 5))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        self.assertEqual([], errors)
+        gis = host.store.load()['gpus'][PF]['gpu_instances'].values()
+        self.assertEqual(list(range(6)), sorted(gi['start'] for gi in gis))
 
     def test_open_needs_a_host(self):
         empty = self.useFixture(fixtures.TempDir()).path

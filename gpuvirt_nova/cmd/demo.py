@@ -1,0 +1,168 @@
+# Copyright 2026 The gpuvirt-nova Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""``gpuvirt-nova demo``: a simulated GPU cluster placed through Placement.
+
+Runs with no cloud and no GPU: simulated hosts from a layout file, the
+real Placement code in process on SQLite (or ``--placement-url``), and
+vGPU requests placed as Nova would place them. Ends with a table of every
+GPU's usage and the cluster's utilization and fragmentation.
+"""
+
+import os
+import shutil
+import sys
+
+from cliff import lister
+from oslo_log import log as logging
+
+import gpuvirt_nova
+from gpuvirt_nova import exception
+from gpuvirt_nova.placement import client as placement_client
+from gpuvirt_nova.placement import connect
+from gpuvirt_nova.placement import demo
+
+LOG = logging.getLogger(__name__)
+
+DEFAULT_LAYOUT = 'ai-training.yaml'
+
+
+def shipped_layout(name=DEFAULT_LAYOUT):
+    """Path of a layout shipped in etc/gpuvirt-nova/layouts, or None."""
+    here = os.path.dirname(os.path.abspath(gpuvirt_nova.__file__))
+    for base in (os.path.join(here, os.pardir), sys.prefix, '/'):
+        path = os.path.normpath(os.path.join(
+            base, 'etc', 'gpuvirt-nova', 'layouts', name))
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+class ProgressBar:
+    """``[#####.....]  12/40  place A100-2-10C`` on one stderr line."""
+
+    def __init__(self, stream, width=30):
+        self.stream = stream
+        self.width = width
+        self.tty = hasattr(stream, 'isatty') and stream.isatty()
+        self._last = -1
+
+    def __call__(self, done, total, label):
+        filled = self.width * done // max(total, 1)
+        if not self.tty:
+            # One line per tenth, so logs stay short.
+            tenth = 10 * done // max(total, 1)
+            if tenth == self._last and done != total:
+                return
+            self._last = tenth
+        bar = '#' * filled + '.' * (self.width - filled)
+        line = '[%s] %*d/%d  %s' % (bar, len(str(total)), done, total, label)
+        self.stream.write(('\r%-79s' if self.tty else '%s\n') % line[:79])
+        if done == total and self.tty:
+            self.stream.write('\n')
+        self.stream.flush()
+
+
+def _rows(result):
+    rows = []
+    for gpu in result.gpus:
+        free = gpu.framebuffer(used=False)
+        rows.append((
+            gpu.host, gpu.address, gpu.model,
+            '\n'.join('%s %d/%d' % (t, u, n)
+                      for t, (u, n) in sorted(gpu.slots.items())),
+            '%d/%d' % (gpu.used, gpu.total),
+            '%.0f%%' % (100.0 * gpu.framebuffer() / gpu.memory_mib),
+            free, 'yes' if gpu.used and free else 'no'))
+    used = sum(g.used for g in result.gpus)
+    total = sum(g.total for g in result.gpus)
+    rows.append(('TOTAL', '%d GPUs' % len(result.gpus), '', '',
+                 '%d/%d' % (used, total),
+                 '%.0f%%' % (100.0 * result.utilization),
+                 sum(g.framebuffer(used=False) for g in result.gpus),
+                 '%.0f%% of free memory' % (100.0 * result.fragmentation)))
+    return rows
+
+
+class Demo(lister.Lister):
+    """Simulate a GPU cluster, pool it in Placement, place vGPU requests."""
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        parser.add_argument('--hosts', type=int, default=4, metavar='N',
+                            help='Simulated hosts (default 4).')
+        parser.add_argument('--requests', type=int, default=120,
+                            metavar='N',
+                            help='vGPU requests to place (default 120).')
+        parser.add_argument(
+            '--layout', metavar='FILE',
+            help='Layout file; its nodes are cycled over the hosts. '
+                 'Default: the shipped %s, else a built-in AI-training '
+                 'layout.' % DEFAULT_LAYOUT)
+        parser.add_argument(
+            '--placement-url', metavar='URL',
+            help='Use this Placement (noauth2) instead of the embedded one.')
+        parser.add_argument(
+            '--policy', choices=demo.POLICIES, default='best-fit',
+            help='GPU-level choice among allocation candidates (default '
+                 'best-fit; first-fit is what Nova does alone).')
+        parser.add_argument('--seed', type=int, default=0,
+                            help='Random seed of the request stream.')
+        parser.add_argument('--state-dir', metavar='DIR',
+                            help='Where the demo keeps its simulated hosts '
+                                 'and Placement database.')
+        return parser
+
+    def _layout(self, parsed_args):
+        if parsed_args.layout:
+            return demo.load_layout(parsed_args.layout)
+        path = shipped_layout()
+        if path:
+            try:
+                return demo.load_layout(path)
+            except exception.UsageError as exc:
+                LOG.warning('shipped layout %s not usable (%s); using the '
+                            'built-in demo layout', path, exc)
+        return demo.load_layout(None)
+
+    def take_action(self, parsed_args):
+        layout, hints = self._layout(parsed_args)
+        base = os.path.join(connect.state_dir(
+            parsed_args.state_dir or self.app.conf.gpuvirt.state_dir), 'demo')
+        shutil.rmtree(base, ignore_errors=True)
+        os.makedirs(base)
+        hosts = demo.build_hosts(layout, parsed_args.hosts,
+                                 os.path.join(base, 'sim'), hints)
+        progress = ProgressBar(self.app.stderr)
+        with connect.connect(placement_url=parsed_args.placement_url,
+                             state_directory=base) as connection:
+            self.app.stderr.write('%d simulated hosts, %d GPUs, Placement: '
+                                  '%s\n' % (len(hosts),
+                                            sum(len(h.gpus)
+                                                for _, h, _ in hosts),
+                                            connection.where))
+            try:
+                result = demo.run(connection.client, hosts,
+                                  parsed_args.requests,
+                                  policy=parsed_args.policy,
+                                  seed=parsed_args.seed, progress=progress)
+            except placement_client.PlacementError as exc:
+                raise exception.GpuvirtError(str(exc))
+        self.app.stderr.write(
+            '%d placed, %d rejected (no GPU left for the type), %d finished '
+            'while running; utilization %.0f%%, fragmentation %.0f%%\n' % (
+                result.placed, result.rejected, result.finished,
+                100.0 * result.utilization, 100.0 * result.fragmentation))
+        return (('Host', 'GPU', 'Model', 'vGPUs used/total', 'Used',
+                 'Util', 'Free MiB', 'Fragmented'), _rows(result))

@@ -1,0 +1,88 @@
+# Copyright 2026 The gpuvirt-nova Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""``gpuvirt-nova flavor sync``: one Nova flavor per offered vGPU type."""
+
+from cliff import lister
+
+from gpuvirt_nova.cmd import placement as placement_cmd
+from gpuvirt_nova import exception
+from gpuvirt_nova.placement import client as placement_client
+from gpuvirt_nova.placement import connect
+from gpuvirt_nova.placement import flavors
+
+
+class SyncFlavors(lister.Lister):
+    """Create or update vgpu.* flavors for the vGPU types Placement offers."""
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        placement_cmd.add_placement_options(parser)
+        parser.add_argument(
+            '--type', metavar='VGPU_TYPE', action='append', default=[],
+            help='vGPU type to make a flavor for (repeatable). Default: '
+                 'every type with inventory on gpuvirt-nova providers in '
+                 'Placement.')
+        parser.add_argument('--vgpus', type=int, default=1, metavar='N',
+                            help='vGPUs per server (default 1).')
+        parser.add_argument('--vcpus', type=int, metavar='N',
+                            help='vCPUs (default: scaled to the vGPU).')
+        parser.add_argument('--ram', type=int, metavar='MIB',
+                            help='RAM in MiB (default: twice the vGPU '
+                                 'memory, at least 8192).')
+        parser.add_argument('--disk', type=int, metavar='GIB',
+                            help='Root disk in GiB (default 40).')
+        parser.add_argument(
+            '--no-managed-trait', action='store_true',
+            help='Do not require CUSTOM_GPUVIRT_MANAGED (lets the flavor '
+                 'land on providers gpuvirt-nova does not manage).')
+        parser.add_argument('--dry-run', action='store_true',
+                            help='Print the flavors; change nothing.')
+        return parser
+
+    def _types(self, parsed_args):
+        if parsed_args.type:
+            return parsed_args.type
+        with placement_cmd.open_placement(self.app.conf,
+                                          parsed_args) as connection:
+            try:
+                types = flavors.offered_types(connection.client)
+            except placement_client.PlacementError as exc:
+                raise exception.GpuvirtError(str(exc))
+        if not types:
+            raise exception.UsageError(
+                'Placement has no vGPU inventory from gpuvirt-nova (%s): run '
+                'gpuvirt-nova placement sync first, or name types with '
+                '--type' % connection.where)
+        return types
+
+    def take_action(self, parsed_args):
+        specs = flavors.plan(
+            self._types(parsed_args), vgpus=parsed_args.vgpus,
+            vcpus=parsed_args.vcpus, ram_mib=parsed_args.ram,
+            disk_gib=parsed_args.disk,
+            require_managed=not parsed_args.no_managed_trait)
+        columns = ('Flavor', 'Action', 'Detail')
+        if parsed_args.dry_run:
+            return columns, [(s.name, 'would create or update',
+                              flavors.describe(s)) for s in specs]
+        cloud = parsed_args.os_cloud or self.app.conf.gpuvirt_placement.cloud
+        if not cloud:
+            raise exception.UsageError(
+                'flavor sync needs a cloud with the Compute API: pass '
+                '--os-cloud NAME (clouds.yaml), or --dry-run to print the '
+                'flavors')
+        sdk = connect.sdk_for_cloud(cloud)
+        results = flavors.apply(sdk.compute, specs)
+        return columns, [(r.name, r.action, r.detail) for r in results]

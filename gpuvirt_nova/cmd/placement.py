@@ -1,0 +1,284 @@
+# Copyright 2026 The gpuvirt-nova Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""``gpuvirt-nova placement sync|show|audit|provider-config``.
+
+Each command reads this host's GPUs (or a simulated host), works out what
+each GPU offers (layout file first, then what the hardware carries, then
+``[gpuvirt_placement] default_vgpu_types``), builds the provider tree and
+talks to Placement: the one at ``--os-placement-url``, the cloud at
+``--os-cloud``, or the embedded one when neither is given.
+"""
+
+import socket
+import sys
+
+from cliff import command
+from cliff import lister
+from oslo_log import log as logging
+import yaml
+
+from gpuvirt_nova import exception
+from gpuvirt_nova.hardware import discover
+from gpuvirt_nova.placement import audit
+from gpuvirt_nova.placement import client as placement_client
+from gpuvirt_nova.placement import connect
+from gpuvirt_nova.placement import naming
+from gpuvirt_nova.placement import offers as offers_mod
+from gpuvirt_nova.placement import provider_config
+from gpuvirt_nova.placement import sync
+from gpuvirt_nova.placement import tree
+
+LOG = logging.getLogger(__name__)
+
+
+def add_placement_options(parser):
+    parser.add_argument(
+        '--os-placement-url', metavar='URL',
+        help='Placement endpoint (noauth2, token "admin"), for example '
+             'http://127.0.0.1:8778. Default: [gpuvirt_placement] '
+             'placement_url, $OS_PLACEMENT_URL, else --os-cloud, else the '
+             'embedded Placement.')
+    parser.add_argument(
+        '--os-cloud', metavar='NAME',
+        help='Cloud from clouds.yaml. Default: [gpuvirt_placement] cloud '
+             'or $OS_CLOUD.')
+    parser.add_argument(
+        '--state-dir', metavar='DIR',
+        help='Directory of the embedded Placement database (default: '
+             '[gpuvirt] state_dir when writable, else '
+             '~/.local/state/gpuvirt-nova).')
+    return parser
+
+
+def add_host_options(parser):
+    parser.add_argument(
+        '--host', metavar='NAME',
+        help='Compute node name (the hypervisor hostname Nova reports; '
+             'also the layout node). Default: [gpuvirt_placement] '
+             'compute_node, else the discovered host name.')
+    parser.add_argument(
+        '--simulate', metavar='SPEC',
+        help='Use a simulated host, for example 2xA100-PCIE-40GB:mig.')
+    parser.add_argument(
+        '--layout', metavar='FILE',
+        help='Layout file that says what each GPU offers. Without it the '
+             'current hardware configuration and [gpuvirt_placement] '
+             'default_vgpu_types decide.')
+    parser.add_argument(
+        '--select', metavar='NAME',
+        help='Named layout (gpu_cluster.layouts) to use for this host.')
+    return parser
+
+
+def open_placement(conf, parsed_args):
+    group = conf.gpuvirt_placement
+    return connect.connect(
+        placement_url=parsed_args.os_placement_url or group.placement_url,
+        cloud=parsed_args.os_cloud or group.cloud,
+        state_directory=parsed_args.state_dir or conf.gpuvirt.state_dir)
+
+
+def load_host(conf, parsed_args):
+    """(compute node name, model.Host)."""
+    name = parsed_args.host or conf.gpuvirt_placement.compute_node
+    if parsed_args.simulate:
+        host = discover.discover_simulated(parsed_args.simulate,
+                                           hostname=name)
+    else:
+        host = discover.discover_from_conf(conf, hostname=name)
+    name = name or host.hostname or socket.gethostname()
+    return name, host
+
+
+def load_layout(path):
+    if not path:
+        return None
+    from gpuvirt_nova.layout import spec as layout_spec
+    return layout_spec.load_file(path)
+
+
+def desired_tree(conf, parsed_args):
+    """(compute node, host, offers, DesiredTree) from the arguments."""
+    name, host = load_host(conf, parsed_args)
+    offers = offers_mod.offers_for(
+        host, name, layout=load_layout(parsed_args.layout),
+        select=parsed_args.select,
+        default_types=conf.gpuvirt_placement.default_vgpu_types)
+    if not offers:
+        LOG.warning(
+            '%s: no GPU offers a vGPU type (%d GPU(s) found, no vGPUs '
+            'configured): pass --layout FILE or set [gpuvirt_placement] '
+            'default_vgpu_types', name, len(host.gpus))
+    return name, host, offers, tree.build_provider_tree(name, host, offers)
+
+
+def _run_sync(conf, connection, desired, dry_run, create_root=False):
+    try:
+        return sync.sync(connection.client, desired, dry_run=dry_run,
+                         retries=conf.gpuvirt_placement.conflict_retries,
+                         create_root=create_root or connection.embedded)
+    except placement_client.PlacementError as exc:
+        raise exception.GpuvirtError(str(exc))
+
+
+class SyncPlacement(lister.Lister):
+    """Make Placement hold this host's GPU providers, inventories, traits."""
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        add_host_options(add_placement_options(parser))
+        parser.add_argument('--dry-run', action='store_true',
+                            help='Read only; list what would change.')
+        parser.add_argument(
+            '--create-compute-node', action='store_true',
+            help='Create the compute node provider when Placement lacks it '
+                 '(a Placement without Nova; nova-compute normally creates '
+                 'it). Implied for the embedded Placement.')
+        return parser
+
+    def take_action(self, parsed_args):
+        conf = self.app.conf
+        name, host, offers, desired = desired_tree(conf, parsed_args)
+        with open_placement(conf, parsed_args) as connection:
+            report = _run_sync(conf, connection, desired, parsed_args.dry_run,
+                               parsed_args.create_compute_node)
+        for note in report.protected:
+            self.app.stderr.write('protected: %s\n' % note)
+        self.app.stderr.write(
+            '%s%s: %d change(s), %d protected, %d Placement API call(s) '
+            '(%d read, %d write), %d conflict(s) retried, on %s\n' % (
+                'dry run: ' if parsed_args.dry_run else '', name,
+                len(report.changes), len(report.protected), report.calls,
+                report.reads, report.writes, report.conflicts,
+                connection.where))
+        return (('Provider', 'Action', 'Detail'),
+                [(c.provider, c.action, c.detail) for c in report.changes])
+
+
+class AuditPlacement(lister.Lister):
+    """Show drift between the hardware/layout and Placement (exit 1)."""
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        return add_host_options(add_placement_options(parser))
+
+    def take_action(self, parsed_args):
+        conf = self.app.conf
+        name, host, offers, desired = desired_tree(conf, parsed_args)
+        with open_placement(conf, parsed_args) as connection:
+            report = _run_sync(conf, connection, desired, dry_run=True)
+        self.drift = audit.drift(report)
+        self.app.stderr.write('%s: %s\n' % (
+            name, '%d drift item(s)' % len(self.drift) if self.drift
+            else 'no drift'))
+        return (('Provider', 'Drift', 'Detail'),
+                [(d.provider, d.kind, d.detail) for d in self.drift])
+
+    def run(self, parsed_args):
+        self.drift = []
+        result = super().run(parsed_args)
+        return exception.DriftDetected.exit_code if self.drift else result
+
+
+def _provider_rows(client, provider):
+    _, inventories = client.inventories(provider['uuid'])
+    usages = client.usages(provider['uuid'])
+    _, traits = client.traits(provider['uuid'])
+    custom = '\n'.join(sorted(t for t in traits
+                              if t.startswith(naming.CUSTOM_PREFIX)))
+    if not inventories:
+        return [(provider['name'], '-', 0, 0, 0, custom)]
+    return [(provider['name'], rc, inv['total'], inv['reserved'],
+             usages.get(rc, 0), custom)
+            for rc, inv in sorted(inventories.items())]
+
+
+class ShowPlacement(lister.Lister):
+    """Show the GPU providers in Placement with inventory and usage."""
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        add_placement_options(parser)
+        parser.add_argument(
+            '--host', metavar='NAME',
+            help='Only this compute node (default: every compute node with '
+                 'GPU providers this package manages).')
+        return parser
+
+    def take_action(self, parsed_args):
+        conf = self.app.conf
+        rows = []
+        with open_placement(conf, parsed_args) as connection:
+            client = connection.client
+            try:
+                if parsed_args.host:
+                    root = client.provider_by_name(parsed_args.host)
+                    if root is None:
+                        raise exception.UsageError(
+                            '--host %s: no such compute node provider in '
+                            'Placement (%s)' % (parsed_args.host,
+                                                connection.where))
+                    providers = [p for p in client.providers(
+                        in_tree=root['uuid']) if p['uuid'] != root['uuid']]
+                else:
+                    providers = client.providers_with_trait(
+                        naming.MANAGED_TRAIT)
+                for provider in sorted(providers, key=lambda p: p['name']):
+                    rows.extend(_provider_rows(client, provider))
+            except placement_client.PlacementError as exc:
+                raise exception.GpuvirtError(str(exc))
+        return (('Provider', 'Resource class', 'Total', 'Reserved', 'Used',
+                 'Traits'), rows)
+
+
+class ProviderConfig(command.Command):
+    """Write a Nova provider.yaml adding our traits to Nova's providers."""
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        add_host_options(parser)
+        parser.add_argument(
+            '--output', metavar='FILE', default='-',
+            help='Where to write (default: stdout). Put it in the '
+                 'directory named by nova.conf [compute] '
+                 'provider_config_location, for example '
+                 '/etc/nova/provider_config/gpuvirt-nova.yaml.')
+        return parser
+
+    def take_action(self, parsed_args):
+        conf = self.app.conf
+        name, host = load_host(conf, parsed_args)
+        offers = offers_mod.offers_for(
+            host, name, layout=load_layout(parsed_args.layout),
+            select=parsed_args.select,
+            default_types=conf.gpuvirt_placement.default_vgpu_types)
+        document, warnings = provider_config.build(name, host, offers)
+        for warning in warnings:
+            self.app.stderr.write('warning: %s\n' % warning)
+        text = ('# Generated by gpuvirt-nova placement provider-config for '
+                '%s.\n' % name) + yaml.safe_dump(document, sort_keys=False)
+        if parsed_args.output == '-':
+            (self.app.stdout or sys.stdout).write(text)
+        else:
+            try:
+                with open(parsed_args.output, 'w') as stream:
+                    stream.write(text)
+            except OSError as exc:
+                raise exception.UsageError(
+                    '--output %s: %s; pick a writable path'
+                    % (parsed_args.output, exc.strerror))
+            self.app.stderr.write('wrote %d provider(s) to %s\n' % (
+                len(document['providers']), parsed_args.output))
+        return 0

@@ -1,0 +1,91 @@
+# Copyright 2026 The gpuvirt-nova Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Options of the Nova scheduler plugins (``[gpuvirt_scheduler]``).
+
+Read by nova-scheduler from nova.conf when the gpuvirt-nova filters and
+weigher are enabled in ``[filter_scheduler]``.
+"""
+
+from oslo_config import cfg
+
+GROUP = cfg.OptGroup(
+    'gpuvirt_scheduler',
+    title='gpuvirt-nova scheduler options',
+    help='GPU-level placement, packing, per-user limits and fair share '
+         'for vGPU requests (filters and weigher in '
+         'gpuvirt_nova.scheduler).')
+
+OPTS = [
+    cfg.StrOpt('weigher_policy',
+               default='pack',
+               choices=[('pack', 'prefer hosts whose GPUs are already in '
+                                 'use, keeping whole GPUs free for large '
+                                 'requests'),
+                        ('spread', 'prefer the least used hosts')],
+               help='What GpuPackingWeigher prefers.'),
+    cfg.FloatOpt('packing_weight_multiplier',
+                 default=1.0,
+                 help='Multiplier of GpuPackingWeigher. A negative value '
+                      'inverts the policy.'),
+    cfg.IntOpt('max_jobs_per_user',
+               default=0,
+               min=0,
+               help='Most vGPUs one user may hold at once, counted from '
+                    'Placement usages of CUSTOM_VGPU_* classes by user '
+                    'and project (a server with two vGPUs counts two). '
+                    '0 disables VGPUUserLimitFilter.'),
+    cfg.FloatOpt('fair_share_threshold',
+                 default=0.8,
+                 min=0.0,
+                 max=1.0,
+                 help='Cluster vGPU utilization (share of GPU capacity in '
+                      'use) above which VGPUFairShareFilter refuses '
+                      'requests of projects already over their share.'),
+    cfg.DictOpt('project_weights',
+                default={},
+                help='Fair-share weight of each project, as '
+                     'project_id:weight pairs. A project not listed '
+                     'weighs default_project_weight. A project\'s share '
+                     'is its weight over the sum of the listed weights '
+                     'and its own.'),
+    cfg.FloatOpt('default_project_weight',
+                 default=1.0,
+                 min=0.0,
+                 help='Fair-share weight of a project not listed in '
+                      'project_weights.'),
+    cfg.DictOpt('typical_requests',
+                default={},
+                help='Typical vGPU request mix used by the fragmentation '
+                     'score, as RESOURCE_CLASS:weight pairs (for example '
+                     'CUSTOM_VGPU_A100_1_5C:3,CUSTOM_VGPU_A100_3_20C:1). '
+                     'Empty: learned from the vGPUs in use in the '
+                     'providers Placement returned for the request.'),
+    cfg.IntOpt('cluster_usage_cache_seconds',
+               default=10,
+               min=0,
+               help='How long the cluster-wide vGPU capacity and usage '
+                    'read by VGPUFairShareFilter is reused across '
+                    'requests. Per-request reads are always cached for '
+                    'the request.'),
+]
+
+
+def register_opts(conf):
+    conf.register_group(GROUP)
+    conf.register_opts(OPTS, group=GROUP)
+
+
+def list_opts():
+    return {GROUP: OPTS}

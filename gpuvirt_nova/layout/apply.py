@@ -1,0 +1,360 @@
+# Copyright 2026 The gpuvirt-nova Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Carry out a plan through a HardwareWriter, one GPU at a time.
+
+Every step is verified by reading the host back (never by trusting an exit
+code: ``sriov-manage`` is known to report success when the VFs did not
+appear). Each GPU is isolated: a failing GPU is rolled back to what it was
+(everything this run changed on it is undone, newest first) and reported,
+and the other GPUs go on. A GPU whose plan destroys a vGPU or a MIG
+instance (a GPU reset counts when the GPU holds any) is only touched when
+it was drained (``--drain``) or the operator says no instance uses it
+(``--force``, implied by ``--boot`` where nova-compute has not started
+yet).
+"""
+
+import dataclasses
+
+from oslo_log import log as logging
+
+from gpuvirt_nova import exception
+from gpuvirt_nova.hardware import catalog
+from gpuvirt_nova.layout import drain as drain_mod
+from gpuvirt_nova.layout import plan as plan_mod
+
+LOG = logging.getLogger(__name__)
+
+PCI = '/sys/bus/pci/devices'
+MDEV_BUS = '/sys/class/mdev_bus'
+MDEV_DEVICES = '/sys/bus/mdev/devices'
+
+UNCHANGED = 'unchanged'
+APPLIED = 'applied'
+FAILED = 'failed'
+SKIPPED = 'skipped'
+BLOCKED = 'blocked'
+
+#: Passes over one GPU: the second picks up what only the first made
+#: visible (vGPU delivery is known once VFs exist).
+MAX_PASSES = 3
+
+
+class StepFailed(exception.GpuvirtError):
+    """A step was refused, or read back differently than written."""
+
+
+@dataclasses.dataclass
+class GpuResult:
+    address: str
+    status: str
+    message: str = ''
+    done: list = dataclasses.field(default_factory=list)
+    rolled_back: list = dataclasses.field(default_factory=list)
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class Options:
+    force: bool = False
+    drainer: object = None
+    drain_timeout: float = 600
+    drain_interval: float = 5
+    compute_instances: bool = True
+    progress: object = None
+
+
+class _Gpu:
+    """Reads one GPU back from a fresh discovery of the host."""
+
+    def __init__(self, read_host, address):
+        self.read_host = read_host
+        self.address = address
+
+    def read(self):
+        gpu = self.read_host().gpu(self.address)
+        if gpu is None:
+            raise StepFailed('GPU %s disappeared from discovery'
+                             % self.address)
+        return gpu
+
+
+def _model(gpu):
+    return catalog.load().find(gpu.model)
+
+
+def _type_id(gpu, name):
+    return _model(gpu).vgpu_type(name).type_id
+
+
+def _check(ok, message):
+    if not ok:
+        raise StepFailed(message)
+
+
+def _gi_at(gpu, profile, start):
+    for gi in gpu.gpu_instances:
+        if gi.profile == profile and gi.placement.start == start:
+            return gi
+    return None
+
+
+def set_numvfs(writer, reader, count):
+    gpu = reader.read()
+    before = len(gpu.vfs)
+    path = '%s/%s/sriov_numvfs' % (PCI, gpu.address)
+    if before == count:
+        return None
+    if before and count:
+        writer.write_sysfs(path, '0')  # the kernel refuses N -> M directly
+    writer.write_sysfs(path, str(count))
+    after = len(reader.read().vfs)
+    _check(after == count, 'wrote %d to %s but %d VFs are enabled' % (
+        count, path, after))
+    return lambda: set_numvfs(writer, reader, before)
+
+
+def set_mig_mode(writer, reader, enabled):
+    before = bool(reader.read().mig_current)
+    if writer.set_mig_mode(reader.address, enabled):
+        writer.reset_gpu(reader.address)
+    gpu = reader.read()
+    _check(bool(gpu.mig_current) == enabled,
+           'MIG mode reads %s after setting it %s' % (
+               'on' if gpu.mig_current else 'off',
+               'on' if enabled else 'off'))
+    return lambda: set_mig_mode(writer, reader, before)
+
+
+def create_gi(writer, reader, profile, start):
+    gi_id = writer.create_gpu_instance(reader.address, profile, start)
+    gi = _gi_at(reader.read(), profile, start)
+    _check(gi is not None, 'GPU instance %s at %d is not there after '
+           'creating it' % (profile, start))
+    return lambda: destroy_gi(writer, reader, gi.id if gi_id is None
+                              else gi_id, profile, start)
+
+
+def destroy_gi(writer, reader, gi_id, profile, start):
+    writer.destroy_gpu_instance(reader.address, gi_id)
+    _check(all(gi.id != gi_id for gi in reader.read().gpu_instances),
+           'GPU instance %d is still there after destroying it' % gi_id)
+    return lambda: create_gi(writer, reader, profile, start)
+
+
+def create_ci(writer, reader, profile, start):
+    gi = _gi_at(reader.read(), profile, start)
+    _check(gi is not None, 'no GPU instance %s at %d to hold a compute '
+           'instance' % (profile, start))
+    ci_id = writer.create_compute_instance(reader.address, gi.id, profile)
+    gi_after = _gi_at(reader.read(), profile, start)
+    _check(gi_after is not None and gi_after.compute_instances,
+           'GPU instance %s at %d has no compute instance after creating '
+           'one' % (profile, start))
+    if ci_id is None:
+        ci_id = gi_after.compute_instances[-1].id
+    return lambda: destroy_ci(writer, reader, gi.id, ci_id, profile, start)
+
+
+def destroy_ci(writer, reader, gi_id, ci_id, profile, start=None):
+    writer.destroy_compute_instance(reader.address, gi_id, ci_id)
+    gi = next((g for g in reader.read().gpu_instances if g.id == gi_id),
+              None)
+    _check(gi is None or all(c.id != ci_id for c in gi.compute_instances),
+           'compute instance %d of GPU instance %d is still there' % (
+               ci_id, gi_id))
+    if start is None:
+        start = gi.placement.start if gi else 0
+    return lambda: create_ci(writer, reader, profile, start)
+
+
+def set_vf_type(writer, reader, vf_address, name):
+    """Write a VF's ``current_vgpu_type`` (name, or None to clear it)."""
+    gpu = reader.read()
+    vf = gpu.vf(vf_address)
+    before = vf.current_vgpu_type if vf else None
+    value = str(_type_id(gpu, name)) if name else '0'
+    writer.write_sysfs('%s/%s/nvidia/current_vgpu_type' % (PCI, vf_address),
+                       value)
+    vf = reader.read().vf(vf_address)
+    now = plan_mod.type_name(_model(gpu), vf.current_vgpu_type) if vf \
+        else None
+    _check(now == name, 'VF %s reads vGPU type %s after writing %s' % (
+        vf_address, now, name or 'none'))
+    return lambda: set_vf_type(writer, reader, vf_address,
+                               plan_mod.type_name(_model(gpu), before))
+
+
+def create_mdev(writer, reader, parent, mdev_type, uuid):
+    writer.write_sysfs('%s/%s/mdev_supported_types/%s/create' % (
+        MDEV_BUS, parent, mdev_type), uuid)
+    _check(any(m.uuid == uuid for m in reader.read().mdevs),
+           'mdev %s is not there after creating it on %s' % (uuid, parent))
+    return lambda: remove_mdev(writer, reader, parent, mdev_type, uuid)
+
+
+def remove_mdev(writer, reader, parent, mdev_type, uuid):
+    writer.write_sysfs('%s/%s/remove' % (MDEV_DEVICES, uuid), '1')
+    _check(all(m.uuid != uuid for m in reader.read().mdevs),
+           'mdev %s is still there after removing it' % uuid)
+    return lambda: create_mdev(writer, reader, parent, mdev_type, uuid)
+
+
+def _free_vf(gpu, name, mdev_type=None):
+    busy = {m.parent for m in gpu.mdevs}
+    for vf in sorted(gpu.vfs, key=lambda v: v.address):
+        if vf.current_vgpu_type or vf.address in busy:
+            continue
+        if mdev_type is not None:
+            offered = {t.mdev_type: t for t in vf.mdev_types}
+            if mdev_type in offered and \
+                    offered[mdev_type].available_instances > 0:
+                return vf.address
+            continue
+        if not vf.creatable_types or name in vf.creatable_types:
+            return vf.address
+    return None
+
+
+def create_vgpu(writer, reader, args):
+    gpu = reader.read()
+    via = args.get('via') or plan_mod.delivery(gpu)
+    if via == plan_mod.VIA_VFIO:
+        vf = _free_vf(gpu, args['type'])
+        _check(vf is not None, 'no free VF can take vGPU type %s' %
+               args['type'])
+        return set_vf_type(writer, reader, vf, args['type'])
+    if via == plan_mod.VIA_SRIOV_MDEV:
+        vf = _free_vf(gpu, args['type'], args['mdev_type'])
+        _check(vf is not None, 'no free VF offers mdev type %s (%s)' % (
+            args['mdev_type'], args['type']))
+        return create_mdev(writer, reader, vf, args['mdev_type'],
+                           args['uuid'])
+    if via == plan_mod.VIA_MDEV:
+        return create_mdev(writer, reader, gpu.address, args['mdev_type'],
+                           args['uuid'])
+    raise StepFailed('GPU %s offers no vGPU types (no VFs with types, no '
+                     'mdev types): is the NVIDIA vGPU manager loaded?'
+                     % gpu.address)
+
+
+def run_step(writer, reader, step):
+    """Carry out one step, verified; return its undo (a callable or None)."""
+    a = step.args
+    if step.action == plan_mod.SET_NUMVFS:
+        return set_numvfs(writer, reader, a['count'])
+    if step.action == plan_mod.SET_MIG_MODE:
+        return set_mig_mode(writer, reader, a['enabled'])
+    if step.action == plan_mod.CREATE_GI:
+        return create_gi(writer, reader, a['profile'], a['start'])
+    if step.action == plan_mod.DESTROY_GI:
+        return destroy_gi(writer, reader, a['gi'], a['profile'], a['start'])
+    if step.action == plan_mod.CREATE_CI:
+        return create_ci(writer, reader, a['profile'], a['start'])
+    if step.action == plan_mod.DESTROY_CI:
+        return destroy_ci(writer, reader, a['gi'], a['ci'], a['profile'])
+    if step.action == plan_mod.REMOVE_VGPU:
+        if a.get('uuid'):
+            return remove_mdev(writer, reader, a['parent'],
+                               'nvidia-%d' % _type_id(reader.read(),
+                                                      a['type']), a['uuid'])
+        return set_vf_type(writer, reader, a['parent'], None)
+    if step.action == plan_mod.CREATE_VGPU:
+        return create_vgpu(writer, reader, a)
+    raise StepFailed('unknown step %s' % step.action)
+
+
+def _rollback(journal, result):
+    for description, undo in reversed(journal):
+        try:
+            undo()
+            result.rolled_back.append(description)
+        except Exception as exc:  # keep undoing the rest
+            LOG.error('rollback of "%s" failed: %s', description, exc)
+            result.message += '; rollback of "%s" failed: %s' % (
+                description, exc)
+
+
+def _say(options, text):
+    if options.progress:
+        options.progress(text)
+    else:
+        LOG.info(text)
+
+
+def _permitted(gpu_plan, hostname, options, drained):
+    """None when the GPU may be changed, else why not."""
+    if not gpu_plan.destroys or options.force:
+        return None
+    if options.drainer is None:
+        return ('the plan destroys vGPUs or MIG instances; drain it '
+                'first with --drain, or pass --force if no instance uses it')
+    if not drain_mod.drain(options.drainer, hostname, gpu_plan.address,
+                           options.drain_timeout, options.drain_interval):
+        return 'still has allocations after %ds of draining; try again ' \
+            'later' % options.drain_timeout
+    drained.append(gpu_plan.address)
+    return None
+
+
+def apply_gpu(target, read_host, writer, hostname, options):
+    """Bring one GPU to ``target``; return its GpuResult (never raises)."""
+    reader = _Gpu(read_host, target.address)
+    result = GpuResult(address=target.address, status=UNCHANGED)
+    journal = []
+    drained = []
+    try:
+        for _ in range(MAX_PASSES):
+            gpu_plan = plan_mod.plan_gpu(target, reader.read(), hostname,
+                                         options.compute_instances)
+            if gpu_plan.blocked:
+                result.status, result.message = BLOCKED, gpu_plan.blocked
+                return result
+            if not gpu_plan.steps:
+                break
+            if not drained:
+                why = _permitted(gpu_plan, hostname, options, drained)
+                if why:
+                    result.status, result.message = SKIPPED, why
+                    return result
+            for step in gpu_plan.steps:
+                _say(options, step.describe())
+                undo = run_step(writer, reader, step)
+                result.done.append(step.describe())
+                if undo is not None:
+                    journal.append((step.describe(), undo))
+            result.status = APPLIED
+        else:
+            raise StepFailed('still differs from the layout after %d '
+                             'passes' % MAX_PASSES)
+    except Exception as exc:
+        LOG.debug('applying %s failed', target.address, exc_info=True)
+        result.status = FAILED
+        result.message = str(exc) or exc.__class__.__name__
+        _say(options, '%s: failed: %s; rolling back'
+             % (target.address, result.message))
+        _rollback(journal, result)
+    finally:
+        for address in drained:
+            options.drainer.set_reserved(hostname, address, False)
+    return result
+
+
+def apply(targets, read_host, writer, hostname=None, options=None):
+    """Apply every target; [GpuResult] in GPU order (never raises)."""
+    options = options or Options()
+    return [apply_gpu(t, read_host, writer, hostname, options)
+            for t in targets]

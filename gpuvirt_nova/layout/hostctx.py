@@ -1,0 +1,120 @@
+# Copyright 2026 The gpuvirt-nova Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Which host the layout commands read and change: real or simulated.
+
+The one place that picks discovery's reader and the HardwareWriter for a
+command: ``--simulate SPEC`` / ``--sim-root DIR`` (or ``[gpuvirt]
+simulate``) give the simulator, persisted in a directory so that ``apply``
+then ``assert`` in two invocations see the same state; otherwise the real
+host through discovery and the privileged writer.
+"""
+
+import dataclasses
+import os
+import socket
+
+from gpuvirt_nova import exception
+from gpuvirt_nova.hardware import discover
+
+
+@dataclasses.dataclass
+class HostContext:
+    #: Host name the simulator or this machine reports (None if unknown).
+    hostname: str
+    read: object
+    make_writer: object
+    simulated: object = None
+
+    def writer(self):
+        return self.make_writer()
+
+
+def _slug(spec):
+    return ''.join(c if c.isalnum() or c in '.-_' else '_' for c in spec)
+
+
+def simulated(simulate=None, sim_root=None, state_dir=None):
+    """Open (or build) a simulated host; returns a HostContext."""
+    if sim_root is None:
+        sim_root = os.path.join(state_dir, 'sim', _slug(simulate))
+    if simulate is None and not (os.path.isdir(sim_root)
+                                 and os.listdir(sim_root)):
+        raise exception.UsageError(
+            '--sim-root %s: no simulated host there; create one with '
+            '--simulate SPEC --sim-root %s' % (sim_root, sim_root))
+    try:
+        os.makedirs(sim_root, exist_ok=True)
+    except OSError as exc:
+        raise exception.UsageError(
+            '--sim-root %s: %s; give a writable directory'
+            % (sim_root, exc.strerror))
+    if os.listdir(sim_root):
+        sim_host = discover.open_or_create_simulated(sim_root)
+    else:
+        sim_host = discover.open_or_create_simulated(simulate, sim_root)
+    name = getattr(sim_host, 'hostname', None)
+    return HostContext(
+        hostname=name,
+        read=lambda: discover.discover_host(sim_host, name),
+        make_writer=sim_host.writer, simulated=sim_host)
+
+
+def real(conf):
+    """The real host, read through discovery, changed through privsep."""
+    group = conf.gpuvirt
+    hostname = socket.gethostname()
+    nvml = discover.AUTO if group.use_nvml else None
+
+    def read():
+        return discover.discover(group.sysfs_root, nvml, hostname=hostname)
+
+    def make_writer():
+        # NOTE: imported when a real host is written, so reading and
+        # simulating never load oslo.privsep.
+        from gpuvirt_nova import privsep
+        return privsep.PrivsepWriter()
+    return HostContext(hostname=hostname, read=read, make_writer=make_writer)
+
+
+def open_context(conf, simulate=None, sim_root=None):
+    """The HostContext the command line (and configuration) asks for."""
+    if simulate or sim_root:
+        return simulated(simulate, sim_root, conf.gpuvirt.state_dir)
+    if conf.gpuvirt.simulate:
+        return simulated(conf.gpuvirt.simulate, None, conf.gpuvirt.state_dir)
+    return real(conf)
+
+
+def pick_node(layout, context, host=None):
+    """The host name to use: --host, else this host's, else the only node.
+
+    A simulated host without a name that is in the layout takes the
+    layout's only node, so a one-node example works without --host.
+    """
+    if host:
+        return host
+    names = layout.hosts()
+    candidates = [context.hostname] if context.hostname else []
+    if context.simulated is None and context.hostname:
+        candidates.append(context.hostname.split('.')[0])
+    for name in candidates:
+        if name in names:
+            return name
+    if context.simulated is not None and len(names) == 1:
+        return names[0]
+    raise exception.UsageError(
+        '--host: this host (%s) is not in gpu_cluster.nodes; pass --host '
+        'with one of %s' % (context.hostname or 'unnamed',
+                            ', '.join(names) or '(none)'))

@@ -1,0 +1,216 @@
+# Copyright 2026 The gpuvirt-nova Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The desired provider tree: THE one function both paths call.
+
+``build_provider_tree(compute_node, host, offers, draining=(),
+unhealthy=())`` -> :class:`DesiredTree`
+
+* ``compute_node``: the hypervisor hostname Nova reports (the compute node
+  resource provider's name, also the parent of every GPU provider).
+* ``host``: a :class:`gpuvirt_nova.hardware.model.Host`, discovered or
+  simulated.
+* ``offers``: ``{gpu PCI address: {vGPU type name: count}}``, the vGPU
+  instances each physical GPU offers (from the layout resolver, or from
+  :mod:`gpuvirt_nova.placement.offers`). A GPU without offers gets no
+  provider.
+* ``draining`` / ``unhealthy``: PCI addresses whose whole inventory is
+  reserved (existing allocations stay, nothing new lands there).
+
+The result is plain data: one :class:`ProviderSpec` per GPU (name
+``<compute-node>_pci_<dddd>_<bb>_<ss>_<f>``, parent = ``compute_node``),
+each with ``inventories`` (``{resource class: Inventory}``) and ``traits``
+(a frozenset). The Nova driver turns it into ``ProviderTree`` calls in
+``update_provider_tree``; :mod:`gpuvirt_nova.placement.sync` writes it to
+Placement directly. Both see the same names, totals and traits.
+
+Pure: no I/O, no configuration. Bad offers raise ``exception.UsageError``
+naming the GPU and the type before anything is written.
+"""
+
+import dataclasses
+
+from gpuvirt_nova import exception
+from gpuvirt_nova.hardware import catalog
+from gpuvirt_nova.hardware import model
+from gpuvirt_nova.placement import naming
+
+
+@dataclasses.dataclass(frozen=True)
+class Inventory:
+    """One inventory record, in Placement's field names."""
+
+    total: int
+    reserved: int = 0
+    min_unit: int = 1
+    max_unit: int = 1
+    step_size: int = 1
+    allocation_ratio: float = 1.0
+
+    def as_dict(self):
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class ProviderSpec:
+    """A desired GPU resource provider."""
+
+    name: str
+    parent_name: str
+    address: str
+    model: str
+    #: ``{resource class: Inventory}``
+    inventories: dict
+    traits: frozenset
+    #: ``{resource class: vGPU type name}``, for flavors and reports.
+    vgpu_types: dict = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class DesiredTree:
+    """Every GPU provider one compute node should have."""
+
+    compute_node: str
+    providers: tuple
+
+    def provider(self, name):
+        for provider in self.providers:
+            if provider.name == name:
+                return provider
+        return None
+
+    @property
+    def resource_classes(self):
+        return frozenset(rc for p in self.providers for rc in p.inventories)
+
+    @property
+    def custom_traits(self):
+        return frozenset(t for p in self.providers for t in p.traits
+                         if t.startswith(naming.CUSTOM_PREFIX))
+
+
+def _gpu_model(gpu):
+    return catalog.load().find(gpu.model)
+
+
+def _check_offer(gpu, gpu_model, type_name, count):
+    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+        raise exception.UsageError(
+            'offers[%s][%s] = %r: the count must be a positive integer'
+            % (gpu.address, type_name, count))
+    if gpu_model is None:
+        return None
+    try:
+        vgpu_type = gpu_model.vgpu_type(type_name)
+    except KeyError as exc:
+        raise exception.UsageError(
+            'offers[%s]: %s' % (gpu.address, exc.args[0]))
+    if count > vgpu_type.max_instances:
+        raise exception.UsageError(
+            'offers[%s][%s] = %d: a %s offers at most %d of that type'
+            % (gpu.address, type_name, count, gpu_model.name,
+               vgpu_type.max_instances))
+    return vgpu_type
+
+
+def gpu_traits(gpu, vgpu_types, driver_version=None):
+    """The traits of one GPU provider (``vgpu_types``: names or VgpuType)."""
+    gpu_model = _gpu_model(gpu)
+    traits = {naming.MANAGED_TRAIT, naming.OWNER_TRAIT,
+              naming.gpu_model_trait(gpu_model.name if gpu_model
+                                     else gpu.model)}
+    architecture = gpu.architecture or (
+        gpu_model.architecture if gpu_model else None)
+    if architecture:
+        traits.add(naming.architecture_trait(architecture))
+    if gpu.numa_node is not None and gpu.numa_node >= 0:
+        traits.add(naming.numa_trait(gpu.numa_node))
+    version = gpu.driver_version or driver_version
+    if version:
+        traits.add(naming.driver_trait(version))
+    for vgpu_type in vgpu_types:
+        name = getattr(vgpu_type, 'name', vgpu_type)
+        traits.add(naming.vgpu_type_trait(name))
+        profile = getattr(vgpu_type, 'mig_profile', None)
+        if profile:
+            traits.add(naming.mig_profile_trait(profile))
+    return frozenset(traits)
+
+
+def build_gpu_provider(compute_node, gpu, offer, reserved=False,
+                       driver_version=None):
+    """The ProviderSpec of one GPU offering ``offer`` ({type: count})."""
+    gpu_model = _gpu_model(gpu)
+    inventories = {}
+    types = {}
+    typed = []
+    for type_name, count in sorted(offer.items()):
+        vgpu_type = _check_offer(gpu, gpu_model, type_name, count)
+        resource_class = naming.resource_class(type_name)
+        if resource_class in inventories:
+            raise exception.UsageError(
+                'offers[%s]: %s and %s map to the same resource class %s; '
+                'offer only one of them' % (gpu.address, types[resource_class],
+                                            type_name, resource_class))
+        inventories[resource_class] = Inventory(
+            total=count, reserved=count if reserved else 0,
+            min_unit=1, max_unit=count, step_size=1, allocation_ratio=1.0)
+        types[resource_class] = type_name
+        typed.append(vgpu_type or type_name)
+    return ProviderSpec(
+        name=naming.gpu_provider_name(compute_node, gpu.address),
+        parent_name=compute_node, address=gpu.address,
+        model=gpu_model.name if gpu_model else gpu.model,
+        inventories=inventories,
+        traits=gpu_traits(gpu, typed, driver_version),
+        vgpu_types=types)
+
+
+def _normalize_addresses(addresses, field):
+    result = set()
+    for address in addresses or ():
+        try:
+            result.add(model.normalize_pci_address(address))
+        except ValueError as exc:
+            raise exception.UsageError('%s: %s' % (field, exc))
+    return result
+
+
+def build_provider_tree(compute_node, host, offers, draining=(),
+                        unhealthy=()):
+    """Desired GPU providers of one compute node (see the module doc)."""
+    if not compute_node:
+        raise exception.UsageError(
+            'compute node name is empty: pass the hypervisor hostname Nova '
+            'reports (--host)')
+    normalized = {}
+    for address, offer in (offers or {}).items():
+        key = _normalize_addresses([address], 'offers').pop()
+        if host.gpu(key) is None:
+            raise exception.UsageError(
+                'offers name GPU %s, which host %s does not have: use one of '
+                '%s' % (key, host.hostname or compute_node,
+                        ', '.join(g.address for g in host.gpus) or 'none'))
+        normalized[key] = dict(offer or {})
+    reserved = (_normalize_addresses(draining, 'draining')
+                | _normalize_addresses(unhealthy, 'unhealthy'))
+    providers = []
+    for gpu in sorted(host.gpus, key=lambda g: g.address):
+        offer = normalized.get(gpu.address)
+        if not offer:
+            continue
+        providers.append(build_gpu_provider(
+            compute_node, gpu, offer, reserved=gpu.address in reserved,
+            driver_version=host.driver_version))
+    return DesiredTree(compute_node=compute_node, providers=tuple(providers))

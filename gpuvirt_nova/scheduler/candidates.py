@@ -1,0 +1,264 @@
+# Copyright 2026 The gpuvirt-nova Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Which GPU a Nova allocation candidate lands on, and how good that is.
+
+Pure functions over Placement's JSON (provider summaries and allocation
+requests as Nova holds them). Each GPU resource provider becomes a shape
+(:mod:`shapes`) and a current state:
+
+- a GPU whose ``CUSTOM_VGPU_*`` classes are all MIG-backed types of a
+  catalog model gets that model's MIG geometry; its used instances are
+  laid out as the device assignment does (least-fragmenting placement,
+  largest profile first);
+- a GPU offering time-sliced types gets the equal-size shape;
+- anything else (unknown model or class) is scored as a fractional GPU
+  where one unit of a class takes ``1/capacity`` of it.
+
+``order_candidates`` then ranks a host's candidates with
+:func:`scoring.rank` (FGD increase plus dominant-share packing, tightest
+GPU first). It only reorders: a candidate the scorer cannot judge keeps
+its place after the judged ones, so Nova's claim can never fail because
+of this module.
+"""
+
+import dataclasses
+import functools
+import math
+
+import numpy as np
+
+from gpuvirt_nova.hardware import catalog
+from gpuvirt_nova.placement import naming
+from gpuvirt_nova.scheduler import scoring
+from gpuvirt_nova.scheduler import shapes
+
+VGPU_PREFIX = naming.VGPU_RC_PREFIX
+
+
+@dataclasses.dataclass(frozen=True)
+class HostGpus:
+    """A host's GPUs as one scoring node."""
+
+    space: object
+    #: Resource classes, in request-class order.
+    classes: tuple
+    #: GPU provider uuid -> slot index.
+    slots: dict
+    states: np.ndarray
+    #: In-GPU choice table [S, R] (best placement).
+    table: np.ndarray
+    mix: object
+
+
+def vgpu_classes(resources):
+    return sorted(rc for rc in resources if rc.startswith(VGPU_PREFIX))
+
+
+@dataclasses.dataclass(frozen=True)
+class _Lookup:
+    models: dict
+    types: dict
+
+
+@functools.lru_cache(maxsize=1)
+def _lookup():
+    cat = catalog.load()
+    models, types = {}, {}
+    for name in cat.names():
+        gpu_model = cat.get(name)
+        models[naming.gpu_model_trait(name)] = gpu_model
+        for vgpu_type in gpu_model.vgpu_types:
+            types[(name, naming.resource_class(vgpu_type.name))] = vgpu_type
+    return _Lookup(models, types)
+
+
+# NOTE: shapes and tables depend only on (model, offered types, mix), which
+# a cloud has few of; caching them keeps the per-host cost to lookups.
+@functools.lru_cache(maxsize=512)
+def _shape(key):
+    """The Shape of a GPU key.
+
+    Keys are ``('mig' | 'equal-size', model, names)`` or
+    ``('fractional', shares)``.
+    """
+    if key[0] == 'fractional':
+        return shapes.fractional([s or 1001 for s in key[1]])
+    gpu_model = catalog.load().get(key[1])
+    if key[0] == 'mig':
+        return shapes.mig_for_profiles(
+            gpu_model, [gpu_model.mig_profile(n) if n else None
+                        for n in key[2]])
+    return shapes.timesliced_for_types(
+        gpu_model, [gpu_model.vgpu_type(n) if n else None for n in key[2]])
+
+
+def _round_weights(weights):
+    """Shares of the mix in steps of 1/20 (FGD keeps popular requests).
+
+    Learned weights move with every boot; rounding them keeps the cached
+    tables valid across requests.
+    """
+    total = float(sum(weights)) or 1.0
+    return tuple(round(20 * w / total) / 20.0 for w in weights)
+
+
+def _mix(weights):
+    return scoring.make_mix((r, 1, 0, w) for r, w in enumerate(weights))
+
+
+@functools.lru_cache(maxsize=512)
+def _gpu_table(key, weights):
+    """Best in-GPU option table of one GPU shape alone."""
+    return scoring.best_options(shapes.combine([_shape(key)]), _mix(weights))
+
+
+@functools.lru_cache(maxsize=256)
+def _host_space(keys, weights):
+    space = shapes.combine([_shape(k) for k in keys])
+    mix = _mix(weights)
+    return space, scoring.best_options(space, mix), mix
+
+
+def _fractional_gpu(summary, classes):
+    resources = summary.get('resources', {})
+    shares = tuple(int(math.ceil(1000.0 / resources[rc]['capacity']))
+                   if resources.get(rc, {}).get('capacity') else 0
+                   for rc in classes)
+    used = sum(resources[rc].get('used', 0) * share
+               for rc, share in zip(classes, shares) if share)
+    return ('fractional', shares), max(0, 1000 - int(used))
+
+
+def _layout(shape, table, counts):
+    """Replay used instances, largest first; None if they do not fit."""
+    state = shape.empty
+    order = sorted(range(len(counts)),
+                   key=lambda r: -(shape.free[shape.empty]
+                                   - shape.free[max(table[shape.empty, r],
+                                                    0)]))
+    for r in order:
+        for _ in range(counts[r]):
+            state = table[state, r]
+            if state < 0:
+                return None
+    return state
+
+
+def _typed_gpu(gpu_model, vgpu_types, summary, classes, weights):
+    resources = summary.get('resources', {})
+    counts = [resources.get(rc, {}).get('used', 0) for rc in classes]
+    if all(t is None or t.mig_backed for t in vgpu_types):
+        key = ('mig', gpu_model.name,
+               tuple(t.mig_profile if t else None for t in vgpu_types))
+    elif all(t is None or not t.mig_backed for t in vgpu_types):
+        key = ('equal-size', gpu_model.name,
+               tuple(t.name if t else None for t in vgpu_types))
+    else:
+        return None
+    state = _layout(_shape(key), _gpu_table(key, weights), counts)
+    return None if state is None else (key, state)
+
+
+def host_gpus(summaries, root_uuid, mix_weights=None):
+    """HostGpus of the GPU providers under ``root_uuid``, or None.
+
+    ``mix_weights`` maps resource class -> weight of the typical-request
+    mix; by default every offered class weighs the same.
+    """
+    lookup = _lookup()
+    gpus = {uuid: s for uuid, s in summaries.items()
+            if s.get('root_provider_uuid', uuid) == root_uuid
+            and vgpu_classes(s.get('resources', {}))}
+    if not gpus:
+        return None
+    mix_weights = dict(mix_weights or {})
+    classes = sorted({rc for s in gpus.values()
+                      for rc in vgpu_classes(s['resources'])}
+                     | set(mix_weights))
+    weights = _round_weights([mix_weights.get(rc, 0 if mix_weights else 1)
+                              for rc in classes])
+    keys, starts, slots = [], [], {}
+    for uuid in sorted(gpus):
+        summary = gpus[uuid]
+        found = None
+        gpu_model = next((lookup.models[t] for t in summary.get('traits', ())
+                          if t in lookup.models), None)
+        if gpu_model is not None:
+            types = [lookup.types.get((gpu_model.name, rc))
+                     if rc in summary['resources'] else None
+                     for rc in classes]
+            if any(types):
+                found = _typed_gpu(gpu_model, types, summary, classes,
+                                   weights)
+        if found is None:
+            found = _fractional_gpu(summary, classes)
+        slots[uuid] = len(keys)
+        keys.append(found[0])
+        starts.append(found[1])
+    space, table, mix = _host_space(tuple(keys), weights)
+    states = np.array([space.offsets[i] + s for i, s in enumerate(starts)])
+    return HostGpus(space=space, classes=tuple(classes), slots=slots,
+                    states=states, table=table, mix=mix)
+
+
+def apply_candidate(gpus, candidate):
+    """GPU states after ``candidate``; None if a move does not fit."""
+    states = gpus.states.copy()
+    for uuid, alloc in candidate.get('allocations', {}).items():
+        slot = gpus.slots.get(uuid)
+        for rc, amount in alloc.get('resources', {}).items():
+            if not rc.startswith(VGPU_PREFIX):
+                continue
+            if slot is None or rc not in gpus.classes:
+                return None
+            r = gpus.classes.index(rc)
+            for _ in range(int(amount)):
+                states[slot] = gpus.table[states[slot], r]
+                if states[slot] < 0:
+                    return None
+    return states
+
+
+def score_candidates(gpus, candidates):
+    """(deltas [M], keys) of each candidate, for :func:`scoring.rank`."""
+    before = scoring.fragmentation(gpus.space, gpus.states, 0, gpus.mix)
+    capacity = float(shapes.MILLI * len(gpus.states))
+    deltas, left, tight = [], [], []
+    for candidate in candidates:
+        after = apply_candidate(gpus, candidate)
+        if after is None:
+            deltas.append(np.inf)
+            left.append(np.inf)
+            tight.append(np.inf)
+            continue
+        deltas.append(float(scoring.fragmentation(
+            gpus.space, after, 0, gpus.mix)) - float(before))
+        left.append(gpus.space.free[after].sum())
+        moved = after != gpus.states
+        tight.append(gpus.space.free[after][moved].sum())
+    left = np.array(left)
+    keys = (left / capacity, left / capacity, np.array(tight))
+    return np.array(deltas), keys
+
+
+def order_candidates(summaries, root_uuid, candidates, mix_weights=None):
+    """``candidates`` reordered best first (same objects, none dropped)."""
+    if len(candidates) < 2:
+        return list(candidates)
+    gpus = host_gpus(summaries, root_uuid, mix_weights)
+    if gpus is None:
+        return list(candidates)
+    deltas, keys = score_candidates(gpus, candidates)
+    return [candidates[i] for i in scoring.rank(deltas, keys)]

@@ -1,0 +1,205 @@
+# Copyright 2026 The gpuvirt-nova Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Nova scheduler filters of gpuvirt-nova.
+
+Enable them in nova.conf (``[filter_scheduler] available_filters`` must
+also list ``gpuvirt_nova.scheduler.filters.all_filters``)::
+
+    [filter_scheduler]
+    available_filters = nova.scheduler.filters.all_filters
+    available_filters = gpuvirt_nova.scheduler.filters.all_filters
+    enabled_filters = <the usual ones>,VGPUUserLimitFilter,
+                      VGPUFairShareFilter,VGPUPlacementFilter
+
+- ``VGPUPlacementFilter`` decides the GPU level: it reorders each host's
+  allocation candidates (Nova claims the first) with the scorer, and
+  never drops one.
+- ``VGPUUserLimitFilter`` refuses a request that would give its user more
+  than ``max_jobs_per_user`` vGPUs.
+- ``VGPUFairShareFilter`` refuses a project over its weighted share once
+  the cluster is busier than ``fair_share_threshold``.
+
+The two admission filters refuse the request as a whole (every host
+alike), so they raise NoValidHost with the reason, which Nova records as
+the server's fault; a plain False would only say "no valid host".
+"""
+
+import time
+
+from nova import exception as nova_exception
+from nova.scheduler import filters
+from nova.scheduler import utils as nova_utils
+from oslo_log import log as logging
+
+from gpuvirt_nova import conf
+from gpuvirt_nova.scheduler import candidates
+from gpuvirt_nova.scheduler import limits
+from gpuvirt_nova.scheduler import reads as reads_mod
+
+LOG = logging.getLogger(__name__)
+CONF = conf.CONF
+
+#: One cache of Placement reads per scheduler process, shared by the
+#: filters and the weigher so that a request reads each thing once.
+READS = reads_mod.PlacementReads()
+
+
+def all_filters():
+    """The filter classes of this module, for ``available_filters``."""
+    return [VGPUPlacementFilter, VGPUUserLimitFilter, VGPUFairShareFilter]
+
+
+def asks_vgpu(allocation_candidates):
+    return any(rc.startswith(candidates.VGPU_PREFIX)
+               for c in allocation_candidates
+               for alloc in c.get('allocations', {}).values()
+               for rc in alloc.get('resources', {}))
+
+
+def mix_weights(summaries, asked):
+    """The typical-request mix: configured, else learned from usage.
+
+    Learned = the vGPUs in use in the providers of this request's
+    candidates (the allocations Placement shows us), plus this request.
+    """
+    configured = CONF.gpuvirt_scheduler.typical_requests
+    if configured:
+        return {rc: float(w) for rc, w in configured.items()}
+    learned = dict(asked)
+    for summary in summaries.values():
+        for rc, res in summary.get('resources', {}).items():
+            if rc.startswith(candidates.VGPU_PREFIX) and res.get('used'):
+                learned[rc] = learned.get(rc, 0) + res['used']
+    return learned
+
+
+def flavor_vgpus(spec_obj):
+    flavor = spec_obj.flavor if spec_obj.obj_attr_is_set('flavor') else None
+    return limits.requested_vgpus(getattr(flavor, 'extra_specs', None))
+
+
+class VGPUPlacementFilter(filters.BaseHostFilter,
+                          filters.CandidateFilterMixin):
+    """Order each host's candidates so Nova claims the best GPU."""
+
+    RUN_ON_REBUILD = False
+    reads = READS
+    #: Seconds spent and hosts seen, for the overhead benchmark.
+    spent = 0.0
+    hosts = 0
+
+    def host_passes(self, host_state, spec_obj):
+        start = time.perf_counter()
+        try:
+            self._reorder(host_state, spec_obj)
+        except Exception:
+            # NOTE: ordering is an optimisation; a scoring failure must
+            # never cost a boot, so keep Placement's order.
+            LOG.exception('Could not score vGPU candidates of host %s; '
+                          'keeping Placement order', host_state)
+        type(self).spent += time.perf_counter() - start
+        type(self).hosts += 1
+        return True
+
+    def _reorder(self, host_state, spec_obj):
+        found = host_state.allocation_candidates
+        if len(found) < 2 or not asks_vgpu(found):
+            return
+        summaries = self.reads.provider_summaries(spec_obj)
+        weights = mix_weights(summaries, flavor_vgpus(spec_obj))
+        host_state.allocation_candidates = candidates.order_candidates(
+            summaries, host_state.uuid, found, weights)
+
+
+class _AdmissionFilter(filters.BaseHostFilter):
+    """Checks a request once and refuses it for every host with a reason."""
+
+    RUN_ON_REBUILD = False
+    run_filter_once_per_request = True
+    reads = READS
+
+    def host_passes(self, host_state, spec_obj):
+        return True
+
+    def filter_all(self, filter_obj_list, spec_obj):
+        if not nova_utils.request_is_rebuild(spec_obj):
+            reason = self.refusal(spec_obj)
+            if reason:
+                LOG.info('%s refused request: %s',
+                         type(self).__name__, reason)
+                raise nova_exception.NoValidHost(reason=reason)
+        return super().filter_all(filter_obj_list, spec_obj)
+
+    def asked(self, spec_obj):
+        """{rc: amount} this request adds (a move re-uses what it holds)."""
+        per_instance = flavor_vgpus(spec_obj)
+        if not per_instance:
+            return {}
+        count = spec_obj.num_instances \
+            if spec_obj.obj_attr_is_set('num_instances') else 1
+        held = self.reads.consumer_usages(spec_obj)
+        return {rc: max(0, n * count - held.get(rc, 0))
+                for rc, n in per_instance.items()}
+
+    def refusal(self, spec_obj):
+        raise NotImplementedError()
+
+
+class VGPUUserLimitFilter(_AdmissionFilter):
+    """At most ``max_jobs_per_user`` vGPUs per user at a time."""
+
+    def refusal(self, spec_obj):
+        limit = CONF.gpuvirt_scheduler.max_jobs_per_user
+        if not limit:
+            return None
+        asked = limits.vgpu_count(self.asked(spec_obj))
+        if not asked:
+            return None
+        in_use = limits.vgpu_count(self.reads.user_usages(spec_obj))
+        return limits.check_user_limit(spec_obj.user_id, spec_obj.project_id,
+                                       in_use, asked, limit)
+
+
+class VGPUFairShareFilter(_AdmissionFilter):
+    """Weighted fair share of GPU capacity between projects."""
+
+    def refusal(self, spec_obj):
+        opts = CONF.gpuvirt_scheduler
+        asked = self.asked(spec_obj)
+        if not limits.vgpu_count(asked):
+            return None
+        shares = limits.type_shares()
+        fallback = {}
+        cluster_used = cluster_capacity = 0.0
+        for inventories, usages in self.reads.cluster_gpus(
+                opts.cluster_usage_cache_seconds):
+            vgpu = {rc: inv for rc, inv in inventories.items()
+                    if rc.startswith(candidates.VGPU_PREFIX)}
+            if not vgpu:
+                continue
+            for rc, inv in vgpu.items():
+                fallback.setdefault(rc, 1.0 / max(inv.get('total', 1), 1))
+            cluster_capacity += 1.0
+            cluster_used += min(1.0, limits.gpu_share(usages, shares,
+                                                      fallback))
+        project_used = limits.gpu_share(self.reads.project_usages(spec_obj),
+                                        shares, fallback)
+        share = limits.project_share(spec_obj.project_id,
+                                     opts.project_weights,
+                                     opts.default_project_weight)
+        return limits.check_fair_share(
+            spec_obj.project_id, project_used,
+            limits.gpu_share(asked, shares, fallback), cluster_used,
+            cluster_capacity, share, opts.fair_share_threshold)

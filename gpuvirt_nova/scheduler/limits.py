@@ -1,0 +1,133 @@
+# Copyright 2026 The gpuvirt-nova Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Per-user vGPU caps and per-project fair share: pure decisions.
+
+Each check returns None when the request may go on, or the one-line
+reason the user reads in the server's fault. Counting comes from
+Placement usages (``CUSTOM_VGPU_*`` classes); GPU shares come from the
+catalog (a MIG-backed type takes its memory slices out of 8, a
+time-sliced type ``1/max_instances``), else from the provider's capacity.
+"""
+
+import re
+
+from gpuvirt_nova.hardware import catalog
+from gpuvirt_nova.placement import naming
+
+_RESOURCES_KEY = re.compile(r'^resources(?P<group>[0-9A-Za-z_-]*):'
+                            r'(?P<rc>CUSTOM_VGPU_[A-Z0-9_]+)$')
+
+
+def requested_vgpus(extra_specs):
+    """{resource class: amount} a flavor asks, over all request groups."""
+    wanted = {}
+    for key, value in (extra_specs or {}).items():
+        match = _RESOURCES_KEY.match(key)
+        if match:
+            rc = match.group('rc')
+            wanted[rc] = wanted.get(rc, 0) + int(value)
+    return wanted
+
+
+def vgpu_count(usages):
+    """vGPUs in a Placement usages dict (every CUSTOM_VGPU_* unit)."""
+    return sum(int(v) for rc, v in (usages or {}).items()
+               if rc.startswith(naming.VGPU_RC_PREFIX))
+
+
+def check_user_limit(user_id, project_id, in_use, asked, limit):
+    """Refuse when ``in_use + asked`` vGPUs exceeds ``limit`` (0 = off)."""
+    if not limit or not asked or in_use + asked <= limit:
+        return None
+    return ('user %s in project %s holds %d vGPU(s) and asks %d more: '
+            'max_jobs_per_user is %d; delete a vGPU server first or ask '
+            'the operator to raise [gpuvirt_scheduler] max_jobs_per_user'
+            % (user_id, project_id, in_use, asked, limit))
+
+
+def type_shares():
+    """{resource class: GPU share of one unit} from the catalog."""
+    shares = {}
+    for name in catalog.load().names():
+        gpu_model = catalog.load().get(name)
+        slices = gpu_model.memory_slices or 1
+        for t in gpu_model.vgpu_types:
+            if t.mig_backed:
+                share = gpu_model.mig_profile(t.mig_profile).memory_slices \
+                    / float(slices)
+            else:
+                share = 1.0 / t.max_instances
+            shares.setdefault(naming.resource_class(t.name), share)
+    return shares
+
+
+def gpu_share(usages, shares, fallback=None):
+    """GPUs (fractional) that a {resource class: units} dict takes."""
+    fallback = fallback or {}
+    total = 0.0
+    for rc, units in (usages or {}).items():
+        if rc.startswith(naming.VGPU_RC_PREFIX):
+            total += units * shares.get(rc, fallback.get(rc, 1.0))
+    return total
+
+
+def project_share(project_id, weights, default_weight):
+    """The share of the cluster project ``project_id`` is entitled to."""
+    weights = {p: float(w) for p, w in (weights or {}).items()}
+    weights.setdefault(project_id, float(default_weight))
+    total = sum(weights.values())
+    return weights[project_id] / total if total else 0.0
+
+
+def check_fair_share(project_id, project_used, asked, cluster_used,
+                     cluster_capacity, share, threshold):
+    """Refuse a project over its share while the cluster is busy.
+
+    All amounts are in GPUs. Below ``threshold`` utilization everyone is
+    served (idle capacity is better used than kept); above it a project
+    whose usage plus the request exceeds its share is refused.
+    """
+    if not asked or cluster_capacity <= 0:
+        return None
+    utilization = cluster_used / cluster_capacity
+    entitled = share * cluster_capacity
+    if utilization < threshold or project_used + asked <= entitled + 1e-9:
+        return None
+    return ('project %s uses %.2f GPU(s) and asks %.2f more, over its fair '
+            'share of %.2f GPU(s) (%.0f%% of %.2f) while the cluster is '
+            '%.0f%% used (fair_share_threshold %.0f%%); retry when usage '
+            'drops or ask the operator to raise the project\'s weight in '
+            '[gpuvirt_scheduler] project_weights'
+            % (project_id, project_used, asked, entitled, share * 100,
+               cluster_capacity, utilization * 100, threshold * 100))
+
+
+def options_from_layout(scheduler_block):
+    """``[gpuvirt_scheduler]`` options for a layout's ``scheduler:`` block.
+
+    ``policy: pack | spread`` sets ``weigher_policy``; ``fair-share`` packs
+    and asks for VGPUFairShareFilter (``fair_share`` true);
+    ``max_jobs_per_user`` is the option of the same name. Returns a dict.
+    """
+    block = scheduler_block or {}
+    policy = block.get('policy', 'pack')
+    if policy not in ('pack', 'spread', 'fair-share'):
+        raise ValueError('scheduler.policy %r: use pack, spread or '
+                         'fair-share' % (policy,))
+    options = {'weigher_policy': 'spread' if policy == 'spread' else 'pack',
+               'fair_share': policy == 'fair-share'}
+    if 'max_jobs_per_user' in block:
+        options['max_jobs_per_user'] = int(block['max_jobs_per_user'])
+    return options

@@ -1,0 +1,153 @@
+# Copyright 2026 The gpuvirt-nova Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Placement reads of the scheduler plugins, cached per request.
+
+Nova's HostState does not carry the provider summaries of the allocation
+candidates, so the GPU filter reads them once per scheduling request (the
+same ``GET /allocation_candidates`` query the scheduler made) and every
+host of that request reuses the answer. Usages by user/project are read
+once per request too; the cluster-wide GPU capacity and usage (fair
+share) is kept ``cluster_usage_cache_seconds`` across requests.
+
+The Placement client is Nova's own report client, built lazily so that
+importing this module never needs a keystone configuration.
+"""
+
+import threading
+import time
+
+from oslo_log import log as logging
+
+from gpuvirt_nova.placement import naming
+
+LOG = logging.getLogger(__name__)
+
+USAGES_VERSION = '1.9'
+TRAITS_FILTER_VERSION = '1.18'
+#: Requests whose answers are kept; a scheduler handles a few at a time.
+MAX_REQUESTS = 32
+
+
+def request_key(spec_obj):
+    """A key for one scheduling request (falls back to the object id)."""
+    context = getattr(spec_obj, '_context', None)
+    request_id = getattr(context, 'request_id', None)
+    instance = spec_obj.instance_uuid \
+        if spec_obj.obj_attr_is_set('instance_uuid') else None
+    return (request_id or id(spec_obj), instance)
+
+
+class PlacementReads:
+    """The reads the filters and the weigher need, with their caches."""
+
+    def __init__(self, client=None, clock=time.monotonic):
+        self._client = client
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._per_request = {}
+        self._cluster = None
+        self.calls = 0
+
+    @property
+    def client(self):
+        if self._client is not None:
+            return self._client
+        # NOTE: Nova keeps its report client as a process singleton (and
+        # its tests replace it); ask for it each time rather than keep one.
+        from nova.scheduler.client import report
+        return report.report_client_singleton()
+
+    def _get_json(self, url, version):
+        self.calls += 1
+        resp = self.client.get(url, version=version)
+        if not resp:
+            LOG.warning('Placement GET %s failed with %s', url,
+                        getattr(resp, 'status_code', '?'))
+            return None
+        return resp.json()
+
+    def _cached(self, key, name, load):
+        with self._lock:
+            entry = self._per_request.get(key)
+            if entry is None:
+                if len(self._per_request) >= MAX_REQUESTS:
+                    self._per_request.pop(next(iter(self._per_request)))
+                entry = self._per_request[key] = {}
+            if name in entry:
+                return entry[name]
+        value = load()
+        with self._lock:
+            entry[name] = value
+        return value
+
+    def provider_summaries(self, spec_obj):
+        """Provider summaries of the request's allocation candidates."""
+        def load():
+            from nova.scheduler import utils
+            context = getattr(spec_obj, '_context', None)
+            resources = utils.ResourceRequest.from_request_spec(spec_obj)
+            self.calls += 1
+            res = self.client.get_allocation_candidates(context, resources)
+            return (res[1] or {}) if res else {}
+        return self._cached(request_key(spec_obj), 'summaries', load)
+
+    def user_usages(self, spec_obj):
+        """{resource class: used} of the request's user in its project."""
+        def load():
+            url = '/usages?project_id=%s&user_id=%s' % (
+                spec_obj.project_id, spec_obj.user_id)
+            data = self._get_json(url, USAGES_VERSION)
+            return (data or {}).get('usages', {})
+        return self._cached(request_key(spec_obj), 'user', load)
+
+    def project_usages(self, spec_obj):
+        def load():
+            data = self._get_json('/usages?project_id=%s'
+                                  % spec_obj.project_id, USAGES_VERSION)
+            return (data or {}).get('usages', {})
+        return self._cached(request_key(spec_obj), 'project', load)
+
+    def consumer_usages(self, spec_obj):
+        """{resource class: amount} the instance already holds (moves)."""
+        def load():
+            if not spec_obj.obj_attr_is_set('instance_uuid'):
+                return {}
+            data = self._get_json('/allocations/%s' % spec_obj.instance_uuid,
+                                  USAGES_VERSION)
+            held = {}
+            for alloc in (data or {}).get('allocations', {}).values():
+                for rc, amount in alloc.get('resources', {}).items():
+                    held[rc] = held.get(rc, 0) + amount
+            return held
+        return self._cached(request_key(spec_obj), 'consumer', load)
+
+    def cluster_gpus(self, max_age):
+        """[(inventories, usages)] of every managed GPU provider."""
+        now = self._clock()
+        cached = self._cluster
+        if cached is not None and now - cached[0] < max_age:
+            return cached[1]
+        data = self._get_json('/resource_providers?required=%s'
+                              % naming.MANAGED_TRAIT, TRAITS_FILTER_VERSION)
+        found = []
+        for rp in (data or {}).get('resource_providers', []):
+            uuid = rp['uuid']
+            inv = self._get_json('/resource_providers/%s/inventories' % uuid,
+                                 TRAITS_FILTER_VERSION) or {}
+            use = self._get_json('/resource_providers/%s/usages' % uuid,
+                                 TRAITS_FILTER_VERSION) or {}
+            found.append((inv.get('inventories', {}), use.get('usages', {})))
+        self._cluster = (now, found)
+        return found

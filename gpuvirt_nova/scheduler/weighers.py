@@ -1,0 +1,80 @@
+# Copyright 2026 The gpuvirt-nova Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Host weigher of gpuvirt-nova: pack (or spread) vGPU requests.
+
+Enable it in nova.conf::
+
+    [filter_scheduler]
+    weight_classes = nova.scheduler.weights.all_weighers
+    weight_classes = gpuvirt_nova.scheduler.weighers.GpuPackingWeigher
+
+``pack`` (default) scores a host by minus the ``ours`` score of its best
+candidate (scoring.rank: FGD fragmentation increase, in GPUs, plus the
+dominant-share term): small requests land on hosts whose GPUs are partly
+used and whole GPUs stay free for large requests. ``spread`` prefers the
+host with the most free GPU capacity. Hosts without vGPU candidates
+weigh 0. Run it after VGPUPlacementFilter, which it reads the ordered
+candidates of; it shares that filter's per-request Placement cache.
+"""
+
+from nova.scheduler import weights
+import numpy as np
+from oslo_log import log as logging
+
+from gpuvirt_nova import conf
+from gpuvirt_nova.scheduler import candidates
+from gpuvirt_nova.scheduler import filters
+from gpuvirt_nova.scheduler import scoring
+
+CONF = conf.CONF
+LOG = logging.getLogger(__name__)
+
+
+def host_weight(summaries, root_uuid, best_candidate, policy, weights_mix):
+    """The weight of one host (pure; see the module docstring)."""
+    gpus = candidates.host_gpus(summaries, root_uuid, weights_mix)
+    if gpus is None:
+        return 0.0
+    capacity = float(len(gpus.states) * 1000)
+    if policy == 'spread':
+        return float(gpus.space.free[gpus.states].sum()) / capacity
+    deltas, keys = candidates.score_candidates(gpus, [best_candidate])
+    if not np.isfinite(deltas[0]):
+        return -1.0 - scoring.PACK_BLEND
+    return -float(deltas[0] / 1000.0 + scoring.PACK_BLEND * keys[1][0])
+
+
+class GpuPackingWeigher(weights.BaseHostWeigher):
+    """Pack small vGPU requests, keep whole GPUs for large ones."""
+
+    reads = filters.READS
+
+    def weight_multiplier(self, host_state):
+        return CONF.gpuvirt_scheduler.packing_weight_multiplier
+
+    def _weigh_object(self, host_state, spec_obj):
+        found = host_state.allocation_candidates
+        if not found or not filters.asks_vgpu(found):
+            return 0.0
+        try:
+            summaries = self.reads.provider_summaries(spec_obj)
+            mix = filters.mix_weights(summaries,
+                                      filters.flavor_vgpus(spec_obj))
+            return host_weight(summaries, host_state.uuid, found[0],
+                               CONF.gpuvirt_scheduler.weigher_policy, mix)
+        except Exception:
+            # NOTE: a weight is a preference; never fail a boot over it.
+            LOG.exception('Could not weigh vGPU host %s', host_state)
+            return 0.0

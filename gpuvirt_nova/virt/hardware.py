@@ -1,0 +1,79 @@
+# Copyright 2026 The gpuvirt-nova Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Where nova-compute reads and writes its GPUs: real or simulated.
+
+A thin adapter so the driver never cares which: ``discover()`` returns a
+fresh model.Host, ``writer()`` the HardwareWriter for privileged changes.
+With ``[gpuvirt] simulate`` set, each compute host gets its own simulated
+host under ``[gpuvirt] state_dir``/``nova-sim``/<hypervisor hostname>, so
+several nova-compute services in one process (functional tests, the demo)
+each see their own GPUs.
+"""
+
+import os
+
+from gpuvirt_nova.hardware import discover as discover_mod
+
+
+def simulated_host_root(conf, hostname):
+    """Directory of the simulated GPUs of compute host ``hostname``."""
+    return os.path.join(conf.gpuvirt.state_dir, 'nova-sim', hostname)
+
+
+class RealHardware(object):
+    def __init__(self, sysfs_root, use_nvml, hostname):
+        self.sysfs_root = sysfs_root
+        self.use_nvml = use_nvml
+        self.hostname = hostname
+        self._writer = None
+
+    def discover(self):
+        return discover_mod.discover(
+            self.sysfs_root, discover_mod.AUTO if self.use_nvml else None,
+            hostname=self.hostname)
+
+    def writer(self):
+        if self._writer is None:
+            # Imported late: only hosts that write need oslo.privsep.
+            from gpuvirt_nova import privsep
+            self._writer = privsep.PrivsepWriter()
+        return self._writer
+
+
+class SimulatedHardware(object):
+    def __init__(self, sim_host, hostname):
+        self.sim_host = sim_host
+        self.hostname = hostname
+
+    def discover(self):
+        return discover_mod.discover_host(self.sim_host, self.hostname)
+
+    def writer(self):
+        return self.sim_host.writer()
+
+
+def from_conf(conf, hostname):
+    """The hardware of compute host ``hostname`` as nova.conf says."""
+    group = conf.gpuvirt
+    if not group.simulate:
+        return RealHardware(group.sysfs_root, group.use_nvml, hostname)
+    root = simulated_host_root(conf, hostname)
+    if os.path.isdir(root) and os.listdir(root):
+        sim_host = discover_mod.open_or_create_simulated(root)
+    else:
+        os.makedirs(root, exist_ok=True)
+        sim_host = discover_mod.open_or_create_simulated(group.simulate,
+                                                         root)
+    return SimulatedHardware(sim_host, hostname)

@@ -1,0 +1,70 @@
+# Copyright 2026 The gpuvirt-nova Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Every LibvirtDriver method our driver overrides, in one place.
+
+Nova's libvirt driver has no plugin seam for vGPU devices, so the driver
+wraps a few methods. Each entry names the method and the parameters this
+package relies on; ``tests/unit/virt/test_hooks.py`` compares them with
+the installed Nova so an upgrade that changes one fails loudly instead of
+booting guests without their GPU.
+
+Only one is private: ``_get_guest_xml`` is the single place every path
+that (re)creates a guest goes through (spawn, hard reboot, power on,
+resume after host boot, rescue, finish_migration, revert), so adding our
+hostdevs there covers them all.
+"""
+
+#: method name -> parameter names (after ``self``) as in Nova 34.0.0.
+OVERRIDDEN = {
+    # private: adds our hostdevs to every guest definition.
+    '_get_guest_xml': (
+        'context', 'instance', 'network_info', 'disk_info', 'image_meta',
+        'rescue', 'block_device_info', 'mdevs', 'accel_info', 'share_info',
+        'old_guest'),
+    # public: hold the device claim until the guest is defined.
+    'spawn': (
+        'context', 'instance', 'image_meta', 'injected_files',
+        'admin_password', 'allocations', 'network_info',
+        'block_device_info', 'power_on', 'accel_info'),
+    'reboot': (
+        'context', 'instance', 'network_info', 'reboot_type',
+        'block_device_info', 'bad_volumes_callback', 'accel_info',
+        'share_info'),
+    'power_on': (
+        'context', 'instance', 'network_info', 'block_device_info',
+        'accel_info', 'share_info'),
+    'resume_state_on_host_boot': (
+        'context', 'instance', 'network_info', 'share_info',
+        'block_device_info'),
+    'finish_migration': (
+        'context', 'migration', 'instance', 'disk_info', 'network_info',
+        'image_meta', 'resize_instance', 'allocations',
+        'block_device_info', 'power_on', 'share_info'),
+    'finish_revert_migration': (
+        'context', 'instance', 'network_info', 'migration',
+        'block_device_info', 'power_on', 'share_info'),
+    # public: release VF types when a guest goes away.
+    'cleanup': (
+        'context', 'instance', 'network_info', 'block_device_info',
+        'destroy_disks', 'migrate_data', 'destroy_vifs', 'destroy_secrets'),
+    'confirm_migration': (
+        'context', 'migration', 'instance', 'network_info'),
+    # public: report GPUs, check config, restore devices.
+    'init_host': ('host',),
+    'update_provider_tree': ('provider_tree', 'nodename', 'allocations'),
+    'check_can_live_migrate_destination': (
+        'context', 'instance', 'src_compute_info', 'dst_compute_info',
+        'block_migration', 'disk_over_commit'),
+}

@@ -1,0 +1,356 @@
+# Copyright 2026 The gpuvirt-nova Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""In-process Nova with the gpuvirt driver on simulated GPUs.
+
+The harness of the functional tests and of ``gpuvirt-nova nova demo``:
+Nova's own functional fixtures from the installed nova wheel (real API,
+conductor, scheduler, compute; PlacementFixture for real Placement),
+Nova's fake libvirt, and each compute host's GPUs from
+``gpuvirt_nova.sim`` behind sysfs and NVML.
+
+Nova's fake libvirt accepts ``nodeDeviceDefineXML`` and does nothing;
+:func:`extend_connection` makes an mdev node device defined through it
+real in the simulated host's sysfs (through the simulator's
+HardwareWriter, as mdevctl writes ``mdev_supported_types/<type>/create``),
+so discovery sees what libvirt did. Test and demo use only.
+"""
+
+import os
+import sys
+import time
+
+import fixtures
+from nova import conf as nova_conf
+from nova.tests.functional.libvirt import base
+import testtools
+
+from gpuvirt_nova import conf as gpuvirt_conf
+from gpuvirt_nova import exception
+from gpuvirt_nova.hardware import catalog
+from gpuvirt_nova.hardware import discover
+from gpuvirt_nova.placement import naming
+from gpuvirt_nova.virt import hardware
+from gpuvirt_nova.virt import shim
+from gpuvirt_nova.virt import xml as vxml
+
+CONF = nova_conf.CONF
+gpuvirt_conf.register_opts(CONF)
+
+
+class MdevNodeDevice(object):
+    """A defined mdev node device (virNodeDevice)."""
+
+    def __init__(self, registry, xml):
+        self.registry = registry
+        self.uuid, self.parent, self.mdev_type = vxml.parse_mdev_nodedev(xml)
+        self.active = False
+        self.autostart = False
+        self._xml = xml
+
+    def name(self):
+        return 'mdev_%s_%s' % (self.uuid.replace('-', '_'),
+                               vxml.nodedev_name(self.parent))
+
+    def XMLDesc(self, flags):
+        return self._xml
+
+    def create(self, flags=0):
+        self.registry.writer().write_sysfs(
+            '/sys/class/mdev_bus/%s/mdev_supported_types/%s/create'
+            % (self.parent, self.mdev_type), self.uuid)
+        self.active = True
+
+    def setAutostart(self, autostart):
+        # mdevctl's "defined with autostart": survives a host reboot.
+        self.autostart = bool(autostart)
+        self.registry.get_sim_host().set_mdev_persistent(self.uuid,
+                                                         self.autostart)
+
+    def isActive(self):
+        return self.active
+
+    def destroy(self):
+        self.registry.writer().write_sysfs(
+            '/sys/bus/mdev/devices/%s/remove' % self.uuid, '1')
+        self.active = False
+
+    def undefine(self):
+        self.registry.devices.pop(self.name(), None)
+
+
+class NodeDevices(object):
+    """The mdev node devices of one fake connection."""
+
+    def __init__(self, get_sim_host):
+        self.get_sim_host = get_sim_host
+        self.devices = {}
+
+    def writer(self):
+        return self.get_sim_host().writer()
+
+    def define(self, xml, flags=0):
+        device = MdevNodeDevice(self, xml)
+        self.devices[device.name()] = device
+        return device
+
+
+def extend_connection(connection, get_sim_host):
+    """Give a fake Connection a working mdev node-device API."""
+    nodedevs = NodeDevices(get_sim_host)
+    original_lookup = connection.nodeDeviceLookupByName
+
+    def lookup(name):
+        if name in nodedevs.devices:
+            return nodedevs.devices[name]
+        return original_lookup(name)
+
+    connection.nodeDeviceDefineXML = nodedevs.define
+    connection.nodeDeviceLookupByName = lookup
+    connection.gpuvirt_nodedevs = nodedevs
+    return connection
+
+
+def power_off_all(connection):
+    """Every running domain stops, as when the host goes down."""
+    for domain in list(connection._vms.values()):
+        if domain.isActive():
+            domain.destroy()
+
+
+def sim_available():
+    try:
+        from gpuvirt_nova import sim
+    except ImportError:
+        return False
+    return hasattr(sim, 'SimulatedHost')
+
+
+class GpuvirtNovaTestBase(base.ServersTestBase):
+    """Computes run GpuvirtLibvirtDriver on simulated hosts."""
+
+    microversion = 'latest'
+    ADMIN_API = True
+    FAKE_LIBVIRT_VERSION = 8006000
+    FAKE_QEMU_VERSION = 8001000
+
+    #: Simulator spec of every compute host.
+    SIM_SPEC = '2xA100-PCIE-40GB:mig'
+    #: MIG GPU instances created per GPU (the layout), by GPU index.
+    MIG_LAYOUT = (('2g.10gb',) * 3, ('3g.20gb',) * 2)
+    #: [gpuvirt_placement] default_vgpu_types, when the layout is not MIG.
+    DEFAULT_TYPES = None
+
+    def setUp(self):
+        if not sim_available():
+            self.skipTest('gpuvirt_nova.sim.SimulatedHost is not available')
+        shim.install()
+        self.state_dir = self.useFixture(fixtures.TempDir()).path
+        self.sims = {}
+        super().setUp()
+        # As upstream's vGPU tests: no real disks to move on resize.
+        self.useFixture(fixtures.MockPatch(
+            'nova.virt.libvirt.LibvirtDriver._get_instance_disk_info',
+            return_value=[]))
+        self.useFixture(fixtures.MockPatch('os.rename'))
+        self.flags(simulate=self.SIM_SPEC, state_dir=self.state_dir,
+                   group='gpuvirt')
+        if self.DEFAULT_TYPES:
+            self.flags(default_vgpu_types=self.DEFAULT_TYPES,
+                       group='gpuvirt_placement')
+
+    def _setup_compute_service(self):
+        self.flags(compute_driver=shim.DRIVER_NAME)
+
+    def _get_connection(self, *args, **kwargs):
+        connection = super()._get_connection(*args, **kwargs)
+        hostname = kwargs.get('hostname') or args[-1]
+        return extend_connection(
+            connection, lambda: self.sims[hostname])
+
+    # -- hosts ------------------------------------------------------------
+
+    def create_sim_host(self, hostname):
+        from gpuvirt_nova import sim
+        root = hardware.simulated_host_root(CONF, hostname)
+        os.makedirs(root)
+        sim_host = sim.SimulatedHost.create(root, sim.parse_spec(
+            self.SIM_SPEC))
+        self.sims[hostname] = sim_host
+        self.apply_mig_layout(hostname)
+        return sim_host
+
+    def apply_mig_layout(self, hostname):
+        """Create the MIG GPU instances the layout asks for."""
+        if not self.SIM_SPEC.split('@')[0].endswith(':mig'):
+            return
+        writer = self.sims[hostname].writer()
+        gpus = sorted(self.hardware(hostname).gpus, key=lambda g: g.address)
+        for gpu, profiles in zip(gpus, self.MIG_LAYOUT):
+            gpu_model = catalog.load().find(gpu.model)
+            for index, profile in enumerate(profiles):
+                placement = gpu_model.mig_profile(profile).placements[index]
+                writer.create_gpu_instance(gpu.address, profile,
+                                           placement.start)
+
+    def reenable_vfs(self, hostname):
+        """What ``sriov-manage -e ALL`` does after a host reboot."""
+        writer = self.sims[hostname].writer()
+        for gpu in self.hardware(hostname).gpus:
+            gpu_model = catalog.load().find(gpu.model)
+            writer.write_sysfs(
+                '/sys/bus/pci/devices/%s/sriov_numvfs' % gpu.address,
+                str(gpu.sriov_totalvfs or gpu_model.sriov_totalvfs))
+
+    def start_gpu_compute(self, hostname):
+        self.create_sim_host(hostname)
+        self.start_compute(hostname=hostname,
+                           libvirt_version=self.FAKE_LIBVIRT_VERSION,
+                           qemu_version=self.FAKE_QEMU_VERSION)
+        return self.computes[hostname]
+
+    def hardware(self, hostname):
+        return discover.discover_host(self.sims[hostname])
+
+    # -- looking at results -------------------------------------------------
+
+    def gpu_address(self, hostname, index):
+        return sorted(g.address for g in self.hardware(hostname).gpus)[index]
+
+    def gpu_rp_uuid(self, hostname, index):
+        return self._get_provider_uuid_by_name(naming.gpu_provider_name(
+            hostname, self.gpu_address(hostname, index)))
+
+    def domain_keys(self, hostname, server):
+        conn = self.computes[hostname].driver._host.get_connection()
+        dom = conn.lookupByUUIDString(server['id'])
+        return vxml.hostdev_keys(dom.XMLDesc(0))
+
+    def vgpu_allocations(self, server):
+        allocations = self._get_allocations_by_server_uuid(server['id'])
+        return {rp: {rc: n for rc, n in alloc['resources'].items()
+                     if rc.startswith(naming.VGPU_RC_PREFIX)}
+                for rp, alloc in allocations.items()
+                if any(rc.startswith(naming.VGPU_RC_PREFIX)
+                       for rc in alloc['resources'])}
+
+    def vf_types(self, hostname):
+        """{VF address: current vGPU type} of every typed VF."""
+        return {vf.address: vf.current_vgpu_type
+                for g in self.hardware(hostname).gpus for vf in g.vfs
+                if vf.current_vgpu_type}
+
+    def vf_gpu(self, hostname, vf_address):
+        for gpu in self.hardware(hostname).gpus:
+            if gpu.vf(vf_address) is not None:
+                return gpu.address
+        return None
+
+    def vgpu_flavor(self, *type_names):
+        """A flavor asking one vGPU per type name (granular when several)."""
+        if len(type_names) == 1:
+            extra = {'resources:%s' % naming.resource_class(type_names[0]):
+                     '1'}
+        else:
+            extra = {'resources%d:%s' % (i + 1, naming.resource_class(t)):
+                     '1' for i, t in enumerate(type_names)}
+            extra['group_policy'] = 'none'
+        # Small, so that many fit the fake host's disk and memory.
+        return self._create_flavor(memory_mb=512, vcpu=1, disk=1,
+                                   ephemeral=0, extra_spec=extra)
+
+    def _confirm_resize(self, server, host='host1'):
+        # NOTE: libvirt's _cleanup_resize compares CONF.host with the
+        # source host; all computes share one CONF here (as upstream's
+        # vGPU tests do).
+        orig_host = CONF.host
+        self.flags(host=host)
+        try:
+            return super()._confirm_resize(server)
+        finally:
+            self.flags(host=orig_host)
+
+
+class NovaDemo(GpuvirtNovaTestBase):
+    """Boot vGPU servers on simulated hosts; record where each landed."""
+
+    #: Set by run_demo before the case runs.
+    options = {'hosts': 2, 'servers': 3,
+               'types': ('A100-2-10C', 'A100-3-20C')}
+    rows = []
+
+    def test_demo(self):
+        hosts = ['compute%d' % (i + 1) for i in range(self.options['hosts'])]
+        for hostname in hosts:
+            self.start_gpu_compute(hostname)
+        rows = []
+        for type_name in self.options['types']:
+            flavor = self.vgpu_flavor(type_name)
+            for index in range(self.options['servers']):
+                server = self.api.post_server({'server': self._build_server(
+                    name='%s-%d' % (type_name.lower(), index + 1),
+                    flavor_id=flavor, networks='none')})
+                rows.append(self._row(self._settle(server), type_name))
+        NovaDemo.rows = rows
+
+    def _settle(self, server):
+        for _ in range(300):
+            server = self._show_server(server)
+            if server['status'] in ('ACTIVE', 'ERROR'):
+                break
+            time.sleep(0.1)
+        return server
+
+    def _row(self, server, type_name):
+        host = server.get('OS-EXT-SRV-ATTR:host')
+        if server['status'] != 'ACTIVE' or not host:
+            fault = server.get('fault', {}).get('message', '')
+            status = '%s: %s' % (server['status'], fault.split('.')[0])
+            return (server['name'], type_name, status, host or '-', '-',
+                    '-', '-')
+        rp_names = []
+        for rp_uuid in self.vgpu_allocations(server):
+            rp_names.append(self.placement.get(
+                '/resource_providers/%s' % rp_uuid).body['name'])
+        keys = self.domain_keys(host, server)
+        devices = sorted('%s %s' % key for key in keys)
+        types = self.vf_types(host)
+        backing = sorted(types.get(k[1], '') for k in keys)
+        return (server['name'], type_name, server['status'], host,
+                ','.join(rp_names), ','.join(devices),
+                ','.join(b for b in backing if b))
+
+
+def run_demo(hosts=2, servers=3, types=None, spec=None):
+    """Run :class:`NovaDemo`; return its rows or raise GpuvirtError."""
+    os.environ.setdefault('OS_WSGI__API_PASTE_CONFIG', os.path.join(
+        sys.prefix, 'etc', 'nova', 'api-paste.ini'))
+    NovaDemo.options = {'hosts': hosts, 'servers': servers,
+                        'types': tuple(types or NovaDemo.options['types'])}
+    if spec:
+        NovaDemo.SIM_SPEC = spec
+    CONF.reset()
+    case = NovaDemo('test_demo')
+    result = testtools.TestResult()
+    case.run(result)
+    problems = result.errors + result.failures
+    if problems:
+        detail = str(problems[0][1]).strip().splitlines() or ['unknown']
+        raise exception.GpuvirtError(
+            'the in-process Nova demo failed: %s' % detail[-1])
+    if result.skipped:
+        raise exception.GpuvirtError(
+            'the in-process Nova demo was skipped: %s'
+            % list(result.skipped)[0])
+    return NovaDemo.rows

@@ -1,0 +1,211 @@
+# Copyright 2026 The gpuvirt-nova Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The placement commands end to end: simulator, layout, embedded Placement.
+
+Each test runs the ``gpuvirt-nova`` cliff app in this process against the
+embedded Placement in a fresh state directory.
+"""
+
+import io
+import json
+import os
+
+import fixtures
+from nova.compute import provider_config as nova_provider_config
+from oslo_config import cfg
+from oslotest import base
+import yaml
+
+from gpuvirt_nova.cmd import main
+
+SPEC = '2xA100-PCIE-40GB:mig'
+LAYOUT = """
+gpu_cluster:
+  nodes:
+    - host: node01
+      gpus:
+        - type: A100-40GB
+          vgpus:
+            - {name: a, memory: 10GB, compute: 25%}
+            - {name: b, memory: 8GB, compute: 15%}
+"""
+
+
+class CliTestCase(base.BaseTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.tmp = self.useFixture(fixtures.TempDir()).path
+        self.useFixture(fixtures.EnvironmentVariable('OS_PLACEMENT_URL'))
+        self.useFixture(fixtures.EnvironmentVariable('OS_CLOUD'))
+        # The app loads the global configuration; no test may leak it.
+        self.addCleanup(cfg.CONF.reset)
+        self.layout = os.path.join(self.tmp, 'layout.yaml')
+        with open(self.layout, 'w') as stream:
+            stream.write(LAYOUT)
+        self.state = os.path.join(self.tmp, 'state')
+
+    def gpuvirt(self, *argv):
+        """(exit code, stdout, stderr) of one command."""
+        app = main.GpuvirtApp()
+        app.stdout = io.StringIO()
+        app.stderr = io.StringIO()
+        code = app.run(list(argv))
+        return code, app.stdout.getvalue(), app.stderr.getvalue()
+
+    def placement(self, command, *extra, layout=True):
+        argv = ['placement', command, '--simulate', SPEC, '--host', 'node01',
+                '--state-dir', self.state]
+        if layout:
+            argv += ['--layout', self.layout]
+        return self.gpuvirt(*(argv + list(extra)))
+
+
+class TestSyncShowAudit(CliTestCase):
+
+    def test_sync_then_nothing_to_write(self):
+        code, out, err = self.placement('sync', '-f', 'json')
+        self.assertEqual(0, code, err)
+        created = [r['Provider'] for r in json.loads(out)
+                   if r['Action'] == 'create provider']
+        self.assertEqual(['node01_pci_0000_3b_00_0',
+                          'node01_pci_0000_5e_00_0'], sorted(created))
+        self.assertIn('Placement API call(s)', err)
+        code, out, err = self.placement('sync', '-f', 'json')
+        self.assertEqual(0, code, err)
+        self.assertEqual([], json.loads(out))
+        self.assertIn(', 0 write)', err)
+
+    def test_layout_change_updates_totals(self):
+        self.placement('sync')
+        with open(self.layout, 'w') as stream:
+            stream.write(LAYOUT.replace(
+                "{name: b, memory: 8GB, compute: 15%}",
+                "{name: b, memory: 8GB, compute: 15%}\n"
+                "            - {name: c, memory: 8GB, compute: 15%}"))
+        code, out, err = self.placement('sync', '-f', 'json')
+        self.assertEqual(0, code, err)
+        self.assertEqual({'update inventory'},
+                         {r['Action'] for r in json.loads(out)})
+        code, out, _ = self.gpuvirt('placement', 'show', '--host', 'node01',
+                                    '--state-dir', self.state, '-f', 'json')
+        self.assertEqual([3, 3], [r['Total'] for r in json.loads(out)])
+
+    def test_dry_run_changes_nothing(self):
+        code, out, err = self.placement('sync', '--dry-run', '-f', 'json')
+        self.assertEqual(0, code, err)
+        self.assertTrue(json.loads(out))
+        self.assertIn('dry run', err)
+        code, out, _ = self.gpuvirt('placement', 'show', '--state-dir',
+                                    self.state, '-f', 'json')
+        self.assertEqual(0, code)
+        self.assertEqual([], json.loads(out))
+
+    def test_show_lists_inventory_and_usage(self):
+        self.placement('sync')
+        code, out, err = self.gpuvirt('placement', 'show', '--state-dir',
+                                      self.state, '-f', 'json')
+        self.assertEqual(0, code, err)
+        rows = json.loads(out)
+        self.assertEqual(2, len(rows))
+        for row in rows:
+            self.assertEqual('CUSTOM_VGPU_A100_2_10C', row['Resource class'])
+            self.assertEqual(2, row['Total'])
+            self.assertEqual(0, row['Used'])
+            self.assertIn('CUSTOM_MIG_2G_10GB', row['Traits'])
+
+    def test_audit_exit_codes(self):
+        self.placement('sync')
+        code, out, err = self.placement('audit', '-f', 'json')
+        self.assertEqual(0, code, err)
+        self.assertEqual([], json.loads(out))
+        self.assertIn('no drift', err)
+        # Without the layout the GPUs offer nothing: both providers drift.
+        code, out, err = self.placement('audit', '-f', 'json', layout=False)
+        self.assertEqual(1, code)
+        self.assertEqual({'stale provider'},
+                         {r['Drift'] for r in json.loads(out)})
+
+    def test_bad_layout_path_is_a_usage_error(self):
+        code, _, err = self.gpuvirt(
+            'placement', 'sync', '--simulate', SPEC, '--state-dir',
+            self.state, '--layout', os.path.join(self.tmp, 'missing.yaml'))
+        self.assertEqual(2, code)
+
+    def test_bad_placement_url_is_a_usage_error(self):
+        code, _, err = self.gpuvirt('placement', 'show',
+                                    '--os-placement-url', 'nowhere')
+        self.assertEqual(2, code)
+        self.assertIn('--os-placement-url', err)
+
+
+class TestProviderConfig(CliTestCase):
+
+    def test_nova_accepts_the_file(self):
+        config_dir = os.path.join(self.tmp, 'provider_config')
+        os.makedirs(config_dir)
+        output = os.path.join(config_dir, 'gpuvirt-nova.yaml')
+        code, _, err = self.gpuvirt(
+            'placement', 'provider-config', '--simulate',
+            '2xA100-PCIE-40GB:mig-mdev', '--host', 'node01', '--layout',
+            self.layout, '--output', output)
+        self.assertEqual(0, code, err)
+        configs = nova_provider_config.get_provider_configs(config_dir)
+        with open(output) as stream:
+            document = yaml.safe_load(stream)
+        names = [p['identification']['name'] for p in document['providers']]
+        self.assertEqual(set(names), set(configs))
+        # One provider per SR-IOV VF, as upstream Nova names them.
+        self.assertTrue(names)
+        self.assertTrue(all(n.startswith('node01_pci_0000_') for n in names))
+        self.assertNotIn('node01_pci_0000_3b_00_0', names)
+        traits = set(configs[names[0]]['traits']['additional'])
+        self.assertIn('CUSTOM_MIG_2G_10GB', traits)
+        self.assertIn('CUSTOM_VGPU_TYPE_A100_2_10C', traits)
+        self.assertNotIn('CUSTOM_GPUVIRT_MANAGED', traits)
+        self.assertNotIn('OWNER_NOVA', traits)
+
+    def test_vendor_vfio_gpus_are_skipped_with_a_warning(self):
+        code, out, err = self.gpuvirt(
+            'placement', 'provider-config', '--simulate',
+            '2xA100-PCIE-40GB:mig', '--host', 'node01', '--layout',
+            self.layout)
+        self.assertEqual(0, code, err)
+        self.assertEqual([], yaml.safe_load(out)['providers'])
+        self.assertIn('vendor VFIO', err)
+
+
+class TestFlavorSync(CliTestCase):
+
+    def test_dry_run_lists_one_flavor_per_offered_type(self):
+        self.placement('sync')
+        code, out, err = self.gpuvirt('flavor', 'sync', '--dry-run',
+                                      '--state-dir', self.state, '-f', 'json')
+        self.assertEqual(0, code, err)
+        rows = json.loads(out)
+        self.assertEqual(['vgpu.a100-2-10c'], [r['Flavor'] for r in rows])
+        self.assertIn('resources:CUSTOM_VGPU_A100_2_10C=1', rows[0]['Detail'])
+
+    def test_without_a_cloud_only_dry_run_works(self):
+        code, _, err = self.gpuvirt('flavor', 'sync', '--type', 'A100-4C',
+                                    '--state-dir', self.state)
+        self.assertEqual(2, code)
+        self.assertIn('--os-cloud', err)
+
+    def test_nothing_offered_is_a_usage_error(self):
+        code, _, err = self.gpuvirt('flavor', 'sync', '--dry-run',
+                                    '--state-dir', self.state)
+        self.assertEqual(2, code)
+        self.assertIn('placement sync', err)

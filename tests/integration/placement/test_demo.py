@@ -1,0 +1,115 @@
+# Copyright 2026 The gpuvirt-nova Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The demo's placement loop against the real Placement code."""
+
+import io
+import json
+import os
+
+import fixtures
+
+from gpuvirt_nova.cmd import main
+from gpuvirt_nova.placement import demo
+from tests.integration.placement import base
+
+LAYOUT = """
+# simulate: 2xA100-PCIE-40GB:mig@small
+gpu_cluster:
+  nodes:
+    - host: small
+      gpus:
+        - type: A100-40GB
+          vgpus:
+            - {name: big, mig: 3g.20gb}
+            - {name: mid, mig: 2g.10gb}
+            - {name: tiny, mig: 1g.5gb}
+"""
+
+
+class TestDemoRun(base.PlacementTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.tmp = self.useFixture(fixtures.TempDir()).path
+        path = os.path.join(self.tmp, 'layout.yaml')
+        with open(path, 'w') as stream:
+            stream.write(LAYOUT)
+        layout, hints = demo.load_layout(path)
+        self.prefix = self.compute_node + '-'
+        self.hosts = demo.build_hosts(layout, 2, os.path.join(self.tmp, 's'),
+                                      hints, prefix=self.prefix)
+
+    def test_hosts_follow_the_simulate_hint(self):
+        self.assertEqual([self.prefix + '01', self.prefix + '02'],
+                         [h for h, _, _ in self.hosts])
+        for _, host, offers in self.hosts:
+            self.assertEqual(2, len(host.gpus))
+            for offer in offers.values():
+                self.assertEqual({'A100-3-20C': 1, 'A100-2-10C': 1,
+                                  'A100-1-5C': 1}, offer)
+
+    def test_usage_matches_what_was_placed(self):
+        steps = []
+        result = demo.run(self.client, self.hosts, 30, seed=3,
+                          progress=lambda *args: steps.append(args))
+        used = sum(g.used for g in result.gpus)
+        self.assertEqual(result.placed - result.finished, used)
+        self.assertEqual(30, result.placed + result.rejected)
+        self.assertEqual(4, len(result.gpus))
+        self.assertEqual((32, 32), steps[-1][:2])
+        self.assertTrue(0.0 <= result.fragmentation <= 1.0)
+        self.assertTrue(0.0 < result.utilization <= 1.0)
+
+    def test_oversubscribed_stream_is_rejected_not_overbooked(self):
+        result = demo.run(self.client, self.hosts, 40, seed=1,
+                          finish_ratio=0.0)
+        self.assertEqual(12, result.placed)
+        self.assertEqual(28, result.rejected)
+        for gpu in result.gpus:
+            self.assertEqual(gpu.total, gpu.used)
+
+    def test_best_fit_fills_partly_used_gpus_first(self):
+        result = demo.run(self.client, self.hosts, 3, seed=0,
+                          policy='best-fit', finish_ratio=0.0)
+        # Three requests of at most three types: best fit never opens a
+        # second GPU while the first still has a free slot of that type.
+        self.assertEqual(3, result.placed)
+        per_type = {}
+        for gpu in result.gpus:
+            for type_name, (used, _) in gpu.slots.items():
+                if used:
+                    per_type.setdefault(type_name, []).append(used)
+        for counts in per_type.values():
+            self.assertLessEqual(len(counts), 2)
+
+
+class TestDemoCommand(base.base.BaseTestCase):
+
+    def test_demo_ends_with_a_table(self):
+        tmp = self.useFixture(fixtures.TempDir()).path
+        path = os.path.join(tmp, 'layout.yaml')
+        with open(path, 'w') as stream:
+            stream.write(LAYOUT)
+        app = main.GpuvirtApp()
+        app.stdout = io.StringIO()
+        app.stderr = io.StringIO()
+        code = app.run(['demo', '--hosts', '1', '--requests', '5',
+                        '--layout', path, '--state-dir', tmp, '-f', 'json'])
+        self.assertEqual(0, code, app.stderr.getvalue())
+        rows = json.loads(app.stdout.getvalue())
+        self.assertEqual(['node01', 'node01', 'TOTAL'],
+                         [r['Host'] for r in rows])
+        self.assertIn('fragmentation', app.stderr.getvalue())
+        self.assertIn('[#', app.stderr.getvalue())

@@ -1,0 +1,75 @@
+# Copyright 2026 The gpuvirt-nova Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Offers from hardware state and from per-model defaults."""
+
+from oslotest import base
+
+from gpuvirt_nova import exception
+from gpuvirt_nova.hardware import catalog
+from gpuvirt_nova.hardware import model
+from gpuvirt_nova.placement import offers
+from tests.unit.placement import test_tree
+
+A = test_tree.A
+B = test_tree.B
+
+
+class TestOffers(base.BaseTestCase):
+
+    def test_mig_instances_count_as_their_backed_type(self):
+        host = test_tree.make_host()
+        gpu = host.gpu(A)
+        gpu.mig_current = True
+        gpu.gpu_instances = [
+            model.GpuInstance(1, '2g.10gb', model.Placement(0, 2)),
+            model.GpuInstance(2, '2g.10gb', model.Placement(2, 2)),
+            model.GpuInstance(3, '3g.20gb', model.Placement(4, 4))]
+        self.assertEqual({A: {'A100-2-10C': 2, 'A100-3-20C': 1}},
+                         offers.offers_from_hardware(host))
+
+    def test_vf_current_types_count_once_each(self):
+        host = test_tree.make_host()
+        host.gpu(B).vfs = [
+            model.VirtualFunction('0000:af:00.4', current_vgpu_type='A100-4C'),
+            model.VirtualFunction('0000:af:00.5', current_vgpu_type='A100-4C'),
+            model.VirtualFunction('0000:af:00.6')]
+        self.assertEqual({B: {'A100-4C': 2}},
+                         offers.offers_from_hardware(host))
+
+    def test_mdevs_map_to_catalog_types(self):
+        host = test_tree.make_host()
+        mdev_type = catalog.load().get('A100-PCIE-40GB').vgpu_type(
+            'A100-10C').mdev_type
+        host.gpu(A).mdevs = [model.MediatedDevice('u1', mdev_type, A)]
+        self.assertEqual({A: {'A100-10C': 1}},
+                         offers.offers_from_hardware(host))
+
+    def test_defaults_offer_the_maximum_of_the_type(self):
+        host = test_tree.make_host()
+        self.assertEqual(
+            {A: {'A100-2-10C': 3}, B: {'A100-2-10C': 3}},
+            offers.offers_from_defaults(host, {'A100-40GB': 'A100-2-10C'}))
+
+    def test_bad_default_names_the_option(self):
+        exc = self.assertRaises(
+            exception.UsageError, offers.offers_from_defaults,
+            test_tree.make_host(), {'A100-40GB': 'A100-99C'})
+        self.assertIn('default_vgpu_types', str(exc))
+
+    def test_merge_first_source_wins_per_gpu(self):
+        self.assertEqual(
+            {A: {'x': 1}, B: {'y': 2}},
+            offers.merge_offers({A: {'x': 1}, B: {}}, {A: {'z': 1},
+                                                       B: {'y': 2}}))

@@ -1,0 +1,244 @@
+# Copyright 2026 The gpuvirt-nova Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Nova filters and weigher, on Nova's own HostState test objects."""
+
+from nova import exception as nova_exception
+from nova import objects
+from nova.tests.unit.scheduler import fakes
+from oslo_config import fixture as config_fixture
+from oslotest import base
+
+from gpuvirt_nova import conf
+from gpuvirt_nova.scheduler import filters
+from gpuvirt_nova.scheduler import reads
+from gpuvirt_nova.scheduler import weighers
+from tests.unit.scheduler import fixtures as fx
+
+objects.register_all()
+
+
+class _Response:
+    def __init__(self, body):
+        self.body = body
+        self.status_code = 200 if body is not None else 404
+
+    def __bool__(self):
+        return self.body is not None
+
+    def json(self):
+        return self.body
+
+
+class PlacementAnswers:
+    """Answers Placement GETs from a dict of URL -> JSON, counting calls."""
+
+    def __init__(self, summaries, answers):
+        self.summaries = summaries
+        self.answers = answers
+        self.calls = []
+
+    def get_allocation_candidates(self, context, resources):
+        self.calls.append('allocation_candidates')
+        return [], self.summaries, '1.39'
+
+    def get(self, url, version=None, global_request_id=None):
+        self.calls.append(url)
+        return _Response(self.answers.get(url))
+
+
+def _spec(user='alice', project='p1', vgpus=1, type_name='A100-4C',
+          instance=None):
+    spec = objects.RequestSpec(
+        user_id=user, project_id=project, num_instances=1,
+        flavor=objects.Flavor(
+            vcpus=2, memory_mb=1024, root_gb=10, ephemeral_gb=0, swap=0,
+            extra_specs={'resources:%s' % fx.rc(type_name): str(vgpus)}),
+        image=objects.ImageMeta(properties=objects.ImageMetaProps()),
+        is_bfv=False, scheduler_hints={})
+    if instance:
+        spec.instance_uuid = instance
+    return spec
+
+
+def _two_hosts():
+    summaries = {'cn1': fx.compute('cn1'), 'cn2': fx.compute('cn2'),
+                 'g-empty': fx.gpu('cn1', {'A100-4C': 10}),
+                 'g-half': fx.gpu('cn1', {'A100-4C': 10},
+                                  used={'A100-4C': 5}),
+                 'g-other': fx.gpu('cn2', {'A100-4C': 10})}
+    host1 = fakes.FakeHostState('host1', 'node1', {
+        'uuid': 'cn1', 'allocation_candidates': [
+            fx.candidate('cn1', 'g-empty', 'A100-4C'),
+            fx.candidate('cn1', 'g-half', 'A100-4C')]})
+    host2 = fakes.FakeHostState('host2', 'node2', {
+        'uuid': 'cn2', 'allocation_candidates': [
+            fx.candidate('cn2', 'g-other', 'A100-4C')]})
+    return summaries, host1, host2
+
+
+class _Base(base.BaseTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.conf = self.useFixture(config_fixture.Config(conf.CONF))
+
+    def reads_for(self, summaries, answers=None):
+        self.placement = PlacementAnswers(summaries, answers or {})
+        return reads.PlacementReads(client=self.placement)
+
+
+class PlacementFilterTest(_Base):
+
+    def test_small_vgpu_goes_to_the_half_full_gpu(self):
+        summaries, host1, host2 = _two_hosts()
+        filt = filters.VGPUPlacementFilter()
+        filt.reads = self.reads_for(summaries)
+        spec = _spec()
+        self.assertTrue(filt.host_passes(host1, spec))
+        self.assertTrue(filt.host_passes(host2, spec))
+        first = host1.allocation_candidates[0]['allocations']
+        self.assertIn('g-half', first)
+        self.assertEqual(2, len(host1.allocation_candidates))
+
+    def test_placement_read_once_per_request(self):
+        summaries, host1, host2 = _two_hosts()
+        host2.allocation_candidates.append(
+            fx.candidate('cn2', 'g-other', 'A100-4C'))
+        filt = filters.VGPUPlacementFilter()
+        filt.reads = self.reads_for(summaries)
+        spec = _spec()
+        filt.host_passes(host1, spec)
+        filt.host_passes(host2, spec)
+        self.assertEqual(['allocation_candidates'], self.placement.calls)
+
+    def test_non_vgpu_request_reads_nothing(self):
+        host = fakes.FakeHostState('h', 'n', {
+            'uuid': 'cn1', 'allocation_candidates': [
+                {'allocations': {'cn1': {'resources': {'VCPU': 1}}}}] * 2})
+        filt = filters.VGPUPlacementFilter()
+        filt.reads = self.reads_for({})
+        self.assertTrue(filt.host_passes(host, _spec()))
+        self.assertEqual([], self.placement.calls)
+
+
+class UserLimitFilterTest(_Base):
+
+    def setUp(self):
+        super().setUp()
+        self.conf.config(group='gpuvirt_scheduler', max_jobs_per_user=3)
+        four = fx.rc('A100-4C')
+        self.answers = {
+            '/usages?project_id=p1&user_id=alice': {'usages': {four: 3}},
+            '/usages?project_id=p1&user_id=bob': {'usages': {four: 1}},
+        }
+
+    def _filter(self):
+        filt = filters.VGPUUserLimitFilter()
+        filt.reads = self.reads_for({}, self.answers)
+        return filt
+
+    def test_user_at_limit_gets_a_clear_refusal(self):
+        err = self.assertRaises(nova_exception.NoValidHost,
+                                self._filter().filter_all, ['h1'],
+                                _spec('alice'))
+        self.assertIn('max_jobs_per_user is 3', str(err))
+        self.assertIn('alice', str(err))
+
+    def test_other_user_passes(self):
+        self.assertEqual(['h1'], list(self._filter().filter_all(
+            ['h1'], _spec('bob'))))
+
+    def test_move_of_a_held_vgpu_is_not_counted_twice(self):
+        self.answers['/allocations/inst-1'] = {'allocations': {
+            'g': {'resources': {fx.rc('A100-4C'): 1}}}}
+        spec = _spec('alice', instance='inst-1')
+        self.assertEqual(['h1'], list(self._filter().filter_all(['h1'],
+                                                                spec)))
+
+    def test_rebuild_is_not_checked(self):
+        spec = _spec('alice')
+        spec.scheduler_hints = {'_nova_check_type': ['rebuild']}
+        self.assertEqual(['h1'], list(self._filter().filter_all(['h1'],
+                                                                spec)))
+
+
+class FairShareFilterTest(_Base):
+
+    def setUp(self):
+        super().setUp()
+        self.conf.config(group='gpuvirt_scheduler',
+                         project_weights={'p1': '1', 'p2': '1'},
+                         fair_share_threshold=0.8)
+        four = fx.rc('A100-4C')
+        inv = {'inventories': {four: {'total': 10}}}
+        self.answers = {
+            '/resource_providers?required=CUSTOM_GPUVIRT_MANAGED': {
+                'resource_providers': [{'uuid': 'g1'}, {'uuid': 'g2'}]},
+            '/resource_providers/g1/inventories': inv,
+            '/resource_providers/g2/inventories': inv,
+            '/resource_providers/g1/usages': {'usages': {four: 9}},
+            '/resource_providers/g2/usages': {'usages': {four: 9}},
+            '/usages?project_id=p1': {'usages': {four: 17}},
+            '/usages?project_id=p2': {'usages': {four: 1}},
+        }
+
+    def _filter(self):
+        filt = filters.VGPUFairShareFilter()
+        filt.reads = self.reads_for({}, self.answers)
+        return filt
+
+    def test_project_over_share_refused_when_busy(self):
+        err = self.assertRaises(nova_exception.NoValidHost,
+                                self._filter().filter_all, ['h1'],
+                                _spec('alice', 'p1'))
+        self.assertIn('project p1', str(err))
+        self.assertIn('fair share', str(err))
+
+    def test_project_under_share_served(self):
+        self.assertEqual(['h1'], list(self._filter().filter_all(
+            ['h1'], _spec('carol', 'p2'))))
+
+    def test_idle_cluster_serves_everyone(self):
+        four = fx.rc('A100-4C')
+        self.answers['/resource_providers/g1/usages'] = {'usages': {four: 2}}
+        self.answers['/resource_providers/g2/usages'] = {'usages': {four: 2}}
+        self.assertEqual(['h1'], list(self._filter().filter_all(
+            ['h1'], _spec('alice', 'p1'))))
+
+
+class PackingWeigherTest(_Base):
+
+    def _weights(self, policy):
+        self.conf.config(group='gpuvirt_scheduler', weigher_policy=policy)
+        summaries = {'cn1': fx.compute('cn1'), 'cn2': fx.compute('cn2'),
+                     'g1': fx.gpu('cn1', {'A100-4C': 10},
+                                  used={'A100-4C': 5}),
+                     'g2': fx.gpu('cn2', {'A100-4C': 10})}
+        hosts = [fakes.FakeHostState('h%d' % i, 'n%d' % i, {
+            'uuid': 'cn%d' % i, 'allocation_candidates': [
+                fx.candidate('cn%d' % i, 'g%d' % i, 'A100-4C')]})
+            for i in (1, 2)]
+        weigher = weighers.GpuPackingWeigher()
+        weigher.reads = self.reads_for(summaries)
+        spec = _spec()
+        return [weigher._weigh_object(h, spec) for h in hosts]
+
+    def test_pack_prefers_the_partly_used_host(self):
+        used, empty = self._weights('pack')
+        self.assertGreater(used, empty)
+
+    def test_spread_prefers_the_empty_host(self):
+        used, empty = self._weights('spread')
+        self.assertLess(used, empty)

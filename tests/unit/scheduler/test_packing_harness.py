@@ -1,0 +1,110 @@
+# Copyright 2026 The gpuvirt-nova Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Smoke test of the packing benchmark harness on a handful of pods."""
+
+import numpy as np
+from oslotest import base
+
+from benchmarks.packing import modes
+from benchmarks.packing import simulate
+from benchmarks.packing import trace
+from benchmarks.packing import upper_bound
+from gpuvirt_nova.scheduler import scoring
+
+
+def _nodes():
+    return trace.Nodes(names=('a', 'b', 'c'),
+                       cpu=np.array([16000., 32000., 64000.]),
+                       memory=np.array([65536., 131072., 262144.]),
+                       gpus=np.array([2, 1, 4]),
+                       models=('T4', 'T4', 'G2'))
+
+
+def _pods():
+    return trace.Pods(cpu=np.array([4000., 8000., 2000., 6000., 1000.,
+                                    12000., 3000., 4000.]),
+                      memory=np.array([8192.] * 8),
+                      gpus=np.array([1, 1, 0, 2, 1, 1, 1, 1]),
+                      milli=np.array([500, 1000, 0, 1000, 230, 810, 120,
+                                      470]))
+
+
+class HarnessTest(base.BaseTestCase):
+
+    def _replay(self, mode, policy):
+        nodes, pods = _nodes(), _pods()
+        values, index = modes.request_classes(pods)
+        if mode == 'fractional':
+            space, _ = modes.fractional_space(values)
+            shape_of_node = [0] * 3
+        else:
+            space, shape_of_node = modes.profile_space(values, nodes)
+        mix = modes.mix_from(pods, index)
+        cluster = simulate.Cluster.build(space, nodes, shape_of_node,
+                                         len(space.shapes) - 1)
+        result = simulate.replay(cluster, pods, index, mix, policy,
+                                 modes.tables(space, mix), seed=1)
+        return cluster, result, (space, shape_of_node, values)
+
+    def test_every_policy_keeps_the_books(self):
+        for mode in ('fractional', 'profile'):
+            for policy in scoring.POLICIES:
+                cluster, result, _ = self._replay(mode, policy)
+                used = cluster.gpu_cap.sum() - \
+                    cluster.space.free[cluster.states].sum()
+                self.assertAlmostEqual(used, result.allocated[-1])
+                self.assertTrue((np.diff(result.allocated) >= 0).all())
+                self.assertTrue((result.requested <=
+                                 result.allocated + 1e-9).all())
+                self.assertTrue((cluster.cpu_left >= 0).all())
+                self.assertTrue((cluster.mem_left >= 0).all())
+                if mode == 'fractional':
+                    np.testing.assert_allclose(result.requested,
+                                               result.allocated)
+
+    def test_first_fit_fills_the_first_gpu_first(self):
+        cluster, _, _ = self._replay('fractional', 'first-fit')
+        self.assertLess(cluster.space.free[cluster.states[0, 0]], 1000)
+
+    def test_upper_bound_is_above_what_a_policy_served(self):
+        try:
+            import scipy  # noqa: F401
+        except ImportError:
+            self.skipTest('scipy is not installed: the LP bound needs it '
+                          '(benchmarks/requirements.txt)')
+        nodes, pods = _nodes(), _pods()
+        for mode in ('fractional', 'profile'):
+            cluster, result, (space, shape_of_node, values) = \
+                self._replay(mode, 'ours')
+            kinds = {}
+            for i in range(len(pods)):
+                k = int(pods.gpus[i])
+                if k:
+                    key = (int(np.searchsorted(values, pods.milli[i])),
+                           int(pods.milli[i]), pods.cpu[i] / k,
+                           pods.memory[i] / k)
+                    kinds[key] = kinds.get(key, 0) + k
+            groups = []
+            for model in sorted(set(nodes.models)):
+                mine = np.array([m == model for m in nodes.models])
+                shape = space.shapes[shape_of_node[int(np.argmax(mine))]]
+                groups.append((shape, int(nodes.gpus[mine].sum()),
+                               float(nodes.cpu[mine].sum()),
+                               float(nodes.memory[mine].sum())))
+            bound = upper_bound.bound(
+                groups, [(r, m, n, c, mem)
+                         for (r, m, c, mem), n in kinds.items()],
+                mode == 'fractional')
+            self.assertGreaterEqual(bound + 1e-6, result.requested[-1])

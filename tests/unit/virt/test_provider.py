@@ -1,0 +1,104 @@
+# Copyright 2026 The gpuvirt-nova Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+from nova.compute import provider_tree
+from oslotest import base
+
+from gpuvirt_nova.hardware import discover
+from gpuvirt_nova.placement import naming
+from gpuvirt_nova.placement import tree
+from gpuvirt_nova.sim import fixture as sim_fixture
+from gpuvirt_nova.virt import mdev
+from gpuvirt_nova.virt import provider
+
+NODE = 'cn1'
+
+
+class TestApplyDesired(base.BaseTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.sim = self.useFixture(sim_fixture.SimulatedHostFixture(
+            '2xA100-PCIE-40GB:vfio')).host
+        self.host = discover.discover_host(self.sim)
+        self.ptree = provider_tree.ProviderTree()
+        self.ptree.new_root(NODE, 'root-uuid')
+        self.ptree.update_inventory(NODE, {'VCPU': {'total': 8}})
+        self.ptree.update_traits(NODE, ['COMPUTE_STATUS_DISABLED_NOT'])
+
+    def desired(self, offers):
+        return tree.build_provider_tree(NODE, self.host, offers)
+
+    def test_creates_one_provider_per_offering_gpu(self):
+        gpu0, gpu1 = sorted(g.address for g in self.host.gpus)
+        gpus = provider.apply_desired(self.ptree, self.desired(
+            {gpu0: {'A100-10C': 4}}))
+        name = naming.gpu_provider_name(NODE, gpu0)
+        self.assertEqual({self.ptree.data(name).uuid: gpu0}, gpus)
+        self.assertEqual(4, self.ptree.data(name).inventory[
+            'CUSTOM_VGPU_A100_10C']['total'])
+        self.assertIn(naming.MANAGED_TRAIT, self.ptree.data(name).traits)
+        self.assertFalse(self.ptree.exists(
+            naming.gpu_provider_name(NODE, gpu1)))
+        # Nova's own inventory and traits of the root are untouched.
+        self.assertEqual({'VCPU': {'total': 8}},
+                         self.ptree.data(NODE).inventory)
+
+    def test_foreign_traits_kept_owned_traits_replaced(self):
+        gpu0 = sorted(g.address for g in self.host.gpus)[0]
+        provider.apply_desired(self.ptree, self.desired(
+            {gpu0: {'A100-10C': 4}}))
+        name = naming.gpu_provider_name(NODE, gpu0)
+        self.ptree.add_traits(name, 'CUSTOM_OPERATOR_TAG')
+        provider.apply_desired(self.ptree, self.desired(
+            {gpu0: {'A100-20C': 2}}))
+        traits = self.ptree.data(name).traits
+        self.assertIn('CUSTOM_OPERATOR_TAG', traits)
+        self.assertIn('CUSTOM_VGPU_TYPE_A100_20C', traits)
+        self.assertNotIn('CUSTOM_VGPU_TYPE_A100_10C', traits)
+
+    def test_stale_provider_is_fully_reserved_not_deleted(self):
+        gpu0 = sorted(g.address for g in self.host.gpus)[0]
+        provider.apply_desired(self.ptree, self.desired(
+            {gpu0: {'A100-10C': 4}}))
+        gpus = provider.apply_desired(self.ptree, self.desired({}))
+        name = naming.gpu_provider_name(NODE, gpu0)
+        inventory = self.ptree.data(name).inventory['CUSTOM_VGPU_A100_10C']
+        self.assertEqual(inventory['total'], inventory['reserved'])
+        self.assertEqual(gpu0, gpus[self.ptree.data(name).uuid])
+
+
+class TestDriverOffers(base.BaseTestCase):
+
+    def test_guest_vf_types_do_not_shrink_the_offer(self):
+        sim = self.useFixture(sim_fixture.SimulatedHostFixture(
+            '1xA100-PCIE-40GB:vfio')).host
+        host = discover.discover_host(sim)
+        gpu = host.gpus[0]
+        sim.writer().write_sysfs(
+            '/sys/bus/pci/devices/%s/nvidia/current_vgpu_type'
+            % gpu.vfs[0].address,
+            str(mdev.vgpu_type_id(gpu.model, 'A100-10C')))
+        offers = provider.driver_offers(discover.discover_host(sim),
+                                        {'A100-PCIE-40GB': 'A100-10C'})
+        self.assertEqual({gpu.address: {'A100-10C': 4}}, offers)
+
+    def test_mig_gpu_offers_its_gpu_instances(self):
+        sim = self.useFixture(sim_fixture.SimulatedHostFixture(
+            '1xA100-PCIE-40GB:mig')).host
+        address = discover.discover_host(sim).gpus[0].address
+        for start in (0, 4):
+            sim.writer().create_gpu_instance(address, '3g.20gb', start)
+        offers = provider.driver_offers(discover.discover_host(sim), {})
+        self.assertEqual({address: {'A100-3-20C': 2}}, offers)
