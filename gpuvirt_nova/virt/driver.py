@@ -19,7 +19,8 @@ Load it in nova.conf with ``compute_driver = gpuvirt.GpuvirtLibvirtDriver``
 found). Thin on purpose: what to report comes from
 :mod:`gpuvirt_nova.placement.tree`, which device a guest gets from
 :mod:`gpuvirt_nova.virt.assign`, the libvirt/sysfs work from
-:mod:`gpuvirt_nova.virt.mdev`. The methods overridden here are listed and
+:mod:`gpuvirt_nova.virt.mdev`; live migration is in
+:mod:`gpuvirt_nova.virt.migrate`. The methods overridden are listed and
 pinned in :mod:`gpuvirt_nova.virt.hooks`.
 
 Device life cycle: a device is chosen and made ready while a host-wide
@@ -49,6 +50,7 @@ from gpuvirt_nova.virt import assign
 from gpuvirt_nova.virt import checks
 from gpuvirt_nova.virt import hardware
 from gpuvirt_nova.virt import mdev
+from gpuvirt_nova.virt import migrate
 from gpuvirt_nova.virt import provider
 from gpuvirt_nova.virt import xml as vxml
 
@@ -69,7 +71,8 @@ def _config_keys(guest_config):
     return keys
 
 
-class GpuvirtLibvirtDriver(libvirt_driver.LibvirtDriver):
+class GpuvirtLibvirtDriver(migrate.LiveMigrationMixin,
+                           libvirt_driver.LibvirtDriver):
     """LibvirtDriver that reports, assigns and restores NVIDIA vGPUs."""
 
     def __init__(self, virtapi, read_only=False):
@@ -84,6 +87,8 @@ class GpuvirtLibvirtDriver(libvirt_driver.LibvirtDriver):
         #: uuid of this compute node's root provider.
         self._gpuvirt_root_uuid = None
         self._gpuvirt_hardware = None
+        #: instance uuid -> source VF keys of a live migration under way.
+        self._gpuvirt_leaving = {}
 
     # -- plumbing ---------------------------------------------------------
 
@@ -138,16 +143,21 @@ class GpuvirtLibvirtDriver(libvirt_driver.LibvirtDriver):
                 if not ok:
                     self._release_unreferenced(claimed)
 
-    def _release_unreferenced(self, keys):
-        """Clear the type of our GPU VFs in ``keys`` that nobody uses."""
+    def _release_unreferenced(self, keys, departed=None):
+        """Clear the type of our GPU VFs in ``keys`` that nobody uses.
+
+        ``departed``: an instance that has left this host (live
+        migration); its stale domain here does not count as a user.
+        """
         keys = {k for k in keys if k[0] == assign.KIND_VF}
         if not keys:
             return
         gpu_vfs = {vf.address for g in self._gpu_hardware().discover().gpus
                    for vf in g.vfs if vf.current_vgpu_type}
         in_domains = set()
-        for domain_keys in self._domain_keys().values():
-            in_domains |= domain_keys
+        for owner, domain_keys in self._domain_keys().items():
+            if owner != departed:
+                in_domains |= domain_keys
         for other in self._gpuvirt_claims.values():
             in_domains |= other
         for kind, ident in sorted(keys):
@@ -431,18 +441,3 @@ class GpuvirtLibvirtDriver(libvirt_driver.LibvirtDriver):
                 except Exception as exc:
                     LOG.warning('could not undefine unused mdev %s of type '
                                 '%s: %s', stale.uuid, stale.mdev_type, exc)
-
-    def check_can_live_migrate_destination(self, context, instance,
-                                           src_compute_info, dst_compute_info,
-                                           block_migration=False,
-                                           disk_over_commit=False):
-        if assign.vgpu_resource_classes(
-                self._allocations_for(context, instance)):
-            raise nova_exception.MigrationPreCheckError(
-                reason='live migration of a server with a vGPU is not '
-                       'supported by the gpuvirt driver yet: cold migrate '
-                       'it (openstack server migrate) instead')
-        return super().check_can_live_migrate_destination(
-            context, instance, src_compute_info, dst_compute_info,
-            block_migration=block_migration,
-            disk_over_commit=disk_over_commit)

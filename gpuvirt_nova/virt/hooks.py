@@ -64,7 +64,21 @@ OVERRIDDEN = {
     # public: report GPUs, check config, restore devices.
     'init_host': ('host',),
     'update_provider_tree': ('provider_tree', 'nodename', 'allocations'),
-    'check_can_live_migrate_destination': (
-        'context', 'instance', 'src_compute_info', 'dst_compute_info',
-        'block_migration', 'disk_over_commit'),
+    # public: vGPU live migration (see virt/livemig.py).
+    'check_can_live_migrate_source': (
+        'context', 'instance', 'dest_check_data', 'block_device_info'),
+    'check_source_migrate_data_at_dest': (
+        'ctxt', 'instance', 'migrate_data', 'migration', 'limits',
+        'allocs'),
+    'live_migration': (
+        'context', 'instance', 'dest', 'post_method', 'recover_method',
+        'block_migration', 'migrate_data'),
+    'post_live_migration_at_source': (
+        'context', 'instance', 'network_info'),
+    'post_live_migration_at_destination': (
+        'context', 'instance', 'network_info', 'block_migration',
+        'block_device_info'),
+    'rollback_live_migration_at_destination': (
+        'context', 'instance', 'network_info', 'block_device_info',
+        'destroy_disks', 'migrate_data'),
 }

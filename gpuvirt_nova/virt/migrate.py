@@ -1,0 +1,169 @@
+# Copyright 2026 The gpuvirt-nova Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The live-migration half of GpuvirtLibvirtDriver (a mixin).
+
+Only servers whose vGPUs are VFs (vendor-specific VFIO) live-migrate; the
+destination checks that the vGPU types and the NVIDIA driver branch match
+the source, claims and prepares its own VFs, and hands them to the source
+as placeholders (see :mod:`gpuvirt_nova.virt.livemig`). mdev-backed vGPUs
+are refused with a clear reason. Uses the driver's device plumbing
+(``_gpuvirt_devices``, claims, ``_release_unreferenced``).
+"""
+
+import collections
+
+from nova import exception as nova_exception
+
+from gpuvirt_nova import exception
+from gpuvirt_nova.placement import naming
+from gpuvirt_nova.virt import assign
+from gpuvirt_nova.virt import livemig
+
+
+class LiveMigrationMixin(object):
+    """Overrides of LiveMigration-related LibvirtDriver methods."""
+
+    def check_can_live_migrate_source(self, context, instance,
+                                      dest_check_data,
+                                      block_device_info=None):
+        if any(kind == assign.KIND_MDEV
+               for kind, _ in self._current_keys(instance)) and \
+                assign.vgpu_resource_classes(
+                    self._allocations_for(context, instance)):
+            raise nova_exception.MigrationPreCheckError(
+                reason='live migration of a server with an mdev-backed '
+                       'vGPU is not supported by the gpuvirt driver: cold '
+                       'migrate it (openstack server migrate) instead')
+        return super().check_can_live_migrate_source(
+            context, instance, dest_check_data,
+            block_device_info=block_device_info)
+
+    def _provider_traits(self, context, rp_uuids):
+        traits = set()
+        for rp_uuid in rp_uuids:
+            resp = self.virtapi.reportclient.get(
+                '/resource_providers/%s/traits' % rp_uuid, version='1.6',
+                global_request_id=getattr(context, 'global_id', None))
+            if resp:
+                traits |= set(resp.json()['traits'])
+        return traits
+
+    def check_source_migrate_data_at_dest(self, ctxt, instance, migrate_data,
+                                          migration, limits, allocs):
+        data = super().check_source_migrate_data_at_dest(
+            ctxt, instance, migrate_data, migration, limits, allocs)
+        dest = assign.vgpu_resource_classes(allocs)
+        if not dest:
+            return data
+        source = assign.vgpu_resource_classes(
+            self.virtapi.reportclient.get_allocations_for_consumer(
+                ctxt, migration.uuid))
+        problems = livemig.precheck_problems(
+            _units(source), _units(dest),
+            self._provider_traits(ctxt, source),
+            self._provider_traits(ctxt, dest))
+        if problems:
+            raise nova_exception.MigrationPreCheckError(
+                reason='; '.join(problems))
+        self._gpuvirt_allocations[instance.uuid] = allocs
+        try:
+            devices = self._gpuvirt_devices(ctxt, instance)
+        except exception.GpuvirtError as exc:
+            raise nova_exception.MigrationPreCheckError(reason=str(exc))
+        finally:
+            self._gpuvirt_allocations.pop(instance.uuid, None)
+        if any(d.kind != assign.KIND_VF for d in devices):
+            self._end_claim(instance, release=True)
+            raise nova_exception.MigrationPreCheckError(
+                reason='live migration to a host with mdev-backed vGPUs is '
+                       'not supported by the gpuvirt driver')
+        pci_map = dict(data.pci_dev_map_src_dst) \
+            if 'pci_dev_map_src_dst' in data else {}
+        pci_map.update(livemig.placeholders(devices))
+        data.pci_dev_map_src_dst = pci_map
+        # The devices stay claimed until the guest arrives (or rollback).
+        return data
+
+    def _end_claim(self, instance, release=False):
+        with self._gpuvirt_lock:
+            claimed = self._gpuvirt_claims.pop(instance.uuid, set())
+            if release:
+                self._release_unreferenced(claimed)
+
+    def live_migration(self, context, instance, dest, post_method,
+                       recover_method, block_migration=False,
+                       migrate_data=None):
+        pci_map = getattr(migrate_data, 'pci_dev_map_src_dst', None) \
+            if migrate_data is not None and \
+            'pci_dev_map_src_dst' in migrate_data else None
+        if pci_map and any(k.startswith(livemig.PLACEHOLDER_PREFIX)
+                           for k in pci_map):
+            host = self._gpu_hardware().discover()
+            keys = self._current_keys(instance)
+            source_vfs = {vf.address: naming.resource_class(
+                vf.current_vgpu_type) for g in host.gpus for vf in g.vfs
+                if vf.current_vgpu_type and
+                (assign.KIND_VF, vf.address) in keys}
+            try:
+                migrate_data.pci_dev_map_src_dst = livemig.resolve(
+                    pci_map, source_vfs)
+            except ValueError as exc:
+                raise nova_exception.MigrationError(reason=str(exc))
+            self._gpuvirt_leaving[instance.uuid] = {
+                (assign.KIND_VF, a) for a in source_vfs}
+        return super().live_migration(
+            context, instance, dest, post_method, recover_method,
+            block_migration=block_migration, migrate_data=migrate_data)
+
+    def post_live_migration_at_source(self, context, instance, network_info):
+        try:
+            return super().post_live_migration_at_source(
+                context, instance, network_info)
+        finally:
+            leaving = self._gpuvirt_leaving.pop(instance.uuid, set())
+            with self._gpuvirt_lock:
+                self._release_unreferenced(leaving, departed=instance.uuid)
+
+    def post_live_migration_at_destination(self, context, instance,
+                                           network_info,
+                                           block_migration=False,
+                                           block_device_info=None):
+        try:
+            return super().post_live_migration_at_destination(
+                context, instance, network_info,
+                block_migration=block_migration,
+                block_device_info=block_device_info)
+        finally:
+            self._end_claim(instance)
+
+    def rollback_live_migration_at_destination(self, context, instance,
+                                               network_info,
+                                               block_device_info,
+                                               destroy_disks=True,
+                                               migrate_data=None):
+        try:
+            return super().rollback_live_migration_at_destination(
+                context, instance, network_info, block_device_info,
+                destroy_disks=destroy_disks, migrate_data=migrate_data)
+        finally:
+            self._end_claim(instance, release=True)
+
+
+def _units(classes_by_provider):
+    """Counter of vGPU units over providers."""
+    counts = collections.Counter()
+    for classes in classes_by_provider.values():
+        counts.update(classes)
+    return counts

@@ -1,0 +1,389 @@
+# Copyright 2026 The gpuvirt-nova Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Servers with vGPU flavors through Nova's API, on simulated A100s.
+
+Each compute has two A100-PCIE-40GB in MIG mode with SR-IOV VFs on the
+vendor-specific VFIO interface (vGPU 17+): GPU 0 is laid out as three
+2g.10gb GPU instances (A100-2-10C), GPU 1 as two 3g.20gb (A100-3-20C).
+"""
+
+from nova.tests.functional.libvirt import base as libvirt_base
+
+from gpuvirt_nova import exception
+from gpuvirt_nova.virt import assign
+from gpuvirt_nova.virt import inprocess
+from tests.functional import base
+
+TYPE_2_10C = 'A100-2-10C'
+TYPE_3_20C = 'A100-3-20C'
+
+
+class VgpuServerTests(base.GpuvirtTestBase):
+
+    def setUp(self):
+        super().setUp()
+        self.start_gpu_compute('host1')
+        self.flavor_2_10c = self.vgpu_flavor(TYPE_2_10C)
+        self.flavor_3_20c = self.vgpu_flavor(TYPE_3_20C)
+
+    def assert_server_has_vf(self, hostname, server, gpu_index, type_name):
+        """One hostdev, a VF of that GPU carrying that type; returns it."""
+        keys = self.domain_keys(hostname, server)
+        self.assertEqual(1, len(keys), keys)
+        kind, vf_address = keys.pop()
+        self.assertEqual(assign.KIND_VF, kind)
+        self.assertEqual(self.gpu_address(hostname, gpu_index),
+                         self.vf_gpu(hostname, vf_address))
+        self.assertEqual(type_name, self.vf_types(hostname)[vf_address])
+        return vf_address
+
+    def test_boot_lands_on_gpu_provider_with_its_device(self):
+        server = self._create_server(flavor_id=self.flavor_2_10c,
+                                     networks='none')
+        self.assertEqual(
+            {self.gpu_rp_uuid('host1', 0): {
+                'CUSTOM_VGPU_A100_2_10C': 1}},
+            self.vgpu_allocations(server))
+        self.assert_server_has_vf('host1', server, 0, TYPE_2_10C)
+
+        other = self._create_server(flavor_id=self.flavor_3_20c,
+                                    networks='none')
+        self.assertEqual(
+            {self.gpu_rp_uuid('host1', 1): {
+                'CUSTOM_VGPU_A100_3_20C': 1}},
+            self.vgpu_allocations(other))
+        self.assert_server_has_vf('host1', other, 1, TYPE_3_20C)
+
+    def test_fill_host_then_no_valid_host_then_delete_frees(self):
+        servers = [self._create_server(flavor_id=self.flavor_3_20c,
+                                       networks='none')
+                   for _ in range(2)]
+        vfs = {self.assert_server_has_vf('host1', s, 1, TYPE_3_20C)
+               for s in servers}
+        self.assertEqual(2, len(vfs))
+
+        failed = self._create_server(flavor_id=self.flavor_3_20c,
+                                     networks='none', expected_state='ERROR')
+        self.assertIn('No valid host', failed['fault']['message'])
+        # Nothing leaked: only the two servers' VFs carry a type.
+        self.assertEqual(vfs, set(self.vf_types('host1')))
+
+        self._delete_server(servers[0])
+        self.assertEqual(1, len(self.vf_types('host1')))
+        again = self._create_server(flavor_id=self.flavor_3_20c,
+                                    networks='none')
+        self.assert_server_has_vf('host1', again, 1, TYPE_3_20C)
+
+    def test_two_vgpus_get_two_devices(self):
+        flavor = self.vgpu_flavor(TYPE_2_10C, TYPE_2_10C)
+        server = self._create_server(flavor_id=flavor, networks='none')
+        keys = self.domain_keys('host1', server)
+        self.assertEqual(2, len(keys))
+        for kind, vf_address in keys:
+            self.assertEqual(assign.KIND_VF, kind)
+            self.assertEqual(TYPE_2_10C, self.vf_types('host1')[vf_address])
+        self.assertEqual(
+            {self.gpu_rp_uuid('host1', 0): {'CUSTOM_VGPU_A100_2_10C': 2}},
+            self.vgpu_allocations(server))
+
+    def test_reboot_stop_start_keep_the_device(self):
+        server = self._create_server(flavor_id=self.flavor_2_10c,
+                                     networks='none')
+        vf = self.assert_server_has_vf('host1', server, 0, TYPE_2_10C)
+        self._reboot_server(server, hard=True)
+        self.assertEqual(vf, self.assert_server_has_vf(
+            'host1', server, 0, TYPE_2_10C))
+        self._stop_server(server)
+        self._start_server(server)
+        self._wait_for_state_change(server, 'ACTIVE')
+        self.assertEqual(vf, self.assert_server_has_vf(
+            'host1', server, 0, TYPE_2_10C))
+
+    def test_spawn_fails_cleanly_when_the_device_cannot_be_set(self):
+        # The upstream defect (ACTIVE with a vGPU allocation but no device)
+        # must not happen: when the VF type cannot be set, the boot fails.
+        self.sims['host1'].inject_failure('*/current_vgpu_type', count=None)
+        server = self._create_server(flavor_id=self.flavor_2_10c,
+                                     networks='none', expected_state='ERROR')
+        self.assertEqual({}, self.vgpu_allocations(server))
+        self.assertEqual({}, self.vf_types('host1'))
+        conn = self.computes['host1'].driver._host.get_connection()
+        self.assertEqual([], conn.listAllDomains())
+
+    def test_allocation_without_hardware_fails_the_boot(self):
+        # Upstream's "ACTIVE with a vGPU allocation but no device": here
+        # the GPU instances vanish behind Placement's back; the boot must
+        # fail and leave nothing behind.
+        gpu = self.gpu_address('host1', 1)
+        writer = self.sims['host1'].writer()
+        for instance in self.hardware('host1').gpu(gpu).gpu_instances:
+            writer.destroy_gpu_instance(gpu, instance.id)
+        server = self._create_server(flavor_id=self.flavor_3_20c,
+                                     networks='none', expected_state='ERROR')
+        self.assertEqual({}, self.vgpu_allocations(server))
+        self.assertEqual({}, self.vf_types('host1'))
+        conn = self.computes['host1'].driver._host.get_connection()
+        self.assertEqual([], conn.listAllDomains())
+
+    def test_host_reboot_restores_devices(self):
+        self.flags(resume_guests_state_on_host_boot=True)
+        server = self._create_server(flavor_id=self.flavor_2_10c,
+                                     networks='none')
+        vf = self.assert_server_has_vf('host1', server, 0, TYPE_2_10C)
+
+        conn = self.computes['host1'].driver._host.get_connection()
+        inprocess.power_off_all(conn)
+        self.sims['host1'].reboot()
+        self.assertEqual({}, self.vf_types('host1'))
+        # What the layout service does at boot: VFs and GPU instances.
+        self.reenable_vfs('host1')
+        self.apply_mig_layout('host1')
+
+        self.restart_compute_service('host1')
+        server = self._wait_for_state_change(server, 'ACTIVE')
+        self.assertEqual(vf, self.assert_server_has_vf(
+            'host1', server, 0, TYPE_2_10C))
+        self.assertTrue(conn.lookupByUUIDString(server['id']).isActive())
+
+    def test_host_reboot_without_device_reports_error(self):
+        self.flags(resume_guests_state_on_host_boot=True)
+        server = self._create_server(flavor_id=self.flavor_2_10c,
+                                     networks='none')
+        conn = self.computes['host1'].driver._host.get_connection()
+        inprocess.power_off_all(conn)
+        self.sims['host1'].reboot()
+        # VFs stay disabled: the device cannot be restored.
+        self.restart_compute_service('host1')
+        server = self._wait_for_server_parameter(
+            server, {'OS-EXT-STS:vm_state': 'error'})
+        # Not started without its GPU; its definition is kept; both the
+        # start-up restore and the resume say why.
+        self.assertFalse(conn.lookupByUUIDString(server['id']).isActive())
+        self.assertIn('instance %s: its vGPU device(s) cannot be restored'
+                      % server['id'], self.stdlog.logger.output)
+        self.assertIn('cannot be restored, so it is not started',
+                      self.stdlog.logger.output)
+        self.assertEqual({}, self.vf_types('host1'))
+
+
+class VgpuMoveTests(base.GpuvirtTestBase):
+
+    def setUp(self):
+        super().setUp()
+        self.start_gpu_compute('host1')
+        self.start_gpu_compute('host2')
+        self.flavor_2_10c = self.vgpu_flavor(TYPE_2_10C)
+        self.flavor_3_20c = self.vgpu_flavor(TYPE_3_20C)
+
+    def _host_of(self, server):
+        return self._show_server(server)['OS-EXT-SRV-ATTR:host']
+
+    def test_cold_migrate_and_resize_move_the_device(self):
+        server = self._create_server(flavor_id=self.flavor_2_10c,
+                                     networks='none')
+        source = self._host_of(server)
+        dest = 'host2' if source == 'host1' else 'host1'
+
+        server = self._migrate_server(server)
+        self.assertEqual(dest, self._host_of(server))
+        self._confirm_resize(server, host=source)
+        self.assertEqual({}, self.vf_types(source))
+        keys = self.domain_keys(dest, server)
+        self.assertEqual(1, len(keys))
+        self.assertEqual({TYPE_2_10C}, set(self.vf_types(dest).values()))
+        self.assertEqual(
+            {self.gpu_rp_uuid(dest, 0): {'CUSTOM_VGPU_A100_2_10C': 1}},
+            self.vgpu_allocations(server))
+
+        server = self._resize_server(server, self.flavor_3_20c)
+        self._confirm_resize(server, host=dest)
+        back = self._host_of(server)
+        self.assertEqual(source, back)
+        self.assertEqual({}, self.vf_types(dest))
+        self.assertEqual({TYPE_3_20C}, set(self.vf_types(back).values()))
+        self.assertEqual(
+            {self.gpu_rp_uuid(back, 1): {'CUSTOM_VGPU_A100_3_20C': 1}},
+            self.vgpu_allocations(server))
+
+
+class TimeSlicedVfioTests(base.GpuvirtTestBase):
+    """One A100 with time-sliced A100-4C (10 per GPU) on vendor VFIO."""
+
+    SIM_SPEC = '1xA100-PCIE-40GB:vfio'
+    DEFAULT_TYPES = {'A100-PCIE-40GB': 'A100-4C'}
+
+    def test_ten_concurrent_boots_never_share_a_device(self):
+        self.start_gpu_compute('host1')
+        flavor = self.vgpu_flavor('A100-4C')
+        body = self._build_server(flavor_id=flavor, networks='none')
+        body['min_count'] = 10
+        body['return_reservation_id'] = True
+        reservation = self.api.post_server({'server': body})[
+            'reservation_id']
+        servers = self.api.get_servers(
+            search_opts={'reservation_id': reservation})
+        self.assertEqual(10, len(servers))
+        keys = set()
+        for server in servers:
+            server = self._wait_for_state_change(server, 'ACTIVE')
+            server_keys = self.domain_keys('host1', server)
+            self.assertEqual(1, len(server_keys))
+            keys |= server_keys
+        self.assertEqual(10, len(keys))
+        self.assertEqual({'A100-4C'}, set(self.vf_types('host1').values()))
+        self.assertEqual(10, len(self.vf_types('host1')))
+
+
+class SriovMdevTests(base.GpuvirtTestBase):
+    """One A100 whose VFs are mdev parents (vGPU <= 16): libvirt nodedevs."""
+
+    SIM_SPEC = '1xA100-PCIE-40GB:sriov-mdev'
+    DEFAULT_TYPES = {'A100-PCIE-40GB': 'A100-10C'}
+
+    def mdevs(self, hostname):
+        return {m.uuid: m for g in self.hardware(hostname).gpus
+                for m in g.mdevs}
+
+    def test_mdev_created_through_libvirt_and_kept_across_reboot(self):
+        self.start_gpu_compute('host1')
+        flavor = self.vgpu_flavor('A100-10C')
+        server = self._create_server(flavor_id=flavor, networks='none')
+        keys = self.domain_keys('host1', server)
+        self.assertEqual(1, len(keys))
+        kind, mdev_uuid = keys.pop()
+        self.assertEqual(assign.KIND_MDEV, kind)
+        mdev = self.mdevs('host1')[mdev_uuid]
+        self.assertEqual(self.gpu_address('host1', 0),
+                         self.vf_gpu('host1', mdev.parent))
+        conn = self.computes['host1'].driver._host.get_connection()
+        self.assertTrue(all(d.autostart for d in
+                            conn.gpuvirt_nodedevs.devices.values()))
+
+        self._reboot_server(server, hard=True)
+        self.assertEqual({(assign.KIND_MDEV, mdev_uuid)},
+                         self.domain_keys('host1', server))
+
+        # A second server never gets the first one's mdev.
+        other = self._create_server(flavor_id=flavor, networks='none')
+        self.assertNotIn((assign.KIND_MDEV, mdev_uuid),
+                         self.domain_keys('host1', other))
+        self.assertEqual(2, len(self.mdevs('host1')))
+
+    def test_unused_mdevs_of_a_dropped_type_are_undefined(self):
+        self.start_gpu_compute('host1')
+        server = self._create_server(flavor_id=self.vgpu_flavor('A100-10C'),
+                                     networks='none')
+        (_kind, busy), = self.domain_keys('host1', server)
+        other = self._create_server(flavor_id=self.vgpu_flavor('A100-10C'),
+                                    networks='none')
+        (_kind, idle), = self.domain_keys('host1', other)
+        self._delete_server(other)
+        self.assertEqual({busy, idle}, set(self.mdevs('host1')))
+
+        # The GPU now offers another type: the idle mdev goes, the one a
+        # guest still uses stays.
+        self.flags(default_vgpu_types={'A100-PCIE-40GB': 'A100-20C'},
+                   group='gpuvirt_placement')
+        self._run_periodics()
+        self.assertEqual({busy}, set(self.mdevs('host1')))
+        conn = self.computes['host1'].driver._host.get_connection()
+        self.assertEqual([busy], [d.uuid for d in
+                                  conn.gpuvirt_nodedevs.devices.values()])
+
+
+class VgpuEvacuateShelveTests(base.GpuvirtTestBase):
+
+    def setUp(self):
+        super().setUp()
+        self.start_gpu_compute('host1')
+        self.start_gpu_compute('host2')
+        self.flavor = self.vgpu_flavor(TYPE_3_20C)
+
+    def _one_vf(self, hostname, server):
+        keys = self.domain_keys(hostname, server)
+        self.assertEqual(1, len(keys))
+        kind, vf_address = keys.pop()
+        self.assertEqual(assign.KIND_VF, kind)
+        self.assertEqual(TYPE_3_20C, self.vf_types(hostname)[vf_address])
+        self.assertEqual(self.gpu_address(hostname, 1),
+                         self.vf_gpu(hostname, vf_address))
+        return vf_address
+
+    def test_shelve_offload_unshelve_gets_a_device_again(self):
+        server = self._create_server(flavor_id=self.flavor, networks='none')
+        host = server['OS-EXT-SRV-ATTR:host']
+        self._one_vf(host, server)
+        self._shelve_server(server)
+        self.assertEqual({}, self.vf_types(host))
+        server = self._unshelve_server(server)
+        self._one_vf(server['OS-EXT-SRV-ATTR:host'], server)
+
+    def test_evacuate_gets_a_device_on_the_new_host(self):
+        server = self._create_server(flavor_id=self.flavor, networks='none')
+        source = server['OS-EXT-SRV-ATTR:host']
+        dest = 'host2' if source == 'host1' else 'host1'
+        self.computes[source].stop()
+        self.api.put_service(self.computes[source].service_ref.uuid,
+                             {'forced_down': True})
+        # Since microversion 2.95 an evacuated server arrives stopped.
+        server = self._evacuate_server(server, expected_host=dest)
+        vf = self._one_vf(dest, server)
+        server = self._start_server(server)
+        self.assertEqual(vf, self._one_vf(dest, server))
+        # The source's allocation stays until the source compute is back.
+        self.assertEqual({'CUSTOM_VGPU_A100_3_20C': 1},
+                         self.vgpu_allocations(server)[
+                             self.gpu_rp_uuid(dest, 1)])
+
+
+class VgpuLiveMigrationTests(libvirt_base.LibvirtMigrationMixin,
+                             base.GpuvirtTestBase):
+
+    def setUp(self):
+        super().setUp()
+        self.src = self.start_gpu_compute('host1')
+        self.dest = self.start_gpu_compute('host2')
+        self.flavor = self.vgpu_flavor(TYPE_2_10C)
+
+    def test_live_migration_moves_the_vf(self):
+        self.server = self._create_server(flavor_id=self.flavor,
+                                          networks='none', host='host1')
+        (_kind, src_vf), = self.domain_keys('host1', self.server)
+        self.assertEqual({src_vf: TYPE_2_10C}, self.vf_types('host1'))
+
+        server = self._live_migrate(self.server, host='host2')
+        self.assertTrue(self.migrate_stub_ran)
+        self.assertEqual('host2', server['OS-EXT-SRV-ATTR:host'])
+        keys = self.domain_keys('host2', server)
+        self.assertEqual(1, len(keys))
+        (kind, dest_vf), = keys
+        self.assertEqual(assign.KIND_VF, kind)
+        self.assertEqual({dest_vf: TYPE_2_10C}, self.vf_types('host2'))
+        self.assertEqual(self.gpu_address('host2', 0),
+                         self.vf_gpu('host2', dest_vf))
+        # The source VF's type is released once the guest has left.
+        self.assertEqual({}, self.vf_types('host1'))
+        self.assertEqual(
+            {self.gpu_rp_uuid('host2', 0): {'CUSTOM_VGPU_A100_2_10C': 1}},
+            self.vgpu_allocations(server))
+
+
+class ConflictingConfigTests(base.GpuvirtTestBase):
+
+    def test_upstream_vgpu_options_refused_at_start(self):
+        self.flags(enabled_mdev_types=['nvidia-692'], group='devices')
+        exc = self.assertRaises(exception.ConfigError,
+                                self.start_gpu_compute, 'host1')
+        self.assertIn('[devices] enabled_mdev_types', str(exc))

@@ -1,0 +1,74 @@
+# Copyright 2026 The gpuvirt-nova Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+import collections
+
+from oslotest import base
+
+from gpuvirt_nova.virt import assign
+from gpuvirt_nova.virt import livemig
+
+RC = 'CUSTOM_VGPU_A100_2_10C'
+RC2 = 'CUSTOM_VGPU_A100_3_20C'
+
+
+class TestPrecheck(base.BaseTestCase):
+
+    def test_same_types_and_branch_pass(self):
+        self.assertEqual([], livemig.precheck_problems(
+            collections.Counter({RC: 1}), collections.Counter({RC: 1}),
+            {'CUSTOM_NVIDIA_DRIVER_550', 'CUSTOM_GPU_A100_PCIE_40GB'},
+            {'CUSTOM_NVIDIA_DRIVER_550'}))
+
+    def test_other_driver_branch_refused(self):
+        problems = livemig.precheck_problems(
+            collections.Counter({RC: 1}), collections.Counter({RC: 1}),
+            {'CUSTOM_NVIDIA_DRIVER_550'}, {'CUSTOM_NVIDIA_DRIVER_535'})
+        self.assertEqual(1, len(problems))
+        self.assertIn('source 550, destination 535', problems[0])
+
+    def test_other_type_refused(self):
+        problems = livemig.precheck_problems(
+            collections.Counter({RC: 1}), collections.Counter({RC2: 1}),
+            {'CUSTOM_NVIDIA_DRIVER_550'}, {'CUSTOM_NVIDIA_DRIVER_550'})
+        self.assertEqual(1, len(problems))
+        self.assertIn(RC2, problems[0])
+
+
+class TestPairing(base.BaseTestCase):
+
+    def devices(self, *addresses):
+        return [assign.Device(assign.KIND_VF, '0000:5e:00.0', 'A100-2-10C',
+                              address=a) for a in addresses]
+
+    def test_placeholders_then_resolve_pair_by_class(self):
+        pci_map = livemig.placeholders(self.devices('0000:5e:00.4',
+                                                    '0000:5e:00.5'))
+        pci_map['0000:01:00.1'] = '0000:02:00.1'  # Nova's own PCI claim
+        resolved = livemig.resolve(pci_map, {'0000:3b:00.6': RC,
+                                             '0000:3b:00.4': RC})
+        self.assertEqual({'0000:3b:00.4': '0000:5e:00.4',
+                          '0000:3b:00.6': '0000:5e:00.5',
+                          '0000:01:00.1': '0000:02:00.1'}, resolved)
+
+    def test_unpaired_source_vf_raises(self):
+        pci_map = livemig.placeholders(self.devices('0000:5e:00.4'))
+        self.assertRaises(ValueError, livemig.resolve, pci_map,
+                          {'0000:3b:00.4': RC, '0000:3b:00.5': RC2})
+
+    def test_extra_destination_device_raises(self):
+        pci_map = livemig.placeholders(self.devices('0000:5e:00.4',
+                                                    '0000:5e:00.5'))
+        self.assertRaises(ValueError, livemig.resolve, pci_map,
+                          {'0000:3b:00.4': RC})
