@@ -44,7 +44,7 @@ import numpy as np
 POLICIES = ('first-fit', 'random', 'best-fit', 'fgd', 'ours')
 #: Weight of the dominant-share packing term in ``ours`` (GPUs per unit
 #: share); measured on the openb trace, see benchmarks/README.md.
-PACK_BLEND = 0.1
+PACK_BLEND = 0.07
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,0 +1,90 @@
+# Copyright 2026 The gpuvirt-nova Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The two ways the benchmark sees GPUs: fractional and real profiles.
+
+Fractional: FGD's model, a pod takes exactly ``gpu_milli`` of one GPU.
+Profiles: each trace model maps to a catalog model (``MODEL_MAP``) and a
+pod is rounded up to a real MIG profile (A100/H100 nodes, real placement
+geometry) or to a time-sliced vGPU type in equal-size mode (others).
+"""
+
+import numpy as np
+
+from gpuvirt_nova.hardware import catalog
+from gpuvirt_nova.scheduler import scoring
+from gpuvirt_nova.scheduler import shapes
+
+#: trace model -> (catalog model, 'mig' or 'equal-size'). The trace hides
+#: the names of G1-G3; they are 8-GPU data-center nodes, modelled as the
+#: MIG-capable parts a cluster like this would run today. P100 and A10 have
+#: no vGPU 17+ catalog entry: P100 (16 GB) is modelled as a T4 (16 GB,
+#: equal-size types), A10 (24 GB) as an L40S (closest Ada data-center GPU).
+MODEL_MAP = {
+    'P100': ('T4', 'equal-size'),
+    'T4': ('T4', 'equal-size'),
+    'V100M16': ('V100-SXM2-32GB', 'equal-size'),
+    'V100M32': ('V100-SXM2-32GB', 'equal-size'),
+    'A10': ('L40S', 'equal-size'),
+    'G1': ('A100-SXM4-80GB', 'mig'),
+    'G2': ('A100-SXM4-80GB', 'mig'),
+    'G3': ('H100-SXM5-80GB', 'mig'),
+}
+
+
+def request_classes(pods):
+    """Distinct GPU shares (milli) and each pod's class index."""
+    values = np.unique(np.concatenate([[1000], pods.milli[pods.gpus > 0]]))
+    index = np.searchsorted(values, np.where(pods.gpus > 0, pods.milli,
+                                             1000))
+    return values, index
+
+
+def fractional_space(values):
+    return shapes.combine([shapes.fractional(values),
+                           shapes.absent(values)]), None
+
+
+def profile_space(values, nodes, model_map=None):
+    """StateSpace with one shape per mapped model, and each node's shape."""
+    model_map = model_map or MODEL_MAP
+    cat = catalog.load()
+    keys = sorted({model_map[m] for m in set(nodes.models)})
+    built = []
+    for name, kind in keys:
+        gpu_model = cat.get(name)
+        built.append(shapes.mig(gpu_model, values) if kind == 'mig'
+                     else shapes.timesliced(gpu_model, values))
+    space = shapes.combine(built + [shapes.absent(values)])
+    shape_of_node = [keys.index(model_map[m]) for m in nodes.models]
+    return space, shape_of_node
+
+
+def mix_from(pods, index, top_share=1.0):
+    """Typical-request mix learned from the trace's GPU pods."""
+    gpu = pods.gpus > 0
+    return scoring.learn_mix(
+        zip(index[gpu].tolist(), pods.gpus[gpu].tolist(),
+            pods.cpu[gpu].tolist()), top_share=top_share)
+
+
+def tables(space, mix):
+    """The in-GPU choice (which MIG placement) of each policy.
+
+    Ours picks the least-fragmenting placement; the others take the first
+    placement in catalog order.
+    """
+    first = scoring.first_options(space)
+    best = scoring.best_options(space, mix)
+    return {p: (best if p == 'ours' else first) for p in scoring.POLICIES}
