@@ -137,6 +137,8 @@ class Demo(lister.Lister):
         return demo.load_layout(None)
 
     def take_action(self, parsed_args):
+        demo.check_arguments(parsed_args.hosts, parsed_args.requests,
+                             parsed_args.policy)
         layout, hints = self._layout(parsed_args)
         base = os.path.join(connect.state_dir(
             parsed_args.state_dir or self.app.conf.gpuvirt.state_dir), 'demo')
@@ -146,7 +148,8 @@ class Demo(lister.Lister):
                                  os.path.join(base, 'sim'), hints)
         progress = ProgressBar(self.app.stderr)
         with connect.connect(placement_url=parsed_args.placement_url,
-                             state_directory=base) as connection:
+                             state_directory=base,
+                             url_option='--placement-url') as connection:
             self.app.stderr.write('%d simulated hosts, %d GPUs, Placement: '
                                   '%s\n' % (len(hosts),
                                             sum(len(h.gpus)

@@ -23,12 +23,11 @@ types). Warnings go to stderr so that JSON on stdout stays parseable.
 import collections
 import json
 import os
-import shutil
-import tempfile
 
 from cliff import lister
 import yaml
 
+from gpuvirt_nova.cmd import common
 from gpuvirt_nova import exception
 from gpuvirt_nova.hardware import discover
 
@@ -112,12 +111,9 @@ class Discover(lister.Lister):
             help='Directory that contains sys/ (default: [gpuvirt] '
                  'sysfs_root, "/"). With --simulate: an empty directory '
                  'to build the simulated host in.')
-        parser.add_argument(
-            '--simulate', metavar='SPEC',
-            help='Discover a simulated host instead, for example '
-                 '2xA100-PCIE-40GB:mig, 8xH100-SXM5-80GB:vfio or 4xT4:mdev '
-                 '(groups joined by "+", optional @hostname), or a YAML '
-                 'host file.')
+        common.add_simulate(
+            parser, 'built in a throwaway directory unless --sysfs-root '
+                    'names an empty one to keep it in')
         parser.add_argument(
             '--no-nvml', action='store_true',
             help='Do not read NVML, only sysfs (also [gpuvirt] use_nvml).')
@@ -162,17 +158,11 @@ class Discover(lister.Lister):
     def discover_simulated(spec, sysfs_root, use_nvml=True):
         """Build ``spec`` and discover it as a real host is discovered.
 
-        The host lives in a temporary directory, removed afterwards, unless
+        The host lives in a throwaway directory, removed afterwards, unless
         ``sysfs_root`` names an empty directory to keep it in.
         """
         if sysfs_root is None:
-            root = tempfile.mkdtemp(prefix='gpuvirt-sim-')
-            try:
-                return discover.discover_host(
-                    discover.open_or_create_simulated(spec, root),
-                    use_nvml=use_nvml)
-            finally:
-                shutil.rmtree(root, ignore_errors=True)
+            return discover.discover_simulated(spec, use_nvml=use_nvml)
         if not os.path.isdir(sysfs_root):
             raise exception.UsageError(
                 '--sysfs-root %s: no such directory; create an empty '

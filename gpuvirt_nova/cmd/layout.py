@@ -29,6 +29,7 @@ from cliff import show
 from oslo_log import log as logging
 import yaml
 
+from gpuvirt_nova.cmd import common
 from gpuvirt_nova import exception
 from gpuvirt_nova.layout import apply as apply_mod
 from gpuvirt_nova.layout import drain as drain_mod
@@ -62,24 +63,25 @@ def _add_host(parser, host_help=True):
             '--host', metavar='NAME',
             help='Node of the layout to act on (default: this host\'s '
                  'name; for a simulated host, its name or the only node).')
-    parser.add_argument(
-        '--simulate', metavar='SPEC',
-        help='Act on a simulated host (for example 2xA100-PCIE-40GB:mig), '
-             'kept under --sim-root or [gpuvirt] state_dir so later '
-             'commands see its state.')
+    common.add_simulate(
+        parser, 'kept under --sim-root or [gpuvirt] state_dir so later '
+                'commands see its state')
     parser.add_argument(
         '--sim-root', metavar='DIR',
         help='Directory of the simulated host (created with --simulate, '
              'reopened without it).')
-    parser.add_argument(
-        '--select', metavar='NAME',
-        help='Use the named layout gpu_cluster.layouts.NAME for this node '
-             '(default: [gpuvirt_layout] select, else the node\'s own).')
+    common.add_select(parser)
 
 
 def _load(app, parsed_args):
     path = parsed_args.file or _conf(app).gpuvirt_layout.file
     return spec.load_file(path)
+
+
+def _names_host(parsed_args):
+    """Whether the arguments name a host to check against (not just a file)."""
+    return bool(parsed_args.host or parsed_args.simulate
+                or parsed_args.sim_root)
 
 
 def _context(app, parsed_args):
@@ -90,12 +92,21 @@ def _context(app, parsed_args):
 def _targets(app, parsed_args, layout, context, host=None):
     """(node name, host model, [Target]); all checks before any write."""
     name = hostctx.pick_node(layout, context, parsed_args.host)
-    select = parsed_args.select or _conf(app).gpuvirt_layout.select
+    select = common.selected_layout(_conf(app), parsed_args)
     node = layout.node(name, select)
     host = host or context.read()
     if host.hostname is None:
         host.hostname = name
     return name, host, target_mod.resolve_node(node, host)
+
+
+def _plan(app, parsed_args):
+    """(node name, Plan) for the host the arguments name (no writes)."""
+    layout = _load(app, parsed_args)
+    context = _context(app, parsed_args)
+    name, host, targets = _targets(app, parsed_args, layout, context)
+    return name, plan_mod.make_plan(
+        targets, host, _conf(app).gpuvirt_layout.create_compute_instances)
 
 
 def _resolution_rows(owner, res):
@@ -120,6 +131,16 @@ class _Lister(lister.Lister):
         self.app.stderr.write(text + '\n')
 
 
+class _HostLister(_Lister):
+    """A Lister over a layout file and a host (real or simulated)."""
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        _add_file(parser)
+        _add_host(parser)
+        return parser
+
+
 class ValidateLayout(show.ShowOne):
     """Check a layout file: schema, profiles, feasibility (writes nothing)."""
 
@@ -133,10 +154,9 @@ class ValidateLayout(show.ShowOne):
         layout = _load(self.app, parsed_args)
         resolved = target_mod.resolve_static(layout)
         checked = 'file'
-        if parsed_args.host or parsed_args.simulate or parsed_args.sim_root:
-            context = _context(self.app, parsed_args)
+        if _names_host(parsed_args):
             name, _, targets = _targets(self.app, parsed_args, layout,
-                                        context)
+                                        _context(self.app, parsed_args))
             checked = 'file and host %s (%d GPUs selected)' % (name,
                                                                len(targets))
         for _, res in resolved:
@@ -156,22 +176,15 @@ class ValidateLayout(show.ShowOne):
                  or '-'))
 
 
-class ResolveLayout(_Lister):
+class ResolveLayout(_HostLister):
     """Show the profile each requested vGPU resolves to, and the waste."""
-
-    def get_parser(self, prog_name):
-        parser = super().get_parser(prog_name)
-        _add_file(parser)
-        _add_host(parser)
-        return parser
 
     def take_action(self, parsed_args):
         layout = _load(self.app, parsed_args)
         rows = []
-        if parsed_args.host or parsed_args.simulate or parsed_args.sim_root:
-            context = _context(self.app, parsed_args)
+        if _names_host(parsed_args):
             name, _, targets = _targets(self.app, parsed_args, layout,
-                                        context)
+                                        _context(self.app, parsed_args))
             for t in targets:
                 rows += [(name, t.address) + row[2:]
                          for row in _resolution_rows(name, t.resolution)]
@@ -181,23 +194,11 @@ class ResolveLayout(_Lister):
         return RESOLVE_COLUMNS, rows
 
 
-class PlanLayout(_Lister):
+class PlanLayout(_HostLister):
     """Show the steps that would bring a host to its layout."""
 
-    def get_parser(self, prog_name):
-        parser = super().get_parser(prog_name)
-        _add_file(parser)
-        _add_host(parser)
-        return parser
-
     def take_action(self, parsed_args):
-        layout = _load(self.app, parsed_args)
-        context = _context(self.app, parsed_args)
-        name, host, targets = _targets(self.app, parsed_args, layout,
-                                       context)
-        plan = plan_mod.make_plan(
-            targets, host,
-            _conf(self.app).gpuvirt_layout.create_compute_instances)
+        name, plan = _plan(self.app, parsed_args)
         rows = []
         for gpu_plan in plan.gpus:
             if gpu_plan.blocked:
@@ -220,13 +221,11 @@ class PlanLayout(_Lister):
         return ('GPU', 'Step', 'Action', 'Description', 'Destroys'), rows
 
 
-class ApplyLayout(_Lister):
+class ApplyLayout(_HostLister):
     """Bring a host to its layout, verifying every step."""
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
-        _add_file(parser)
-        _add_host(parser)
         parser.add_argument(
             '--drain', action='store_true',
             help='Before a step that destroys a slice, reserve the GPU in '
@@ -310,23 +309,11 @@ def _drainer(app, wanted):
         yield placement_drain.PlacementDrainer(conn.client)
 
 
-class AssertLayout(_Lister):
+class AssertLayout(_HostLister):
     """Exit 1 and list the drift when a host differs from its layout."""
 
-    def get_parser(self, prog_name):
-        parser = super().get_parser(prog_name)
-        _add_file(parser)
-        _add_host(parser)
-        return parser
-
     def take_action(self, parsed_args):
-        layout = _load(self.app, parsed_args)
-        context = _context(self.app, parsed_args)
-        name, host, targets = _targets(self.app, parsed_args, layout,
-                                       context)
-        plan = plan_mod.make_plan(
-            targets, host,
-            _conf(self.app).gpuvirt_layout.create_compute_instances)
+        name, plan = _plan(self.app, parsed_args)
         rows = [(g.address, 'blocked: %s' % g.blocked)
                 for g in plan.gpus if g.blocked]
         rows += [(s.gpu, s.describe().split(': ', 1)[1])
@@ -354,12 +341,8 @@ class _DocumentLister(_Lister):
 
     def write_document(self, parsed_args):
         if parsed_args.output:
-            try:
-                with open(parsed_args.output, 'w') as stream:
-                    yaml.safe_dump(self.document, stream, sort_keys=False)
-            except OSError as exc:
-                raise exception.UsageError('--output %s: %s' % (
-                    parsed_args.output, exc.strerror))
+            common.write_output(parsed_args.output, yaml.safe_dump(
+                self.document, sort_keys=False))
             self.say('wrote %s' % parsed_args.output)
 
     def produce_output(self, parsed_args, column_names, data):

@@ -29,6 +29,7 @@ from cliff import lister
 from oslo_log import log as logging
 import yaml
 
+from gpuvirt_nova.cmd import common
 from gpuvirt_nova import exception
 from gpuvirt_nova.hardware import discover
 from gpuvirt_nova.placement import audit
@@ -68,17 +69,18 @@ def add_host_options(parser):
         help='Compute node name (the hypervisor hostname Nova reports; '
              'also the layout node). Default: [gpuvirt_placement] '
              'compute_node, else the discovered host name.')
+    common.add_simulate(parser, 'built for this one command (--sim-root '
+                                'reads one that is kept)')
     parser.add_argument(
-        '--simulate', metavar='SPEC',
-        help='Use a simulated host, for example 2xA100-PCIE-40GB:mig.')
+        '--sim-root', metavar='DIR',
+        help='Read the simulated host kept in DIR (by layout --simulate '
+             '--sim-root DIR, or sim create DIR SPEC).')
     parser.add_argument(
         '--layout', metavar='FILE',
         help='Layout file that says what each GPU offers. Without it the '
              'current hardware configuration and [gpuvirt_placement] '
              'default_vgpu_types decide.')
-    parser.add_argument(
-        '--select', metavar='NAME',
-        help='Named layout (gpu_cluster.layouts) to use for this host.')
+    common.add_select(parser)
     return parser
 
 
@@ -93,7 +95,10 @@ def open_placement(conf, parsed_args):
 def load_host(conf, parsed_args):
     """(compute node name, model.Host)."""
     name = parsed_args.host or conf.gpuvirt_placement.compute_node
-    if parsed_args.simulate:
+    if parsed_args.sim_root:
+        host = discover.discover_simulated(
+            common.kept_sim_root(parsed_args.sim_root), hostname=name)
+    elif parsed_args.simulate:
         host = discover.discover_simulated(parsed_args.simulate,
                                            hostname=name)
     else:
@@ -109,13 +114,18 @@ def load_layout(path):
     return layout_spec.load_file(path)
 
 
+def host_offers(conf, parsed_args):
+    """(compute node, host, offers) from the arguments."""
+    name, host = load_host(conf, parsed_args)
+    return name, host, offers_mod.offers_for(
+        host, name, layout=load_layout(parsed_args.layout),
+        select=common.selected_layout(conf, parsed_args),
+        default_types=conf.gpuvirt_placement.default_vgpu_types)
+
+
 def desired_tree(conf, parsed_args):
     """(compute node, host, offers, DesiredTree) from the arguments."""
-    name, host = load_host(conf, parsed_args)
-    offers = offers_mod.offers_for(
-        host, name, layout=load_layout(parsed_args.layout),
-        select=parsed_args.select,
-        default_types=conf.gpuvirt_placement.default_vgpu_types)
+    name, host, offers = host_offers(conf, parsed_args)
     if not offers:
         LOG.warning(
             '%s: no GPU offers a vGPU type (%d GPU(s) found, no vGPUs '
@@ -259,11 +269,7 @@ class ProviderConfig(command.Command):
 
     def take_action(self, parsed_args):
         conf = self.app.conf
-        name, host = load_host(conf, parsed_args)
-        offers = offers_mod.offers_for(
-            host, name, layout=load_layout(parsed_args.layout),
-            select=parsed_args.select,
-            default_types=conf.gpuvirt_placement.default_vgpu_types)
+        name, host, offers = host_offers(conf, parsed_args)
         document, warnings = provider_config.build(name, host, offers)
         for warning in warnings:
             self.app.stderr.write('warning: %s\n' % warning)
@@ -272,13 +278,7 @@ class ProviderConfig(command.Command):
         if parsed_args.output == '-':
             (self.app.stdout or sys.stdout).write(text)
         else:
-            try:
-                with open(parsed_args.output, 'w') as stream:
-                    stream.write(text)
-            except OSError as exc:
-                raise exception.UsageError(
-                    '--output %s: %s; pick a writable path'
-                    % (parsed_args.output, exc.strerror))
+            common.write_output(parsed_args.output, text)
             self.app.stderr.write('wrote %d provider(s) to %s\n' % (
                 len(document['providers']), parsed_args.output))
         return 0

@@ -85,13 +85,16 @@ class CreateSim(show.ShowOne):
             replace=parsed_args.replace))
 
 
+def _add_directory(parser):
+    parser.add_argument('directory', help='the simulated host')
+    return parser
+
+
 class ShowSim(lister.Lister):
     """List a simulated host's GPUs and what is carved out of them."""
 
     def get_parser(self, prog_name):
-        parser = super().get_parser(prog_name)
-        parser.add_argument('directory', help='the simulated host')
-        return parser
+        return _add_directory(super().get_parser(prog_name))
 
     def take_action(self, parsed_args):
         host = sim_host.SimulatedHost.open(parsed_args.directory)
@@ -116,9 +119,7 @@ class RebootSim(show.ShowOne):
     """Reboot a simulated host: drop what a real reboot drops."""
 
     def get_parser(self, prog_name):
-        parser = super().get_parser(prog_name)
-        parser.add_argument('directory', help='the simulated host')
-        return parser
+        return _add_directory(super().get_parser(prog_name))
 
     def take_action(self, parsed_args):
         host = sim_host.SimulatedHost.open(parsed_args.directory)

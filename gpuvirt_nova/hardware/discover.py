@@ -25,8 +25,6 @@ adapter.
 
 import dataclasses
 import os
-import shutil
-import tempfile
 
 from oslo_log import log as logging
 
@@ -191,21 +189,62 @@ def open_or_create_simulated(spec_or_root, root=None):
     return sim.SimulatedHost.open_or_create(root, spec)
 
 
-def discover_simulated(spec_or_root, hostname=None, gpu_catalog=None):
+def discover_simulated(spec_or_root, hostname=None, gpu_catalog=None,
+                       use_nvml=True):
     """Discover a simulated host from a spec or an existing root.
 
-    A spec is built in a temporary directory removed afterwards; the
-    returned Host is plain data and outlives it.
+    A spec is built in a throwaway directory (on a RAM disk when there is
+    one: see ``sim.scratch``) removed afterwards; the returned Host is
+    plain data and outlives it.
     """
     if os.path.isdir(spec_or_root):
         return discover_host(open_or_create_simulated(spec_or_root),
-                             hostname, gpu_catalog)
-    root = tempfile.mkdtemp(prefix='gpuvirt-sim-')
-    try:
+                             hostname, gpu_catalog, use_nvml=use_nvml)
+    from gpuvirt_nova.sim import scratch  # imported late: tests and demo
+    with scratch.scratch_root() as root:
         return discover_host(open_or_create_simulated(spec_or_root, root),
-                             hostname, gpu_catalog)
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+                             hostname, gpu_catalog, use_nvml=use_nvml)
+
+
+def simulated_dir(state_dir, spec):
+    """``<state_dir>/sim/<spec>``: where a persisted simulated host lives.
+
+    Every command that keeps a simulated host between runs (``[gpuvirt]
+    simulate``, ``layout --simulate``) finds it here, so they share it.
+    """
+    slug = ''.join(c if c.isalnum() or c in '.-_' else '_' for c in spec)
+    return os.path.join(state_dir, 'sim', slug)
+
+
+def make_sim_dir(path, field):
+    """Create ``path`` for a kept simulated host; UsageError naming ``field``.
+
+    ``field`` is what the user set to get this path (``--sim-root``,
+    ``[gpuvirt] state_dir``...).
+    """
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as exc:
+        raise exception.UsageError(
+            '%s: cannot create %s (%s); give a writable directory'
+            % (field, path, exc.strerror))
+    return path
+
+
+def _simulated_sysfs_root(conf):
+    """``[gpuvirt] sysfs_root`` when it names a simulated host, else None."""
+    root = conf.gpuvirt.sysfs_root
+    if root and os.path.realpath(root) != os.path.realpath('/'):
+        return root
+    return None
+
+
+def simulated_from_conf(conf):
+    """The SimulatedHost ``[gpuvirt] simulate`` names, kept between runs."""
+    field = '[gpuvirt] sysfs_root' if _simulated_sysfs_root(conf) \
+        else '[gpuvirt] state_dir'
+    root = make_sim_dir(simulated_root(conf), field)
+    return open_or_create_simulated(conf.gpuvirt.simulate, root)
 
 
 def simulated_root(conf):
@@ -214,12 +253,8 @@ def simulated_root(conf):
     The directory persists, so every command sees what the previous one
     wrote.
     """
-    if conf.gpuvirt.sysfs_root and \
-            os.path.realpath(conf.gpuvirt.sysfs_root) != os.path.realpath('/'):
-        return conf.gpuvirt.sysfs_root
-    slug = ''.join(c if c.isalnum() or c in '.-_' else '_'
-                   for c in conf.gpuvirt.simulate)
-    return os.path.join(conf.gpuvirt.state_dir, 'sim', slug)
+    return _simulated_sysfs_root(conf) or simulated_dir(
+        conf.gpuvirt.state_dir, conf.gpuvirt.simulate)
 
 
 def discover_from_conf(conf, hostname=None, gpu_catalog=None,
@@ -232,11 +267,8 @@ def discover_from_conf(conf, hostname=None, gpu_catalog=None,
     group = conf.gpuvirt
     use_nvml = group.use_nvml if use_nvml is None else use_nvml
     if group.simulate:
-        root = simulated_root(conf)
-        os.makedirs(root, exist_ok=True)
-        sim_host = open_or_create_simulated(group.simulate, root)
-        return discover_host(sim_host, hostname, gpu_catalog,
-                             use_nvml=use_nvml)
+        return discover_host(simulated_from_conf(conf), hostname,
+                             gpu_catalog, use_nvml=use_nvml)
     return discover(group.sysfs_root, AUTO if use_nvml else None,
                     hostname=hostname, gpu_catalog=gpu_catalog)
 

@@ -32,7 +32,6 @@ written once over a pynvml-like module: the privsep daemon passes the real
 import abc
 import collections
 import contextlib
-import os
 import re
 
 from gpuvirt_nova import exception
@@ -363,10 +362,7 @@ def default_writer(conf=None):
     conf = conf or conf_mod.CONF
     if conf.gpuvirt.simulate:
         from gpuvirt_nova.hardware import discover
-        root = discover.simulated_root(conf)
-        os.makedirs(root, exist_ok=True)
-        return discover.open_or_create_simulated(conf.gpuvirt.simulate,
-                                                 root).writer()
+        return discover.simulated_from_conf(conf).writer()
     from gpuvirt_nova import privsep
     return privsep.PrivsepWriter()
 

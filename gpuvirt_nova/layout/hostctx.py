@@ -41,25 +41,18 @@ class HostContext:
         return self.make_writer()
 
 
-def _slug(spec):
-    return ''.join(c if c.isalnum() or c in '.-_' else '_' for c in spec)
-
-
 def simulated(simulate=None, sim_root=None, state_dir=None):
     """Open (or build) a simulated host; returns a HostContext."""
+    field = '--sim-root'
     if sim_root is None:
-        sim_root = os.path.join(state_dir, 'sim', _slug(simulate))
+        sim_root = discover.simulated_dir(state_dir, simulate)
+        field = '[gpuvirt] state_dir'
     if simulate is None and not (os.path.isdir(sim_root)
                                  and os.listdir(sim_root)):
         raise exception.UsageError(
             '--sim-root %s: no simulated host there; create one with '
             '--simulate SPEC --sim-root %s' % (sim_root, sim_root))
-    try:
-        os.makedirs(sim_root, exist_ok=True)
-    except OSError as exc:
-        raise exception.UsageError(
-            '--sim-root %s: %s; give a writable directory'
-            % (sim_root, exc.strerror))
+    discover.make_sim_dir(sim_root, field)
     if os.listdir(sim_root):
         sim_host = discover.open_or_create_simulated(sim_root)
     else:

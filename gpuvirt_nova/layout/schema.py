@@ -107,6 +107,12 @@ _TYPE_WORDS = {'object': 'a mapping', 'array': 'a list', 'string': 'text',
                'integer': 'a whole number', 'number': 'a number'}
 
 
+def short_repr(value, limit=60):
+    """``repr(value)``, cut to ``limit`` characters for a one-line error."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + '...'
+
+
 def format_path(parts):
     """YAML path parts -> ``gpu_cluster.nodes[0].host``."""
     text = ''
@@ -134,9 +140,9 @@ def _describe(error):
     if validator == 'type':
         wanted = error.validator_value
         wanted = wanted if isinstance(wanted, list) else [wanted]
-        return path, 'expected %s, got %r' % (
+        return path, 'expected %s, got %s' % (
             ' or '.join(_TYPE_WORDS.get(w, w) for w in wanted),
-            error.instance)
+            short_repr(error.instance))
     if validator == 'enum':
         return path, '%r is not allowed; use one of %s' % (
             error.instance, ', '.join(map(str, error.validator_value)))

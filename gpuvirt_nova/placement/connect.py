@@ -97,23 +97,44 @@ def sdk_for_cloud(cloud):
 
 
 @contextlib.contextmanager
-def connect(placement_url=None, cloud=None, state_directory=None):
-    """Yield a :class:`Connection`; stops the embedded Placement after."""
+def _explain_unreachable(field):
+    """Turn "cannot reach Placement" into one line naming ``field``."""
+    from keystoneauth1 import exceptions as ks_exceptions
+
+    try:
+        yield
+    except (ks_exceptions.DiscoveryFailure,
+            ks_exceptions.ConnectionError) as exc:
+        raise exception.GpuvirtError(
+            '%s: cannot reach Placement (%s); check the address and that '
+            'Placement runs there' % (field, exc))
+
+
+@contextlib.contextmanager
+def connect(placement_url=None, cloud=None, state_directory=None,
+            url_option='--os-placement-url'):
+    """Yield a :class:`Connection`; stops the embedded Placement after.
+
+    ``url_option`` is how the caller's command line spells the Placement
+    URL option, for error messages.
+    """
     placement_url = placement_url or os.environ.get('OS_PLACEMENT_URL')
     cloud = cloud or os.environ.get('OS_CLOUD')
     if placement_url:
         if not placement_url.startswith(('http://', 'https://')):
             raise exception.UsageError(
-                '--os-placement-url %r is not a URL: use for example '
-                'http://127.0.0.1:8778' % placement_url)
+                '%s %r is not a URL: use for example '
+                'http://127.0.0.1:8778' % (url_option, placement_url))
         sdk = sdk_for_url(placement_url.rstrip('/'))
-        yield Connection(placement_client.PlacementClient(sdk.placement),
-                         sdk, placement_url)
+        with _explain_unreachable('%s %s' % (url_option, placement_url)):
+            yield Connection(placement_client.PlacementClient(
+                sdk.placement), sdk, placement_url)
         return
     if cloud:
         sdk = sdk_for_cloud(cloud)
-        yield Connection(placement_client.PlacementClient(sdk.placement),
-                         sdk, 'cloud %s' % cloud)
+        with _explain_unreachable('--os-cloud %s' % cloud):
+            yield Connection(placement_client.PlacementClient(
+                sdk.placement), sdk, 'cloud %s' % cloud)
         return
     directory = state_dir(state_directory)
     service = embedded.EmbeddedPlacement(embedded.sqlite_url(directory))

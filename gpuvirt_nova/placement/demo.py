@@ -192,18 +192,32 @@ def load_layout(path=None):
     return layout_spec.load_file(path), simulate_hints(text)
 
 
+def check_arguments(hosts=1, requests=0, policy=POLICIES[0]):
+    """Raise UsageError for a bad --hosts, --requests or --policy.
+
+    Called by the command before it touches anything, and by the
+    functions that take these values.
+    """
+    if hosts < 1:
+        raise exception.UsageError('--hosts %d: simulate at least one host'
+                                   % hosts)
+    if policy not in POLICIES:
+        raise exception.UsageError('--policy %s: use one of %s'
+                                   % (policy, ', '.join(POLICIES)))
+    if requests < 0:
+        raise exception.UsageError('--requests %d: use 0 or more'
+                                   % requests)
+
+
 def build_hosts(layout, count, sim_dir, hints=None, prefix='node'):
     """[(hostname, model.Host, offers)] for ``count`` simulated hosts.
 
     Hosts are named ``<prefix>01``, ``<prefix>02``...; layout nodes are
     cycled over them.
     """
-    from gpuvirt_nova.layout import target as layout_target
     from gpuvirt_nova import sim
 
-    if count < 1:
-        raise exception.UsageError('--hosts %d: simulate at least one host'
-                                   % count)
+    check_arguments(hosts=count)
     if not layout.nodes:
         raise exception.UsageError('the layout has no gpu_cluster.nodes')
     hosts = []
@@ -216,13 +230,8 @@ def build_hosts(layout, count, sim_dir, hints=None, prefix='node'):
         sim_host = sim.SimulatedHost.create(root, sim.parse_spec(spec_text),
                                             replace=True)
         host = discover.discover_host(sim_host, hostname=hostname)
-        offers = {}
-        for gpu_target in layout_target.resolve_node(node, host):
-            counts = collections.Counter(
-                r.type_name for r in gpu_target.vgpus if r.type_name)
-            if counts:
-                offers[gpu_target.address] = dict(counts)
-        hosts.append((hostname, host, offers_mod.merge_offers(offers)))
+        hosts.append((hostname, host, offers_mod.merge_offers(
+            offers_mod.offers_for_node(node, host))))
     return hosts
 
 
@@ -318,12 +327,7 @@ def run(client, hosts, requests, policy='best-fit', seed=0,
     ``finish_ratio``: chance that a running job ends before each new
     request, so the cluster churns as a real one does.
     """
-    if policy not in POLICIES:
-        raise exception.UsageError('--policy %s: use one of %s'
-                                   % (policy, ', '.join(POLICIES)))
-    if requests < 0:
-        raise exception.UsageError('--requests %d: use 0 or more'
-                                   % requests)
+    check_arguments(requests=requests, policy=policy)
     rng = random.Random(seed)
     aggregate = str(uuid.uuid4())
     result = DemoResult(gpus=[])

@@ -41,7 +41,9 @@ def gpu_offer_from_hardware(gpu):
 
     MIG GPU instances count as their MIG-backed type; on SR-IOV hosts each
     VF's ``current_vgpu_type`` (vendor VFIO) counts once; on mdev hosts
-    each existing mediated device counts once.
+    each existing mediated device counts once. A MIG-backed vGPU on a VF
+    lives in one of those GPU instances, so a type counts the larger of
+    its instances and its VFs, never both.
     """
     gpu_model = catalog.load().find(gpu.model)
     counts = collections.Counter()
@@ -51,9 +53,8 @@ def gpu_offer_from_hardware(gpu):
         for instance in gpu.gpu_instances:
             if instance.profile in by_profile:
                 counts[by_profile[instance.profile]] += 1
-    for vf in gpu.vfs:
-        if vf.current_vgpu_type:
-            counts[vf.current_vgpu_type] += 1
+    counts |= collections.Counter(vf.current_vgpu_type for vf in gpu.vfs
+                                  if vf.current_vgpu_type)
     if not counts:
         for mdev in gpu.mdevs:
             vgpu_type = _type_by_mdev(gpu_model, mdev.mdev_type)
@@ -115,10 +116,18 @@ def offers_from_layout(layout, host, node_name, select=None):
     layout does not select offer nothing here (merge with other sources).
     Raises UsageError (with the YAML path) when the layout does not fit.
     """
+    return offers_for_node(layout.node(node_name, select), host)
+
+
+def offers_for_node(node, host):
+    """``{GPU address: {type: count}}`` a layout node gives ``host``.
+
+    ``node``: a :class:`gpuvirt_nova.layout.spec.Node`; raises UsageError
+    (with the YAML path) when it does not fit the host.
+    """
     # NOTE: imported here so the provider tree keeps working on its own.
     from gpuvirt_nova.layout import target as layout_target
 
-    node = layout.node(node_name, select)
     offers = {}
     for gpu_target in layout_target.resolve_node(node, host):
         counts = collections.Counter(

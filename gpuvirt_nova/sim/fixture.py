@@ -22,30 +22,15 @@ For any test that needs GPUs::
 The directory goes away when the test ends.
 """
 
-import os
-
 import fixtures
 
 from gpuvirt_nova.sim import host as host_mod
+from gpuvirt_nova.sim import scratch
 
 #: Environment variable naming the directory simulated hosts go under.
-TMPDIR_ENV = 'GPUVIRT_SIM_TMPDIR'
-_RAM_DISK = '/dev/shm'
-
-
-def scratch_dir():
-    """Where tests build simulated hosts: a RAM disk when there is one.
-
-    A tree is thousands of small files; on tmpfs it is built about twenty
-    times faster than on a journaling disk file system. ``$GPUVIRT_SIM_
-    TMPDIR`` overrides; None means the system's temporary directory.
-    """
-    override = os.environ.get(TMPDIR_ENV)
-    if override:
-        return override
-    if os.path.isdir(_RAM_DISK) and os.access(_RAM_DISK, os.W_OK):
-        return _RAM_DISK
-    return None
+TMPDIR_ENV = scratch.TMPDIR_ENV
+#: Where tests build simulated hosts: a RAM disk when there is one.
+scratch_dir = scratch.scratch_dir
 
 
 class SimulatedHostFixture(fixtures.Fixture):

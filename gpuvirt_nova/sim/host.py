@@ -91,7 +91,12 @@ class SimulatedHost:
             raise exception.UsageError(
                 'simulator root %s already holds a simulated host: open it, '
                 'or replace it (--replace)' % root_dir)
-        os.makedirs(host.root, exist_ok=True)
+        try:
+            os.makedirs(host.root, exist_ok=True)
+        except OSError as exc:
+            raise exception.UsageError(
+                'simulator root %s: %s; give a writable directory'
+                % (root_dir, exc.strerror))
         shutil.rmtree(os.path.join(host.root, 'sys'), ignore_errors=True)
         state = state_mod.initial_state(
             host_spec,

@@ -276,7 +276,13 @@ def parse_yaml(path):
         jsonschema.validate(data, YAML_SCHEMA)
     except jsonschema.ValidationError as exc:
         field = '.'.join(str(p) for p in exc.absolute_path) or '<top>'
-        _fail(path, '%s: %s' % (field, exc.message))
+        message = exc.message
+        if exc.validator == 'type':
+            # NOTE: jsonschema's message quotes the whole value (a whole
+            # file when the top level is not a mapping); keep one line.
+            message = 'expected %s, got %s' % (
+                exc.validator_value, type(exc.instance).__name__)
+        _fail(path, '%s: %s' % (field, message))
     groups = []
     for index, entry in enumerate(data['gpus']):
         gpu_model = _resolve_model(path, entry['model'])

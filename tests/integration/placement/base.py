@@ -25,14 +25,15 @@ import shutil
 import tempfile
 import uuid
 
-import sqlalchemy
-
+import fixtures
 from oslotest import base
+import sqlalchemy
 
 from gpuvirt_nova.hardware import discover
 from gpuvirt_nova.placement import client as placement_client
 from gpuvirt_nova.placement import connect
 from gpuvirt_nova.placement import embedded
+from gpuvirt_nova.sim import fixture as sim_fixture
 
 DB_URL_ENV = 'GPUVIRT_TEST_DB_URL'
 
@@ -55,7 +56,8 @@ class Database:
             self.url = url.set(database=self._name).render_as_string(
                 hide_password=False)
         else:
-            self._tmp = tempfile.mkdtemp(prefix='gpuvirt-placement-')
+            self._tmp = tempfile.mkdtemp(prefix='gpuvirt-placement-',
+                                         dir=sim_fixture.scratch_dir())
             self.url = embedded.sqlite_url(self._tmp)
 
     @property
@@ -76,6 +78,20 @@ class Database:
 def simulated_host(spec):
     """A model.Host discovered from the simulator (plain data)."""
     return discover.discover_simulated(spec)
+
+
+def scratch_tmp(test):
+    """A temporary directory for ``test`` where simulated hosts build fast."""
+    return test.useFixture(fixtures.TempDir(
+        rootdir=sim_fixture.scratch_dir())).path
+
+
+def write_file(directory, name, text):
+    """Write ``text`` to ``directory/name``; return the path."""
+    path = os.path.join(directory, name)
+    with open(path, 'w') as stream:
+        stream.write(text)
+    return path
 
 
 class PlacementTestCase(base.BaseTestCase):

@@ -18,17 +18,16 @@ Each test runs the ``gpuvirt-nova`` cliff app in this process against the
 embedded Placement in a fresh state directory.
 """
 
-import io
 import json
 import os
 
 import fixtures
 from nova.compute import provider_config as nova_provider_config
-from oslo_config import cfg
 from oslotest import base
 import yaml
 
-from gpuvirt_nova.cmd import main
+from tests.integration.placement import base as placement_base
+from tests.unit.cmd import cli as cli_fixture
 
 SPEC = '2xA100-PCIE-40GB:mig'
 LAYOUT = """
@@ -47,23 +46,13 @@ class CliTestCase(base.BaseTestCase):
 
     def setUp(self):
         super().setUp()
-        self.tmp = self.useFixture(fixtures.TempDir()).path
+        self.tmp = placement_base.scratch_tmp(self)
         self.useFixture(fixtures.EnvironmentVariable('OS_PLACEMENT_URL'))
         self.useFixture(fixtures.EnvironmentVariable('OS_CLOUD'))
-        # The app loads the global configuration; no test may leak it.
-        self.addCleanup(cfg.CONF.reset)
-        self.layout = os.path.join(self.tmp, 'layout.yaml')
-        with open(self.layout, 'w') as stream:
-            stream.write(LAYOUT)
+        self.gpuvirt = self.useFixture(cli_fixture.CliFixture()).cli
+        self.layout = placement_base.write_file(self.tmp, 'layout.yaml',
+                                                LAYOUT)
         self.state = os.path.join(self.tmp, 'state')
-
-    def gpuvirt(self, *argv):
-        """(exit code, stdout, stderr) of one command."""
-        app = main.GpuvirtApp()
-        app.stdout = io.StringIO()
-        app.stderr = io.StringIO()
-        code = app.run(list(argv))
-        return code, app.stdout.getvalue(), app.stderr.getvalue()
 
     def placement(self, command, *extra, layout=True):
         argv = ['placement', command, '--simulate', SPEC, '--host', 'node01',
@@ -138,6 +127,30 @@ class TestSyncShowAudit(CliTestCase):
         self.assertEqual({'stale provider'},
                          {r['Drift'] for r in json.loads(out)})
 
+    def test_sim_root_reads_the_host_a_layout_was_applied_to(self):
+        sim_root = os.path.join(self.tmp, 'kept')
+        code, _, err = self.gpuvirt('layout', 'apply', self.layout,
+                                    '--simulate', SPEC + '@node01',
+                                    '--sim-root', sim_root)
+        self.assertEqual(0, code, err)
+        # No --layout: the offers come from what the hardware now carries.
+        code, out, err = self.gpuvirt('placement', 'sync', '--sim-root',
+                                      sim_root, '--state-dir', self.state,
+                                      '-f', 'json')
+        self.assertEqual(0, code, err)
+        created = [r['Detail'] for r in json.loads(out)
+                   if r['Action'] == 'create provider']
+        self.assertEqual(['A100-PCIE-40GB CUSTOM_VGPU_A100_2_10C=2'] * 2,
+                         created)
+
+    def test_sim_root_without_a_host_is_a_usage_error(self):
+        missing = os.path.join(self.tmp, 'nothing')
+        code, _, err = self.gpuvirt('placement', 'sync', '--sim-root',
+                                    missing, '--state-dir', self.state)
+        self.assertEqual(2, code)
+        self.assertIn('--sim-root %s: no simulated host there' % missing,
+                      err)
+
     def test_bad_layout_path_is_a_usage_error(self):
         code, _, err = self.gpuvirt(
             'placement', 'sync', '--simulate', SPEC, '--state-dir',
@@ -149,6 +162,16 @@ class TestSyncShowAudit(CliTestCase):
                                     '--os-placement-url', 'nowhere')
         self.assertEqual(2, code)
         self.assertIn('--os-placement-url', err)
+
+    def test_unreachable_placement_names_the_option(self):
+        # Port 1 on the loopback: nothing listens, the connection is refused.
+        code, _, err = self.gpuvirt('placement', 'show',
+                                    '--os-placement-url',
+                                    'http://127.0.0.1:1')
+        self.assertEqual(1, code)
+        self.assertEqual(1, len(err.strip().splitlines()), err)
+        self.assertIn('--os-placement-url http://127.0.0.1:1: cannot reach '
+                      'Placement', err)
 
 
 class TestProviderConfig(CliTestCase):

@@ -14,15 +14,13 @@
 
 """The demo's placement loop against the real Placement code."""
 
-import io
 import json
 import os
 
-import fixtures
 
-from gpuvirt_nova.cmd import main
 from gpuvirt_nova.placement import demo
 from tests.integration.placement import base
+from tests.unit.cmd import cli as cli_fixture
 
 LAYOUT = """
 # simulate: 2xA100-PCIE-40GB:mig@small
@@ -42,10 +40,8 @@ class TestDemoRun(base.PlacementTestCase):
 
     def setUp(self):
         super().setUp()
-        self.tmp = self.useFixture(fixtures.TempDir()).path
-        path = os.path.join(self.tmp, 'layout.yaml')
-        with open(path, 'w') as stream:
-            stream.write(LAYOUT)
+        self.tmp = base.scratch_tmp(self)
+        path = base.write_file(self.tmp, 'layout.yaml', LAYOUT)
         layout, hints = demo.load_layout(path)
         self.prefix = self.compute_node + '-'
         self.hosts = demo.build_hosts(layout, 2, os.path.join(self.tmp, 's'),
@@ -98,18 +94,24 @@ class TestDemoRun(base.PlacementTestCase):
 class TestDemoCommand(base.base.BaseTestCase):
 
     def test_demo_ends_with_a_table(self):
-        tmp = self.useFixture(fixtures.TempDir()).path
-        path = os.path.join(tmp, 'layout.yaml')
-        with open(path, 'w') as stream:
-            stream.write(LAYOUT)
-        app = main.GpuvirtApp()
-        app.stdout = io.StringIO()
-        app.stderr = io.StringIO()
-        code = app.run(['demo', '--hosts', '1', '--requests', '5',
-                        '--layout', path, '--state-dir', tmp, '-f', 'json'])
-        self.assertEqual(0, code, app.stderr.getvalue())
-        rows = json.loads(app.stdout.getvalue())
+        tmp = base.scratch_tmp(self)
+        path = base.write_file(tmp, 'layout.yaml', LAYOUT)
+        code, out, err = self.useFixture(cli_fixture.CliFixture()).cli(
+            'demo', '--hosts', '1', '--requests', '5', '--layout', path,
+            '--state-dir', tmp, '-f', 'json')
+        self.assertEqual(0, code, err)
+        rows = json.loads(out)
         self.assertEqual(['node01', 'node01', 'TOTAL'],
                          [r['Host'] for r in rows])
-        self.assertIn('fragmentation', app.stderr.getvalue())
-        self.assertIn('[#', app.stderr.getvalue())
+        self.assertIn('fragmentation', err)
+        self.assertIn('[#', err)
+
+    def test_bad_arguments_are_rejected_before_anything_is_touched(self):
+        tmp = base.scratch_tmp(self)
+        for argv, expected in ((('--requests', '-1'), '--requests -1'),
+                               (('--hosts', '0'), '--hosts 0')):
+            code, _, err = self.useFixture(cli_fixture.CliFixture()).cli(
+                'demo', '--state-dir', tmp, *argv)
+            self.assertEqual(2, code, err)
+            self.assertIn(expected, err)
+            self.assertEqual([], os.listdir(tmp))

@@ -20,38 +20,27 @@ import json
 import os
 
 import fixtures
-from oslo_config import cfg
 from oslotest import base
 import yaml
 
-from gpuvirt_nova.cmd import main
 from gpuvirt_nova.hardware import catalog
 from gpuvirt_nova.hardware import discover
+from gpuvirt_nova.sim import fixture as sim_fixture
+from tests.unit.cmd import cli as cli_fixture
 
 
 class DiscoverCommandBase(base.BaseTestCase):
 
     def setUp(self):
         super().setUp()
-        self.addCleanup(cfg.CONF.reset)
-        # The host's own /etc files must not leak into tests.
-        self.useFixture(fixtures.MonkeyPatch(
-            'gpuvirt_nova.cmd.main.DEFAULT_CONFIG_FILES', ()))
-        self.tmp = self.useFixture(fixtures.TempDir()).path
+        self.cli = self.useFixture(cli_fixture.CliFixture()).cli
+        self.tmp = self.useFixture(fixtures.TempDir(
+            rootdir=sim_fixture.scratch_dir())).path
 
     def run_cli(self, *argv):
         """(exit code, stdout, stderr lines) of one in-process run."""
-        stdout = self.useFixture(fixtures.StringStream('stdout')).stream
-        stderr = self.useFixture(fixtures.StringStream('stderr')).stream
-        self.useFixture(fixtures.MonkeyPatch('sys.stdout', stdout))
-        self.useFixture(fixtures.MonkeyPatch('sys.stderr', stderr))
-        app = main.GpuvirtApp()
-        app.stdout = stdout
-        app.stderr = stderr
-        rc = app.run(list(argv))
-        stdout.seek(0)
-        stderr.seek(0)
-        return rc, stdout.read(), stderr.read().strip().splitlines()
+        rc, out, err = self.cli(*argv)
+        return rc, out, err.strip().splitlines()
 
     def empty_root(self):
         root = os.path.join(self.tmp, 'root')

@@ -29,6 +29,7 @@ from gpuvirt_nova.hardware import model
 from gpuvirt_nova.hardware import nvml
 from gpuvirt_nova.hardware import sysfs
 from gpuvirt_nova import sim
+from gpuvirt_nova.sim import fixture as sim_fixture
 
 A = '0000:3b:00.0'
 B = '0000:5e:00.0'
@@ -162,7 +163,8 @@ class TestDiscoverSimulated(base.BaseTestCase):
 
     def setUp(self):
         super().setUp()
-        self.tmp = self.useFixture(fixtures.TempDir()).path
+        self.tmp = self.useFixture(fixtures.TempDir(
+            rootdir=sim_fixture.scratch_dir())).path
 
     def test_mig_host(self):
         host = discover.discover_simulated('2xA100-PCIE-40GB:mig@node07')
@@ -230,6 +232,24 @@ class TestDiscoverSimulated(base.BaseTestCase):
                                 self.tmp)
         self.assertIn('there is no sys/bus/pci/devices under it', str(exc))
 
+    def test_a_spec_is_built_in_the_scratch_dir_and_removed(self):
+        self.useFixture(fixtures.EnvironmentVariable(
+            sim_fixture.TMPDIR_ENV, self.tmp))
+        roots = []
+        create = sim.SimulatedHost.create
+
+        # NOTE: MonkeyPatch keeps a classmethod a classmethod.
+        def recording_create(cls, root_dir, spec, replace=False):
+            roots.append(root_dir)
+            return create(root_dir, spec, replace)
+        self.useFixture(fixtures.MonkeyPatch(
+            'gpuvirt_nova.sim.SimulatedHost.create', recording_create))
+        host = discover.discover_simulated('1xT4:mdev')
+        self.assertEqual(['T4'], [g.model for g in host.gpus])
+        [root] = roots
+        self.assertEqual(self.tmp, os.path.dirname(root))
+        self.assertFalse(os.path.exists(root))
+
     def test_bad_spec_is_a_usage_error(self):
         self.assertRaises(exception.UsageError,
                           discover.discover_simulated, 'bogus')
@@ -239,7 +259,8 @@ class TestDiscoverFromConf(base.BaseTestCase):
 
     def setUp(self):
         super().setUp()
-        self.tmp = self.useFixture(fixtures.TempDir()).path
+        self.tmp = self.useFixture(fixtures.TempDir(
+            rootdir=sim_fixture.scratch_dir())).path
         self.conf = self.useFixture(config_fixture.Config(cfg.ConfigOpts()))
         hardware_conf.register_opts(self.conf.conf)
         self.conf.config(group='gpuvirt', state_dir=self.tmp)
@@ -255,6 +276,17 @@ class TestDiscoverFromConf(base.BaseTestCase):
         second = discover.discover_from_conf(self.conf.conf)
         self.assertEqual(['3g.20gb'],
                          [gi.profile for gi in second.gpus[0].gpu_instances])
+
+    def test_unwritable_state_dir_names_the_option(self):
+        blocker = os.path.join(self.tmp, 'file')
+        with open(blocker, 'w'):
+            pass
+        self.conf.config(group='gpuvirt', simulate='1xT4:mdev',
+                         state_dir=blocker)
+        exc = self.assertRaises(exception.UsageError,
+                                discover.discover_from_conf, self.conf.conf)
+        self.assertIn('[gpuvirt] state_dir: cannot create %s' % blocker,
+                      str(exc))
 
     def test_sysfs_root_and_use_nvml(self):
         sim_host = sim.SimulatedHost.create(self.tmp, '1xT4:mdev')

@@ -16,14 +16,13 @@
 
 from unittest import mock
 
-import fixtures
 from oslotest import base
 import pynvml
 
 from gpuvirt_nova.hardware import catalog
 from gpuvirt_nova.hardware import model
 from gpuvirt_nova.hardware import nvml
-from gpuvirt_nova import sim
+from gpuvirt_nova.sim import fixture as sim_fixture
 
 A = '0000:3b:00.0'
 B = '0000:5e:00.0'
@@ -104,8 +103,8 @@ class TestReadSimulatedNvml(base.BaseTestCase):
 
     def setUp(self):
         super().setUp()
-        root = self.useFixture(fixtures.TempDir()).path
-        self.host = sim.SimulatedHost.create(root, self.SPEC)
+        self.host = self.useFixture(
+            sim_fixture.SimulatedHostFixture(self.SPEC)).host
 
     def read(self):
         return nvml.read(self.host.nvml())
@@ -168,8 +167,8 @@ class TestReadSimulatedNvml(base.BaseTestCase):
 class TestReadSimulatedNvmlNoMig(base.BaseTestCase):
 
     def test_mig_capable_gpu_with_mig_off(self):
-        root = self.useFixture(fixtures.TempDir()).path
-        host = sim.SimulatedHost.create(root, '1xH100-SXM5-80GB:vfio')
+        host = self.useFixture(sim_fixture.SimulatedHostFixture(
+            '1xH100-SXM5-80GB:vfio')).host
         view = nvml.read(host.nvml())
         self.assertEqual([], view.warnings)
         gpu = view.gpus[0]
@@ -179,8 +178,8 @@ class TestReadSimulatedNvmlNoMig(base.BaseTestCase):
         self.assertEqual([], gpu.gpu_instances)
 
     def test_gpu_without_mig_is_not_a_warning(self):
-        root = self.useFixture(fixtures.TempDir()).path
-        host = sim.SimulatedHost.create(root, '1xT4:mdev')
+        host = self.useFixture(
+            sim_fixture.SimulatedHostFixture('1xT4:mdev')).host
         view = nvml.read(host.nvml())
         self.assertEqual([], view.warnings)
         self.assertFalse(view.gpus[0].mig_capable)

@@ -24,7 +24,7 @@ from gpuvirt_nova import exception
 from gpuvirt_nova.hardware import catalog
 from gpuvirt_nova.hardware import model
 from gpuvirt_nova.hardware import sysfs
-from gpuvirt_nova import sim
+from gpuvirt_nova.sim import fixture as sim_fixture
 
 A = '0000:3b:00.0'
 B = '0000:5e:00.0'
@@ -219,8 +219,9 @@ class SimulatedTreeBase(base.BaseTestCase):
 
     def setUp(self):
         super().setUp()
-        self.root = self.useFixture(fixtures.TempDir()).path
-        self.host = sim.SimulatedHost.create(self.root, self.SPEC)
+        self.host = self.useFixture(
+            sim_fixture.SimulatedHostFixture(self.SPEC)).host
+        self.root = self.host.root
         self.catalog = catalog.load()
 
     def read(self):

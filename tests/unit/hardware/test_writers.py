@@ -169,7 +169,8 @@ class DefaultWriterTestCase(base.BaseTestCase):
         self.assertIsInstance(writers.default_writer(), privsep.PrivsepWriter)
 
     def test_simulated_writer_when_simulating(self):
-        state_dir = self.useFixture(fixtures.TempDir()).path
+        state_dir = self.useFixture(fixtures.TempDir(
+            rootdir=sim_fixture.scratch_dir())).path
         self.conf.config(group='gpuvirt', simulate='T4:mdev@node03',
                          state_dir=state_dir)
         writer = writers.default_writer()

@@ -14,19 +14,20 @@
 
 """Shared helpers of the layout tests: a simulated host and the CLI."""
 
-import io
 import os
 import textwrap
 
 import fixtures
-from oslo_config import cfg
 from oslotest import base
 
-from gpuvirt_nova.cmd import main
 from gpuvirt_nova.hardware import discover
 from gpuvirt_nova.hardware import model
+from gpuvirt_nova.layout import apply
 from gpuvirt_nova.layout import spec
+from gpuvirt_nova.layout import target
 from gpuvirt_nova import sim
+from gpuvirt_nova.sim import fixture as sim_fixture
+from tests.unit.cmd import cli as cli_fixture
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.dirname(os.path.abspath(__file__)))))
@@ -64,10 +65,9 @@ class LayoutTestCase(base.BaseTestCase):
 
     def setUp(self):
         super().setUp()
-        self.tmp = self.useFixture(fixtures.TempDir()).path
-        self.addCleanup(cfg.CONF.reset)
-        self.useFixture(fixtures.MonkeyPatch(
-            'gpuvirt_nova.cmd.main.DEFAULT_CONFIG_FILES', ()))
+        self.tmp = self.useFixture(fixtures.TempDir(
+            rootdir=sim_fixture.scratch_dir())).path
+        self.cli = self.useFixture(cli_fixture.CliFixture()).cli
 
     def sim_host(self, spec_text, name='sim'):
         return sim.SimulatedHost.create(os.path.join(self.tmp, name),
@@ -90,17 +90,19 @@ class LayoutTestCase(base.BaseTestCase):
     def layout(text):
         return spec.load_text(textwrap.dedent(text))
 
+    def targets(self, layout, sim_host, node='node01'):
+        """The Targets ``layout`` (text or Layout) gives ``sim_host``."""
+        if isinstance(layout, str):
+            layout = self.layout(layout)
+        return target.resolve_node(layout.node(node), self.read(sim_host))
+
+    def apply_layout(self, layout, sim_host, node='node01', options=None):
+        """Apply ``layout`` to ``sim_host`` as ``layout apply`` does."""
+        return apply.apply(self.targets(layout, sim_host, node),
+                           self.reader(sim_host), sim_host.writer(), node,
+                           options)
+
     @staticmethod
     def state(sim_host):
         """Everything discovery sees, as plain data (for comparisons)."""
         return model.to_dict(discover.discover_host(sim_host).gpus)
-
-    def cli(self, *argv):
-        """Run ``gpuvirt-nova ARGV`` in process: (rc, stdout, stderr)."""
-        out, err = io.StringIO(), io.StringIO()
-        with fixtures.MonkeyPatch('sys.stdout', out), \
-                fixtures.MonkeyPatch('sys.stderr', err):
-            app = main.GpuvirtApp()
-            app.stdout, app.stderr = out, err
-            rc = app.run([str(a) for a in argv])
-        return rc, out.getvalue(), err.getvalue()

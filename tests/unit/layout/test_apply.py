@@ -17,7 +17,6 @@
 from gpuvirt_nova.layout import apply
 from gpuvirt_nova.layout import drain
 from gpuvirt_nova.layout import plan
-from gpuvirt_nova.layout import target
 from tests.unit.layout import base
 
 TWO_GPUS = '''
@@ -62,14 +61,9 @@ class RecordingDrainer(drain.Drainer):
 
 class TestApply(base.LayoutTestCase):
 
-    def targets(self, text, sim_host):
-        return target.resolve_node(self.layout(text).node('node01'),
-                                   self.read(sim_host))
-
     def apply(self, text, sim_host, **options):
-        return apply.apply(self.targets(text, sim_host),
-                           self.reader(sim_host), sim_host.writer(),
-                           'node01', apply.Options(**options))
+        return self.apply_layout(text, sim_host,
+                                 options=apply.Options(**options))
 
     def assert_matches(self, text, sim_host):
         the_plan = plan.make_plan(self.targets(text, sim_host),

@@ -26,6 +26,7 @@ import shutil
 import tempfile
 
 from gpuvirt_nova import sim
+from gpuvirt_nova.sim import fixture as sim_fixture
 from tests.unit.layout import base
 
 SIM = '2xA100-PCIE-40GB:mig@node01'
@@ -172,7 +173,8 @@ class TestBadLayouts(base.LayoutTestCase):
         # One simulated host for every case: each case checks that it
         # wrote nothing, so they cannot disturb each other.
         super().setUpClass()
-        cls.class_tmp = tempfile.mkdtemp(prefix='gpuvirt-layout-test-')
+        cls.class_tmp = tempfile.mkdtemp(prefix='gpuvirt-layout-test-',
+                                         dir=sim_fixture.scratch_dir())
         cls.host = sim.SimulatedHost.create(
             os.path.join(cls.class_tmp, 'sim'), SIM)
         cls.root = cls.host.sysfs_root

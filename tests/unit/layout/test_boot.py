@@ -82,6 +82,20 @@ class TestBootApply(base.LayoutTestCase):
                               '--sim-root', root)
         self.assertEqual(0, rc, err)
 
+    def test_unwritable_state_dir_is_named_not_sim_root(self):
+        blocker = os.path.join(self.tmp, 'file')
+        with open(blocker, 'w'):
+            pass
+        conf = os.path.join(self.tmp, 'gpuvirt.conf')
+        with open(conf, 'w') as stream:
+            stream.write('[gpuvirt]\nstate_dir = %s\n' % blocker)
+        path = self.write_layout(base.DESIGN_EXAMPLE)
+        rc, _, err = self.cli('--config-file', conf, 'layout', 'plan', path,
+                              '--simulate', '1xA100-PCIE-40GB:mig@node01')
+        self.assertEqual(2, rc, err)
+        self.assertIn('[gpuvirt] state_dir: cannot create %s' % blocker, err)
+        self.assertNotIn('--sim-root', err)
+
     @staticmethod
     def open_sim(root):
         return sim.SimulatedHost.open(root)

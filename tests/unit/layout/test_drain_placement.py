@@ -23,7 +23,6 @@ import os
 import uuid
 
 from gpuvirt_nova.layout import apply
-from gpuvirt_nova.layout import target
 from gpuvirt_nova.placement import connect
 from gpuvirt_nova.placement import drain as placement_drain
 from gpuvirt_nova.placement import naming
@@ -56,10 +55,7 @@ class TestDrainThroughPlacement(base.LayoutTestCase):
             naming.gpu_provider_name(NODE, self.address))['uuid']
 
     def apply(self, layout, options):
-        host = self.read(self.sim)
-        return apply.apply(target.resolve_node(layout.node(NODE), host),
-                           self.reader(self.sim), self.sim.writer(), NODE,
-                           options)
+        return self.apply_layout(layout, self.sim, NODE, options)
 
     def reserved(self):
         return [inv['reserved'] for inv in

@@ -47,11 +47,8 @@ class TestExport(base.LayoutTestCase):
 
     def test_export_of_an_applied_host_plans_nothing(self):
         sim_host = self.sim_host('2xA100-PCIE-40GB:mig@node01')
-        layout = self.layout(LAYOUT)
-        host = self.read(sim_host)
-        apply.apply(target.resolve_node(layout.node('node01'), host),
-                    self.reader(sim_host), sim_host.writer(), 'node01',
-                    apply.Options(force=True))
+        self.apply_layout(LAYOUT, sim_host,
+                          options=apply.Options(force=True))
         document = export.export_host(self.read(sim_host))
         schema.validate(document)
         gpus = document['gpu_cluster']['nodes'][0]['gpus']
@@ -64,19 +61,13 @@ class TestExport(base.LayoutTestCase):
 
     def test_export_then_reboot_then_apply_restores(self):
         sim_host = self.sim_host('2xA100-PCIE-40GB:mig@node01')
-        layout = self.layout(LAYOUT)
-        host = self.read(sim_host)
-        apply.apply(target.resolve_node(layout.node('node01'), host),
-                    self.reader(sim_host), sim_host.writer(), 'node01',
-                    apply.Options(force=True))
+        self.apply_layout(LAYOUT, sim_host,
+                          options=apply.Options(force=True))
         before = self.state(sim_host)
         exported = spec.parse(export.export_host(self.read(sim_host)))
         sim_host.reboot()
-        host = self.read(sim_host)
-        results = apply.apply(
-            target.resolve_node(exported.node('node01'), host),
-            self.reader(sim_host), sim_host.writer(), 'node01',
-            apply.Options(force=True))
+        results = self.apply_layout(exported, sim_host,
+                                    options=apply.Options(force=True))
         self.assertEqual({apply.APPLIED}, {r.status for r in results})
         self.assertEqual(before, self.state(sim_host))
 

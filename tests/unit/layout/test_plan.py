@@ -18,7 +18,6 @@ import dataclasses
 
 from gpuvirt_nova.hardware import catalog
 from gpuvirt_nova.hardware import model
-from gpuvirt_nova.layout import apply
 from gpuvirt_nova.layout import plan
 from gpuvirt_nova.layout import target
 from tests.unit.layout import base
@@ -67,18 +66,12 @@ class TestPlan(base.LayoutTestCase):
 
     def test_applied_host_plans_nothing(self):
         sim_host = self.sim_host('1xA100-PCIE-40GB:mig@node01')
-        targets = target.resolve_node(self.layout(MIG_2G).node('node01'),
-                                      self.read(sim_host))
-        apply.apply(targets, self.reader(sim_host), sim_host.writer(),
-                    'node01')
+        self.apply_layout(MIG_2G, sim_host)
         self.assertTrue(self.make(MIG_2G, self.read(sim_host)).empty)
 
     def test_changing_profiles_destroys_in_reverse_order(self):
         sim_host = self.sim_host('1xA100-PCIE-40GB:mig@node01')
-        targets = target.resolve_node(self.layout(MIG_2G).node('node01'),
-                                      self.read(sim_host))
-        apply.apply(targets, self.reader(sim_host), sim_host.writer(),
-                    'node01')
+        self.apply_layout(MIG_2G, sim_host)
         the_plan = self.make(MIG_3G, self.read(sim_host))
         self.assertEqual([plan.REMOVE_VGPU] * 2 +
                          [plan.DESTROY_CI, plan.DESTROY_GI] * 2 +
@@ -88,10 +81,7 @@ class TestPlan(base.LayoutTestCase):
 
     def test_kept_instances_stay_when_one_is_added(self):
         sim_host = self.sim_host('1xA100-PCIE-40GB:mig@node01')
-        targets = target.resolve_node(self.layout(MIG_2G).node('node01'),
-                                      self.read(sim_host))
-        apply.apply(targets, self.reader(sim_host), sim_host.writer(),
-                    'node01')
+        self.apply_layout(MIG_2G, sim_host)
         more = MIG_2G + '            - {name: c, mig: 3g.20gb}\n'
         the_plan = self.make(more, self.read(sim_host))
         self.assertEqual([plan.CREATE_GI, plan.CREATE_CI,

@@ -48,6 +48,25 @@ class TestOffers(base.BaseTestCase):
         self.assertEqual({B: {'A100-4C': 2}},
                          offers.offers_from_hardware(host))
 
+    def test_mig_backed_vgpus_on_vfs_are_not_counted_twice(self):
+        # Vendor VFIO: each MIG-backed vGPU sits on a VF and in a GPU
+        # instance; the GPU offers one slot per instance, not two.
+        host = test_tree.make_host()
+        gpu = host.gpu(A)
+        gpu.mig_current = True
+        gpu.gpu_instances = [
+            model.GpuInstance(1, '2g.10gb', model.Placement(0, 2)),
+            model.GpuInstance(2, '2g.10gb', model.Placement(2, 2)),
+            model.GpuInstance(3, '2g.10gb', model.Placement(4, 2))]
+        gpu.vfs = [
+            model.VirtualFunction('0000:3b:00.4',
+                                  current_vgpu_type='A100-2-10C'),
+            model.VirtualFunction('0000:3b:00.5',
+                                  current_vgpu_type='A100-2-10C'),
+            model.VirtualFunction('0000:3b:00.6')]
+        self.assertEqual({A: {'A100-2-10C': 3}},
+                         offers.offers_from_hardware(host))
+
     def test_mdevs_map_to_catalog_types(self):
         host = test_tree.make_host()
         mdev_type = catalog.load().get('A100-PCIE-40GB').vgpu_type(

@@ -18,35 +18,20 @@ import json
 import os
 
 import fixtures
-from oslo_config import cfg
 from oslotest import base
 
-from gpuvirt_nova.cmd import main
 from gpuvirt_nova import sim
 from gpuvirt_nova.sim import fixture as sim_fixture
+from tests.unit.cmd import cli as cli_fixture
 
 
 class SimCommandTestCase(base.BaseTestCase):
 
     def setUp(self):
         super().setUp()
-        self.addCleanup(cfg.CONF.reset)
-        self.useFixture(fixtures.MonkeyPatch(
-            'gpuvirt_nova.cmd.main.DEFAULT_CONFIG_FILES', ()))
+        self.run_cli = self.useFixture(cli_fixture.CliFixture()).cli
         self.root = os.path.join(self.useFixture(fixtures.TempDir(
             rootdir=sim_fixture.scratch_dir())).path, 'host')
-
-    def run_cli(self, *argv):
-        stdout = self.useFixture(fixtures.StringStream('stdout')).stream
-        stderr = self.useFixture(fixtures.StringStream('stderr')).stream
-        self.useFixture(fixtures.MonkeyPatch('sys.stdout', stdout))
-        self.useFixture(fixtures.MonkeyPatch('sys.stderr', stderr))
-        app = main.GpuvirtApp()
-        app.stdout, app.stderr = stdout, stderr
-        rc = app.run(list(argv))
-        stdout.seek(0)
-        stderr.seek(0)
-        return rc, stdout.read(), stderr.read()
 
     def test_create_show_reboot(self):
         rc, out, _err = self.run_cli('sim', 'create', self.root,
@@ -77,3 +62,10 @@ class SimCommandTestCase(base.BaseTestCase):
         rc, _out, err = self.run_cli('sim', 'show', self.root)
         self.assertEqual(2, rc)
         self.assertIn('holds no simulated host', err)
+        blocker = os.path.join(os.path.dirname(self.root), 'file')
+        with open(blocker, 'w'):
+            pass
+        rc, _out, err = self.run_cli('sim', 'create',
+                                     os.path.join(blocker, 'host'), 'T4')
+        self.assertEqual(2, rc)
+        self.assertIn('give a writable directory', err)
