@@ -16,10 +16,14 @@
 
 Runs with no cloud and no GPU: simulated hosts from a layout file, the
 real Placement code in process on SQLite (or ``--placement-url``), and
-vGPU requests placed as Nova would place them. Ends with a table of every
-GPU's usage and the cluster's utilization and fragmentation.
+vGPU requests placed as Nova would place them, the GPU-level choice made
+by the scheduler plugins' own code. Ends with a table of every GPU's
+usage and the cluster's utilization and fragmentation rate; ``--compare``
+plays the same stream with each policy and prints one row per policy;
+``--with-nova`` boots servers through an in-process Nova instead.
 """
 
+import argparse
 import os
 import shutil
 import sys
@@ -28,6 +32,7 @@ from cliff import lister
 from oslo_log import log as logging
 
 import gpuvirt_nova
+from gpuvirt_nova.cmd import nova_demo
 from gpuvirt_nova import exception
 from gpuvirt_nova.placement import client as placement_client
 from gpuvirt_nova.placement import connect
@@ -35,15 +40,17 @@ from gpuvirt_nova.placement import demo
 
 LOG = logging.getLogger(__name__)
 
-DEFAULT_LAYOUT = 'ai-training.yaml'
+DEFAULT_LAYOUT = 'demo-mixed.yaml'
+DEFAULT_HOSTS = 4
+NOVA_DEMO_HOSTS = 2
 
 
-def shipped_layout(name=DEFAULT_LAYOUT):
-    """Path of a layout shipped in etc/gpuvirt-nova/layouts, or None."""
+def shipped_layout(name=DEFAULT_LAYOUT, folder='demo'):
+    """Path of a file shipped in etc/gpuvirt-nova/<folder>, or None."""
     here = os.path.dirname(os.path.abspath(gpuvirt_nova.__file__))
     for base in (os.path.join(here, os.pardir), sys.prefix, '/'):
         path = os.path.normpath(os.path.join(
-            base, 'etc', 'gpuvirt-nova', 'layouts', name))
+            base, 'etc', 'gpuvirt-nova', folder, name))
         if os.path.isfile(path):
             return path
     return None
@@ -74,25 +81,41 @@ class ProgressBar:
         self.stream.flush()
 
 
+def _pct(value):
+    return '%.1f%%' % (100.0 * value)
+
+
 def _rows(result):
     rows = []
     for gpu in result.gpus:
-        free = gpu.framebuffer(used=False)
         rows.append((
             gpu.host, gpu.address, gpu.model,
             '\n'.join('%s %d/%d' % (t, u, n)
                       for t, (u, n) in sorted(gpu.slots.items())),
             '%d/%d' % (gpu.used, gpu.total),
-            '%.0f%%' % (100.0 * gpu.framebuffer() / gpu.memory_mib),
-            free, 'yes' if gpu.used and free else 'no'))
+            _pct(gpu.used_milli / 1000.0),
+            _pct(gpu.fragmented_milli / 1000.0)))
     used = sum(g.used for g in result.gpus)
     total = sum(g.total for g in result.gpus)
-    rows.append(('TOTAL', '%d GPUs' % len(result.gpus), '', '',
-                 '%d/%d' % (used, total),
-                 '%.0f%%' % (100.0 * result.utilization),
-                 sum(g.framebuffer(used=False) for g in result.gpus),
-                 '%.0f%% of free memory' % (100.0 * result.fragmentation)))
+    rows.append(('TOTAL',
+                 '%d GPUs, %d idle' % (len(result.gpus), result.idle_gpus),
+                 result.policy, '', '%d/%d' % (used, total),
+                 _pct(result.utilization), _pct(result.fragmentation)))
     return rows
+
+
+COLUMNS = ('Host', 'GPU', 'Model', 'vGPUs used/total', 'Used', 'Util',
+           'Fragmented')
+COMPARE_COLUMNS = ('Policy', 'Placed', 'Rejected', 'Finished', 'vGPUs held',
+                   'GPUs in use', 'Idle GPUs', 'Utilization',
+                   'Fragmentation rate')
+
+
+def _summary_row(result):
+    return (result.policy, result.placed, result.rejected, result.finished,
+            sum(g.used for g in result.gpus),
+            len(result.gpus) - result.idle_gpus, result.idle_gpus,
+            _pct(result.utilization), _pct(result.fragmentation))
 
 
 class Demo(lister.Lister):
@@ -100,23 +123,35 @@ class Demo(lister.Lister):
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
-        parser.add_argument('--hosts', type=int, default=4, metavar='N',
-                            help='Simulated hosts (default 4).')
+        parser.add_argument('--hosts', type=int, default=None, metavar='N',
+                            help='Simulated hosts (default %d; %d with '
+                                 '--with-nova).' % (DEFAULT_HOSTS,
+                                                    NOVA_DEMO_HOSTS))
         parser.add_argument('--requests', type=int, default=120,
                             metavar='N',
                             help='vGPU requests to place (default 120).')
         parser.add_argument(
             '--layout', metavar='FILE',
             help='Layout file; its nodes are cycled over the hosts. '
-                 'Default: the shipped %s, else a built-in AI-training '
-                 'layout.' % DEFAULT_LAYOUT)
+                 'Default: the shipped %s, else a built-in mixed '
+                 'MIG and time-sliced layout.' % DEFAULT_LAYOUT)
         parser.add_argument(
             '--placement-url', metavar='URL',
             help='Use this Placement (noauth2) instead of the embedded one.')
         parser.add_argument(
-            '--policy', choices=demo.POLICIES, default='best-fit',
-            help='GPU-level choice among allocation candidates (default '
-                 'best-fit; first-fit is what Nova does alone).')
+            '--policy', choices=demo.POLICIES, default=demo.POLICIES[0],
+            help='GPU-level choice among allocation candidates: ours (the '
+                 'scheduler filter and weigher, default), first-fit (what '
+                 'Nova does alone) or best-fit.')
+        parser.add_argument(
+            '--compare', action='store_true',
+            help='Play the same request stream with first-fit, best-fit '
+                 'and ours, each on the empty cluster, and print one row '
+                 'per policy.')
+        parser.add_argument(
+            '--with-nova', action='store_true',
+            help='Boot vGPU servers through an in-process Nova instead '
+                 '(same as "nova demo").')
         parser.add_argument('--seed', type=int, default=0,
                             help='Random seed of the request stream.')
         parser.add_argument('--state-dir', metavar='DIR',
@@ -136,17 +171,28 @@ class Demo(lister.Lister):
                             'built-in demo layout', path, exc)
         return demo.load_layout(None)
 
+    def _with_nova(self, parsed_args):
+        hosts = NOVA_DEMO_HOSTS if parsed_args.hosts is None \
+            else parsed_args.hosts
+        return nova_demo.NovaDemo(self.app, self.app_args).take_action(
+            argparse.Namespace(hosts=hosts, servers=3, types=None))
+
     def take_action(self, parsed_args):
-        demo.check_arguments(parsed_args.hosts, parsed_args.requests,
+        if parsed_args.with_nova:
+            return self._with_nova(parsed_args)
+        hosts_count = DEFAULT_HOSTS if parsed_args.hosts is None \
+            else parsed_args.hosts
+        demo.check_arguments(hosts_count, parsed_args.requests,
                              parsed_args.policy)
         layout, hints = self._layout(parsed_args)
         base = os.path.join(connect.state_dir(
             parsed_args.state_dir or self.app.conf.gpuvirt.state_dir), 'demo')
         shutil.rmtree(base, ignore_errors=True)
         os.makedirs(base)
-        hosts = demo.build_hosts(layout, parsed_args.hosts,
+        hosts = demo.build_hosts(layout, hosts_count,
                                  os.path.join(base, 'sim'), hints)
         progress = ProgressBar(self.app.stderr)
+        mix = self.app.conf.gpuvirt_scheduler.typical_requests
         with connect.connect(placement_url=parsed_args.placement_url,
                              state_directory=base,
                              url_option='--placement-url') as connection:
@@ -156,16 +202,26 @@ class Demo(lister.Lister):
                                                 for _, h, _ in hosts),
                                             connection.where))
             try:
-                result = demo.run(connection.client, hosts,
-                                  parsed_args.requests,
-                                  policy=parsed_args.policy,
-                                  seed=parsed_args.seed, progress=progress)
+                if parsed_args.compare:
+                    results = demo.compare(
+                        connection.client, hosts, parsed_args.requests,
+                        seed=parsed_args.seed, progress=progress,
+                        configured_mix=mix)
+                else:
+                    results = [demo.run(
+                        connection.client, hosts, parsed_args.requests,
+                        policy=parsed_args.policy, seed=parsed_args.seed,
+                        progress=progress, configured_mix=mix)]
             except placement_client.PlacementError as exc:
                 raise exception.GpuvirtError(str(exc))
-        self.app.stderr.write(
-            '%d placed, %d rejected (no GPU left for the type), %d finished '
-            'while running; utilization %.0f%%, fragmentation %.0f%%\n' % (
-                result.placed, result.rejected, result.finished,
-                100.0 * result.utilization, 100.0 * result.fragmentation))
-        return (('Host', 'GPU', 'Model', 'vGPUs used/total', 'Used',
-                 'Util', 'Free MiB', 'Fragmented'), _rows(result))
+        for result in results:
+            self.app.stderr.write(
+                '%s: %d placed, %d rejected (no GPU left for the type), %d '
+                'finished while running; utilization %s, fragmentation '
+                'rate %s, %d idle GPUs\n' % (
+                    result.policy, result.placed, result.rejected,
+                    result.finished, _pct(result.utilization),
+                    _pct(result.fragmentation), result.idle_gpus))
+        if parsed_args.compare:
+            return COMPARE_COLUMNS, [_summary_row(r) for r in results]
+        return COLUMNS, _rows(results[0])

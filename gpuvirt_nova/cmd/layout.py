@@ -22,6 +22,7 @@ before anything is written.
 
 import contextlib
 import json
+import os
 import time
 
 from cliff import lister
@@ -35,6 +36,7 @@ from gpuvirt_nova.layout import apply as apply_mod
 from gpuvirt_nova.layout import drain as drain_mod
 from gpuvirt_nova.layout import export as export_mod
 from gpuvirt_nova.layout import hostctx
+from gpuvirt_nova.layout import hostlock
 from gpuvirt_nova.layout import migparted
 from gpuvirt_nova.layout import plan as plan_mod
 from gpuvirt_nova.layout import schema
@@ -238,12 +240,25 @@ class ApplyLayout(_HostLister):
             '--boot', action='store_true',
             help='Restore after a reboot (systemd unit, before '
                  'nova-compute): wait for the driver, no instance runs yet.')
+        parser.add_argument(
+            '--no-wait', action='store_true',
+            help='Fail at once (exit 1) when another apply holds this '
+                 'host\'s lock, instead of waiting up to [gpuvirt_layout] '
+                 'lock_timeout seconds.')
         return parser
 
     def take_action(self, parsed_args):
         conf = _conf(self.app).gpuvirt_layout
         layout = _load(self.app, parsed_args)
         context = _context(self.app, parsed_args)
+        lock_path, field = _lock_path(self.app, context)
+        lock_host = hostctx.pick_node(layout, context, parsed_args.host)
+        with hostlock.apply_lock(lock_path, lock_host,
+                                 wait=not parsed_args.no_wait,
+                                 timeout=conf.lock_timeout, field=field):
+            return self._apply(parsed_args, conf, layout, context)
+
+    def _apply(self, parsed_args, conf, layout, context):
         host = _wait_for_driver(context, conf.boot_driver_timeout) \
             if parsed_args.boot else None
         name, host, targets = _targets(self.app, parsed_args, layout,
@@ -258,7 +273,8 @@ class ApplyLayout(_HostLister):
                 compute_instances=conf.create_compute_instances,
                 progress=lambda text: self.say(text))
             results = apply_mod.apply(targets, context.read, writer, name,
-                                      options)
+                                      options,
+                                      read_gpu=context.gpu_reader())
         bad = [r for r in results
                if r.status not in (apply_mod.APPLIED, apply_mod.UNCHANGED)]
         self.status = 1 if bad else 0
@@ -269,6 +285,23 @@ class ApplyLayout(_HostLister):
         return (('GPU', 'Status', 'Steps done', 'Rolled back', 'Message'),
                 [(r.address, r.status, len(r.done), len(r.rolled_back),
                   r.message or '-') for r in results])
+
+
+def _lock_path(app, context):
+    """(directory of the apply lock, the option that sets it).
+
+    ``[gpuvirt_layout] lock_path``, else ``<[gpuvirt] state_dir>/locks``;
+    a simulated host keeps its lock in its own directory, so each
+    simulated host is locked on its own.
+    """
+    conf = _conf(app)
+    if conf.gpuvirt_layout.lock_path:
+        return conf.gpuvirt_layout.lock_path, '[gpuvirt_layout] lock_path'
+    if context.simulated is not None:
+        return (os.path.join(context.simulated.sysfs_root, 'locks'),
+                '--sim-root')
+    return (os.path.join(conf.gpuvirt.state_dir, 'locks'),
+            '[gpuvirt] state_dir')
 
 
 def _wait_for_driver(context, timeout, sleep=time.sleep):

@@ -41,6 +41,15 @@ OPTS = [
                default=300, min=0,
                help='Seconds "layout apply --boot" waits for the NVIDIA '
                     'driver to show every GPU before applying.'),
+    cfg.StrOpt('lock_path',
+               help='Directory of the per-host lock that lets one "layout '
+                    'apply" run at a time (default: <[gpuvirt] '
+                    'state_dir>/locks). Must be local to the host.'),
+    cfg.IntOpt('lock_timeout',
+               default=600, min=0,
+               help='Seconds "layout apply" waits for another apply on the '
+                    'same host to finish before giving up (exit 1); '
+                    '--no-wait gives up at once.'),
     cfg.BoolOpt('create_compute_instances',
                 default=True,
                 help='Create one compute instance filling each MIG GPU '

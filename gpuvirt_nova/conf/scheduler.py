@@ -15,7 +15,10 @@
 """Options of the Nova scheduler plugins (``[gpuvirt_scheduler]``).
 
 Read by nova-scheduler from nova.conf when the gpuvirt-nova filters and
-weigher are enabled in ``[filter_scheduler]``.
+weigher are enabled in ``[filter_scheduler]``. The layout file's
+``scheduler:`` block (``[gpuvirt_layout] file``) supplies the defaults of
+``weigher_policy``, ``fair_share`` and ``max_jobs_per_user``; a value set
+in nova.conf wins (see :mod:`gpuvirt_nova.scheduler.layout_options`).
 """
 
 from oslo_config import cfg
@@ -34,7 +37,9 @@ OPTS = [
                                  'use, keeping whole GPUs free for large '
                                  'requests'),
                         ('spread', 'prefer the least used hosts')],
-               help='What GpuPackingWeigher prefers.'),
+               help='What GpuPackingWeigher prefers. Unless set here, '
+                    'the layout file\'s scheduler.policy sets it (see '
+                    'fair_share).'),
     cfg.FloatOpt('packing_weight_multiplier',
                  default=1.0,
                  help='Multiplier of GpuPackingWeigher. A negative value '
@@ -45,7 +50,19 @@ OPTS = [
                help='Most vGPUs one user may hold at once, counted from '
                     'Placement usages of CUSTOM_VGPU_* classes by user '
                     'and project (a server with two vGPUs counts two). '
-                    '0 disables VGPUUserLimitFilter.'),
+                    '0 disables VGPUUserLimitFilter. Unless set here, '
+                    'the layout file\'s scheduler.max_jobs_per_user '
+                    'applies.'),
+    cfg.BoolOpt('fair_share',
+                default=True,
+                help='Whether VGPUFairShareFilter (when enabled in '
+                     '[filter_scheduler] enabled_filters) refuses projects '
+                     'over their share. False lets every request through '
+                     'it. The layout file\'s scheduler.policy sets this '
+                     'and weigher_policy unless they are set here: '
+                     'fair-share means fair_share = true and '
+                     'weigher_policy = pack; pack or spread mean '
+                     'fair_share = false and that weigher_policy.'),
     cfg.FloatOpt('fair_share_threshold',
                  default=0.8,
                  min=0.0,

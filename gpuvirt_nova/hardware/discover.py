@@ -165,6 +165,151 @@ def discover(sysfs_root='/', nvml=AUTO, hostname=None, gpu_catalog=None):
     return host
 
 
+class _OneGpuSysfsReader(sysfs.SysfsReader):
+    """A SysfsReader that reads one physical GPU and nothing else.
+
+    Only the GPU's own directory, its VFs (through its ``virtfn`` links),
+    the mdev types of those functions and the mdevs under them are read,
+    so the cost does not grow with the number of GPUs on the host.
+    """
+
+    def __init__(self, root, address, gpu_catalog=None):
+        super().__init__(root, gpu_catalog)
+        self.address = address
+        self._functions = {}
+
+    def _nvidia_functions(self):
+        pf_dir = self.path(sysfs.PCI_DEVICES, self.address)
+        if not os.path.isdir(pf_dir):
+            return {}
+        device = self.read_parsed(os.path.join(pf_dir, 'device'),
+                                  sysfs.parse_hex_id)
+        functions = {self.address: {'dir': pf_dir, 'device': device,
+                                    'physfn': None}}
+        for name in self.listdir(pf_dir):
+            if not name.startswith('virtfn'):
+                continue
+            path = os.path.join(pf_dir, name)
+            try:
+                vf = sysfs.parse_pci_address(self.link_name(path), path)
+            except exception.DiscoveryError as exc:
+                self.warn(str(exc))
+                continue
+            functions[vf] = {'dir': self.path(sysfs.PCI_DEVICES, vf),
+                             'device': device, 'physfn': self.address}
+        self._functions = functions
+        return functions
+
+    def _mdev_types_by_parent(self, functions):
+        result = {}
+        for address in functions:
+            types_dir = self.path(sysfs.MDEV_BUS, address,
+                                  'mdev_supported_types')
+            names = self.listdir(types_dir)
+            if names:
+                result[address] = [self._mdev_type(types_dir, name)
+                                   for name in names]
+        return result
+
+    def _mdevs(self):
+        """The mdevs under the GPU and its VFs (a child of their parent)."""
+        mdevs = []
+        for address, info in sorted(self._functions.items()):
+            for name in self.listdir(info['dir']):
+                type_link = os.path.join(info['dir'], name, 'mdev_type')
+                if not os.path.lexists(type_link):
+                    continue
+                try:
+                    name = sysfs.parse_mdev_uuid(name, type_link)
+                    mdev_type = self.link_name(type_link)
+                except exception.DiscoveryError as exc:
+                    self.warn(str(exc))
+                    continue
+                mdevs.append(model.MediatedDevice(
+                    uuid=name, mdev_type=mdev_type, parent=address))
+        return sorted(mdevs, key=lambda m: m.uuid)  # as the mdev bus lists
+
+
+def _read_nvml_gpu(nvml, address, gpu_catalog):
+    """(driver version, PhysicalGpu or None, warnings) of one NVML device.
+
+    The device is found by its PCI bus id, so no other GPU is read.
+    """
+    if nvml is None:
+        return None, None, []
+    error = getattr(nvml, 'NVMLError', Exception)
+    try:
+        nvml.nvmlInit()
+    except error as exc:
+        return None, None, ['NVML not used: %s' % (
+            nvml_mod.missing_reason(nvml, exc) or 'nvmlInit failed: %s'
+            % exc)]
+    try:
+        reader = nvml_mod.NvmlReader(nvml, gpu_catalog)
+        driver = reader.call('the host', 'nvmlSystemGetDriverVersion')
+        # NOTE: NVML's own bus id form (8-digit domain), as
+        # nvmlDeviceGetPciInfo prints it.
+        handle = reader.call('GPU %s' % address,
+                             'nvmlDeviceGetHandleByPciBusId',
+                             '0000' + address, quiet_not_supported=True)
+        gpu = None
+        if handle is not None:
+            index = reader.call('GPU %s' % address, 'nvmlDeviceGetIndex',
+                                handle)
+            if index is not None:
+                gpu = reader.read_device(index)
+        return (nvml_mod.text(driver) if driver else None, gpu,
+                reader.warnings)
+    finally:
+        try:
+            nvml.nvmlShutdown()
+        except error as exc:
+            LOG.debug('nvmlShutdown failed: %s', exc)
+
+
+def nvml_module(nvml, sysfs_root):
+    """The pynvml-like module ``nvml`` stands for ('auto' resolved), or None.
+
+    'auto' is the real pynvml only when ``sysfs_root`` is ``/`` (as in
+    :func:`read_nvml`).
+    """
+    if nvml != AUTO:
+        return nvml
+    if os.path.realpath(sysfs_root) != os.path.realpath('/'):
+        return None
+    return nvml_mod.load_pynvml()
+
+
+def discover_gpu(sysfs_root, nvml, address, gpu_catalog=None):
+    """One physical GPU, reading only its own sysfs files and NVML device.
+
+    The same merge as :func:`discover` over a narrower read: used where a
+    change to one GPU must be read back (``layout apply`` verifies every
+    step) without re-reading the whole host. ``nvml`` is a pynvml-like
+    module or None (no 'auto' here: the caller has resolved it). Returns
+    a PhysicalGpu, or None when neither sysfs nor NVML shows the GPU.
+    """
+    gpu_catalog = gpu_catalog or catalog_mod.load()
+    address = model.normalize_pci_address(address)
+    view = _OneGpuSysfsReader(sysfs_root, address, gpu_catalog).read_view()
+    from_sysfs = view.gpus[0] if view.gpus else None
+    driver, from_nvml, warnings = _read_nvml_gpu(nvml, address, gpu_catalog)
+    for warning in list(view.warnings) + warnings:
+        LOG.debug('discovering %s: %s', address, warning)
+    if from_sysfs is None and from_nvml is None:
+        return None
+    gpu = merge_gpu(from_sysfs, from_nvml, gpu_catalog)
+    gpu.driver_version = driver or view.driver_version
+    return gpu
+
+
+def discover_host_gpu(sim_host, address, gpu_catalog=None, use_nvml=True):
+    """:func:`discover_gpu` on a ``sim.SimulatedHost``."""
+    return discover_gpu(sim_host.sysfs_root,
+                        sim_host.nvml() if use_nvml else None, address,
+                        gpu_catalog=gpu_catalog)
+
+
 def discover_host(sim_host, hostname=None, gpu_catalog=None,
                   use_nvml=True):
     """Discover a ``sim.SimulatedHost`` through the real code path."""

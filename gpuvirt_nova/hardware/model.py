@@ -123,10 +123,20 @@ class MigProfile:
     compute_slices: int
     memory_mib: int
     placements: tuple
+    #: Most instances of this profile one GPU holds at a time; None (the
+    #: default) means one per placement. ``+me`` profiles (media
+    #: extensions) have seven placements but hold only one instance.
+    max_instances: int = None
 
-    @property
-    def max_instances(self):
-        return len(self.placements)
+    def __post_init__(self):
+        limit = len(self.placements)
+        if self.max_instances is None:
+            object.__setattr__(self, 'max_instances', limit)
+        elif not 1 <= self.max_instances <= max(limit, 1):
+            raise ValueError(
+                'MIG profile %s: max_instances %r must be from 1 to its '
+                'number of placements (%d)' % (self.name, self.max_instances,
+                                               limit))
 
     @property
     def memory_slices(self):

@@ -78,18 +78,39 @@ class Options:
 
 
 class _Gpu:
-    """Reads one GPU back from a fresh discovery of the host."""
+    """Reads one GPU back, and only that GPU.
 
-    def __init__(self, read_host, address):
-        self.read_host = read_host
+    ``read()`` is a real read of the GPU (its sysfs files and its NVML
+    device): every step calls it after writing, so what it checks is what
+    the hardware says. ``last()`` is the GPU as the latest real read saw
+    it, which is what a step needs to decide its write (which VF is free,
+    what to undo to): nothing has written to the GPU since.
+    """
+
+    def __init__(self, read_gpu, address):
+        self.read_gpu = read_gpu
         self.address = address
+        self._last = None
 
     def read(self):
-        gpu = self.read_host().gpu(self.address)
+        gpu = self.read_gpu(self.address)
         if gpu is None:
             raise StepFailed('GPU %s disappeared from discovery'
                              % self.address)
+        self._last = gpu
         return gpu
+
+    def last(self):
+        return self._last if self._last is not None else self.read()
+
+    def forget(self):
+        """After a failed write the last read may be stale: read again."""
+        self._last = None
+
+
+def gpu_reader(read_host):
+    """A ``read_gpu(address)`` over a whole-host ``read_host()``."""
+    return lambda address: read_host().gpu(address)
 
 
 def _model(gpu):
@@ -113,7 +134,7 @@ def _gi_at(gpu, profile, start):
 
 
 def set_numvfs(writer, reader, count):
-    gpu = reader.read()
+    gpu = reader.last()
     before = len(gpu.vfs)
     path = '%s/%s/sriov_numvfs' % (PCI, gpu.address)
     if before == count:
@@ -128,7 +149,7 @@ def set_numvfs(writer, reader, count):
 
 
 def set_mig_mode(writer, reader, enabled):
-    before = bool(reader.read().mig_current)
+    before = bool(reader.last().mig_current)
     if writer.set_mig_mode(reader.address, enabled):
         writer.reset_gpu(reader.address)
     gpu = reader.read()
@@ -156,7 +177,7 @@ def destroy_gi(writer, reader, gi_id, profile, start):
 
 
 def create_ci(writer, reader, profile, start):
-    gi = _gi_at(reader.read(), profile, start)
+    gi = _gi_at(reader.last(), profile, start)
     _check(gi is not None, 'no GPU instance %s at %d to hold a compute '
            'instance' % (profile, start))
     ci_id = writer.create_compute_instance(reader.address, gi.id, profile)
@@ -183,7 +204,7 @@ def destroy_ci(writer, reader, gi_id, ci_id, profile, start=None):
 
 def set_vf_type(writer, reader, vf_address, name):
     """Write a VF's ``current_vgpu_type`` (name, or None to clear it)."""
-    gpu = reader.read()
+    gpu = reader.last()
     vf = gpu.vf(vf_address)
     before = vf.current_vgpu_type if vf else None
     value = str(_type_id(gpu, name)) if name else '0'
@@ -230,7 +251,7 @@ def _free_vf(gpu, name, mdev_type=None):
 
 
 def create_vgpu(writer, reader, args):
-    gpu = reader.read()
+    gpu = reader.last()
     via = args.get('via') or plan_mod.delivery(gpu)
     if via == plan_mod.VIA_VFIO:
         vf = _free_vf(gpu, args['type'])
@@ -269,7 +290,7 @@ def run_step(writer, reader, step):
     if step.action == plan_mod.REMOVE_VGPU:
         if a.get('uuid'):
             return remove_mdev(writer, reader, a['parent'],
-                               'nvidia-%d' % _type_id(reader.read(),
+                               'nvidia-%d' % _type_id(reader.last(),
                                                       a['type']), a['uuid'])
         return set_vf_type(writer, reader, a['parent'], None)
     if step.action == plan_mod.CREATE_VGPU:
@@ -310,9 +331,12 @@ def _permitted(gpu_plan, hostname, options, drained):
     return None
 
 
-def apply_gpu(target, read_host, writer, hostname, options):
-    """Bring one GPU to ``target``; return its GpuResult (never raises)."""
-    reader = _Gpu(read_host, target.address)
+def apply_gpu(target, read_gpu, writer, hostname, options):
+    """Bring one GPU to ``target``; return its GpuResult (never raises).
+
+    ``read_gpu(address)`` reads one GPU back (a PhysicalGpu or None).
+    """
+    reader = _Gpu(read_gpu, target.address)
     result = GpuResult(address=target.address, status=UNCHANGED)
     journal = []
     drained = []
@@ -346,6 +370,7 @@ def apply_gpu(target, read_host, writer, hostname, options):
         result.message = str(exc) or exc.__class__.__name__
         _say(options, '%s: failed: %s; rolling back'
              % (target.address, result.message))
+        reader.forget()
         _rollback(journal, result)
     finally:
         for address in drained:
@@ -353,8 +378,15 @@ def apply_gpu(target, read_host, writer, hostname, options):
     return result
 
 
-def apply(targets, read_host, writer, hostname=None, options=None):
-    """Apply every target; [GpuResult] in GPU order (never raises)."""
+def apply(targets, read_host, writer, hostname=None, options=None,
+          read_gpu=None):
+    """Apply every target; [GpuResult] in GPU order (never raises).
+
+    Steps are verified with ``read_gpu(address)``, which reads back only
+    the GPU a step touched; without it, with a whole-host ``read_host()``
+    (slower: every read-back reads every GPU).
+    """
     options = options or Options()
-    return [apply_gpu(t, read_host, writer, hostname, options)
+    read_gpu = read_gpu or gpu_reader(read_host)
+    return [apply_gpu(t, read_gpu, writer, hostname, options)
             for t in targets]

@@ -33,7 +33,8 @@ EQUAL = 'equal-size'
 def fit_mig(gpu_model, wanted, occupied=()):
     """Place MIG instances on the GPU's real placements.
 
-    ``wanted``: list of (MigProfile, start or None); ``occupied``: list of
+    ``wanted``: list of (MigProfile, start or None), at most
+    ``max_instances`` of each profile; ``occupied``: list of
     model.Placement already taken. Returns the list of chosen
     model.Placement in ``wanted`` order, or None when they cannot fit.
     Larger profiles are placed first; a small backtracking search, since a
@@ -42,6 +43,9 @@ def fit_mig(gpu_model, wanted, occupied=()):
     compute = sum(p.compute_slices for p, _ in wanted)
     if compute > gpu_model.compute_slices:
         return None
+    counts = collections.Counter(p for p, _ in wanted)
+    if any(n > p.max_instances for p, n in counts.items()):
+        return None  # a +me profile: one instance whatever slices are free
     order = sorted(range(len(wanted)),
                    key=lambda i: (wanted[i][1] is None,
                                   -wanted[i][0].memory_slices, i))

@@ -36,6 +36,14 @@ class HostContext:
     read: object
     make_writer: object
     simulated: object = None
+    #: ``read_gpu(address)``: one GPU read back (None: derived from read).
+    read_gpu: object = None
+
+    def gpu_reader(self):
+        """``read_gpu(address)``, reading only that GPU where possible."""
+        if self.read_gpu is not None:
+            return self.read_gpu
+        return lambda address: self.read().gpu(address)
 
     def writer(self):
         return self.make_writer()
@@ -61,7 +69,9 @@ def simulated(simulate=None, sim_root=None, state_dir=None):
     return HostContext(
         hostname=name,
         read=lambda: discover.discover_host(sim_host, name),
-        make_writer=sim_host.writer, simulated=sim_host)
+        make_writer=sim_host.writer, simulated=sim_host,
+        read_gpu=lambda address: discover.discover_host_gpu(sim_host,
+                                                            address))
 
 
 def real(conf):
@@ -73,12 +83,17 @@ def real(conf):
     def read():
         return discover.discover(group.sysfs_root, nvml, hostname=hostname)
 
+    def read_gpu(address):
+        module = discover.nvml_module(nvml, group.sysfs_root)
+        return discover.discover_gpu(group.sysfs_root, module, address)
+
     def make_writer():
         # NOTE: imported when a real host is written, so reading and
         # simulating never load oslo.privsep.
         from gpuvirt_nova import privsep
         return privsep.PrivsepWriter()
-    return HostContext(hostname=hostname, read=read, make_writer=make_writer)
+    return HostContext(hostname=hostname, read=read, make_writer=make_writer,
+                       read_gpu=read_gpu)
 
 
 def open_context(conf, simulate=None, sim_root=None):

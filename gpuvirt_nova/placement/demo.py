@@ -19,13 +19,23 @@ each into Placement with the same provider tree and sync as production,
 then places a stream of vGPU requests the way Nova does (GET
 /allocation_candidates, a GPU-level choice among the candidates, PUT
 /allocations) while some earlier jobs finish, and returns per-GPU usage.
+``compare(...)`` plays the same stream once per policy on fresh state.
 
-Numbers it reports:
+Policies (the GPU-level choice among Placement's candidates):
 
-* utilization: allocated vGPU framebuffer / GPU memory;
-* fragmentation: share of the free vGPU memory that sits on partly used
-  GPUs, i.e. free capacity a whole-GPU job cannot use (0% when every
-  free slot is on an idle GPU).
+* ``ours``: the scheduler plugins' own code
+  (:func:`gpuvirt_nova.scheduler.gpu_level.pick`: VGPUPlacementFilter's
+  fragmentation-aware ordering, GpuPackingWeigher's host choice);
+* ``first-fit``: Placement's first candidate, what Nova does alone;
+* ``best-fit``: the GPU with the fewest free slots of the type.
+
+Numbers it reports are the scheduler's (see ``scheduler/scoring.py``):
+
+* utilization: GPU share allocated, from the GPU shapes (a 3g.20gb takes
+  4/8 of an A100's memory slices), over all GPUs;
+* fragmentation rate: free GPU share that no request of the typical mix
+  (the demo stream's mix) could use, summed and divided by the cluster's
+  GPU capacity.
 """
 
 import collections
@@ -42,32 +52,37 @@ from gpuvirt_nova.placement import naming
 from gpuvirt_nova.placement import offers as offers_mod
 from gpuvirt_nova.placement import sync
 from gpuvirt_nova.placement import tree
+from gpuvirt_nova.scheduler import gpu_level
+from gpuvirt_nova.scheduler import shapes
 
-POLICIES = ('best-fit', 'first-fit')
+POLICIES = ('ours', 'first-fit', 'best-fit')
+#: The order ``compare`` plays them in (baselines first).
+COMPARE_ORDER = ('first-fit', 'best-fit', 'ours')
 
-#: Used when no layout file is shipped or given: the source article's
-#: AI-training node (A100 80GB, 20GB vGPUs) next to MIG-sliced GPUs.
+#: Used when no layout file is shipped or given: MIG-carved A100s next to
+#: time-sliced L40S (a smaller copy of the shipped demo-mixed.yaml).
 FALLBACK_LAYOUT = """
 gpu_cluster:
   nodes:
     - host: node01
       gpus:
-        - type: A100-SXM4-80GB
-          count: 4
-          mode: time-sliced
-          vgpus:
-            - {name: train-1, memory: 20GB, compute: 25%}
-            - {name: train-2, memory: 20GB, compute: 25%}
-            - {name: train-3, memory: 20GB, compute: 25%}
-            - {name: train-4, memory: 20GB, compute: 25%}
-        - type: A100-SXM4-80GB
-          count: 4
+        - type: A100-PCIE-40GB
+          count: 2
           mode: mig
           vgpus:
-            - {name: big, mig: 3g.40gb}
-            - {name: mid, mig: 2g.20gb}
-            - {name: small-1, mig: 1g.10gb}
-            - {name: small-2, mig: 1g.10gb}
+            - {name: train, mig: 3g.20gb}
+            - {name: dev, mig: 2g.10gb}
+            - {name: notebook, mig: 1g.5gb}
+        - type: A100-PCIE-40GB
+          count: 2
+          mode: mig
+          vgpus:
+            - {name: notebook, mig: 1g.5gb, count: 7}
+        - type: L40S
+          count: 2
+          mode: time-sliced
+          vgpus:
+            - {name: viz, memory: 12GB, count: 4}
 """
 
 
@@ -76,18 +91,12 @@ class GpuUsage:
     host: str
     address: str
     model: str
-    memory_mib: int
     #: {vGPU type: (used, total)}
     slots: dict
-
-    def framebuffer(self, used=True):
-        the_catalog = catalog.load()
-        gpu_model = the_catalog.find(self.model)
-        total = 0
-        for type_name, (n_used, n_total) in self.slots.items():
-            size = gpu_model.vgpu_type(type_name).framebuffer_mib
-            total += size * (n_used if used else n_total - n_used)
-        return total
+    #: GPU share allocated, in milli-GPU (scheduler shapes).
+    used_milli: int = 0
+    #: Free share no typical request could use, in milli-GPU.
+    fragmented_milli: float = 0.0
 
     @property
     def used(self):
@@ -101,23 +110,41 @@ class GpuUsage:
 @dataclasses.dataclass
 class DemoResult:
     gpus: list
+    policy: str = POLICIES[0]
     placed: int = 0
     rejected: int = 0
     finished: int = 0
     sync_calls: int = 0
 
     @property
+    def capacity(self):
+        return float(shapes.MILLI * len(self.gpus))
+
+    @property
     def utilization(self):
-        memory = sum(g.memory_mib for g in self.gpus)
-        return sum(g.framebuffer() for g in self.gpus) / memory \
-            if memory else 0.0
+        return sum(g.used_milli for g in self.gpus) / self.capacity \
+            if self.gpus else 0.0
 
     @property
     def fragmentation(self):
-        free = sum(g.framebuffer(used=False) for g in self.gpus)
-        stranded = sum(g.framebuffer(used=False) for g in self.gpus
-                       if g.used)
-        return stranded / free if free else 0.0
+        """Fragmentation rate as ``scoring.fragmentation_rate`` has it."""
+        return sum(g.fragmented_milli for g in self.gpus) / self.capacity \
+            if self.gpus else 0.0
+
+    @property
+    def idle_gpus(self):
+        return sum(1 for g in self.gpus if not g.used)
+
+
+@dataclasses.dataclass
+class Cluster:
+    """The demo's hosts once synced: their aggregate and vGPU capacity."""
+
+    hosts: list
+    aggregate: str
+    #: {vGPU type name: slots}
+    capacity: dict
+    sync_calls: int = 0
 
 
 def _sim_mode(gpu_model, gpu_spec):
@@ -255,17 +282,29 @@ def catalog_framebuffer(type_name):
     return 1
 
 
-def choose(candidates, resource_class, policy):
-    """Index of the allocation request to claim (GPU-level ordering).
+def stream_mix(capacity):
+    """{resource class: weight} of the stream ``request_stream`` draws.
 
-    ``candidates`` is Placement's answer. ``first-fit`` takes the first
-    (what Nova does without a GPU-level filter); ``best-fit`` takes the
-    GPU with the fewest free slots of that class left, so partly used
-    GPUs fill before idle ones are broken into.
+    This is the typical-request mix the report's fragmentation uses.
     """
+    return {naming.resource_class(n): capacity[n] * (
+        catalog_framebuffer(n) ** 0.5) for n in sorted(capacity)}
+
+
+def events(capacity, requests, seed=0, finish_ratio=0.25):
+    """[(vGPU type, a job finishes first, which one in [0, 1))].
+
+    Drawn up front so that every policy of ``compare`` sees the same
+    stream whatever it placed.
+    """
+    rng = random.Random(seed)
+    names = request_stream(capacity, requests, rng)
+    return [(name, rng.random() < finish_ratio, rng.random())
+            for name in names]
+
+
+def _best_fit(candidates, resource_class):
     requests = candidates['allocation_requests']
-    if not requests or policy == 'first-fit':
-        return 0 if requests else None
     summaries = candidates['provider_summaries']
 
     def free(index):
@@ -274,10 +313,31 @@ def choose(candidates, resource_class, policy):
                         if resource_class in a['resources'])
         res = summaries[provider]['resources'][resource_class]
         return (res['capacity'] - res['used'], provider)
-    return min(range(len(requests)), key=free)
+    return requests[min(range(len(requests)), key=free)]
 
 
-def place(client, resource_class, policy, users, rng, aggregate):
+def choose(candidates, resource_class, policy, configured_mix=None):
+    """The allocation request to claim (the GPU-level choice), or None.
+
+    ``candidates`` is Placement's answer. ``ours`` runs the scheduler
+    plugins' code (``configured_mix``: ``[gpuvirt_scheduler]
+    typical_requests``, empty = learned from usage as the filter does);
+    ``first-fit`` takes the first (what Nova does without them);
+    ``best-fit`` the GPU with the fewest free slots of that class left.
+    """
+    requests = candidates['allocation_requests']
+    if not requests:
+        return None
+    if policy == 'first-fit':
+        return requests[0]
+    if policy == 'best-fit':
+        return _best_fit(candidates, resource_class)
+    return gpu_level.pick(candidates['provider_summaries'], requests,
+                          {resource_class: 1}, configured_mix)
+
+
+def place(client, resource_class, policy, user, aggregate,
+          configured_mix=None):
     """Place one vGPU; the consumer UUID, or None when nothing fits.
 
     Only the demo's hosts (members of ``aggregate``) are candidates, so a
@@ -287,22 +347,25 @@ def place(client, resource_class, policy, users, rng, aggregate):
         [('resources', '%s:1' % resource_class),
          ('required', naming.MANAGED_TRAIT),
          ('member_of', aggregate)])
-    index = choose(candidates, resource_class, policy)
-    if index is None:
+    chosen = choose(candidates, resource_class, policy, configured_mix)
+    if chosen is None:
         return None
     consumer = str(uuid.uuid4())
-    project, user = rng.choice(users)
-    client.put_allocations(
-        consumer, candidates['allocation_requests'][index]['allocations'],
-        project_id=project, user_id=user)
+    client.put_allocations(consumer, chosen['allocations'],
+                           project_id=user[0], user_id=user[1])
     return consumer
 
 
-def usage(client, hosts):
-    """[GpuUsage] read back from Placement for the demo's hosts."""
+def usage(client, hosts, mix_weights=None):
+    """[GpuUsage] read back from Placement for the demo's hosts.
+
+    Usage and fragmentation are scored by the scheduler's own view
+    (:func:`gpu_level.cluster_view`) of the same inventories and usages.
+    """
+    the_catalog = catalog.load()
     by_rc = {naming.resource_class(t.name): t.name
-             for m in catalog.load().models.values() for t in m.vgpu_types}
-    result = []
+             for m in the_catalog.models.values() for t in m.vgpu_types}
+    result, summaries = [], {}
     for hostname, host, _ in hosts:
         for gpu in host.gpus:
             provider = client.provider_by_name(
@@ -313,57 +376,117 @@ def usage(client, hosts):
             used = client.usages(provider['uuid'])
             slots = {by_rc[rc]: (used.get(rc, 0), inv['total'])
                      for rc, inv in inventories.items() if rc in by_rc}
-            memory = gpu.memory_mib or catalog.load().get(
-                gpu.model).memory_mib
-            result.append(GpuUsage(hostname, gpu.address, gpu.model,
-                                   memory, slots))
-    return result
+            gpu_model = the_catalog.find(gpu.model)
+            summaries[provider['uuid']] = {
+                'root_provider_uuid': hostname,
+                'traits': [naming.gpu_model_trait(gpu_model.name)]
+                if gpu_model else [],
+                'resources': {rc: {'capacity': inv['total']
+                                   - inv.get('reserved', 0),
+                                   'used': used.get(rc, 0)}
+                              for rc, inv in inventories.items()}}
+            result.append((provider['uuid'], GpuUsage(
+                hostname, gpu.address,
+                gpu_model.name if gpu_model else gpu.model, slots)))
+    views = {v.uuid: v
+             for v in gpu_level.cluster_view(summaries, mix_weights)}
+    for provider_uuid, gpu_usage in result:
+        view = views.get(provider_uuid)
+        if view is not None:
+            gpu_usage.used_milli = view.used
+            gpu_usage.fragmented_milli = view.fragmented
+    return [u for _, u in result]
 
 
-def run(client, hosts, requests, policy='best-fit', seed=0,
-        finish_ratio=0.25, progress=None):
-    """Sync ``hosts``, place ``requests`` vGPUs; returns DemoResult.
-
-    ``finish_ratio``: chance that a running job ends before each new
-    request, so the cluster churns as a real one does.
-    """
-    check_arguments(requests=requests, policy=policy)
-    rng = random.Random(seed)
-    aggregate = str(uuid.uuid4())
-    result = DemoResult(gpus=[])
-    capacity = collections.Counter()
-    total_steps = len(hosts) + requests
+def setup(client, hosts, progress=None, total_steps=None):
+    """Sync ``hosts`` into Placement in one new aggregate; a Cluster."""
+    cluster = Cluster(hosts=hosts, aggregate=str(uuid.uuid4()),
+                      capacity=collections.Counter())
+    total_steps = total_steps or len(hosts)
     for step, (hostname, host, offers) in enumerate(hosts, 1):
         desired = tree.build_provider_tree(hostname, host, offers)
         report = sync.sync(client, desired, create_root=True)
-        result.sync_calls += report.calls
+        cluster.sync_calls += report.calls
         client.add_to_aggregate(
-            client.provider_by_name(hostname)['uuid'], aggregate)
+            client.provider_by_name(hostname)['uuid'], cluster.aggregate)
         for spec in desired.providers:
             for rc, inventory in spec.inventories.items():
-                capacity[spec.vgpu_types[rc]] += inventory.total
+                cluster.capacity[spec.vgpu_types[rc]] += inventory.total
         if progress:
             progress(step, total_steps, 'sync %s' % hostname)
-    if not capacity:
+    if not cluster.capacity:
         raise exception.UsageError(
             'the layout gives the simulated hosts no vGPUs to place')
+    return cluster
+
+
+def play(client, cluster, stream, policy, seed=0, configured_mix=None,
+         progress=None, first_step=1, total_steps=None, release=False):
+    """Place ``stream`` (see :func:`events`) with ``policy``; DemoResult.
+
+    ``release``: delete the allocations still held at the end, so the
+    next policy starts from the same empty cluster.
+    """
+    check_arguments(policy=policy)
+    rng = random.Random(seed)
     users = [(str(uuid.UUID(int=rng.getrandbits(128))),
               str(uuid.UUID(int=rng.getrandbits(128)))) for _ in range(8)]
+    result = DemoResult(gpus=[], policy=policy,
+                        sync_calls=cluster.sync_calls)
     running = []
-    for step, type_name in enumerate(
-            request_stream(capacity, requests, rng), len(hosts) + 1):
-        if running and rng.random() < finish_ratio:
-            client.delete_allocations(
-                running.pop(rng.randrange(len(running))))
+    for step, (type_name, finish, which) in enumerate(stream, first_step):
+        if running and finish:
+            client.delete_allocations(running.pop(int(which * len(running))))
             result.finished += 1
         consumer = place(client, naming.resource_class(type_name), policy,
-                         users, rng, aggregate)
+                         users[step % len(users)], cluster.aggregate,
+                         configured_mix)
         if consumer is None:
             result.rejected += 1
         else:
             result.placed += 1
             running.append(consumer)
         if progress:
-            progress(step, total_steps, 'place %s' % type_name)
-    result.gpus = usage(client, hosts)
+            progress(step, total_steps or len(stream),
+                     '%s %s' % (policy, type_name))
+    result.gpus = usage(client, cluster.hosts, stream_mix(cluster.capacity))
+    if release:
+        for consumer in running:
+            client.delete_allocations(consumer)
     return result
+
+
+def run(client, hosts, requests, policy=POLICIES[0], seed=0,
+        finish_ratio=0.25, progress=None, configured_mix=None):
+    """Sync ``hosts``, place ``requests`` vGPUs; returns DemoResult.
+
+    ``finish_ratio``: chance that a running job ends before each new
+    request, so the cluster churns as a real one does.
+    """
+    check_arguments(requests=requests, policy=policy)
+    total = len(hosts) + requests
+    cluster = setup(client, hosts, progress, total)
+    stream = events(cluster.capacity, requests, seed, finish_ratio)
+    return play(client, cluster, stream, policy, seed, configured_mix,
+                progress, len(hosts) + 1, total)
+
+
+def compare(client, hosts, requests, seed=0, finish_ratio=0.25,
+            progress=None, configured_mix=None, policies=COMPARE_ORDER):
+    """The same stream once per policy, each on the empty cluster.
+
+    Returns [DemoResult] in ``policies`` order.
+    """
+    check_arguments(requests=requests)
+    for policy in policies:
+        check_arguments(policy=policy)
+    total = len(hosts) + requests * len(policies)
+    cluster = setup(client, hosts, progress, total)
+    stream = events(cluster.capacity, requests, seed, finish_ratio)
+    results = []
+    for index, policy in enumerate(policies):
+        results.append(play(client, cluster, stream, policy, seed,
+                            configured_mix, progress,
+                            len(hosts) + 1 + index * requests, total,
+                            release=True))
+    return results

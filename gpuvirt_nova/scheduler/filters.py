@@ -31,6 +31,10 @@ also list ``gpuvirt_nova.scheduler.filters.all_filters``)::
 - ``VGPUFairShareFilter`` refuses a project over its weighted share once
   the cluster is busier than ``fair_share_threshold``.
 
+Each filter brings the layout file's ``scheduler:`` block up to date
+first (:mod:`layout_options`: the options' defaults, nova.conf wins), so
+the filters and the weigher that runs after them see the same options.
+
 The two admission filters refuse the request as a whole (every host
 alike), so they raise NoValidHost with the reason, which Nova records as
 the server's fault; a plain False would only say "no valid host".
@@ -45,6 +49,8 @@ from oslo_log import log as logging
 
 from gpuvirt_nova import conf
 from gpuvirt_nova.scheduler import candidates
+from gpuvirt_nova.scheduler import gpu_level
+from gpuvirt_nova.scheduler import layout_options
 from gpuvirt_nova.scheduler import limits
 from gpuvirt_nova.scheduler import reads as reads_mod
 
@@ -54,6 +60,8 @@ CONF = conf.CONF
 #: One cache of Placement reads per scheduler process, shared by the
 #: filters and the weigher so that a request reads each thing once.
 READS = reads_mod.PlacementReads()
+#: The layout file's scheduler options, kept current per request.
+LAYOUT = layout_options.LayoutOptions(CONF)
 
 
 def all_filters():
@@ -71,18 +79,10 @@ def asks_vgpu(allocation_candidates):
 def mix_weights(summaries, asked):
     """The typical-request mix: configured, else learned from usage.
 
-    Learned = the vGPUs in use in the providers of this request's
-    candidates (the allocations Placement shows us), plus this request.
+    See :func:`gpu_level.typical_mix` (shared with the demo).
     """
-    configured = CONF.gpuvirt_scheduler.typical_requests
-    if configured:
-        return {rc: float(w) for rc, w in configured.items()}
-    learned = dict(asked)
-    for summary in summaries.values():
-        for rc, res in summary.get('resources', {}).items():
-            if rc.startswith(candidates.VGPU_PREFIX) and res.get('used'):
-                learned[rc] = learned.get(rc, 0) + res['used']
-    return learned
+    return gpu_level.typical_mix(summaries, asked,
+                                 CONF.gpuvirt_scheduler.typical_requests)
 
 
 def flavor_vgpus(spec_obj):
@@ -96,9 +96,15 @@ class VGPUPlacementFilter(filters.BaseHostFilter,
 
     RUN_ON_REBUILD = False
     reads = READS
+    layout = LAYOUT
     #: Seconds spent and hosts seen, for the overhead benchmark.
     spent = 0.0
     hosts = 0
+
+    def filter_all(self, filter_obj_list, spec_obj):
+        # Once per request, for the weigher's weigher_policy.
+        self.layout.refresh()
+        return super().filter_all(filter_obj_list, spec_obj)
 
     def host_passes(self, host_state, spec_obj):
         start = time.perf_counter()
@@ -129,11 +135,13 @@ class _AdmissionFilter(filters.BaseHostFilter):
     RUN_ON_REBUILD = False
     run_filter_once_per_request = True
     reads = READS
+    layout = LAYOUT
 
     def host_passes(self, host_state, spec_obj):
         return True
 
     def filter_all(self, filter_obj_list, spec_obj):
+        self.layout.refresh()
         if not nova_utils.request_is_rebuild(spec_obj):
             reason = self.refusal(spec_obj)
             if reason:
@@ -168,8 +176,11 @@ class VGPUUserLimitFilter(_AdmissionFilter):
         if not asked:
             return None
         in_use = limits.vgpu_count(self.reads.user_usages(spec_obj))
+        source = limits.LIMIT_FROM_LAYOUT \
+            if self.layout.source_of('max_jobs_per_user') == 'layout' \
+            else limits.LIMIT_FROM_CONFIG
         return limits.check_user_limit(spec_obj.user_id, spec_obj.project_id,
-                                       in_use, asked, limit)
+                                       in_use, asked, limit, source)
 
 
 class VGPUFairShareFilter(_AdmissionFilter):
@@ -177,6 +188,8 @@ class VGPUFairShareFilter(_AdmissionFilter):
 
     def refusal(self, spec_obj):
         opts = CONF.gpuvirt_scheduler
+        if not opts.fair_share:
+            return None
         asked = self.asked(spec_obj)
         if not limits.vgpu_count(asked):
             return None

@@ -47,14 +47,23 @@ def vgpu_count(usages):
                if rc.startswith(naming.VGPU_RC_PREFIX))
 
 
-def check_user_limit(user_id, project_id, in_use, asked, limit):
-    """Refuse when ``in_use + asked`` vGPUs exceeds ``limit`` (0 = off)."""
+#: Where a limit was set, as the refusal names it.
+LIMIT_FROM_CONFIG = '[gpuvirt_scheduler] max_jobs_per_user'
+LIMIT_FROM_LAYOUT = "scheduler.max_jobs_per_user in the layout file"
+
+
+def check_user_limit(user_id, project_id, in_use, asked, limit,
+                     source=LIMIT_FROM_CONFIG):
+    """Refuse when ``in_use + asked`` vGPUs exceeds ``limit`` (0 = off).
+
+    ``source`` names the setting the operator would raise.
+    """
     if not limit or not asked or in_use + asked <= limit:
         return None
     return ('user %s in project %s holds %d vGPU(s) and asks %d more: '
             'max_jobs_per_user is %d; delete a vGPU server first or ask '
-            'the operator to raise [gpuvirt_scheduler] max_jobs_per_user'
-            % (user_id, project_id, in_use, asked, limit))
+            'the operator to raise %s'
+            % (user_id, project_id, in_use, asked, limit, source))
 
 
 def type_shares():
@@ -117,17 +126,27 @@ def check_fair_share(project_id, project_used, asked, cluster_used,
 def options_from_layout(scheduler_block):
     """``[gpuvirt_scheduler]`` options for a layout's ``scheduler:`` block.
 
-    ``policy: pack | spread`` sets ``weigher_policy``; ``fair-share`` packs
-    and asks for VGPUFairShareFilter (``fair_share`` true);
-    ``max_jobs_per_user`` is the option of the same name. Returns a dict.
+    ``policy: pack | spread`` sets ``weigher_policy`` and turns
+    ``fair_share`` off; ``fair-share`` packs and turns it on;
+    ``max_jobs_per_user`` is the option of the same name. A key the block
+    does not have gives no option. Returns a dict; raises ValueError
+    naming the key for a value the options cannot take.
     """
     block = scheduler_block or {}
-    policy = block.get('policy', 'pack')
-    if policy not in ('pack', 'spread', 'fair-share'):
-        raise ValueError('scheduler.policy %r: use pack, spread or '
-                         'fair-share' % (policy,))
-    options = {'weigher_policy': 'spread' if policy == 'spread' else 'pack',
-               'fair_share': policy == 'fair-share'}
+    options = {}
+    if 'policy' in block:
+        policy = block['policy']
+        if policy not in ('pack', 'spread', 'fair-share'):
+            raise ValueError('scheduler.policy %r: use pack, spread or '
+                             'fair-share' % (policy,))
+        options['weigher_policy'] = 'spread' if policy == 'spread' \
+            else 'pack'
+        options['fair_share'] = policy == 'fair-share'
     if 'max_jobs_per_user' in block:
-        options['max_jobs_per_user'] = int(block['max_jobs_per_user'])
+        value = block['max_jobs_per_user']
+        if isinstance(value, bool) or not isinstance(value, int) \
+                or value < 1:
+            raise ValueError('scheduler.max_jobs_per_user %r: use a whole '
+                             'number, 1 or more' % (value,))
+        options['max_jobs_per_user'] = value
     return options

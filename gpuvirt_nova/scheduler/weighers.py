@@ -30,30 +30,19 @@ candidates of; it shares that filter's per-request Placement cache.
 """
 
 from nova.scheduler import weights
-import numpy as np
 from oslo_log import log as logging
 
 from gpuvirt_nova import conf
-from gpuvirt_nova.scheduler import candidates
 from gpuvirt_nova.scheduler import filters
-from gpuvirt_nova.scheduler import scoring
+from gpuvirt_nova.scheduler import gpu_level
 
 CONF = conf.CONF
 LOG = logging.getLogger(__name__)
 
 
-def host_weight(summaries, root_uuid, best_candidate, policy, weights_mix):
-    """The weight of one host (pure; see the module docstring)."""
-    gpus = candidates.host_gpus(summaries, root_uuid, weights_mix)
-    if gpus is None:
-        return 0.0
-    capacity = float(len(gpus.states) * 1000)
-    if policy == 'spread':
-        return float(gpus.space.free[gpus.states].sum()) / capacity
-    deltas, keys = candidates.score_candidates(gpus, [best_candidate])
-    if not np.isfinite(deltas[0]):
-        return -1.0 - scoring.PACK_BLEND
-    return -float(deltas[0] / 1000.0 + scoring.PACK_BLEND * keys[1][0])
+#: The weight of one host (pure; see the module docstring), shared with
+#: the demo through :mod:`gpu_level`.
+host_weight = gpu_level.host_weight
 
 
 class GpuPackingWeigher(weights.BaseHostWeigher):

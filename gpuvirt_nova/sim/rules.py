@@ -21,8 +21,10 @@ question. Where each rule comes from:
 - MIG GPU-instance geometry: the placements in the catalog (NVIDIA MIG
   User Guide, "Supported MIG Profiles"; ``nvidia-smi mig -lgipp``). A GPU
   instance needs a placement whose memory slices are all free and enough
-  free compute slices; otherwise NVML answers
-  ``NVML_ERROR_INSUFFICIENT_RESOURCES``.
+  free compute slices, and fewer instances of its profile than the
+  profile's ``max_instances`` (one for a ``+me`` profile, whose seven
+  placements share the GPU's one set of media engines); otherwise NVML
+  answers ``NVML_ERROR_INSUFFICIENT_RESOURCES``.
 - Time-sliced vGPU, equal-size mode: every vGPU on one physical GPU has the
   same type, at most ``max_instances`` of it (NVIDIA vGPU User Guide,
   "Valid Virtual GPU Configurations on a Single GPU").
@@ -60,12 +62,23 @@ def used_compute_slices(gpu_model, gpu_state):
     return total
 
 
+def instances_of(gpu_state, profile):
+    """How many GPU instances of ``profile`` the GPU holds now."""
+    return sum(1 for _i, index, _p in gpu_instances(gpu_state)
+               if index == profile.nvml_id)
+
+
 def free_placements(gpu_model, gpu_state, profile):
-    """Placements of ``profile`` that a new GPU instance could take now."""
+    """Placements of ``profile`` that a new GPU instance could take now.
+
+    None once the GPU holds ``profile.max_instances`` of it (a ``+me``
+    profile: one), whatever slices are free.
+    """
     used = [p for _i, _x, p in gpu_instances(gpu_state)]
     compute_left = gpu_model.compute_slices - used_compute_slices(
         gpu_model, gpu_state)
-    if profile.compute_slices > compute_left:
+    if profile.compute_slices > compute_left or \
+            instances_of(gpu_state, profile) >= profile.max_instances:
         return []
     return [p for p in profile.placements
             if not any(p.overlaps(u) for u in used)]
@@ -77,8 +90,9 @@ def remaining_capacity(gpu_model, gpu_state, profile):
     compute_left = gpu_model.compute_slices - used_compute_slices(
         gpu_model, gpu_state)
     count = 0
+    allowed = profile.max_instances - instances_of(gpu_state, profile)
     for placement in profile.placements:
-        if compute_left < profile.compute_slices:
+        if compute_left < profile.compute_slices or count >= allowed:
             break
         if not any(placement.overlaps(u) for u in used):
             used.append(placement)

@@ -20,40 +20,27 @@ this module only translates it into ProviderTree calls, leaving Nova's own
 providers, inventories and every trait we did not set untouched.
 """
 
-import dataclasses
-
+from gpuvirt_nova.placement import diff
 from gpuvirt_nova.placement import naming
 from gpuvirt_nova.placement import offers as offers_mod
-
-
-def _configured_capacity(host):
-    """``host`` as the layout left it, without the guests' devices.
-
-    The driver's own VF types and mdevs come and go with guests; counting
-    them as offers would shrink the inventory to what is in use. What the
-    layout configured (MIG GPU instances) is what a GPU offers.
-    """
-    gpus = []
-    for gpu in host.gpus:
-        vfs = [dataclasses.replace(vf, current_vgpu_type=None)
-               for vf in gpu.vfs]
-        gpus.append(dataclasses.replace(gpu, vfs=vfs, mdevs=[]))
-    return dataclasses.replace(host, gpus=gpus)
 
 
 def driver_offers(host, default_types):
     """{GPU address: {type: count}} the driver reports for ``host``.
 
-    MIG GPUs offer one MIG-backed vGPU per GPU instance of the layout;
-    other GPUs offer ``[gpuvirt_placement] default_vgpu_types``.
+    MIG GPUs offer one MIG-backed vGPU per GPU instance the layout made
+    (:func:`offers_mod.gpu_offer_from_hardware`: a guest's VF lives in one
+    of them, so it is not counted again). On other GPUs the VF types and
+    mdevs are the guests' devices, which come and go with the guests;
+    counting them would shrink the inventory to what is in use, so those
+    GPUs offer ``[gpuvirt_placement] default_vgpu_types``.
     """
+    configured = {}
+    for gpu in host.gpus:
+        if gpu.mig_enabled:
+            configured[gpu.address] = offers_mod.gpu_offer_from_hardware(gpu)
     return offers_mod.merge_offers(
-        offers_mod.offers_from_hardware(_configured_capacity(host)),
-        offers_mod.offers_from_defaults(host, default_types))
-
-
-def _owned(trait, known_model_traits):
-    return naming.is_owned_trait(trait) or trait in known_model_traits
+        configured, offers_mod.offers_from_defaults(host, default_types))
 
 
 def apply_desired(provider_tree, desired):
@@ -62,8 +49,6 @@ def apply_desired(provider_tree, desired):
     :returns: ``{provider uuid: GPU PCI address}`` of every GPU provider.
     """
     root = desired.compute_node
-    model_traits = {t for p in desired.providers for t in p.traits
-                    if t.startswith(naming.GPU_TRAIT_PREFIX)}
     gpus = {}
     for spec in desired.providers:
         if not provider_tree.exists(spec.name):
@@ -72,8 +57,7 @@ def apply_desired(provider_tree, desired):
             spec.name, {rc: inv.as_dict()
                         for rc, inv in spec.inventories.items()})
         current = provider_tree.data(spec.name).traits
-        keep = {t for t in current if not _owned(t, model_traits)}
-        traits = keep | set(spec.traits)
+        traits = diff.merge_traits(spec.traits, current)
         if traits != set(current):
             provider_tree.update_traits(spec.name, traits)
         gpus[provider_tree.data(spec.name).uuid] = spec.address

@@ -49,22 +49,24 @@ class VgpuServerTests(base.GpuvirtTestBase):
         self.assertEqual(type_name, self.vf_types(hostname)[vf_address])
         return vf_address
 
-    def test_boot_lands_on_gpu_provider_with_its_device(self):
-        server = self._create_server(flavor_id=self.flavor_2_10c,
-                                     networks='none')
-        self.assertEqual(
-            {self.gpu_rp_uuid('host1', 0): {
-                'CUSTOM_VGPU_A100_2_10C': 1}},
-            self.vgpu_allocations(server))
-        self.assert_server_has_vf('host1', server, 0, TYPE_2_10C)
+    def assert_boot_fails_cleanly(self, flavor):
+        """The boot ends in ERROR holding no vGPU, no VF type, no domain."""
+        server = self._create_server(flavor_id=flavor, networks='none',
+                                     expected_state='ERROR')
+        self.assertEqual({}, self.vgpu_allocations(server))
+        self.assertEqual({}, self.vf_types('host1'))
+        conn = self.computes['host1'].driver._host.get_connection()
+        self.assertEqual([], conn.listAllDomains())
 
-        other = self._create_server(flavor_id=self.flavor_3_20c,
-                                    networks='none')
-        self.assertEqual(
-            {self.gpu_rp_uuid('host1', 1): {
-                'CUSTOM_VGPU_A100_3_20C': 1}},
-            self.vgpu_allocations(other))
-        self.assert_server_has_vf('host1', other, 1, TYPE_3_20C)
+    def test_boot_lands_on_gpu_provider_with_its_device(self):
+        # GPU 0 offers only 2g.10gb, GPU 1 only 3g.20gb (the MIG layout).
+        for flavor, gpu_index, type_name, rc in (
+                (self.flavor_2_10c, 0, TYPE_2_10C, 'CUSTOM_VGPU_A100_2_10C'),
+                (self.flavor_3_20c, 1, TYPE_3_20C, 'CUSTOM_VGPU_A100_3_20C')):
+            server = self._create_server(flavor_id=flavor, networks='none')
+            self.assertEqual({self.gpu_rp_uuid('host1', gpu_index): {rc: 1}},
+                             self.vgpu_allocations(server))
+            self.assert_server_has_vf('host1', server, gpu_index, type_name)
 
     def test_fill_host_then_no_valid_host_then_delete_frees(self):
         servers = [self._create_server(flavor_id=self.flavor_3_20c,
@@ -115,12 +117,7 @@ class VgpuServerTests(base.GpuvirtTestBase):
         # The upstream defect (ACTIVE with a vGPU allocation but no device)
         # must not happen: when the VF type cannot be set, the boot fails.
         self.sims['host1'].inject_failure('*/current_vgpu_type', count=None)
-        server = self._create_server(flavor_id=self.flavor_2_10c,
-                                     networks='none', expected_state='ERROR')
-        self.assertEqual({}, self.vgpu_allocations(server))
-        self.assertEqual({}, self.vf_types('host1'))
-        conn = self.computes['host1'].driver._host.get_connection()
-        self.assertEqual([], conn.listAllDomains())
+        self.assert_boot_fails_cleanly(self.flavor_2_10c)
 
     def test_allocation_without_hardware_fails_the_boot(self):
         # Upstream's "ACTIVE with a vGPU allocation but no device": here
@@ -130,12 +127,7 @@ class VgpuServerTests(base.GpuvirtTestBase):
         writer = self.sims['host1'].writer()
         for instance in self.hardware('host1').gpu(gpu).gpu_instances:
             writer.destroy_gpu_instance(gpu, instance.id)
-        server = self._create_server(flavor_id=self.flavor_3_20c,
-                                     networks='none', expected_state='ERROR')
-        self.assertEqual({}, self.vgpu_allocations(server))
-        self.assertEqual({}, self.vf_types('host1'))
-        conn = self.computes['host1'].driver._host.get_connection()
-        self.assertEqual([], conn.listAllDomains())
+        self.assert_boot_fails_cleanly(self.flavor_3_20c)
 
     def test_host_reboot_restores_devices(self):
         self.flags(resume_guests_state_on_host_boot=True)

@@ -69,6 +69,7 @@ SCHEMA = {
                                        'maximum': 8},
                     'memory_mib': {'type': 'integer', 'minimum': 1},
                     'placements': {'type': 'string'},
+                    'max_instances': {'type': 'integer', 'minimum': 1},
                 }}},
         'vgpu_types': {
             'type': 'array',
@@ -176,13 +177,18 @@ def parse_placements(text):
 
 
 def series_of(type_name):
-    """The series letter a vGPU type name ends with (``A100-2-10C`` -> C)."""
-    letter = type_name[-1:]
+    """The series letter a vGPU type name ends with (``A100-2-10C`` -> C).
+
+    A type on a ``+me`` MIG profile carries ``ME`` after its series letter
+    (``A100-1-5CME`` -> C).
+    """
+    letter = type_name[-3:-2] if type_name.endswith('ME') else type_name[-1:]
     try:
         return model.VgpuSeries(letter)
     except ValueError:
         raise ValueError('vGPU type name %r does not end with a series '
-                         'letter (C, Q, B or A)' % type_name)
+                         'letter (C, Q, B or A, then ME for a media-'
+                         'extension type)' % type_name)
 
 
 def build_model(data, source='<data>'):
@@ -197,14 +203,23 @@ def build_model(data, source='<data>'):
             model.MigProfile(name=p['name'], nvml_id=p['nvml_id'],
                              compute_slices=p['compute_slices'],
                              memory_mib=p['memory_mib'],
-                             placements=parse_placements(p['placements']))
+                             placements=parse_placements(p['placements']),
+                             max_instances=p.get('max_instances'))
             for p in data.get('mig_profiles', ()))
-        profile_names = {p.name for p in profiles}
+        by_name = {p.name: p for p in profiles}
         types = []
         for t in data.get('vgpu_types', ()):
-            if t.get('mig_profile') and t['mig_profile'] not in profile_names:
+            if t.get('mig_profile') and t['mig_profile'] not in by_name:
                 raise ValueError('vGPU type %s names unknown MIG profile %s'
                                  % (t['name'], t['mig_profile']))
+            if t.get('mig_profile') and \
+                    t['max'] > by_name[t['mig_profile']].max_instances:
+                raise ValueError(
+                    'vGPU type %s: max %d is more than the %d instances '
+                    'its MIG profile %s allows' % (
+                        t['name'], t['max'],
+                        by_name[t['mig_profile']].max_instances,
+                        t['mig_profile']))
             types.append(model.VgpuType(
                 name=t['name'], type_id=t['type_id'],
                 framebuffer_mib=t['framebuffer_mib'],

@@ -20,6 +20,9 @@ vGPUs) is written to Placement as allocations of other consumers, which
 is all the scheduler looks at.
 """
 
+import os
+
+import fixtures
 from nova.tests.functional.api import client
 from oslo_utils import uuidutils
 
@@ -55,6 +58,10 @@ class _SchedulerBase(base.GpuvirtTestBase):
 
     def setUp(self):
         super().setUp()
+        # No layout file unless a test writes one (never the host's own).
+        self.layout_path = os.path.join(
+            self.useFixture(fixtures.TempDir()).path, 'layout.yaml')
+        self.flags(file=self.layout_path, group='gpuvirt_layout')
         self.start_gpu_compute('host1')
         self.flavor = self.vgpu_flavor(TYPE)
         self.gpus = [self.gpu_rp_uuid('host1', i) for i in (0, 1)]
@@ -120,6 +127,29 @@ class UserLimitTest(_SchedulerBase):
 
         bob = self.api_as('bob', 'project-a')
         self.boot(bob)
+
+
+class LayoutUserLimitTest(_SchedulerBase):
+    """The layout file's scheduler: block reaches the running scheduler."""
+
+    def test_max_jobs_per_user_from_the_layout_file(self):
+        with open(self.layout_path, 'w') as stream:
+            stream.write('gpu_cluster:\n'
+                         '  nodes:\n'
+                         '    - host: host1\n'
+                         '  scheduler:\n'
+                         '    policy: pack\n'
+                         '    max_jobs_per_user: 2\n')
+        alice = self.api_as('alice', 'project-a')
+        for _ in range(2):
+            self.boot(alice)
+        refused = self.boot(alice, expected_state='ERROR')
+        message = refused['fault']['message']
+        self.assertIn('user alice in project project-a holds 2 vGPU(s)',
+                      message)
+        self.assertIn('max_jobs_per_user is 2', message)
+        self.assertIn('scheduler.max_jobs_per_user in the layout file',
+                      message)
 
 
 class FairShareTest(_SchedulerBase):

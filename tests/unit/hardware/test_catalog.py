@@ -42,20 +42,25 @@ MIG_GEOMETRY = {
     (7, 8): (1, pynvml.NVML_GPU_INSTANCE_PROFILE_7_SLICE),
 }
 
+#: The media-extension profile: the placements of a 1-slice profile, one
+#: instance per GPU (``nvidia-smi mig -lgip`` prints 1/1), NVML's
+#: NVML_GPU_INSTANCE_PROFILE_1_SLICE_REV1.
+ME_GEOMETRY = (7, 1, pynvml.NVML_GPU_INSTANCE_PROFILE_1_SLICE_REV1)
+
 #: MIG profile names NVIDIA's MIG user guide lists per model.
 MIG_NAMES = {
-    'A100-PCIE-40GB': {'1g.5gb', '1g.10gb', '2g.10gb', '3g.20gb',
-                       '4g.20gb', '7g.40gb'},
-    'A100-SXM4-80GB': {'1g.10gb', '1g.20gb', '2g.20gb', '3g.40gb',
-                       '4g.40gb', '7g.80gb'},
-    'H100-PCIE-80GB': {'1g.10gb', '1g.20gb', '2g.20gb', '3g.40gb',
-                       '4g.40gb', '7g.80gb'},
-    'H100-SXM5-80GB': {'1g.10gb', '1g.20gb', '2g.20gb', '3g.40gb',
-                       '4g.40gb', '7g.80gb'},
-    'H200-SXM5-141GB': {'1g.18gb', '1g.35gb', '2g.35gb', '3g.71gb',
-                        '4g.71gb', '7g.141gb'},
-    'H200-NVL-141GB': {'1g.18gb', '1g.35gb', '2g.35gb', '3g.71gb',
-                       '4g.71gb', '7g.141gb'},
+    'A100-PCIE-40GB': {'1g.5gb', '1g.5gb+me', '1g.10gb', '2g.10gb',
+                       '3g.20gb', '4g.20gb', '7g.40gb'},
+    'A100-SXM4-80GB': {'1g.10gb', '1g.10gb+me', '1g.20gb', '2g.20gb',
+                       '3g.40gb', '4g.40gb', '7g.80gb'},
+    'H100-PCIE-80GB': {'1g.10gb', '1g.10gb+me', '1g.20gb', '2g.20gb',
+                       '3g.40gb', '4g.40gb', '7g.80gb'},
+    'H100-SXM5-80GB': {'1g.10gb', '1g.10gb+me', '1g.20gb', '2g.20gb',
+                       '3g.40gb', '4g.40gb', '7g.80gb'},
+    'H200-SXM5-141GB': {'1g.18gb', '1g.18gb+me', '1g.35gb', '2g.35gb',
+                        '3g.71gb', '4g.71gb', '7g.141gb'},
+    'H200-NVL-141GB': {'1g.18gb', '1g.18gb+me', '1g.35gb', '2g.35gb',
+                       '3g.71gb', '4g.71gb', '7g.141gb'},
 }
 
 #: Published time-sliced maxima (equal-size, mixed-size) for a sample of
@@ -84,8 +89,8 @@ SHIPPED_MODELS = {'A100-PCIE-40GB', 'A100-SXM4-80GB', 'H100-PCIE-80GB',
                   'L40S', 'RTX-A6000', 'T4', 'V100-SXM2-32GB'}
 
 _TIME_SLICED_RE = re.compile(r'-(?P<gb>\d+)[CQBA]$')
-_MIG_BACKED_RE = re.compile(r'-(?P<slices>\d)-(?P<gb>\d+)C$')
-_MIG_NAME_RE = re.compile(r'^(?P<g>\d)g\.(?P<gb>\d+)gb$')
+_MIG_BACKED_RE = re.compile(r'-(?P<slices>\d)-(?P<gb>\d+)C(?P<me>ME)?$')
+_MIG_NAME_RE = re.compile(r'^(?P<g>\d)g\.(?P<gb>\d+)gb(?P<me>\+me)?$')
 
 
 def _models():
@@ -154,6 +159,11 @@ class TestMigGeometry(base.BaseTestCase):
             seen = set()
             for profile in gpu_model.mig_profiles:
                 key = (profile.compute_slices, profile.memory_slices)
+                if profile.name.endswith('+me'):
+                    self.assertEqual(ME_GEOMETRY, (
+                        len(profile.placements), profile.max_instances,
+                        profile.nvml_id), profile.name)
+                    continue
                 self.assertIn(key, MIG_GEOMETRY,
                               '%s %s' % (gpu_model.name, profile.name))
                 count, nvml_id = MIG_GEOMETRY[key]
@@ -163,6 +173,16 @@ class TestMigGeometry(base.BaseTestCase):
                                  '%s %s' % (gpu_model.name, profile.name))
                 seen.add(key)
             self.assertEqual(set(MIG_GEOMETRY), seen, gpu_model.name)
+
+    def test_every_mig_model_has_one_media_extension_profile(self):
+        for gpu_model in _mig_models():
+            me = [p for p in gpu_model.mig_profiles
+                  if p.name.endswith('+me')]
+            self.assertEqual(1, len(me), gpu_model.name)
+            plain = gpu_model.mig_profile(me[0].name[:-len('+me')])
+            self.assertEqual(plain.placements, me[0].placements)
+            self.assertEqual(plain.memory_mib, me[0].memory_mib)
+            self.assertEqual(1, me[0].max_instances)
 
     def test_placements_are_aligned_inside_the_gpu(self):
         for gpu_model in _mig_models():
@@ -214,6 +234,9 @@ class TestVgpuTypes(base.BaseTestCase):
                 self.assertIsNotNone(match, vgpu_type.name)
                 self.assertEqual(int(match.group('slices')),
                                  profile.compute_slices, vgpu_type.name)
+                self.assertEqual(bool(match.group('me')),
+                                 profile.name.endswith('+me'),
+                                 vgpu_type.name)
 
     def test_every_mig_profile_has_a_backed_type(self):
         for gpu_model in _mig_models():
@@ -396,6 +419,49 @@ class TestMalformedDocuments(base.BaseTestCase):
         self.assertIn(self.SOURCE, message)
         self.assertIn('A100-40X', message)
         self.assertIn('series letter', message)
+
+    def _profile(self, name):
+        return next(p for p in self.data['mig_profiles'] if p['name'] == name)
+
+    def test_max_instances_defaults_to_the_placement_count(self):
+        self.assertNotIn('max_instances', self._profile('1g.5gb'))
+        gpu_model = catalog.build_model(self.data, self.SOURCE)
+        self.assertEqual(7, gpu_model.mig_profile('1g.5gb').max_instances)
+        self.assertEqual(3, gpu_model.mig_profile('2g.10gb').max_instances)
+
+    def test_max_instances_caps_a_profile_below_its_placements(self):
+        self._profile('1g.10gb')['max_instances'] = 2
+        next(t for t in self.data['vgpu_types']
+             if t['name'] == 'A100-1-10C')['max'] = 2
+        profile = catalog.build_model(self.data, self.SOURCE).mig_profile(
+            '1g.10gb')
+        self.assertEqual(4, len(profile.placements))
+        self.assertEqual(2, profile.max_instances)
+
+    def test_max_instances_above_the_placements_is_rejected(self):
+        self._profile('2g.10gb')['max_instances'] = 4
+        message = self._error()
+        self.assertIn(self.SOURCE, message)
+        self.assertIn('2g.10gb', message)
+        self.assertIn('max_instances 4', message)
+
+    def test_max_instances_below_one_is_rejected(self):
+        self._profile('2g.10gb')['max_instances'] = 0
+        message = self._error()
+        self.assertIn('max_instances', message)
+
+    def test_type_allowing_more_than_its_profile_is_rejected(self):
+        me_type = next(t for t in self.data['vgpu_types']
+                       if t['name'] == 'A100-1-5CME')
+        me_type['max'] = 7
+        message = self._error()
+        self.assertIn('A100-1-5CME', message)
+        self.assertIn('1g.5gb+me', message)
+
+    def test_media_extension_type_is_compute_series(self):
+        self.assertEqual(model.VgpuSeries.C,
+                         catalog.series_of('A100-1-5CME'))
+        self.assertRaises(ValueError, catalog.series_of, 'A100-1-5XME')
 
     def test_bad_pci_id(self):
         self.data['pci_device_ids'] = ['20F1']

@@ -97,10 +97,17 @@ class LayoutTestCase(base.BaseTestCase):
         return target.resolve_node(layout.node(node), self.read(sim_host))
 
     def apply_layout(self, layout, sim_host, node='node01', options=None):
-        """Apply ``layout`` to ``sim_host`` as ``layout apply`` does."""
+        """Apply ``layout`` to ``sim_host`` as ``layout apply`` does.
+
+        Each step is read back with the per-GPU discovery the command uses.
+        """
         return apply.apply(self.targets(layout, sim_host, node),
                            self.reader(sim_host), sim_host.writer(), node,
-                           options)
+                           options, read_gpu=self.gpu_reader(sim_host))
+
+    @staticmethod
+    def gpu_reader(sim_host):
+        return lambda address: discover.discover_host_gpu(sim_host, address)
 
     @staticmethod
     def state(sim_host):

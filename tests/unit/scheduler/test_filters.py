@@ -14,6 +14,9 @@
 
 """Nova filters and weigher, on Nova's own HostState test objects."""
 
+import os
+
+import fixtures
 from nova import exception as nova_exception
 from nova import objects
 from nova.tests.unit.scheduler import fakes
@@ -22,6 +25,7 @@ from oslotest import base
 
 from gpuvirt_nova import conf
 from gpuvirt_nova.scheduler import filters
+from gpuvirt_nova.scheduler import layout_options
 from gpuvirt_nova.scheduler import reads
 from gpuvirt_nova.scheduler import weighers
 from tests.unit.scheduler import fixtures as fx
@@ -93,6 +97,15 @@ class _Base(base.BaseTestCase):
     def setUp(self):
         super().setUp()
         self.conf = self.useFixture(config_fixture.Config(conf.CONF))
+        # No layout unless a test writes one (never the host's own).
+        self.layout_path = os.path.join(
+            self.useFixture(fixtures.TempDir()).path, 'layout.yaml')
+        self.conf.config(group='gpuvirt_layout', file=self.layout_path)
+
+    def write_layout(self, scheduler_block):
+        with open(self.layout_path, 'w') as stream:
+            stream.write('gpu_cluster:\n  nodes:\n    - host: node01\n'
+                         '  scheduler:\n%s' % scheduler_block)
 
     def reads_for(self, summaries, answers=None):
         self.placement = PlacementAnswers(summaries, answers or {})
@@ -133,7 +146,30 @@ class PlacementFilterTest(_Base):
         self.assertEqual([], self.placement.calls)
 
 
-class UserLimitFilterTest(_Base):
+class _AdmissionBase(_Base):
+    """An admission filter answering from ``self.answers``."""
+
+    FILTER = None
+
+    def _filter(self):
+        filt = self.FILTER()
+        filt.reads = self.reads_for({}, self.answers)
+        return filt
+
+    def refusal(self, spec):
+        """The reason the filter refuses ``spec`` with (it must)."""
+        err = self.assertRaises(nova_exception.NoValidHost,
+                                self._filter().filter_all, ['h1'], spec)
+        return str(err)
+
+    def assert_passes(self, spec):
+        self.assertEqual(['h1'], list(self._filter().filter_all(['h1'],
+                                                                spec)))
+
+
+class UserLimitFilterTest(_AdmissionBase):
+
+    FILTER = filters.VGPUUserLimitFilter
 
     def setUp(self):
         super().setUp()
@@ -144,37 +180,52 @@ class UserLimitFilterTest(_Base):
             '/usages?project_id=p1&user_id=bob': {'usages': {four: 1}},
         }
 
-    def _filter(self):
-        filt = filters.VGPUUserLimitFilter()
-        filt.reads = self.reads_for({}, self.answers)
-        return filt
-
     def test_user_at_limit_gets_a_clear_refusal(self):
-        err = self.assertRaises(nova_exception.NoValidHost,
-                                self._filter().filter_all, ['h1'],
-                                _spec('alice'))
-        self.assertIn('max_jobs_per_user is 3', str(err))
-        self.assertIn('alice', str(err))
+        err = self.refusal(_spec('alice'))
+        self.assertIn('max_jobs_per_user is 3', err)
+        self.assertIn('alice', err)
 
     def test_other_user_passes(self):
-        self.assertEqual(['h1'], list(self._filter().filter_all(
-            ['h1'], _spec('bob'))))
+        self.assert_passes(_spec('bob'))
+
+    def test_limit_from_the_layout_file_refuses_with_its_source(self):
+        conf.CONF.clear_override('max_jobs_per_user',
+                                 group='gpuvirt_scheduler')
+        self.write_layout('    max_jobs_per_user: 3\n')
+        err = self.refusal(_spec('alice'))
+        self.assertIn('max_jobs_per_user is 3', err)
+        self.assertIn('scheduler.max_jobs_per_user in the layout file', err)
+
+    def test_nova_conf_limit_wins_over_the_layout_file(self):
+        self.conf.config(group='gpuvirt_scheduler', max_jobs_per_user=4)
+        self.write_layout('    max_jobs_per_user: 1\n')
+        self.assert_passes(_spec('alice'))
+
+    def test_broken_layout_file_falls_back_to_nova_conf(self):
+        log = self.useFixture(fixtures.FakeLogger(
+            name=layout_options.__name__))
+        self.write_layout('    max_jobs_per_user: lots\n')
+        for _ in range(2):
+            err = self.refusal(_spec('alice'))
+            self.assertIn('[gpuvirt_scheduler] max_jobs_per_user', err)
+        self.assertEqual(1, log.output.count('is not usable'), log.output)
+        self.assertIn('gpu_cluster.scheduler.max_jobs_per_user',
+                      log.output)
 
     def test_move_of_a_held_vgpu_is_not_counted_twice(self):
         self.answers['/allocations/inst-1'] = {'allocations': {
             'g': {'resources': {fx.rc('A100-4C'): 1}}}}
-        spec = _spec('alice', instance='inst-1')
-        self.assertEqual(['h1'], list(self._filter().filter_all(['h1'],
-                                                                spec)))
+        self.assert_passes(_spec('alice', instance='inst-1'))
 
     def test_rebuild_is_not_checked(self):
         spec = _spec('alice')
         spec.scheduler_hints = {'_nova_check_type': ['rebuild']}
-        self.assertEqual(['h1'], list(self._filter().filter_all(['h1'],
-                                                                spec)))
+        self.assert_passes(spec)
 
 
-class FairShareFilterTest(_Base):
+class FairShareFilterTest(_AdmissionBase):
+
+    FILTER = filters.VGPUFairShareFilter
 
     def setUp(self):
         super().setUp()
@@ -194,34 +245,35 @@ class FairShareFilterTest(_Base):
             '/usages?project_id=p2': {'usages': {four: 1}},
         }
 
-    def _filter(self):
-        filt = filters.VGPUFairShareFilter()
-        filt.reads = self.reads_for({}, self.answers)
-        return filt
-
     def test_project_over_share_refused_when_busy(self):
-        err = self.assertRaises(nova_exception.NoValidHost,
-                                self._filter().filter_all, ['h1'],
-                                _spec('alice', 'p1'))
-        self.assertIn('project p1', str(err))
-        self.assertIn('fair share', str(err))
+        err = self.refusal(_spec('alice', 'p1'))
+        self.assertIn('project p1', err)
+        self.assertIn('fair share', err)
 
     def test_project_under_share_served(self):
-        self.assertEqual(['h1'], list(self._filter().filter_all(
-            ['h1'], _spec('carol', 'p2'))))
+        self.assert_passes(_spec('carol', 'p2'))
+
+    def test_layout_pack_policy_turns_fair_share_off(self):
+        self.write_layout('    policy: pack\n')
+        self.assert_passes(_spec('alice', 'p1'))
+
+    def test_layout_fair_share_policy_keeps_it_on(self):
+        self.write_layout('    policy: fair-share\n')
+        self.refusal(_spec('alice', 'p1'))
 
     def test_idle_cluster_serves_everyone(self):
         four = fx.rc('A100-4C')
         self.answers['/resource_providers/g1/usages'] = {'usages': {four: 2}}
         self.answers['/resource_providers/g2/usages'] = {'usages': {four: 2}}
-        self.assertEqual(['h1'], list(self._filter().filter_all(
-            ['h1'], _spec('alice', 'p1'))))
+        self.assert_passes(_spec('alice', 'p1'))
 
 
 class PackingWeigherTest(_Base):
 
-    def _weights(self, policy):
-        self.conf.config(group='gpuvirt_scheduler', weigher_policy=policy)
+    def _weights(self, policy=None):
+        if policy:
+            self.conf.config(group='gpuvirt_scheduler',
+                             weigher_policy=policy)
         summaries = {'cn1': fx.compute('cn1'), 'cn2': fx.compute('cn2'),
                      'g1': fx.gpu('cn1', {'A100-4C': 10},
                                   used={'A100-4C': 5}),
@@ -241,4 +293,13 @@ class PackingWeigherTest(_Base):
 
     def test_spread_prefers_the_empty_host(self):
         used, empty = self._weights('spread')
+        self.assertLess(used, empty)
+
+    def test_layout_spread_policy_reaches_the_weigher(self):
+        # The filter (run before the weigher) brings the layout in.
+        self.write_layout('    policy: spread\n')
+        filt = filters.VGPUPlacementFilter()
+        filt.reads = self.reads_for({})
+        filt.filter_all([], _spec())
+        used, empty = self._weights()
         self.assertLess(used, empty)

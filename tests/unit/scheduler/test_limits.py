@@ -43,6 +43,13 @@ class UserLimitTest(base.BaseTestCase):
         self.assertIn('max_jobs_per_user is 3', reason)
         self.assertIn('holds 3 vGPU(s)', reason)
 
+    def test_refusal_names_where_the_limit_is_set(self):
+        self.assertIn('raise [gpuvirt_scheduler] max_jobs_per_user',
+                      limits.check_user_limit('alice', 'p1', 3, 1, 3))
+        self.assertIn('raise scheduler.max_jobs_per_user in the layout',
+                      limits.check_user_limit('alice', 'p1', 3, 1, 3,
+                                              limits.LIMIT_FROM_LAYOUT))
+
     def test_under_limit_or_disabled_passes(self):
         self.assertIsNone(limits.check_user_limit('bob', 'p1', 2, 1, 3))
         self.assertIsNone(limits.check_user_limit('bob', 'p1', 9, 1, 0))
@@ -88,3 +95,19 @@ class LayoutOptionsTest(base.BaseTestCase):
         err = self.assertRaises(ValueError, limits.options_from_layout,
                                 {'policy': 'tetris'})
         self.assertIn('scheduler.policy', str(err))
+
+    def test_pack_policy_turns_fair_share_off(self):
+        self.assertEqual({'weigher_policy': 'pack', 'fair_share': False},
+                         limits.options_from_layout({'policy': 'pack'}))
+
+    def test_keys_not_given_give_no_option(self):
+        self.assertEqual({}, limits.options_from_layout({}))
+        self.assertEqual({}, limits.options_from_layout(None))
+        self.assertEqual({'max_jobs_per_user': 2},
+                         limits.options_from_layout({'max_jobs_per_user': 2}))
+
+    def test_bad_max_jobs_per_user_names_the_field(self):
+        for bad in (0, -1, 'three', True):
+            err = self.assertRaises(ValueError, limits.options_from_layout,
+                                    {'max_jobs_per_user': bad})
+            self.assertIn('scheduler.max_jobs_per_user', str(err))

@@ -12,30 +12,18 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-import fixtures
-from oslo_config import cfg
 from oslotest import base
 
-from gpuvirt_nova.cmd import main
+from tests.unit.cmd import cli as cli_fixture
 
 
 class TestNovaDemoCommand(base.BaseTestCase):
 
     def setUp(self):
         super().setUp()
-        self.stdout = self.useFixture(fixtures.StringStream('stdout')).stream
-        self.stderr = self.useFixture(fixtures.StringStream('stderr')).stream
-        self.useFixture(fixtures.MonkeyPatch('sys.stdout', self.stdout))
-        self.useFixture(fixtures.MonkeyPatch('sys.stderr', self.stderr))
-        self.addCleanup(cfg.CONF.reset)
-        self.useFixture(fixtures.MonkeyPatch(
-            'gpuvirt_nova.cmd.main.DEFAULT_CONFIG_FILES', ()))
+        self.cli = self.useFixture(cli_fixture.CliFixture()).cli
 
     def test_zero_servers_is_a_usage_error(self):
-        app = main.GpuvirtApp()
-        app.stdout = self.stdout
-        app.stderr = self.stderr
-        rc = app.run(['nova', 'demo', '--servers', '0'])
+        rc, _out, err = self.cli('nova', 'demo', '--servers', '0')
         self.assertEqual(2, rc)
-        self.stderr.seek(0)
-        self.assertIn('--servers must be at least 1', self.stderr.read())
+        self.assertIn('--servers must be at least 1', err)

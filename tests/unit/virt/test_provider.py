@@ -68,6 +68,23 @@ class TestApplyDesired(base.BaseTestCase):
         self.assertIn('CUSTOM_VGPU_TYPE_A100_20C', traits)
         self.assertNotIn('CUSTOM_VGPU_TYPE_A100_10C', traits)
 
+    def test_stale_model_trait_removed_operator_trait_kept(self):
+        # The GPU at this address was a V100 when the provider was made
+        # (or the catalog renamed the model): its old model trait is ours
+        # and must go, although the desired traits never mention it.
+        gpu0 = sorted(g.address for g in self.host.gpus)[0]
+        name = naming.gpu_provider_name(NODE, gpu0)
+        old_model = naming.gpu_model_trait('V100-SXM2-32GB')
+        self.ptree.new_child(name, NODE)
+        self.ptree.update_traits(name, [old_model, 'CUSTOM_RACK_A'])
+        provider.apply_desired(self.ptree, self.desired(
+            {gpu0: {'A100-10C': 4}}))
+        traits = self.ptree.data(name).traits
+        self.assertNotIn(old_model, traits)
+        self.assertIn('CUSTOM_RACK_A', traits)
+        self.assertIn(naming.gpu_model_trait(self.host.gpus[0].model),
+                      traits)
+
     def test_stale_provider_is_fully_reserved_not_deleted(self):
         gpu0 = sorted(g.address for g in self.host.gpus)[0]
         provider.apply_desired(self.ptree, self.desired(
@@ -102,3 +119,18 @@ class TestDriverOffers(base.BaseTestCase):
             sim.writer().create_gpu_instance(address, '3g.20gb', start)
         offers = provider.driver_offers(discover.discover_host(sim), {})
         self.assertEqual({address: {'A100-3-20C': 2}}, offers)
+
+    def test_guest_vf_on_a_mig_gpu_is_not_counted_twice(self):
+        sim = self.useFixture(sim_fixture.SimulatedHostFixture(
+            '1xA100-PCIE-40GB:mig')).host
+        gpu = discover.discover_host(sim).gpus[0]
+        for start in (0, 4):
+            sim.writer().create_gpu_instance(gpu.address, '3g.20gb', start)
+        sim.writer().write_sysfs(
+            '/sys/bus/pci/devices/%s/nvidia/current_vgpu_type'
+            % gpu.vfs[0].address,
+            str(mdev.vgpu_type_id(gpu.model, 'A100-3-20C')))
+        host = discover.discover_host(sim)
+        self.assertEqual('A100-3-20C', host.gpus[0].vfs[0].current_vgpu_type)
+        offers = provider.driver_offers(host, {'A100-PCIE-40GB': 'A100-10C'})
+        self.assertEqual({gpu.address: {'A100-3-20C': 2}}, offers)
