@@ -14,11 +14,10 @@
 
 """Host weigher of gpuvirt-nova: pack (or spread) vGPU requests.
 
-Enable it in nova.conf::
-
-    [filter_scheduler]
-    weight_classes = nova.scheduler.weights.all_weighers
-    weight_classes = gpuvirt_nova.scheduler.weighers.GpuPackingWeigher
+Enable it by adding ``gpuvirt_nova.scheduler.weighers.GpuPackingWeigher``
+to ``[filter_scheduler] weight_classes`` after
+``nova.scheduler.weights.all_weighers``. The option is one comma-separated
+list: a second ``weight_classes`` line would replace Nova's weighers.
 
 ``pack`` (default) scores a host by minus the ``ours`` score of its best
 candidate (scoring.rank: FGD fragmentation increase, in GPUs, plus the
