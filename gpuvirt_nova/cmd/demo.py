@@ -18,7 +18,9 @@ Runs with no cloud and no GPU: simulated hosts from a layout file, the
 real Placement code in process on SQLite (or ``--placement-url``), and
 vGPU requests placed as Nova would place them, the GPU-level choice made
 by the scheduler plugins' own code. Ends with a table of every GPU's
-usage and the cluster's utilization and fragmentation rate; ``--compare``
+usage and the cluster's utilization and fragmentation rate, requests and
+vGPUs counted apart (``--multi-vgpu-share`` of the requests ask two vGPUs
+through granular request groups); ``--compare``
 plays the same stream with each policy and prints one row per policy;
 ``--with-nova`` boots servers through an in-process Nova instead.
 """
@@ -99,20 +101,31 @@ def _rows(result):
     total = sum(g.total for g in result.gpus)
     rows.append(('TOTAL',
                  '%d GPUs, %d idle' % (len(result.gpus), result.idle_gpus),
-                 result.policy, '', '%d/%d' % (used, total),
+                 result.policy, _counts(result), '%d/%d' % (used, total),
                  _pct(result.utilization), _pct(result.fragmentation)))
     return rows
 
 
+def _counts(result):
+    """Requests and vGPUs, counted apart (a request may ask several)."""
+    return ('requests: %d placed (%d with 2+ vGPUs), %d rejected, %d '
+            'finished\nvGPUs: %d placed, %d rejected, %d finished' % (
+                result.placed, result.placed_multi, result.rejected,
+                result.finished, result.placed_vgpus,
+                result.rejected_vgpus, result.finished_vgpus))
+
+
 COLUMNS = ('Host', 'GPU', 'Model', 'vGPUs used/total', 'Used', 'Util',
            'Fragmented')
-COMPARE_COLUMNS = ('Policy', 'Placed', 'Rejected', 'Finished', 'vGPUs held',
-                   'GPUs in use', 'Idle GPUs', 'Utilization',
+COMPARE_COLUMNS = ('Policy', 'Requests placed', 'Requests rejected',
+                   'Requests finished', 'vGPUs placed', 'vGPUs rejected',
+                   'vGPUs held', 'GPUs in use', 'Idle GPUs', 'Utilization',
                    'Fragmentation rate')
 
 
 def _summary_row(result):
     return (result.policy, result.placed, result.rejected, result.finished,
+            result.placed_vgpus, result.rejected_vgpus,
             sum(g.used for g in result.gpus),
             len(result.gpus) - result.idle_gpus, result.idle_gpus,
             _pct(result.utilization), _pct(result.fragmentation))
@@ -129,7 +142,18 @@ class Demo(lister.Lister):
                                                     NOVA_DEMO_HOSTS))
         parser.add_argument('--requests', type=int, default=120,
                             metavar='N',
-                            help='vGPU requests to place (default 120).')
+                            help='Requests (servers) to place (default '
+                                 '120).')
+        parser.add_argument(
+            '--multi-vgpu-share', type=float,
+            default=demo.DEFAULT_MULTI_SHARE, metavar='FRACTION',
+            help='Share of the requests that ask two vGPUs, as granular '
+                 'request groups (default %s).' % demo.DEFAULT_MULTI_SHARE)
+        parser.add_argument(
+            '--group-policy', choices=demo.GROUP_POLICIES, default='none',
+            help='group_policy of the two-vGPU requests: none (both may '
+                 'land on one GPU, as "flavor create --vgpus 2" sets) or '
+                 'isolate (two different GPUs).')
         parser.add_argument(
             '--layout', metavar='FILE',
             help='Layout file; its nodes are cycled over the hosts. '
@@ -183,7 +207,10 @@ class Demo(lister.Lister):
         hosts_count = DEFAULT_HOSTS if parsed_args.hosts is None \
             else parsed_args.hosts
         demo.check_arguments(hosts_count, parsed_args.requests,
-                             parsed_args.policy)
+                             parsed_args.policy, parsed_args.multi_vgpu_share,
+                             parsed_args.group_policy)
+        shape = dict(multi_share=parsed_args.multi_vgpu_share,
+                     group_policy=parsed_args.group_policy)
         layout, hints = self._layout(parsed_args)
         base = os.path.join(connect.state_dir(
             parsed_args.state_dir or self.app.conf.gpuvirt.state_dir), 'demo')
@@ -206,22 +233,25 @@ class Demo(lister.Lister):
                     results = demo.compare(
                         connection.client, hosts, parsed_args.requests,
                         seed=parsed_args.seed, progress=progress,
-                        configured_mix=mix)
+                        configured_mix=mix, **shape)
                 else:
                     results = [demo.run(
                         connection.client, hosts, parsed_args.requests,
                         policy=parsed_args.policy, seed=parsed_args.seed,
-                        progress=progress, configured_mix=mix)]
+                        progress=progress, configured_mix=mix, **shape)]
             except placement_client.PlacementError as exc:
                 raise exception.GpuvirtError(str(exc))
         for result in results:
             self.app.stderr.write(
-                '%s: %d placed, %d rejected (no GPU left for the type), %d '
-                'finished while running; utilization %s, fragmentation '
-                'rate %s, %d idle GPUs\n' % (
-                    result.policy, result.placed, result.rejected,
-                    result.finished, _pct(result.utilization),
-                    _pct(result.fragmentation), result.idle_gpus))
+                '%s: %d requests placed (%d vGPUs, %d requests of two), %d '
+                'rejected (%d vGPUs; no GPU left for the type), %d finished '
+                'while running; utilization %s, fragmentation rate %s, %d '
+                'idle GPUs\n' % (
+                    result.policy, result.placed, result.placed_vgpus,
+                    result.placed_multi, result.rejected,
+                    result.rejected_vgpus, result.finished,
+                    _pct(result.utilization), _pct(result.fragmentation),
+                    result.idle_gpus))
         if parsed_args.compare:
             return COMPARE_COLUMNS, [_summary_row(r) for r in results]
         return COLUMNS, _rows(results[0])

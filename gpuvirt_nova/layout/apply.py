@@ -18,14 +18,17 @@ Every step is verified by reading the host back (never by trusting an exit
 code: ``sriov-manage`` is known to report success when the VFs did not
 appear). Each GPU is isolated: a failing GPU is rolled back to what it was
 (everything this run changed on it is undone, newest first) and reported,
-and the other GPUs go on. A GPU whose plan destroys a vGPU or a MIG
-instance (a GPU reset counts when the GPU holds any) is only touched when
-it was drained (``--drain``) or the operator says no instance uses it
-(``--force``, implied by ``--boot`` where nova-compute has not started
-yet).
+and the other GPUs go on. That includes the failing step itself when its
+write went through but did not read back: the rollback reads the GPU again
+and undoes the step only if it took effect. A GPU whose plan destroys a
+vGPU or a MIG instance (a GPU reset counts when the GPU holds any) is only
+touched when it was drained (``--drain``) or the operator says no instance
+uses it (``--force``, implied by ``--boot`` where nova-compute has not
+started yet).
 """
 
 import dataclasses
+import functools
 
 from oslo_log import log as logging
 
@@ -52,7 +55,16 @@ MAX_PASSES = 3
 
 
 class StepFailed(exception.GpuvirtError):
-    """A step was refused, or read back differently than written."""
+    """A step was refused, or read back differently than written.
+
+    ``undo`` is set when the step's write went through but could not be
+    verified: the write may have taken effect, so the rollback runs it
+    (it undoes the step only if a fresh read shows the step took).
+    """
+
+    def __init__(self, message, undo=None):
+        super().__init__(message)
+        self.undo = undo
 
 
 @dataclasses.dataclass
@@ -126,6 +138,38 @@ def _check(ok, message):
         raise StepFailed(message)
 
 
+def _undo_if_taken(reader, taken, undo):
+    """An undo that first reads the GPU: None when ``taken`` says no.
+
+    For a step whose write was not verified, so the rollback neither
+    skips a write that took nor undoes one that did not.
+    """
+    def run():
+        if not taken(reader.read()):
+            return None
+        return undo()
+    return run
+
+
+def _verify(reader, holds, message, undo, taken=None):
+    """Read the GPU back; raise StepFailed unless ``holds(gpu)``.
+
+    The write has been made: the StepFailed carries ``undo``, guarded by
+    ``taken(gpu)`` (default ``holds``), so the rollback includes this
+    step when its write took effect. ``message(gpu)`` says what was read.
+    """
+    guarded = _undo_if_taken(reader, taken or holds, undo)
+    try:
+        gpu = reader.read()
+    except Exception as exc:
+        raise StepFailed('reading %s back failed: %s' % (
+            reader.address, str(exc) or exc.__class__.__name__),
+            guarded) from exc
+    if not holds(gpu):
+        raise StepFailed(message(gpu), guarded)
+    return gpu
+
+
 def _gi_at(gpu, profile, start):
     for gi in gpu.gpu_instances:
         if gi.profile == profile and gi.placement.start == start:
@@ -139,67 +183,106 @@ def set_numvfs(writer, reader, count):
     path = '%s/%s/sriov_numvfs' % (PCI, gpu.address)
     if before == count:
         return None
+    undo = functools.partial(set_numvfs, writer, reader, before)
     if before and count:
         writer.write_sysfs(path, '0')  # the kernel refuses N -> M directly
-    writer.write_sysfs(path, str(count))
-    after = len(reader.read().vfs)
-    _check(after == count, 'wrote %d to %s but %d VFs are enabled' % (
-        count, path, after))
-    return lambda: set_numvfs(writer, reader, before)
+        try:
+            writer.write_sysfs(path, str(count))
+        except Exception as exc:
+            # The VFs are gone already: the rollback must bring them back.
+            raise StepFailed('writing %d to %s failed after disabling its '
+                             'VFs: %s' % (count, path, exc), undo) from exc
+    else:
+        writer.write_sysfs(path, str(count))
+    _verify(reader, lambda gpu: len(gpu.vfs) == count,
+            lambda gpu: 'wrote %d to %s but %d VFs are enabled' % (
+                count, path, len(gpu.vfs)),
+            undo, taken=lambda gpu: len(gpu.vfs) != before)
+    return undo
 
 
 def set_mig_mode(writer, reader, enabled):
     before = bool(reader.last().mig_current)
+    undo = functools.partial(set_mig_mode, writer, reader, before)
     if writer.set_mig_mode(reader.address, enabled):
-        writer.reset_gpu(reader.address)
-    gpu = reader.read()
-    _check(bool(gpu.mig_current) == enabled,
-           'MIG mode reads %s after setting it %s' % (
-               'on' if gpu.mig_current else 'off',
-               'on' if enabled else 'off'))
-    return lambda: set_mig_mode(writer, reader, before)
+        try:
+            writer.reset_gpu(reader.address)
+        except Exception as exc:
+            raise StepFailed('resetting the GPU to set MIG mode %s failed: '
+                             '%s' % ('on' if enabled else 'off', exc),
+                             _undo_if_taken(
+                                 reader, lambda gpu: bool(
+                                     gpu.mig_current) != before,
+                                 undo)) from exc
+    _verify(reader, lambda gpu: bool(gpu.mig_current) == enabled,
+            lambda gpu: 'MIG mode reads %s after setting it %s' % (
+                'on' if gpu.mig_current else 'off',
+                'on' if enabled else 'off'), undo,
+            taken=lambda gpu: bool(gpu.mig_current) != before)
+    return undo
 
 
 def create_gi(writer, reader, profile, start):
     gi_id = writer.create_gpu_instance(reader.address, profile, start)
-    gi = _gi_at(reader.read(), profile, start)
-    _check(gi is not None, 'GPU instance %s at %d is not there after '
-           'creating it' % (profile, start))
-    return lambda: destroy_gi(writer, reader, gi.id if gi_id is None
-                              else gi_id, profile, start)
+
+    def undo():
+        made = gi_id if gi_id is not None else \
+            _gi_at(reader.last(), profile, start).id
+        return destroy_gi(writer, reader, made, profile, start)
+    _verify(reader, lambda gpu: _gi_at(gpu, profile, start) is not None,
+            lambda gpu: 'GPU instance %s at %d is not there after '
+            'creating it' % (profile, start), undo)
+    return undo
 
 
 def destroy_gi(writer, reader, gi_id, profile, start):
     writer.destroy_gpu_instance(reader.address, gi_id)
-    _check(all(gi.id != gi_id for gi in reader.read().gpu_instances),
-           'GPU instance %d is still there after destroying it' % gi_id)
-    return lambda: create_gi(writer, reader, profile, start)
+    undo = functools.partial(create_gi, writer, reader, profile, start)
+    _verify(reader, lambda gpu: all(gi.id != gi_id
+                                    for gi in gpu.gpu_instances),
+            lambda gpu: 'GPU instance %d is still there after destroying '
+            'it' % gi_id, undo)
+    return undo
 
 
 def create_ci(writer, reader, profile, start):
     gi = _gi_at(reader.last(), profile, start)
     _check(gi is not None, 'no GPU instance %s at %d to hold a compute '
            'instance' % (profile, start))
+    old = {ci.id for ci in gi.compute_instances}
     ci_id = writer.create_compute_instance(reader.address, gi.id, profile)
-    gi_after = _gi_at(reader.read(), profile, start)
-    _check(gi_after is not None and gi_after.compute_instances,
-           'GPU instance %s at %d has no compute instance after creating '
-           'one' % (profile, start))
+
+    def new_ci(gpu):
+        now = _gi_at(gpu, profile, start)
+        return next((ci.id for ci in (now.compute_instances if now else ())
+                     if ci.id == ci_id or (ci_id is None
+                                           and ci.id not in old)), None)
+
+    def undo():
+        return destroy_ci(writer, reader, gi.id, new_ci(reader.last()),
+                          profile, start)
+    _verify(reader, lambda gpu: new_ci(gpu) is not None,
+            lambda gpu: 'GPU instance %s at %d has no new compute '
+            'instance after creating one' % (profile, start), undo)
     if ci_id is None:
-        ci_id = gi_after.compute_instances[-1].id
-    return lambda: destroy_ci(writer, reader, gi.id, ci_id, profile, start)
+        ci_id = new_ci(reader.last())
+    return undo
 
 
 def destroy_ci(writer, reader, gi_id, ci_id, profile, start=None):
-    writer.destroy_compute_instance(reader.address, gi_id, ci_id)
-    gi = next((g for g in reader.read().gpu_instances if g.id == gi_id),
-              None)
-    _check(gi is None or all(c.id != ci_id for c in gi.compute_instances),
-           'compute instance %d of GPU instance %d is still there' % (
-               ci_id, gi_id))
     if start is None:
+        gi = next((g for g in reader.last().gpu_instances
+                   if g.id == gi_id), None)
         start = gi.placement.start if gi else 0
-    return lambda: create_ci(writer, reader, profile, start)
+    writer.destroy_compute_instance(reader.address, gi_id, ci_id)
+
+    def gone(gpu):
+        gi = next((g for g in gpu.gpu_instances if g.id == gi_id), None)
+        return gi is None or all(c.id != ci_id for c in gi.compute_instances)
+    undo = functools.partial(create_ci, writer, reader, profile, start)
+    _verify(reader, gone, lambda gpu: 'compute instance %d of GPU instance '
+            '%d is still there' % (ci_id, gi_id), undo)
+    return undo
 
 
 def set_vf_type(writer, reader, vf_address, name):
@@ -210,28 +293,42 @@ def set_vf_type(writer, reader, vf_address, name):
     value = str(_type_id(gpu, name)) if name else '0'
     writer.write_sysfs('%s/%s/nvidia/current_vgpu_type' % (PCI, vf_address),
                        value)
-    vf = reader.read().vf(vf_address)
-    now = plan_mod.type_name(_model(gpu), vf.current_vgpu_type) if vf \
-        else None
-    _check(now == name, 'VF %s reads vGPU type %s after writing %s' % (
-        vf_address, now, name or 'none'))
-    return lambda: set_vf_type(writer, reader, vf_address,
-                               plan_mod.type_name(_model(gpu), before))
+
+    def reads(gpu):
+        vf = gpu.vf(vf_address)
+        return plan_mod.type_name(_model(gpu), vf.current_vgpu_type) \
+            if vf else None
+
+    def undo():
+        return set_vf_type(writer, reader, vf_address,
+                           plan_mod.type_name(_model(gpu), before))
+    _verify(reader, lambda gpu: reads(gpu) == name,
+            lambda gpu: 'VF %s reads vGPU type %s after writing %s' % (
+                vf_address, reads(gpu), name or 'none'), undo,
+            taken=lambda gpu: reads(gpu) != plan_mod.type_name(
+                _model(gpu), before))
+    return undo
 
 
 def create_mdev(writer, reader, parent, mdev_type, uuid):
     writer.write_sysfs('%s/%s/mdev_supported_types/%s/create' % (
         MDEV_BUS, parent, mdev_type), uuid)
-    _check(any(m.uuid == uuid for m in reader.read().mdevs),
-           'mdev %s is not there after creating it on %s' % (uuid, parent))
-    return lambda: remove_mdev(writer, reader, parent, mdev_type, uuid)
+    undo = functools.partial(remove_mdev, writer, reader, parent,
+                             mdev_type, uuid)
+    _verify(reader, lambda gpu: any(m.uuid == uuid for m in gpu.mdevs),
+            lambda gpu: 'mdev %s is not there after creating it on %s' % (
+                uuid, parent), undo)
+    return undo
 
 
 def remove_mdev(writer, reader, parent, mdev_type, uuid):
     writer.write_sysfs('%s/%s/remove' % (MDEV_DEVICES, uuid), '1')
-    _check(all(m.uuid != uuid for m in reader.read().mdevs),
-           'mdev %s is still there after removing it' % uuid)
-    return lambda: create_mdev(writer, reader, parent, mdev_type, uuid)
+    undo = functools.partial(create_mdev, writer, reader, parent,
+                             mdev_type, uuid)
+    _verify(reader, lambda gpu: all(m.uuid != uuid for m in gpu.mdevs),
+            lambda gpu: 'mdev %s is still there after removing it' % uuid,
+            undo)
+    return undo
 
 
 def _free_vf(gpu, name, mdev_type=None):
@@ -299,9 +396,16 @@ def run_step(writer, reader, step):
 
 
 def _rollback(journal, result):
+    """Undo ``journal``, newest first.
+
+    An undo that returns None found nothing to undo (a step whose write
+    had not taken effect), so it is not listed as rolled back.
+    """
     for description, undo in reversed(journal):
         try:
-            undo()
+            if undo() is None:
+                LOG.debug('nothing to undo for "%s"', description)
+                continue
             result.rolled_back.append(description)
         except Exception as exc:  # keep undoing the rest
             LOG.error('rollback of "%s" failed: %s', description, exc)
@@ -339,6 +443,7 @@ def apply_gpu(target, read_gpu, writer, hostname, options):
     reader = _Gpu(read_gpu, target.address)
     result = GpuResult(address=target.address, status=UNCHANGED)
     journal = []
+    current = None
     drained = []
     try:
         for _ in range(MAX_PASSES):
@@ -356,6 +461,7 @@ def apply_gpu(target, read_gpu, writer, hostname, options):
                     return result
             for step in gpu_plan.steps:
                 _say(options, step.describe())
+                current = step.describe()
                 undo = run_step(writer, reader, step)
                 result.done.append(step.describe())
                 if undo is not None:
@@ -371,6 +477,9 @@ def apply_gpu(target, read_gpu, writer, hostname, options):
         _say(options, '%s: failed: %s; rolling back'
              % (target.address, result.message))
         reader.forget()
+        if getattr(exc, 'undo', None) is not None:
+            # The failing step's write went through: undo it first.
+            journal.append((current, exc.undo))
         _rollback(journal, result)
     finally:
         for address in drained:

@@ -19,6 +19,8 @@ each into Placement with the same provider tree and sync as production,
 then places a stream of vGPU requests the way Nova does (GET
 /allocation_candidates, a GPU-level choice among the candidates, PUT
 /allocations) while some earlier jobs finish, and returns per-GPU usage.
+A share of the requests ask two vGPUs through granular request groups
+(:mod:`demo_requests`), so one claim may span two GPUs.
 ``compare(...)`` plays the same stream once per policy on fresh state.
 
 Policies (the GPU-level choice among Placement's candidates):
@@ -48,6 +50,7 @@ import uuid
 from gpuvirt_nova import exception
 from gpuvirt_nova.hardware import catalog
 from gpuvirt_nova.hardware import discover
+from gpuvirt_nova.placement import demo_requests
 from gpuvirt_nova.placement import naming
 from gpuvirt_nova.placement import offers as offers_mod
 from gpuvirt_nova.placement import sync
@@ -55,7 +58,13 @@ from gpuvirt_nova.placement import tree
 from gpuvirt_nova.scheduler import gpu_level
 from gpuvirt_nova.scheduler import shapes
 
-POLICIES = ('ours', 'first-fit', 'best-fit')
+POLICIES = demo_requests.POLICIES
+GROUP_POLICIES = demo_requests.GROUP_POLICIES
+DEFAULT_MULTI_SHARE = demo_requests.DEFAULT_MULTI_SHARE
+VgpuRequest = demo_requests.VgpuRequest
+events = demo_requests.events
+choose = demo_requests.choose
+stream_mix = demo_requests.stream_mix
 #: The order ``compare`` plays them in (baselines first).
 COMPARE_ORDER = ('first-fit', 'best-fit', 'ours')
 
@@ -111,10 +120,25 @@ class GpuUsage:
 class DemoResult:
     gpus: list
     policy: str = POLICIES[0]
+    #: Requests (servers), whatever their vGPU count.
     placed: int = 0
     rejected: int = 0
     finished: int = 0
     sync_calls: int = 0
+    #: vGPUs of those requests.
+    placed_vgpus: int = 0
+    rejected_vgpus: int = 0
+    finished_vgpus: int = 0
+    #: Placed requests that asked more than one vGPU.
+    placed_multi: int = 0
+
+    def count(self, outcome, request):
+        """Count one request's ``placed``/``rejected``/``finished``."""
+        setattr(self, outcome, getattr(self, outcome) + 1)
+        vgpus = outcome + '_vgpus'
+        setattr(self, vgpus, getattr(self, vgpus) + request.vgpus)
+        if outcome == 'placed' and request.vgpus > 1:
+            self.placed_multi += 1
 
     @property
     def capacity(self):
@@ -219,11 +243,13 @@ def load_layout(path=None):
     return layout_spec.load_file(path), simulate_hints(text)
 
 
-def check_arguments(hosts=1, requests=0, policy=POLICIES[0]):
-    """Raise UsageError for a bad --hosts, --requests or --policy.
+def check_arguments(hosts=1, requests=0, policy=POLICIES[0],
+                    multi_share=0.0, group_policy='none'):
+    """Raise UsageError for a bad command-line value.
 
-    Called by the command before it touches anything, and by the
-    functions that take these values.
+    Checks --hosts, --requests, --policy, --multi-vgpu-share and
+    --group-policy. Called by the command before it touches anything,
+    and by the functions that take these values.
     """
     if hosts < 1:
         raise exception.UsageError('--hosts %d: simulate at least one host'
@@ -234,6 +260,13 @@ def check_arguments(hosts=1, requests=0, policy=POLICIES[0]):
     if requests < 0:
         raise exception.UsageError('--requests %d: use 0 or more'
                                    % requests)
+    if not 0.0 <= multi_share <= 1.0:
+        raise exception.UsageError(
+            '--multi-vgpu-share %s: use a fraction from 0 to 1 (0.1 = one '
+            'request in ten asks two vGPUs)' % multi_share)
+    if group_policy not in GROUP_POLICIES:
+        raise exception.UsageError('--group-policy %s: use one of %s' % (
+            group_policy, ', '.join(GROUP_POLICIES)))
 
 
 def build_hosts(layout, count, sim_dir, hints=None, prefix='node'):
@@ -262,92 +295,18 @@ def build_hosts(layout, count, sim_dir, hints=None, prefix='node'):
     return hosts
 
 
-def request_stream(capacity, count, rng):
-    """``count`` vGPU type names, drawn in proportion to ``capacity``.
+def place(client, request, policy, user, aggregate, configured_mix=None):
+    """Place one request; the consumer UUID, or None when nothing fits.
 
-    Larger types come a little more often than their share of slots
-    (training jobs), so both packing and fragmentation show.
+    ``request`` is a VgpuRequest (or a vGPU type name). Only the demo's
+    hosts (members of ``aggregate``) are candidates, so a shared
+    Placement's other providers are never touched. A several-vGPU
+    request is claimed in one ``PUT /allocations`` that may span GPUs.
     """
-    names = sorted(capacity)
-    sizes = {n: catalog_framebuffer(n) for n in names}
-    weights = [capacity[n] * (sizes[n] ** 0.5) for n in names]
-    return rng.choices(names, weights=weights, k=count)
-
-
-def catalog_framebuffer(type_name):
-    for gpu_model in catalog.load().models.values():
-        for vgpu_type in gpu_model.vgpu_types:
-            if vgpu_type.name == type_name:
-                return vgpu_type.framebuffer_mib
-    return 1
-
-
-def stream_mix(capacity):
-    """{resource class: weight} of the stream ``request_stream`` draws.
-
-    This is the typical-request mix the report's fragmentation uses.
-    """
-    return {naming.resource_class(n): capacity[n] * (
-        catalog_framebuffer(n) ** 0.5) for n in sorted(capacity)}
-
-
-def events(capacity, requests, seed=0, finish_ratio=0.25):
-    """[(vGPU type, a job finishes first, which one in [0, 1))].
-
-    Drawn up front so that every policy of ``compare`` sees the same
-    stream whatever it placed.
-    """
-    rng = random.Random(seed)
-    names = request_stream(capacity, requests, rng)
-    return [(name, rng.random() < finish_ratio, rng.random())
-            for name in names]
-
-
-def _best_fit(candidates, resource_class):
-    requests = candidates['allocation_requests']
-    summaries = candidates['provider_summaries']
-
-    def free(index):
-        allocations = requests[index]['allocations']
-        provider = next(p for p, a in allocations.items()
-                        if resource_class in a['resources'])
-        res = summaries[provider]['resources'][resource_class]
-        return (res['capacity'] - res['used'], provider)
-    return requests[min(range(len(requests)), key=free)]
-
-
-def choose(candidates, resource_class, policy, configured_mix=None):
-    """The allocation request to claim (the GPU-level choice), or None.
-
-    ``candidates`` is Placement's answer. ``ours`` runs the scheduler
-    plugins' code (``configured_mix``: ``[gpuvirt_scheduler]
-    typical_requests``, empty = learned from usage as the filter does);
-    ``first-fit`` takes the first (what Nova does without them);
-    ``best-fit`` the GPU with the fewest free slots of that class left.
-    """
-    requests = candidates['allocation_requests']
-    if not requests:
-        return None
-    if policy == 'first-fit':
-        return requests[0]
-    if policy == 'best-fit':
-        return _best_fit(candidates, resource_class)
-    return gpu_level.pick(candidates['provider_summaries'], requests,
-                          {resource_class: 1}, configured_mix)
-
-
-def place(client, resource_class, policy, user, aggregate,
-          configured_mix=None):
-    """Place one vGPU; the consumer UUID, or None when nothing fits.
-
-    Only the demo's hosts (members of ``aggregate``) are candidates, so a
-    shared Placement's other providers are never touched.
-    """
+    request = demo_requests.as_request(request)
     candidates = client.allocation_candidates(
-        [('resources', '%s:1' % resource_class),
-         ('required', naming.MANAGED_TRAIT),
-         ('member_of', aggregate)])
-    chosen = choose(candidates, resource_class, policy, configured_mix)
+        demo_requests.placement_query(request.extra_specs(), aggregate))
+    chosen = choose(candidates, request.asked(), policy, configured_mix)
     if chosen is None:
         return None
     consumer = str(uuid.uuid4())
@@ -410,6 +369,12 @@ def setup(client, hosts, progress=None, total_steps=None):
         client.add_to_aggregate(
             client.provider_by_name(hostname)['uuid'], cluster.aggregate)
         for spec in desired.providers:
+            if spec.inventories:
+                # Numbered request groups match member_of on the GPU
+                # provider itself, not on its compute node.
+                client.add_to_aggregate(
+                    client.provider_by_name(spec.name)['uuid'],
+                    cluster.aggregate)
             for rc, inventory in spec.inventories.items():
                 cluster.capacity[spec.vgpu_types[rc]] += inventory.total
         if progress:
@@ -434,55 +399,63 @@ def play(client, cluster, stream, policy, seed=0, configured_mix=None,
     result = DemoResult(gpus=[], policy=policy,
                         sync_calls=cluster.sync_calls)
     running = []
-    for step, (type_name, finish, which) in enumerate(stream, first_step):
+    for step, (asked, finish, which) in enumerate(stream, first_step):
+        request = demo_requests.as_request(asked)
         if running and finish:
-            client.delete_allocations(running.pop(int(which * len(running))))
-            result.finished += 1
-        consumer = place(client, naming.resource_class(type_name), policy,
-                         users[step % len(users)], cluster.aggregate,
-                         configured_mix)
+            consumer, held = running.pop(int(which * len(running)))
+            client.delete_allocations(consumer)
+            result.count('finished', held)
+        consumer = place(client, request, policy, users[step % len(users)],
+                         cluster.aggregate, configured_mix)
         if consumer is None:
-            result.rejected += 1
+            result.count('rejected', request)
         else:
-            result.placed += 1
-            running.append(consumer)
+            result.count('placed', request)
+            running.append((consumer, request))
         if progress:
             progress(step, total_steps or len(stream),
-                     '%s %s' % (policy, type_name))
+                     '%s %s' % (policy, request.label))
     result.gpus = usage(client, cluster.hosts, stream_mix(cluster.capacity))
     if release:
-        for consumer in running:
+        for consumer, _ in running:
             client.delete_allocations(consumer)
     return result
 
 
 def run(client, hosts, requests, policy=POLICIES[0], seed=0,
-        finish_ratio=0.25, progress=None, configured_mix=None):
-    """Sync ``hosts``, place ``requests`` vGPUs; returns DemoResult.
+        finish_ratio=0.25, progress=None, configured_mix=None,
+        multi_share=DEFAULT_MULTI_SHARE, group_policy='none'):
+    """Sync ``hosts``, place ``requests`` requests; returns DemoResult.
 
     ``finish_ratio``: chance that a running job ends before each new
-    request, so the cluster churns as a real one does.
+    request, so the cluster churns as a real one does. ``multi_share``
+    of the requests ask two vGPUs (granular groups, ``group_policy``).
     """
-    check_arguments(requests=requests, policy=policy)
+    check_arguments(requests=requests, policy=policy,
+                    multi_share=multi_share, group_policy=group_policy)
     total = len(hosts) + requests
     cluster = setup(client, hosts, progress, total)
-    stream = events(cluster.capacity, requests, seed, finish_ratio)
+    stream = events(cluster.capacity, requests, seed, finish_ratio,
+                    multi_share, group_policy)
     return play(client, cluster, stream, policy, seed, configured_mix,
                 progress, len(hosts) + 1, total)
 
 
 def compare(client, hosts, requests, seed=0, finish_ratio=0.25,
-            progress=None, configured_mix=None, policies=COMPARE_ORDER):
+            progress=None, configured_mix=None, policies=COMPARE_ORDER,
+            multi_share=DEFAULT_MULTI_SHARE, group_policy='none'):
     """The same stream once per policy, each on the empty cluster.
 
     Returns [DemoResult] in ``policies`` order.
     """
-    check_arguments(requests=requests)
+    check_arguments(requests=requests, multi_share=multi_share,
+                    group_policy=group_policy)
     for policy in policies:
         check_arguments(policy=policy)
     total = len(hosts) + requests * len(policies)
     cluster = setup(client, hosts, progress, total)
-    stream = events(cluster.capacity, requests, seed, finish_ratio)
+    stream = events(cluster.capacity, requests, seed, finish_ratio,
+                    multi_share, group_policy)
     results = []
     for index, policy in enumerate(policies):
         results.append(play(client, cluster, stream, policy, seed,
