@@ -26,6 +26,8 @@ caller. Operators configure the daemon in ``[gpuvirt_privsep]``
 caller's side too, so a bad argument fails before the daemon starts.
 """
 
+import os
+
 from oslo_concurrency import processutils
 from oslo_log import log as logging
 from oslo_privsep import capabilities
@@ -63,11 +65,21 @@ def _write_file(path, value):
             % (value, path, exc.errno, exc.strerror), exc.errno)
 
 
+def checked_write(path, value, sysfs_root='/'):
+    """Validate a sysfs write (form and NVIDIA device), then write it.
+
+    ``sysfs_root`` is ``/`` in the daemon; tests point it at a simulated
+    host's tree to see what is refused.
+    """
+    request = writers.validate_device_write(path, value, sysfs_root)
+    target = os.path.join(sysfs_root, request.path.lstrip('/'))
+    LOG.debug('Writing %s to %s', request.value, target)
+    _write_file(target, request.value)
+
+
 @sys_admin_pctxt.entrypoint
 def write_sysfs(path, value):
-    request = writers.validate_sysfs_write(path, value)
-    LOG.debug('Writing %s to %s', request.value, request.path)
-    _write_file(request.path, request.value)
+    checked_write(path, value)
 
 
 @sys_admin_pctxt.entrypoint
@@ -112,6 +124,8 @@ class PrivsepWriter(writers.HardwareWriter):
     """The production writer: checks here, acts in the privsep daemon."""
 
     def write_sysfs(self, path, value):
+        # NOTE: the form is checked here; whose device it is, in the
+        # daemon (checked_write), which trusts no caller.
         request = writers.validate_sysfs_write(path, value)
         write_sysfs(request.path, request.value)
 

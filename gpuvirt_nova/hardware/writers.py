@@ -32,6 +32,7 @@ written once over a pynvml-like module: the privsep daemon passes the real
 import abc
 import collections
 import contextlib
+import os
 import re
 
 from gpuvirt_nova import exception
@@ -59,6 +60,10 @@ ALLOWED_WRITES = (
     ('mdev_remove',
      re.compile(r'^/sys/bus/mdev/devices/%s/remove$' % _UUID)),
 )
+
+#: PCI vendor id of NVIDIA, as sysfs ``vendor`` files read.
+NVIDIA_VENDOR = '0x10de'
+_NVIDIA_MDEV_TYPE = re.compile(r'^%s$' % _TYPE)
 
 #: Most VFs a PCI function can have (the routing-id space of one bus).
 MAX_VFS = 256
@@ -158,6 +163,68 @@ def validate_sysfs_write(path, value):
     mdev_uuid = text if kind == 'mdev_create' else groups.get('uuid')
     return SysfsWrite(kind, path, text, groups.get('address'), type_id,
                       mdev_uuid)
+
+
+def _read_text(path):
+    try:
+        with open(path) as f:
+            return f.read().strip().lower()
+    except OSError:
+        return None
+
+
+def _under(sysfs_root, path):
+    return os.path.join(sysfs_root, path.lstrip('/'))
+
+
+def check_nvidia_target(request, sysfs_root='/'):
+    """Refuse a write whose device is not NVIDIA's; return ``request``.
+
+    The path patterns say *which* attribute, not *whose*: a well-formed
+    ``sriov_numvfs`` may belong to a NIC and an mdev UUID to another
+    vendor's mediated device. So the PCI device (a VF: its ``physfn``)
+    must read vendor 0x10de and a removed mdev's ``mdev_type`` must be
+    ``nvidia-<id>``. A device or mdev that does not exist is left to the
+    write itself, which fails with ENOENT. Raises InvalidWrite.
+    """
+    if request.kind == 'mdev_remove':
+        device = _under(sysfs_root, '/sys/bus/mdev/devices/%s'
+                        % request.mdev_uuid)
+        if not os.path.isdir(device):
+            return request
+        link = os.path.join(device, 'mdev_type')
+        mdev_type = os.path.basename(os.path.realpath(link)) \
+            if os.path.exists(link) else None
+        if not mdev_type or not _NVIDIA_MDEV_TYPE.match(mdev_type):
+            raise InvalidWrite(
+                '%s: mdev %s is of type %s, not an NVIDIA vGPU '
+                '(nvidia-<id>); only NVIDIA vGPUs may be removed here'
+                % (request.path, request.mdev_uuid, mdev_type or 'unknown'))
+        return request
+    device = _under(sysfs_root, '/sys/bus/pci/devices/%s' % request.address)
+    if not os.path.isdir(device):
+        return request
+    physfn = os.path.join(device, 'physfn')
+    owner = physfn if os.path.isdir(physfn) else device
+    vendor = _read_text(os.path.join(owner, 'vendor'))
+    if vendor != NVIDIA_VENDOR:
+        raise InvalidWrite(
+            '%s: PCI device %s%s has vendor %s, not NVIDIA (%s); only '
+            'NVIDIA GPUs and their VFs may be changed'
+            % (request.path, request.address,
+               ' (its physical function)' if owner == physfn else '',
+               vendor or 'unknown', NVIDIA_VENDOR))
+    return request
+
+
+def validate_device_write(path, value, sysfs_root='/'):
+    """:func:`validate_sysfs_write`, then :func:`check_nvidia_target`.
+
+    ``sysfs_root`` is where ``/sys`` lives (``/`` on a real host, the
+    simulated host's root in the simulator).
+    """
+    return check_nvidia_target(validate_sysfs_write(path, value),
+                               sysfs_root)
 
 
 def validate_mig_profile(profile):

@@ -179,6 +179,13 @@ def existing_vgpus(gpu, gpu_model):
     return found
 
 
+def vfs_in_use(gpu):
+    """Whether any VF of ``gpu`` has a vGPU type or an mdev (a guest's)."""
+    addresses = {vf.address for vf in gpu.vfs}
+    return any(vf.current_vgpu_type for vf in gpu.vfs) or \
+        any(m.parent in addresses for m in gpu.mdevs)
+
+
 def delivery(gpu):
     """How vGPUs are made on ``gpu``: a VIA_* value, or None if unknown."""
     if gpu.vgpu_mode in (model.HostVgpuMode.VENDOR_VFIO,
@@ -255,13 +262,22 @@ def plan_gpu(target, gpu, hostname=None, compute_instances=True):
             'install and load the NVIDIA vGPU manager, then apply again'
         return result
     gone_profiles = {gi.profile for gi in destroy_gis}
+    total_vfs = gpu.sriov_totalvfs
+    current_vfs = 0 if (mig_changes and reset) else len(gpu.vfs)
+    resize_vfs = bool(wanted_types and total_vfs
+                      and current_vfs != total_vfs
+                      and gpu.vgpu_mode != model.HostVgpuMode.MDEV)
+    # NOTE: the kernel takes N -> M VFs only through 0, which drops every
+    # VF's type and mdevs: what lives on a VF is lost and made again.
+    lost_vfs = {vf.address for vf in gpu.vfs} \
+        if resize_vfs and current_vfs else set()
     need = collections.Counter(wanted_types)
     remove = []
     for parent, name, mdev in existing_vgpus(gpu, gpu_model):
         vgpu_type = _find_type(gpu_model, name)
         on_gone_gi = vgpu_type is not None and vgpu_type.mig_backed and \
             (vgpu_type.mig_profile in gone_profiles or mig_changes)
-        if need[name] > 0 and not on_gone_gi:
+        if need[name] > 0 and not on_gone_gi and parent not in lost_vfs:
             need[name] -= 1
             continue
         remove.append((parent, name, mdev))
@@ -277,18 +293,17 @@ def plan_gpu(target, gpu, hostname=None, compute_instances=True):
         add(Step(gpu.address, DESTROY_GI,
                  {'gi': gi.id, 'profile': gi.profile,
                   'start': gi.placement.start}, destroys=True))
-    total_vfs = gpu.sriov_totalvfs
     if mig_changes:
         if reset and gpu.vfs:
             add(Step(gpu.address, SET_NUMVFS,
-                     {'count': 0, 'current': len(gpu.vfs)}))
+                     {'count': 0, 'current': len(gpu.vfs)},
+                     destroys=vfs_in_use(gpu)))
         add(Step(gpu.address, SET_MIG_MODE, {'enabled': want_mig},
                  reset=reset))
-    current_vfs = 0 if (mig_changes and reset) else len(gpu.vfs)
-    if wanted_types and total_vfs and current_vfs != total_vfs \
-            and gpu.vgpu_mode != model.HostVgpuMode.MDEV:
+    if resize_vfs:
         add(Step(gpu.address, SET_NUMVFS,
-                 {'count': total_vfs, 'current': current_vfs}))
+                 {'count': total_vfs, 'current': current_vfs},
+                 destroys=bool(lost_vfs) and vfs_in_use(gpu)))
     for profile, start in create_gis:
         add(Step(gpu.address, CREATE_GI, {'profile': profile,
                                           'start': start}))

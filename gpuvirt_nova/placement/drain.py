@@ -16,7 +16,10 @@
 
 ``layout apply --drain`` reserves the GPU's provider so the scheduler
 sends nothing new there, waits until its allocations are gone, and
-releases it afterwards; :class:`PlacementDrainer` is that seam over a
+releases it afterwards. While it drains, the provider carries
+``CUSTOM_GPUVIRT_DRAINING``, so the other writers of that provider (the
+Nova driver, ``placement sync``) keep it reserved too.
+:class:`PlacementDrainer` is that seam over a
 :class:`gpuvirt_nova.placement.client.PlacementClient`.
 """
 
@@ -46,7 +49,14 @@ class PlacementDrainer(drain.Drainer):
         return provider
 
     def set_reserved(self, host, gpu_address, reserved):
+        """Reserve (or release) the GPU and mark (or unmark) it draining.
+
+        The mark, ``naming.DRAINING_TRAIT``, goes on first and comes off
+        first: nova-compute's periodic report and ``placement sync`` keep
+        a marked GPU fully reserved instead of writing reserved=0 back.
+        """
         uuid = self._provider(host, gpu_address)['uuid']
+        self._set_mark(uuid, reserved)
         for attempt in range(self.retries + 1):
             generation, inventories = self.client.inventories(uuid)
             wanted = {rc: dict(inv, reserved=inv['total'] if reserved else 0)
@@ -55,6 +65,22 @@ class PlacementDrainer(drain.Drainer):
                 return
             try:
                 self.client.set_inventories(uuid, generation, wanted)
+                return
+            except placement_client.Conflict:
+                if attempt == self.retries:
+                    raise
+
+    def _set_mark(self, uuid, draining):
+        trait = naming.DRAINING_TRAIT
+        if draining and not self.client.existing_traits([trait]):
+            self.client.create_trait(trait)
+        for attempt in range(self.retries + 1):
+            generation, traits = self.client.traits(uuid)
+            wanted = traits | {trait} if draining else traits - {trait}
+            if wanted == traits:
+                return
+            try:
+                self.client.set_traits(uuid, generation, wanted)
                 return
             except placement_client.Conflict:
                 if attempt == self.retries:

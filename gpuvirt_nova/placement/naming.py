@@ -46,6 +46,10 @@ DRIVER_TRAIT_PREFIX = 'CUSTOM_NVIDIA_DRIVER_'
 
 #: Set on every GPU provider this package manages.
 MANAGED_TRAIT = 'CUSTOM_GPUVIRT_MANAGED'
+#: Set on a GPU provider while ``layout apply --drain`` drains it: the
+#: driver and the sync then keep its inventory fully reserved, instead of
+#: writing back the reserved=0 of an undrained GPU.
+DRAINING_TRAIT = 'CUSTOM_GPUVIRT_DRAINING'
 #: The owner trait of our GPU providers. Nova 34 sets OWNER_NOVA on every
 #: provider nova-compute reports (its own pGPU providers included); our GPU
 #: providers are consumed by Nova's scheduler and filled by Nova's driver,

@@ -28,7 +28,9 @@
   tree no longer has are deleted, unless servers still hold allocations
   there: then they are kept, fully reserved, and reported;
 * inventories are never lowered below their usage (see
-  :mod:`gpuvirt_nova.placement.diff`).
+  :mod:`gpuvirt_nova.placement.diff`);
+* a GPU provider marked ``CUSTOM_GPUVIRT_DRAINING`` (``layout apply
+  --drain``) keeps the mark and stays fully reserved.
 
 With ``dry_run`` it reads only and reports what it would change: that
 report is also the drift that ``placement audit`` shows.
@@ -42,6 +44,7 @@ from gpuvirt_nova import exception
 from gpuvirt_nova.placement import client as placement_client
 from gpuvirt_nova.placement import diff
 from gpuvirt_nova.placement import naming
+from gpuvirt_nova.placement import tree as tree_mod
 
 LOG = logging.getLogger(__name__)
 
@@ -142,7 +145,16 @@ class _Sync:
 
     def update(self, spec, provider, record=True):
         uuid = provider['uuid']
+        traits_generation, traits = self.client.traits(uuid)
         generation, current = self.client.inventories(uuid)
+        if generation != traits_generation:
+            # Changed between the two reads: work on fresh state.
+            raise placement_client.Conflict(
+                'GET', '/resource_providers/%s' % uuid, 409,
+                'changed while being read')
+        if naming.DRAINING_TRAIT in traits:
+            # layout apply --drain is draining this GPU: keep it reserved.
+            spec = tree_mod.draining_spec(spec)
         usages = {}
         if diff.needs_usages(spec, current):
             usages = self.client.usages(uuid)
@@ -157,7 +169,6 @@ class _Sync:
             if not self.dry_run:
                 generation = self.client.set_inventories(
                     uuid, generation, wanted)
-        generation, traits = self.client.traits(uuid)
         wanted_traits = diff.merge_traits(spec.traits, traits)
         if wanted_traits != traits:
             if record:

@@ -26,7 +26,9 @@ unhealthy=())`` -> :class:`DesiredTree`
   :mod:`gpuvirt_nova.placement.offers`). A GPU without offers gets no
   provider.
 * ``draining`` / ``unhealthy``: PCI addresses whose whole inventory is
-  reserved (existing allocations stay, nothing new lands there).
+  reserved (existing allocations stay, nothing new lands there). A
+  draining GPU also keeps ``naming.DRAINING_TRAIT``, the mark the drainer
+  sets (see :func:`draining_addresses`).
 
 The result is plain data: one :class:`ProviderSpec` per GPU (name
 ``<compute-node>_pci_<dddd>_<bb>_<ss>_<f>``, parent = ``compute_node``),
@@ -177,6 +179,29 @@ def build_gpu_provider(compute_node, gpu, offer, reserved=False,
         vgpu_types=types)
 
 
+def draining_spec(spec):
+    """``spec`` of a GPU being drained: all reserved, with the trait."""
+    inventories = {rc: dataclasses.replace(inv, reserved=inv.total)
+                   for rc, inv in spec.inventories.items()}
+    return dataclasses.replace(
+        spec, inventories=inventories,
+        traits=spec.traits | {naming.DRAINING_TRAIT})
+
+
+def draining_addresses(providers, compute_node):
+    """GPU addresses whose provider carries ``naming.DRAINING_TRAIT``.
+
+    ``providers``: ``(provider name, traits)`` pairs as Placement (or
+    Nova's provider cache) holds them; other providers are ignored.
+    """
+    result = set()
+    for name, traits in providers:
+        address = naming.address_from_provider_name(compute_node, name)
+        if address and naming.DRAINING_TRAIT in traits:
+            result.add(address)
+    return result
+
+
 def _normalize_addresses(addresses, field):
     result = set()
     for address in addresses or ():
@@ -203,14 +228,17 @@ def build_provider_tree(compute_node, host, offers, draining=(),
                 '%s' % (key, host.hostname or compute_node,
                         ', '.join(g.address for g in host.gpus) or 'none'))
         normalized[key] = dict(offer or {})
-    reserved = (_normalize_addresses(draining, 'draining')
-                | _normalize_addresses(unhealthy, 'unhealthy'))
+    draining = _normalize_addresses(draining, 'draining')
+    reserved = draining | _normalize_addresses(unhealthy, 'unhealthy')
     providers = []
     for gpu in sorted(host.gpus, key=lambda g: g.address):
         offer = normalized.get(gpu.address)
         if not offer:
             continue
-        providers.append(build_gpu_provider(
+        spec = build_gpu_provider(
             compute_node, gpu, offer, reserved=gpu.address in reserved,
-            driver_version=host.driver_version))
+            driver_version=host.driver_version)
+        if gpu.address in draining:
+            spec = draining_spec(spec)
+        providers.append(spec)
     return DesiredTree(compute_node=compute_node, providers=tuple(providers))

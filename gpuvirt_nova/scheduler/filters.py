@@ -151,7 +151,12 @@ class _AdmissionFilter(filters.BaseHostFilter):
         return super().filter_all(filter_obj_list, spec_obj)
 
     def asked(self, spec_obj):
-        """{rc: amount} this request adds (a move re-uses what it holds)."""
+        """{rc: amount} this request adds.
+
+        A move re-uses what the instance holds, which Nova has handed to
+        the migration's consumer by now (see ``reads.consumer_usages``):
+        a migration adds nothing, a resize only its extra vGPUs.
+        """
         per_instance = flavor_vgpus(spec_obj)
         if not per_instance:
             return {}

@@ -35,6 +35,10 @@ from gpuvirt_nova.placement import naming
 LOG = logging.getLogger(__name__)
 
 USAGES_VERSION = '1.9'
+#: Migration statuses of a move still on its way (the migration record
+#: holds the instance's source allocation from before scheduling on).
+MOVING = ('accepted', 'pre-migrating', 'queued', 'preparing', 'running',
+          'post-migrating', 'migrating')
 TRAITS_FILTER_VERSION = '1.18'
 #: Requests whose answers are kept; a scheduler handles a few at a time.
 MAX_REQUESTS = 32
@@ -49,12 +53,44 @@ def request_key(spec_obj):
     return (request_id or id(spec_obj), instance)
 
 
-class PlacementReads:
-    """The reads the filters and the weigher need, with their caches."""
+def moving_migrations(context, instance_uuid):
+    """UUIDs of the instance's migrations in flight, from Nova's cell DB.
 
-    def __init__(self, client=None, clock=time.monotonic):
+    Nova's conductor moves the instance's allocation to the migration
+    record's consumer (its uuid) before it asks the scheduler for a
+    destination (cold migrate, resize, live migrate), so what the
+    instance holds is found there. A new server has no cell yet: [].
+    """
+    from nova import context as nova_context
+    from nova import exception as nova_exception
+    from nova import objects
+    if context is None:
+        return []
+    admin = context.elevated()
+    try:
+        mapping = objects.InstanceMapping.get_by_instance_uuid(
+            admin, instance_uuid)
+    except nova_exception.InstanceMappingNotFound:
+        return []
+    if not mapping.cell_mapping:
+        return []
+    with nova_context.target_cell(admin, mapping.cell_mapping) as cctxt:
+        found = objects.MigrationList.get_by_filters(
+            cctxt, {'instance_uuid': instance_uuid, 'status': list(MOVING)})
+    return [m.uuid for m in found if 'uuid' in m and m.uuid]
+
+
+class PlacementReads:
+    """The reads the filters and the weigher need, with their caches.
+
+    ``migrations(context, instance_uuid)`` lists the consumer uuids of
+    the instance's moves in flight (default: :func:`moving_migrations`).
+    """
+
+    def __init__(self, client=None, clock=time.monotonic, migrations=None):
         self._client = client
         self._clock = clock
+        self._migrations = migrations or moving_migrations
         self._lock = threading.Lock()
         self._per_request = {}
         self._cluster = None
@@ -120,16 +156,32 @@ class PlacementReads:
         return self._cached(request_key(spec_obj), 'project', load)
 
     def consumer_usages(self, spec_obj):
-        """{resource class: amount} the instance already holds (moves)."""
+        """{resource class: amount} the instance already holds (moves).
+
+        The instance's own allocation (evacuate, rebuild) plus those of
+        its migrations in flight (cold migrate, resize, live migrate:
+        Nova moved the allocation there before scheduling).
+        """
         def load():
             if not spec_obj.obj_attr_is_set('instance_uuid'):
                 return {}
-            data = self._get_json('/allocations/%s' % spec_obj.instance_uuid,
-                                  USAGES_VERSION)
+            instance = spec_obj.instance_uuid
+            consumers = [instance]
+            try:
+                consumers += self._migrations(
+                    getattr(spec_obj, '_context', None), instance)
+            except Exception:
+                # NOTE: without the lookup a move is counted as new; the
+                # limit is still kept, so log and go on.
+                LOG.exception('Could not read the migrations of instance '
+                              '%s', instance)
             held = {}
-            for alloc in (data or {}).get('allocations', {}).values():
-                for rc, amount in alloc.get('resources', {}).items():
-                    held[rc] = held.get(rc, 0) + amount
+            for consumer in consumers:
+                data = self._get_json('/allocations/%s' % consumer,
+                                      USAGES_VERSION)
+                for alloc in (data or {}).get('allocations', {}).values():
+                    for rc, amount in alloc.get('resources', {}).items():
+                        held[rc] = held.get(rc, 0) + amount
             return held
         return self._cached(request_key(spec_obj), 'consumer', load)
 

@@ -30,7 +30,9 @@ class SimulatedWriter(writers.HardwareWriter):
         self.host = host
 
     def write_sysfs(self, path, value):
-        self.host.apply_sysfs(writers.validate_sysfs_write(path, value))
+        # The same rules as the privileged daemon: form, then NVIDIA only.
+        self.host.apply_sysfs(writers.validate_device_write(
+            path, value, self.host.sysfs_root))
 
     def set_mig_mode(self, address, enabled):
         return writers.nvml_set_mig_mode(self.host.nvml(), address, enabled)

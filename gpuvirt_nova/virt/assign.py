@@ -318,12 +318,17 @@ def stale_mdevs(host, offered, used):
         providers offer now.
     :param used: device keys referenced by domains or claims.
     :returns: list of model.MediatedDevice to undefine. An mdev whose
-        type cannot be named is kept: never remove what we cannot judge.
+        type cannot be named, or on a GPU that offers nothing, is kept:
+        never remove what we cannot judge.
     """
     stale = []
     for gpu in host.gpus:
+        if not offered.get(gpu.address):
+            # No provider: nothing says which types this GPU should
+            # carry, so nothing on it can be judged stale.
+            continue
         names = _mdev_type_names(gpu)
-        classes = offered.get(gpu.address, set())
+        classes = offered[gpu.address]
         for mdev in gpu.mdevs:
             name = names.get(mdev.mdev_type)
             if name is None or (KIND_MDEV, mdev.uuid) in used:

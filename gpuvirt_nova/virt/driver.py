@@ -33,6 +33,7 @@ allocated to it.
 """
 
 import contextlib
+import os
 import threading
 
 from nova import context as nova_context
@@ -71,6 +72,18 @@ def _config_keys(guest_config):
     return keys
 
 
+def _configured_layout():
+    """The parsed ``[gpuvirt_layout] file``, or None when there is none.
+
+    :raises exception.UsageError: the file does not parse.
+    """
+    path = CONF.gpuvirt_layout.file
+    if not path or not os.path.isfile(path):
+        return None
+    from gpuvirt_nova.layout import spec as layout_spec
+    return layout_spec.load_file(path)
+
+
 class GpuvirtLibvirtDriver(migrate.LiveMigrationMixin,
                            libvirt_driver.LibvirtDriver):
     """LibvirtDriver that reports, assigns and restores NVIDIA vGPUs."""
@@ -80,6 +93,11 @@ class GpuvirtLibvirtDriver(migrate.LiveMigrationMixin,
         self._gpuvirt_lock = threading.RLock()
         #: instance uuid -> set of device keys claimed, not yet defined.
         self._gpuvirt_claims = {}
+        #: instance uuid -> depth of the claim scopes open for it.
+        self._gpuvirt_scopes = {}
+        #: instance uuid -> when a claim held past its call was made
+        #: (live-migration destination), see migrate.expire_dest_claims.
+        self._gpuvirt_held = {}
         #: instance uuid -> allocations passed to spawn/finish_migration.
         self._gpuvirt_allocations = {}
         #: GPU provider uuid -> GPU PCI address (from update_provider_tree).
@@ -130,6 +148,8 @@ class GpuvirtLibvirtDriver(migrate.LiveMigrationMixin,
         domain are released again.
         """
         with self._gpuvirt_lock:
+            self._gpuvirt_scopes[instance.uuid] = \
+                self._gpuvirt_scopes.get(instance.uuid, 0) + 1
             self._gpuvirt_claims.setdefault(instance.uuid, set()).update(
                 keep)
         ok = False
@@ -138,10 +158,15 @@ class GpuvirtLibvirtDriver(migrate.LiveMigrationMixin,
             ok = True
         finally:
             with self._gpuvirt_lock:
-                claimed = self._gpuvirt_claims.pop(instance.uuid, set())
-                self._gpuvirt_allocations.pop(instance.uuid, None)
-                if not ok:
-                    self._release_unreferenced(claimed)
+                depth = self._gpuvirt_scopes.pop(instance.uuid) - 1
+                if depth:
+                    # An inner scope: the outermost one releases.
+                    self._gpuvirt_scopes[instance.uuid] = depth
+                else:
+                    claimed = self._gpuvirt_claims.pop(instance.uuid, set())
+                    self._gpuvirt_allocations.pop(instance.uuid, None)
+                    if not ok:
+                        self._release_unreferenced(claimed)
 
     def _release_unreferenced(self, keys, departed=None):
         """Clear the type of our GPU VFs in ``keys`` that nobody uses.
@@ -205,8 +230,12 @@ class GpuvirtLibvirtDriver(migrate.LiveMigrationMixin,
 
     # -- devices ----------------------------------------------------------
 
-    def _gpuvirt_devices(self, context, instance, old_guest=None):
+    def _gpuvirt_devices(self, context, instance, old_guest=None,
+                         hold=False):
         """Choose and prepare this instance's devices; claim them.
+
+        The claim is made inside a claim scope, or with ``hold`` when the
+        caller ends it itself (live-migration destination).
 
         :raises assign.AssignmentError, mdev.DeviceError: nothing claimed.
         """
@@ -227,8 +256,15 @@ class GpuvirtLibvirtDriver(migrate.LiveMigrationMixin,
                 requests, host, used=self._keys_used_by_others(instance.uuid),
                 previous=previous)
             self._device_manager().prepare(devices, host)
-            self._gpuvirt_claims.setdefault(instance.uuid, set()).update(
-                d.key for d in devices)
+            if hold or instance.uuid in self._gpuvirt_scopes:
+                self._gpuvirt_claims.setdefault(instance.uuid, set()).update(
+                    d.key for d in devices)
+            else:
+                # NOTE: a claim outside a scope would never be dropped
+                # (and would pin the device after the guest is gone): a
+                # Nova path not wrapped in hooks.OVERRIDDEN got here.
+                LOG.warning('vGPU devices chosen outside a claim scope; not '
+                            'claimed', instance=instance)
         LOG.info('vGPU devices: %s', ', '.join(
             '%s %s on GPU %s' % (d.vgpu_type, d.key[1], d.gpu_address)
             for d in devices), instance=instance)
@@ -298,6 +334,8 @@ class GpuvirtLibvirtDriver(migrate.LiveMigrationMixin,
         is not started later without it (see _check_restorable).
         """
         context = nova_context.get_admin_context()
+        #: devices chosen for the domains before this one (not claimed).
+        chosen = set()
         for owner, keys in sorted(self._domain_keys().items()):
             try:
                 allocations = self.virtapi.reportclient \
@@ -309,9 +347,10 @@ class GpuvirtLibvirtDriver(migrate.LiveMigrationMixin,
                     host = self._gpu_hardware().discover()
                     devices = assign.assign(
                         requests, host,
-                        used=self._keys_used_by_others(owner),
+                        used=self._keys_used_by_others(owner) | chosen,
                         previous=keys)
                     self._device_manager().prepare(devices, host)
+                    chosen |= {d.key for d in devices}
             except Exception as exc:
                 LOG.error('instance %s: its vGPU device(s) cannot be '
                           'restored, so it will not be started: %s',
@@ -337,8 +376,9 @@ class GpuvirtLibvirtDriver(migrate.LiveMigrationMixin,
     def reboot(self, context, instance, network_info, reboot_type,
                block_device_info=None, bad_volumes_callback=None,
                accel_info=None, share_info=None):
-        if reboot_type != 'SOFT':
-            self._check_restorable(context, instance)
+        # Even a soft reboot: Nova falls back to a hard one (which tears
+        # the domain down first) when the guest does not shut down.
+        self._check_restorable(context, instance)
         with self._claim_scope(instance, self._current_keys(instance)):
             return super().reboot(
                 context, instance, network_info, reboot_type,
@@ -367,6 +407,24 @@ class GpuvirtLibvirtDriver(migrate.LiveMigrationMixin,
             return super().resume_state_on_host_boot(
                 context, instance, network_info, share_info,
                 block_device_info=block_device_info)
+
+    def rescue(self, context, instance, network_info, image_meta,
+               rescue_password, block_device_info, share_info):
+        with self._claim_scope(instance, self._current_keys(instance)):
+            return super().rescue(context, instance, network_info,
+                                  image_meta, rescue_password,
+                                  block_device_info, share_info)
+
+    def unrescue(self, context, instance):
+        with self._claim_scope(instance, self._current_keys(instance)):
+            return super().unrescue(context, instance)
+
+    def resume(self, context, instance, network_info, block_device_info=None,
+               share_info=None):
+        with self._claim_scope(instance, self._current_keys(instance)):
+            return super().resume(context, instance, network_info,
+                                  block_device_info=block_device_info,
+                                  share_info=share_info)
 
     def finish_migration(self, context, migration, instance, disk_info,
                          network_info, image_meta, resize_instance,
@@ -419,10 +477,20 @@ class GpuvirtLibvirtDriver(migrate.LiveMigrationMixin,
     def update_provider_tree(self, provider_tree, nodename, allocations=None):
         super().update_provider_tree(provider_tree, nodename,
                                      allocations=allocations)
+        self.expire_dest_claims()
         host = self._gpu_hardware().discover()
-        offers = provider.driver_offers(
-            host, CONF.gpuvirt_placement.default_vgpu_types)
-        desired = tree.build_provider_tree(nodename, host, offers)
+        try:
+            offers = provider.driver_offers(
+                host, CONF.gpuvirt_placement.default_vgpu_types,
+                node_name=nodename, layout=_configured_layout(),
+                select=CONF.gpuvirt_layout.select)
+        except exception.UsageError as exc:
+            # Keep the GPU providers as they are rather than guess.
+            LOG.error('GPU providers not updated: %s', exc)
+            return
+        desired = tree.build_provider_tree(
+            nodename, host, offers,
+            draining=provider.draining_gpus(provider_tree, nodename))
         self._gpuvirt_provider_gpus = provider.apply_desired(provider_tree,
                                                              desired)
         self._gpuvirt_root_uuid = provider_tree.data(nodename).uuid

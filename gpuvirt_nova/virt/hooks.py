@@ -20,7 +20,11 @@ package relies on; ``tests/unit/virt/test_hooks.py`` compares them with
 the installed Nova so an upgrade that changes one fails loudly instead of
 booting guests without their GPU.
 
-Only one is private: ``_get_guest_xml`` is the single place every path
+``CALLED`` lists the Nova internals the driver calls without
+overriding them (the libvirt Host, its Guest objects, the report
+client), pinned the same way.
+
+Only one override is private: ``_get_guest_xml`` is the single place every path
 that (re)creates a guest goes through (spawn, hard reboot, power on,
 resume after host boot, rescue, finish_migration, revert), so adding our
 hostdevs there covers them all.
@@ -48,6 +52,13 @@ OVERRIDDEN = {
     'resume_state_on_host_boot': (
         'context', 'instance', 'network_info', 'share_info',
         'block_device_info'),
+    'rescue': (
+        'context', 'instance', 'network_info', 'image_meta',
+        'rescue_password', 'block_device_info', 'share_info'),
+    'unrescue': ('context', 'instance'),
+    'resume': (
+        'context', 'instance', 'network_info', 'block_device_info',
+        'share_info'),
     'finish_migration': (
         'context', 'migration', 'instance', 'disk_info', 'network_info',
         'image_meta', 'resize_instance', 'allocations',
@@ -81,4 +92,44 @@ OVERRIDDEN = {
     'rollback_live_migration_at_destination': (
         'context', 'instance', 'network_info', 'block_device_info',
         'destroy_disks', 'migrate_data'),
+}
+
+#: Public methods that (re)build a guest definition, directly or through
+#: ``_get_existing_domain_xml`` / ``_hard_reboot``: each holds the device
+#: claim in a scope, so a claim never outlives the call that made it.
+CLAIM_SCOPED = (
+    'spawn', 'reboot', 'power_on', 'resume_state_on_host_boot', 'rescue',
+    'unrescue', 'resume', 'finish_migration', 'finish_revert_migration')
+
+#: Private Nova helpers that reach ``_get_guest_xml``: the scan in the
+#: tests follows them to find every public caller.
+GUEST_XML_PATHS = ('_get_guest_xml', '_get_existing_domain_xml',
+                   '_hard_reboot')
+
+#: Nova internals the driver calls (not overrides), ``module:Class`` ->
+#: {method: parameter names after ``self``} as in Nova 34.0.0: the
+#: libvirt Host of ``self._host``, the Guest objects it returns and the
+#: report client of ``self.virtapi.reportclient``.
+CALLED = {
+    'nova.virt.libvirt.host:Host': {
+        'list_guests': ('only_running',),
+        'get_hostname': (),
+        'get_connection': (),
+        'get_guest': ('instance',),
+    },
+    'nova.virt.libvirt.guest:Guest': {
+        'get_xml_desc': ('dump_inactive', 'dump_sensitive',
+                         'dump_migratable'),
+        'is_active': (),
+    },
+    'nova.scheduler.client.report:SchedulerReportClient': {
+        'get': ('url', 'version', 'global_request_id'),
+        'get_allocations_for_consumer': ('context', 'consumer'),
+    },
+}
+
+#: Attributes the driver reads: ``module:Class`` -> attribute names.
+ATTRIBUTES = {
+    'nova.virt.libvirt.guest:Guest': ('uuid',),
+    'nova.virt.libvirt.driver:LibvirtDriver': ('_host',),
 }

@@ -108,3 +108,17 @@ def resolve(pci_map, source_vfs):
         raise ValueError('source VF(s) %s have no destination device'
                          % ', '.join(sorted(unpaired)))
     return result
+
+
+def expired_claims(held, now, max_age, defined):
+    """Instances whose destination claim is older than ``max_age``.
+
+    ``held``: ``{instance uuid: when the claim was made}`` (monotonic
+    seconds); ``defined``: instance uuids with a domain on this host. A
+    claim whose guest arrived, or is arriving (libvirt defines the
+    incoming domain when the migration starts), is kept; one the
+    conductor gave up on after the pre-check would otherwise hold its
+    devices forever.
+    """
+    return sorted(uuid for uuid, since in held.items()
+                  if now - since > max_age and uuid not in defined)

@@ -23,13 +23,21 @@ are refused with a clear reason. Uses the driver's device plumbing
 """
 
 import collections
+import time
 
 from nova import exception as nova_exception
+from oslo_log import log as logging
 
 from gpuvirt_nova import exception
 from gpuvirt_nova.placement import naming
 from gpuvirt_nova.virt import assign
 from gpuvirt_nova.virt import livemig
+
+LOG = logging.getLogger(__name__)
+
+#: Seconds after which a destination claim whose guest never arrived (no
+#: domain here) is dropped by the periodic task.
+DEST_CLAIM_MAX_AGE = 30 * 60
 
 
 class LiveMigrationMixin(object):
@@ -79,7 +87,10 @@ class LiveMigrationMixin(object):
                 reason='; '.join(problems))
         self._gpuvirt_allocations[instance.uuid] = allocs
         try:
-            devices = self._gpuvirt_devices(ctxt, instance)
+            # Held past this call: until the guest arrives, the rollback,
+            # or expire_dest_claims.
+            devices = self._gpuvirt_devices(ctxt, instance, hold=True)
+            self._gpuvirt_held[instance.uuid] = time.monotonic()
         except exception.GpuvirtError as exc:
             raise nova_exception.MigrationPreCheckError(reason=str(exc))
         finally:
@@ -97,10 +108,32 @@ class LiveMigrationMixin(object):
         return data
 
     def _end_claim(self, instance, release=False):
+        self._end_claim_of(instance.uuid, release)
+
+    def _end_claim_of(self, instance_uuid, release=False):
         with self._gpuvirt_lock:
-            claimed = self._gpuvirt_claims.pop(instance.uuid, set())
+            self._gpuvirt_held.pop(instance_uuid, None)
+            claimed = self._gpuvirt_claims.pop(instance_uuid, set())
             if release:
                 self._release_unreferenced(claimed)
+
+    def expire_dest_claims(self, now=None):
+        """Drop destination claims whose migration never came.
+
+        The conductor can give up after ``check_source_migrate_data_at_
+        dest`` (source pre-check failed, RPC timeout) without telling
+        this host; the devices would stay claimed for good.
+        """
+        now = time.monotonic() if now is None else now
+        expired = livemig.expired_claims(
+            dict(self._gpuvirt_held), now, DEST_CLAIM_MAX_AGE,
+            set(self._domain_keys()))
+        for instance_uuid in expired:
+            LOG.warning('instance %s: dropping the vGPU devices claimed for '
+                        'a live migration that never arrived',
+                        instance_uuid)
+            self._end_claim_of(instance_uuid, release=True)
+        return expired
 
     def live_migration(self, context, instance, dest, post_method,
                        recover_method, block_migration=False,

@@ -23,24 +23,45 @@ providers, inventories and every trait we did not set untouched.
 from gpuvirt_nova.placement import diff
 from gpuvirt_nova.placement import naming
 from gpuvirt_nova.placement import offers as offers_mod
+from gpuvirt_nova.placement import tree
 
 
-def driver_offers(host, default_types):
+def driver_offers(host, default_types, node_name=None, layout=None,
+                  select=None):
     """{GPU address: {type: count}} the driver reports for ``host``.
 
-    MIG GPUs offer one MIG-backed vGPU per GPU instance the layout made
-    (:func:`offers_mod.gpu_offer_from_hardware`: a guest's VF lives in one
-    of them, so it is not counted again). On other GPUs the VF types and
-    mdevs are the guests' devices, which come and go with the guests;
-    counting them would shrink the inventory to what is in use, so those
-    GPUs offer ``[gpuvirt_placement] default_vgpu_types``.
+    The sources and their order are the standalone sync's
+    (:func:`offers_mod.offers_for`): the layout file's entry for
+    ``node_name`` when ``layout`` is given, then what the hardware is
+    carved into, then ``[gpuvirt_placement] default_vgpu_types``; the
+    first that offers anything for a GPU wins.
+
+    One difference, because here the hardware also holds the guests'
+    devices: on a GPU not in MIG mode, VF types and mdevs made for guests
+    out of the default type must not shrink the inventory to what is in
+    use, so when the hardware offers the GPU's default type, the default
+    count is kept when larger. (MIG GPUs count their GPU instances; a
+    guest's VF lives in one of them, see
+    :func:`offers_mod.gpu_offer_from_hardware`.)
+
+    :raises exception.UsageError: the layout does not fit the host.
     """
-    configured = {}
+    sources = []
+    if layout is not None and node_name in layout.hosts():
+        sources.append(offers_mod.offers_from_layout(layout, host, node_name,
+                                                     select))
+    defaults = offers_mod.offers_from_defaults(host, default_types)
+    hardware = offers_mod.offers_from_hardware(host)
     for gpu in host.gpus:
-        if gpu.mig_enabled:
-            configured[gpu.address] = offers_mod.gpu_offer_from_hardware(gpu)
-    return offers_mod.merge_offers(
-        configured, offers_mod.offers_from_defaults(host, default_types))
+        offer = hardware.get(gpu.address)
+        default = defaults.get(gpu.address, {})
+        if gpu.mig_enabled or not offer:
+            continue
+        hardware[gpu.address] = {
+            name: max(count, default.get(name, 0))
+            for name, count in offer.items()}
+    sources.extend([hardware, defaults])
+    return offers_mod.merge_offers(*sources)
 
 
 def apply_desired(provider_tree, desired):
@@ -72,6 +93,13 @@ def apply_desired(provider_tree, desired):
             for rc, inv in data.inventory.items()})
         gpus[data.uuid] = naming.address_from_provider_name(root, name)
     return gpus
+
+
+def draining_gpus(provider_tree, root):
+    """GPU addresses ``layout apply --drain`` marked as draining."""
+    return tree.draining_addresses(
+        ((name, provider_tree.data(name).traits)
+         for name in _child_names(provider_tree, root)), root)
 
 
 def stale_providers(provider_tree, root, wanted):

@@ -19,11 +19,20 @@ vendor-specific VFIO interface (vGPU 17+): GPU 0 is laid out as three
 2g.10gb GPU instances (A100-2-10C), GPU 1 as two 3g.20gb (A100-3-20C).
 """
 
+import os
+
+from keystoneauth1 import adapter as ka_adapter
+from keystoneauth1 import session as ka_session
+from nova.tests.functional.api import client as api_client
 from nova.tests.functional.libvirt import base as libvirt_base
 
 from gpuvirt_nova import exception
+from gpuvirt_nova.placement import client as placement_client
+from gpuvirt_nova.placement import drain as placement_drain
+from gpuvirt_nova.placement import naming
 from gpuvirt_nova.virt import assign
 from gpuvirt_nova.virt import inprocess
+from gpuvirt_nova.virt import mdev
 from tests.functional import base
 
 TYPE_2_10C = 'A100-2-10C'
@@ -112,6 +121,127 @@ class VgpuServerTests(base.GpuvirtTestBase):
         self._wait_for_state_change(server, 'ACTIVE')
         self.assertEqual(vf, self.assert_server_has_vf(
             'host1', server, 0, TYPE_2_10C))
+
+    def make_instance_dir(self, server):
+        """Rescue keeps the original definition in the instance's dir."""
+        os.makedirs(os.path.join(inprocess.CONF.instances_path,
+                                 server['id']), exist_ok=True)
+
+    def fill_gpu0(self):
+        """Three 2g.10gb servers fill GPU 0; each gets its own VF."""
+        servers = [self._create_server(flavor_id=self.flavor_2_10c,
+                                       networks='none')
+                   for _ in range(3)]
+        vfs = {self.assert_server_has_vf('host1', s, 0, TYPE_2_10C)
+               for s in servers}
+        self.assertEqual(3, len(vfs))
+        return servers
+
+    def test_rescue_unrescue_delete_frees_the_device(self):
+        server = self._create_server(flavor_id=self.flavor_2_10c,
+                                     networks='none')
+        vf = self.assert_server_has_vf('host1', server, 0, TYPE_2_10C)
+        self.make_instance_dir(server)
+        server = self._rescue_server(server)
+        self.assertEqual(vf, self.assert_server_has_vf(
+            'host1', server, 0, TYPE_2_10C))
+        server = self._unrescue_server(server)
+        self.assertEqual(vf, self.assert_server_has_vf(
+            'host1', server, 0, TYPE_2_10C))
+        self.assertEqual({}, self.computes['host1'].driver._gpuvirt_claims)
+        self._delete_server(server)
+        self.assertEqual({}, self.vf_types('host1'))
+        # No claim left behind: the GPU fills up again.
+        self.fill_gpu0()
+
+    def test_rescued_server_deleted_frees_the_device(self):
+        server = self._create_server(flavor_id=self.flavor_2_10c,
+                                     networks='none')
+        self.make_instance_dir(server)
+        self._rescue_server(server)
+        self._delete_server(server)
+        self.assertEqual({}, self.vf_types('host1'))
+        self.fill_gpu0()
+
+    def test_suspend_resume_keeps_the_device_and_claims_nothing(self):
+        server = self._create_server(flavor_id=self.flavor_2_10c,
+                                     networks='none')
+        vf = self.assert_server_has_vf('host1', server, 0, TYPE_2_10C)
+        server = self._suspend_server(server)
+        server = self._resume_server(server)
+        self.assertEqual(vf, self.assert_server_has_vf(
+            'host1', server, 0, TYPE_2_10C))
+        self.assertEqual({}, self.computes['host1'].driver._gpuvirt_claims)
+        self._delete_server(server)
+        self.fill_gpu0()
+
+    def test_resume_without_domain_rebuilds_it_and_claims_nothing(self):
+        server = self._create_server(flavor_id=self.flavor_2_10c,
+                                     networks='none')
+        vf = self.assert_server_has_vf('host1', server, 0, TYPE_2_10C)
+        server = self._suspend_server(server)
+        # The domain is gone (undefined behind Nova's back): resume builds
+        # a new definition through _get_guest_xml.
+        conn = self.computes['host1'].driver._host.get_connection()
+        conn.lookupByUUIDString(server['id']).undefine()
+        server = self._resume_server(server)
+        self.assertEqual(vf, self.assert_server_has_vf(
+            'host1', server, 0, TYPE_2_10C))
+        self.assertEqual({}, self.computes['host1'].driver._gpuvirt_claims)
+        self._delete_server(server)
+        self.assertEqual({}, self.vf_types('host1'))
+        self.fill_gpu0()
+
+    def test_driver_keeps_a_drained_gpu_reserved(self):
+        reportclient = self.computes['host1'].manager.rt.reportclient
+        adapter = ka_adapter.Adapter(
+            ka_session.Session(auth=None), service_type='placement',
+            endpoint_override=self.placement_fixture.endpoint,
+            additional_headers={'x-auth-token': self.placement_fixture.token},
+            raise_exc=False)
+        drainer = placement_drain.PlacementDrainer(
+            placement_client.PlacementClient(adapter))
+        rp_uuid = self.gpu_rp_uuid('host1', 0)
+        rc = 'CUSTOM_VGPU_A100_2_10C'
+        drainer.set_reserved('host1', self.gpu_address('host1', 0), True)
+        # Nova's provider cache refreshes (here: now), then the periodic
+        # report runs: the drain must survive it.
+        reportclient.clear_provider_cache()
+        self._run_periodics()
+        self.assertEqual(3, self._get_provider_inventory(rp_uuid)[rc][
+            'reserved'])
+        self.assertIn(naming.DRAINING_TRAIT,
+                      self._get_provider_traits(rp_uuid))
+        self._create_server(flavor_id=self.flavor_2_10c, networks='none',
+                            expected_state='ERROR')
+
+        drainer.set_reserved('host1', self.gpu_address('host1', 0), False)
+        reportclient.clear_provider_cache()
+        self._run_periodics()
+        self.assertEqual(0, self._get_provider_inventory(rp_uuid)[rc][
+            'reserved'])
+        self.assertNotIn(naming.DRAINING_TRAIT,
+                         self._get_provider_traits(rp_uuid))
+
+    def test_soft_reboot_falling_back_to_hard_keeps_the_domain(self):
+        server = self._create_server(flavor_id=self.flavor_2_10c,
+                                     networks='none')
+        conn = self.computes['host1'].driver._host.get_connection()
+        # The guest stopped and the host lost its VFs: the soft reboot
+        # cannot shut it down and falls back to a hard reboot, which must
+        # not tear the domain down when the vGPU cannot come back.
+        inprocess.power_off_all(conn)
+        self.sims['host1'].reboot()
+        # (Casts are calls in these tests: the compute's error surfaces.)
+        self.assertRaises(api_client.OpenStackApiException,
+                          self.api.post_server_action, server['id'],
+                          {'reboot': {'type': 'SOFT'}})
+        self._wait_for_server_parameter(
+            server, {'OS-EXT-STS:vm_state': 'error'})
+        # Its definition (and so its record of the device) is kept.
+        self.assertFalse(conn.lookupByUUIDString(server['id']).isActive())
+        self.assertIn('cannot be restored, so it is not started',
+                      self.stdlog.logger.output)
 
     def test_spawn_fails_cleanly_when_the_device_cannot_be_set(self):
         # The upstream defect (ACTIVE with a vGPU allocation but no device)
@@ -284,15 +414,62 @@ class SriovMdevTests(base.GpuvirtTestBase):
         self._delete_server(other)
         self.assertEqual({busy, idle}, set(self.mdevs('host1')))
 
-        # The GPU now offers another type: the idle mdev goes, the one a
-        # guest still uses stays.
+        # A changed default does not override what the GPU is carved
+        # into (as the standalone sync reports it): nothing goes.
         self.flags(default_vgpu_types={'A100-PCIE-40GB': 'A100-20C'},
                    group='gpuvirt_placement')
+        self._run_periodics()
+        self.assertEqual({busy, idle}, set(self.mdevs('host1')))
+
+        # The layout file now gives the GPU another type: the idle mdev
+        # goes, the one a guest still uses stays.
+        layout = os.path.join(self.state_dir, 'layout.yaml')
+        with open(layout, 'w') as f:
+            f.write('gpu_cluster:\n'
+                    '  nodes:\n'
+                    '    - host: host1\n'
+                    '      gpus:\n'
+                    '        - type: A100-PCIE-40GB\n'
+                    '          vgpus:\n'
+                    '            - profile: A100-20C\n'
+                    '              count: 2\n')
+        self.flags(file=layout, group='gpuvirt_layout')
         self._run_periodics()
         self.assertEqual({busy}, set(self.mdevs('host1')))
         conn = self.computes['host1'].driver._host.get_connection()
         self.assertEqual([busy], [d.uuid for d in
                                   conn.gpuvirt_nodedevs.devices.values()])
+
+
+class LayoutMdevTests(base.GpuvirtTestBase):
+    """A T4 (mdev, no SR-IOV) carved by the layout, no default types."""
+
+    SIM_SPEC = '1xT4:mdev'
+    MDEV_UUID = '6f1d0c1e-5d0a-4c55-9a53-0d3b2f3b7a10'
+
+    def test_layout_mdev_is_offered_kept_and_used(self):
+        sim_host = self.create_sim_host('host1')
+        gpu = self.hardware('host1').gpus[0]
+        sim_host.writer().write_sysfs(
+            '/sys/class/mdev_bus/%s/mdev_supported_types/nvidia-%d/create'
+            % (gpu.address, mdev.vgpu_type_id(gpu.model, 'T4-4Q')),
+            self.MDEV_UUID)
+        self.start_compute(hostname='host1',
+                           libvirt_version=self.FAKE_LIBVIRT_VERSION,
+                           qemu_version=self.FAKE_QEMU_VERSION)
+        self._run_periodics()
+        # Offered as the GPU is carved (as placement sync reports it), and
+        # not undefined as unused.
+        inventory = self._get_provider_inventory(
+            self.gpu_rp_uuid('host1', 0))
+        self.assertEqual(1, inventory['CUSTOM_VGPU_T4_4Q']['total'])
+        self.assertEqual([self.MDEV_UUID],
+                         [m.uuid for m in self.hardware('host1').gpus[0]
+                          .mdevs])
+        server = self._create_server(flavor_id=self.vgpu_flavor('T4-4Q'),
+                                     networks='none')
+        self.assertEqual({(assign.KIND_MDEV, self.MDEV_UUID)},
+                         self.domain_keys('host1', server))
 
 
 class VgpuEvacuateShelveTests(base.GpuvirtTestBase):

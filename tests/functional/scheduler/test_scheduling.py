@@ -129,6 +129,52 @@ class UserLimitTest(_SchedulerBase):
         self.boot(bob)
 
 
+class UserLimitMoveTest(_SchedulerBase):
+    """Moves: Nova hands the allocation to the migration before scheduling.
+
+    The user's usages still count the moving server (as the migration's
+    consumer), so only what a move adds is checked.
+    """
+
+    def setUp(self):
+        super().setUp()
+        self.flags(max_jobs_per_user=2, group='gpuvirt_scheduler')
+        self.start_gpu_compute('host2')
+        self.alice = self.api_as('alice', 'project-a')
+        self.servers = [self.boot(self.alice) for _ in range(2)]
+
+    def host_of(self, server):
+        return self.api.get_server(server['id'])['OS-EXT-SRV-ATTR:host']
+
+    def test_user_at_limit_can_be_cold_migrated(self):
+        server = self.servers[0]
+        source = self.host_of(server)
+        server = self._migrate_server(server)
+        self.assertNotEqual(source, self.host_of(server))
+        self._confirm_resize(server, host=source)
+        self.assertNotIn('VGPUUserLimitFilter refused',
+                         self.stdlog.logger.output)
+
+    def test_resize_adding_vgpus_beyond_the_limit_is_refused(self):
+        server = self.servers[0]
+        bigger = self._create_flavor(
+            memory_mb=512, vcpu=1, disk=1, ephemeral=0,
+            extra_spec={'resources:%s' % RC: '2'})
+        # NOTE: Nova's CastAsCallFixture brings the conductor's
+        # NoValidHost back to the API as a 500 (a user gets 202 and a
+        # failed instance action), as in Nova's own rebuild tests.
+        self.api.api_post('/servers/%s/action' % server['id'],
+                          {'resize': {'flavorRef': bigger}},
+                          check_response_status=[500])
+        self._wait_for_migration_status(server, ['error'])
+        self._wait_for_action_fail_completion(server, 'resize',
+                                              'conductor_migrate_server')
+        self.assertIn('user alice in project project-a holds 2 vGPU(s) and '
+                      'asks 1 more', self.stdlog.logger.output)
+        self.assertEqual(1, sum(self.vgpu_allocations(server)[gpu][RC]
+                                for gpu in self.vgpu_allocations(server)))
+
+
 class LayoutUserLimitTest(_SchedulerBase):
     """The layout file's scheduler: block reaches the running scheduler."""
 

@@ -52,6 +52,38 @@ class TestPlacementDrainer(base.PlacementTestCase):
         self.assertEqual(0, self.client.inventories(self.uuid)[1][RC][
             'reserved'])
 
+    def sync_undrained(self):
+        """A sync from a tree built without any draining GPU."""
+        return sync.sync(self.client, tree.build_provider_tree(
+            self.compute_node, self.host, {A: {'A100-2-10C': 3}}))
+
+    def test_sync_keeps_a_drained_gpu_reserved(self):
+        self.drainer.set_reserved(self.compute_node, A, True)
+        self.assertIn(naming.DRAINING_TRAIT,
+                      self.client.traits(self.uuid)[1])
+        report = self.sync_undrained()
+        self.assertEqual([], report.changes)
+        self.assertEqual(0, report.writes)
+        self.assertEqual(3, self.client.inventories(self.uuid)[1][RC][
+            'reserved'])
+        self.assertIn(naming.DRAINING_TRAIT,
+                      self.client.traits(self.uuid)[1])
+
+        self.drainer.set_reserved(self.compute_node, A, False)
+        self.assertNotIn(naming.DRAINING_TRAIT,
+                         self.client.traits(self.uuid)[1])
+        self.sync_undrained()
+        self.assertEqual(0, self.client.inventories(self.uuid)[1][RC][
+            'reserved'])
+
+    def test_sync_reserves_a_gpu_marked_while_unreserved(self):
+        # The drainer marks first, then reserves: a sync in between
+        # already reserves.
+        self.drainer._set_mark(self.uuid, True)
+        self.sync_undrained()
+        self.assertEqual(3, self.client.inventories(self.uuid)[1][RC][
+            'reserved'])
+
     def test_drain_times_out_while_allocated_and_releases(self):
         consumer = str(uuid.uuid4())
         self.client.put_allocations(

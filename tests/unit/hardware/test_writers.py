@@ -159,6 +159,99 @@ class SimulatedWriterSharesChecksTestCase(base.BaseTestCase):
         self.assertEqual([], host.journal_entries())
 
 
+class NvidiaTargetTestCase(base.BaseTestCase):
+    """Only NVIDIA devices and NVIDIA mdevs may be written to.
+
+    The non-NVIDIA PCI device and mdev are test data for that rule, added
+    next to the simulated GPU in its tree (the simulator models NVIDIA
+    GPUs only).
+    """
+
+    PF = '0000:3b:00.0'
+    VF = '0000:3b:00.4'
+    NIC = '0000:05:00.0'
+    NIC_VF = '0000:05:00.1'
+    OTHER_MDEV = '9f0c1b2e-5d4a-4c1e-9a7b-2b6f0e3d8c11'
+
+    def setUp(self):
+        super().setUp()
+        self.host = self.useFixture(sim_fixture.SimulatedHostFixture(
+            '1xA100-PCIE-40GB:sriov-mdev')).host
+        self.root = self.host.sysfs_root
+        nic = self.sys('/sys/bus/pci/devices/%s' % self.NIC)
+        os.makedirs(nic)
+        self.put(nic, 'vendor', '0x8086\n')
+        self.put(nic, 'sriov_numvfs', '8\n')
+        nic_vf = self.sys('/sys/bus/pci/devices/%s' % self.NIC_VF)
+        os.makedirs(nic_vf)
+        self.put(nic_vf, 'vendor', '0x10de\n')  # only physfn counts
+        os.symlink(nic, os.path.join(nic_vf, 'physfn'))
+        gvt = self.sys('/sys/class/mdev_bus/0000:00:02.0/'
+                       'mdev_supported_types/i915-GVTg_V5_4')
+        os.makedirs(gvt)
+        mdev = self.sys('/sys/bus/mdev/devices/%s' % self.OTHER_MDEV)
+        os.makedirs(mdev)
+        os.symlink(gvt, os.path.join(mdev, 'mdev_type'))
+        self.put(mdev, 'remove', '')
+
+    def sys(self, path):
+        return os.path.join(self.root, path.lstrip('/'))
+
+    @staticmethod
+    def put(directory, name, text):
+        with open(os.path.join(directory, name), 'w') as f:
+            f.write(text)
+
+    def check(self, path, value):
+        return writers.validate_device_write(path, value, self.root)
+
+    def test_nvidia_gpu_vf_and_mdev_pass(self):
+        self.check('/sys/bus/pci/devices/%s/sriov_numvfs' % self.PF, 20)
+        self.check('/sys/bus/pci/devices/%s/nvidia/current_vgpu_type'
+                   % self.VF, 0)
+        create = ('/sys/class/mdev_bus/%s/mdev_supported_types/nvidia-468/'
+                  'create' % self.VF)
+        self.check(create, UUID)
+        self.host.writer().write_sysfs(create, UUID)
+        remove = '/sys/bus/mdev/devices/%s/remove' % UUID
+        self.assertTrue(os.path.exists(self.sys(remove)))
+        self.assertEqual('mdev_remove', self.check(remove, 1).kind)
+
+    def test_sriov_numvfs_of_another_vendor_refused(self):
+        path = '/sys/bus/pci/devices/%s/sriov_numvfs' % self.NIC
+        exc = self.assertRaises(writers.InvalidWrite, self.check, path, 0)
+        self.assertIn('PCI device %s has vendor 0x8086, not NVIDIA (0x10de)'
+                      % self.NIC, str(exc))
+        # The daemon's write path refuses it too and leaves the file be.
+        self.assertRaises(writers.InvalidWrite, privsep.checked_write,
+                          path, 0, self.root)
+        with open(self.sys(path)) as f:
+            self.assertEqual('8\n', f.read())
+
+    def test_vf_counts_its_physical_function_vendor(self):
+        exc = self.assertRaises(
+            writers.InvalidWrite, self.check,
+            '/sys/bus/pci/devices/%s/nvidia/current_vgpu_type'
+            % self.NIC_VF, 0)
+        self.assertIn('(its physical function) has vendor 0x8086', str(exc))
+
+    def test_removing_another_vendors_mdev_refused(self):
+        path = '/sys/bus/mdev/devices/%s/remove' % self.OTHER_MDEV
+        exc = self.assertRaises(writers.InvalidWrite, privsep.checked_write,
+                                path, 1, self.root)
+        self.assertIn('mdev %s is of type i915-GVTg_V5_4, not an NVIDIA '
+                      'vGPU' % self.OTHER_MDEV, str(exc))
+        self.assertTrue(os.path.isdir(self.sys(
+            '/sys/bus/mdev/devices/%s' % self.OTHER_MDEV)))
+
+    def test_missing_device_is_left_to_the_write(self):
+        # Nothing there to protect; the write itself fails (ENOENT).
+        self.check('/sys/bus/mdev/devices/%s/remove' % UUID, 1)
+        self.assertRaises(writers.HardwareRefused, privsep.checked_write,
+                          '/sys/bus/pci/devices/0000:99:00.0/sriov_numvfs',
+                          0, self.root)
+
+
 class DefaultWriterTestCase(base.BaseTestCase):
 
     def setUp(self):

@@ -18,6 +18,7 @@ import dataclasses
 
 from gpuvirt_nova.hardware import catalog
 from gpuvirt_nova.hardware import model
+from gpuvirt_nova.layout import apply
 from gpuvirt_nova.layout import plan
 from gpuvirt_nova.layout import target
 from tests.unit.layout import base
@@ -110,6 +111,62 @@ class TestPlan(base.LayoutTestCase):
         self.assertEqual(plan.SET_NUMVFS, the_plan.steps[0].action)
         self.assertEqual(20, the_plan.steps[0].args['count'])
         self.assertIsNone(the_plan.steps[-1].args['via'])
+
+    def enable_four_idle_vfs(self, sim_host):
+        """4 of the GPU's 20 VFs enabled, none typed."""
+        gpu = self.read(sim_host).gpus[0]
+        writer = sim_host.writer()
+        for vf in gpu.vfs:
+            if vf.current_vgpu_type:
+                writer.write_sysfs('/sys/bus/pci/devices/%s/nvidia/'
+                                   'current_vgpu_type' % vf.address, '0')
+        numvfs = '/sys/bus/pci/devices/%s/sriov_numvfs' % gpu.address
+        writer.write_sysfs(numvfs, '0')
+        writer.write_sysfs(numvfs, '4')
+        return writer
+
+    def test_partly_enabled_vfs_in_use_are_destroyed_and_remade(self):
+        # Going from 4 VFs to 20 passes through 0, which drops the typed
+        # VF a guest may hold: a drain is needed and the vGPU is remade.
+        sim_host = self.sim_host('1xA100-PCIE-40GB:mig@node01')
+        self.apply_layout(MIG_2G, sim_host)
+        writer = self.enable_four_idle_vfs(sim_host)
+        vf = self.read(sim_host).gpus[0].vfs[0].address
+        type_id = catalog.load().get('A100-PCIE-40GB').vgpu_type(
+            'A100-2-10C').type_id
+        writer.write_sysfs('/sys/bus/pci/devices/%s/nvidia/current_vgpu_type'
+                           % vf, str(type_id))
+
+        the_plan = self.make(MIG_2G, self.read(sim_host))
+        self.assertEqual([plan.REMOVE_VGPU, plan.SET_NUMVFS] +
+                         [plan.CREATE_VGPU] * 2, actions(the_plan))
+        self.assertEqual(vf, the_plan.steps[0].args['parent'])
+        self.assertEqual({'count': 20, 'current': 4},
+                         the_plan.steps[1].args)
+        self.assertTrue(the_plan.steps[1].destroys)
+        self.assertTrue(the_plan.gpus[0].destroys)
+
+        # apply asks for a drain first; with --force it ends as planned.
+        refused = self.apply_layout(MIG_2G, sim_host)
+        self.assertEqual(apply.SKIPPED, refused[0].status)
+        self.assertIn('--drain', refused[0].message)
+        self.assertEqual(4, len(self.read(sim_host).gpus[0].vfs))
+        done = self.apply_layout(MIG_2G, sim_host,
+                                 options=apply.Options(force=True))
+        self.assertEqual(apply.APPLIED, done[0].status, done[0].message)
+        gpu = self.read(sim_host).gpus[0]
+        self.assertEqual(20, len(gpu.vfs))
+        self.assertEqual(2, len([v for v in gpu.vfs if v.current_vgpu_type]))
+
+    def test_partly_enabled_idle_vfs_are_no_destroy(self):
+        sim_host = self.sim_host('1xA100-PCIE-40GB:mig@node01')
+        self.apply_layout(MIG_2G, sim_host)
+        self.enable_four_idle_vfs(sim_host)
+
+        the_plan = self.make(MIG_2G, self.read(sim_host))
+        self.assertEqual([plan.SET_NUMVFS] + [plan.CREATE_VGPU] * 2,
+                         actions(the_plan))
+        self.assertFalse(the_plan.gpus[0].destroys)
 
     def test_missing_driver_blocks_the_gpu(self):
         sim_host = self.sim_host('1xA100-PCIE-40GB:mig@node01')

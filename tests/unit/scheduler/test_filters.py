@@ -107,9 +107,12 @@ class _Base(base.BaseTestCase):
             stream.write('gpu_cluster:\n  nodes:\n    - host: node01\n'
                          '  scheduler:\n%s' % scheduler_block)
 
-    def reads_for(self, summaries, answers=None):
+    def reads_for(self, summaries, answers=None, migrations=None):
         self.placement = PlacementAnswers(summaries, answers or {})
-        return reads.PlacementReads(client=self.placement)
+        moving = migrations or {}
+        return reads.PlacementReads(
+            client=self.placement,
+            migrations=lambda context, uuid: moving.get(uuid, []))
 
 
 class PlacementFilterTest(_Base):
@@ -150,11 +153,20 @@ class _AdmissionBase(_Base):
     """An admission filter answering from ``self.answers``."""
 
     FILTER = None
+    #: {instance uuid: [uuids of its migrations in flight]}.
+    migrations = {}
 
     def _filter(self):
         filt = self.FILTER()
-        filt.reads = self.reads_for({}, self.answers)
+        filt.reads = self.reads_for({}, self.answers, self.migrations)
         return filt
+
+    def moving(self, vgpus=1):
+        """inst-1 is being moved: mig-1 holds its ``vgpus`` A100-4C."""
+        self.migrations = {'inst-1': ['mig-1']}
+        self.answers['/allocations/inst-1'] = {'allocations': {}}
+        self.answers['/allocations/mig-1'] = {'allocations': {
+            'g': {'resources': {fx.rc('A100-4C'): vgpus}}}}
 
     def refusal(self, spec):
         """The reason the filter refuses ``spec`` with (it must)."""
@@ -217,6 +229,24 @@ class UserLimitFilterTest(_AdmissionBase):
             'g': {'resources': {fx.rc('A100-4C'): 1}}}}
         self.assert_passes(_spec('alice', instance='inst-1'))
 
+    def test_cold_or_live_migration_at_the_limit_passes(self):
+        # Nova moved the instance's allocation to the migration consumer
+        # before scheduling; alice's usages still count it.
+        self.moving()
+        self.assert_passes(_spec('alice', instance='inst-1'))
+        self.assertIn('/allocations/mig-1', self.placement.calls)
+
+    def test_resize_adding_vgpus_is_checked_for_the_difference(self):
+        self.moving()
+        err = self.refusal(_spec('alice', vgpus=2, instance='inst-1'))
+        self.assertIn('holds 3 vGPU(s) and asks 1 more', err)
+
+    def test_resize_within_the_limit_passes(self):
+        self.moving()
+        self.answers['/usages?project_id=p1&user_id=alice'] = {
+            'usages': {fx.rc('A100-4C'): 2}}
+        self.assert_passes(_spec('alice', vgpus=2, instance='inst-1'))
+
     def test_rebuild_is_not_checked(self):
         spec = _spec('alice')
         spec.scheduler_hints = {'_nova_check_type': ['rebuild']}
@@ -260,6 +290,15 @@ class FairShareFilterTest(_AdmissionBase):
     def test_layout_fair_share_policy_keeps_it_on(self):
         self.write_layout('    policy: fair-share\n')
         self.refusal(_spec('alice', 'p1'))
+
+    def test_move_of_an_over_share_project_passes(self):
+        self.moving()
+        self.assert_passes(_spec('alice', 'p1', instance='inst-1'))
+
+    def test_resize_of_an_over_share_project_adding_vgpus_refused(self):
+        self.moving()
+        err = self.refusal(_spec('alice', 'p1', vgpus=2, instance='inst-1'))
+        self.assertIn('project p1', err)
 
     def test_idle_cluster_serves_everyone(self):
         four = fx.rc('A100-4C')

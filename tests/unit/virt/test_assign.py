@@ -217,3 +217,12 @@ class TestStaleMdevs(base.BaseTestCase):
             model.Host(gpus=[gpu]), {GPU0: {'CUSTOM_VGPU_T4_4Q'}},
             used={(assign.KIND_MDEV, 'busy')})
         self.assertEqual(['old'], [m.uuid for m in stale])
+
+    def test_mdevs_on_a_gpu_without_offer_are_never_stale(self):
+        gpu = mdev_gpu(GPU0)
+        gpu.mdev_types.append(model.MdevType('nvidia-223', 'GRID T4-8Q', 1))
+        gpu.mdevs = [model.MediatedDevice('layout', 'nvidia-223', GPU0)]
+        self.assertEqual([], assign.stale_mdevs(model.Host(gpus=[gpu]), {},
+                                                used=set()))
+        self.assertEqual([], assign.stale_mdevs(
+            model.Host(gpus=[gpu]), {GPU0: set()}, used=set()))

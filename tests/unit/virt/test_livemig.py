@@ -72,3 +72,15 @@ class TestPairing(base.BaseTestCase):
                                                     '0000:5e:00.5'))
         self.assertRaises(ValueError, livemig.resolve, pci_map,
                           {'0000:3b:00.4': RC})
+
+
+class TestExpiredClaims(base.BaseTestCase):
+
+    def test_old_claim_without_domain_expires(self):
+        held = {'gone': 0.0, 'arrived': 0.0, 'recent': 1000.0}
+        self.assertEqual(['gone'], livemig.expired_claims(
+            held, now=1900.0, max_age=1800, defined={'arrived'}))
+
+    def test_nothing_expires_before_max_age(self):
+        self.assertEqual([], livemig.expired_claims(
+            {'a': 100.0}, now=1900.0, max_age=1800, defined=set()))

@@ -16,9 +16,11 @@ from nova.compute import provider_tree
 from oslotest import base
 
 from gpuvirt_nova.hardware import discover
+from gpuvirt_nova.layout import spec as layout_spec
 from gpuvirt_nova.placement import naming
 from gpuvirt_nova.placement import tree
 from gpuvirt_nova.sim import fixture as sim_fixture
+from gpuvirt_nova.virt import assign
 from gpuvirt_nova.virt import mdev
 from gpuvirt_nova.virt import provider
 
@@ -85,6 +87,25 @@ class TestApplyDesired(base.BaseTestCase):
         self.assertIn(naming.gpu_model_trait(self.host.gpus[0].model),
                       traits)
 
+    def test_gpu_marked_draining_stays_reserved(self):
+        # What update_provider_tree does after Nova's provider cache has
+        # picked up the mark that layout apply --drain set.
+        gpu0, gpu1 = sorted(g.address for g in self.host.gpus)
+        offers = {gpu0: {'A100-10C': 4}, gpu1: {'A100-10C': 4}}
+        provider.apply_desired(self.ptree, self.desired(offers))
+        name = naming.gpu_provider_name(NODE, gpu0)
+        self.ptree.add_traits(name, naming.DRAINING_TRAIT)
+        self.assertEqual({gpu0}, provider.draining_gpus(self.ptree, NODE))
+        provider.apply_desired(self.ptree, tree.build_provider_tree(
+            NODE, self.host, offers,
+            draining=provider.draining_gpus(self.ptree, NODE)))
+        self.assertIn(naming.DRAINING_TRAIT, self.ptree.data(name).traits)
+        self.assertEqual(4, self.ptree.data(name).inventory[
+            'CUSTOM_VGPU_A100_10C']['reserved'])
+        other = naming.gpu_provider_name(NODE, gpu1)
+        self.assertEqual(0, self.ptree.data(other).inventory[
+            'CUSTOM_VGPU_A100_10C']['reserved'])
+
     def test_stale_provider_is_fully_reserved_not_deleted(self):
         gpu0 = sorted(g.address for g in self.host.gpus)[0]
         provider.apply_desired(self.ptree, self.desired(
@@ -134,3 +155,51 @@ class TestDriverOffers(base.BaseTestCase):
         self.assertEqual('A100-3-20C', host.gpus[0].vfs[0].current_vgpu_type)
         offers = provider.driver_offers(host, {'A100-PCIE-40GB': 'A100-10C'})
         self.assertEqual({gpu.address: {'A100-3-20C': 2}}, offers)
+
+    def t4_with_mdev(self, type_name):
+        """A simulated T4 (mdev) with one mdev of ``type_name``."""
+        sim = self.useFixture(sim_fixture.SimulatedHostFixture(
+            '1xT4:mdev')).host
+        gpu = discover.discover_host(sim).gpus[0]
+        sim.writer().write_sysfs(
+            '/sys/class/mdev_bus/%s/mdev_supported_types/nvidia-%d/create'
+            % (gpu.address, mdev.vgpu_type_id(gpu.model, type_name)),
+            '8a5d3c5e-2c9f-4a6e-9d3c-3f1f1c2b9a01')
+        host = discover.discover_host(sim)
+        self.assertEqual(1, len(host.gpus[0].mdevs))
+        return host
+
+    def test_mdevs_the_layout_made_are_offered(self):
+        # Without defaults for the model, the GPU offers what it is carved
+        # into, as the standalone sync does, so its mdev is not stale.
+        host = self.t4_with_mdev('T4-1Q')
+        address = host.gpus[0].address
+        offers = provider.driver_offers(host, {})
+        self.assertEqual({address: {'T4-1Q': 1}}, offers)
+        desired = tree.build_provider_tree(NODE, host, offers)
+        offered = {p.address: set(p.inventories) for p in desired.providers}
+        self.assertEqual([], assign.stale_mdevs(host, offered, used=set()))
+
+    def test_hardware_wins_over_defaults_of_another_type(self):
+        host = self.t4_with_mdev('T4-1Q')
+        offers = provider.driver_offers(host, {'T4': 'T4-4Q'})
+        self.assertEqual({host.gpus[0].address: {'T4-1Q': 1}}, offers)
+
+    def test_layout_file_wins_over_hardware(self):
+        host = self.t4_with_mdev('T4-1Q')
+        layout = layout_spec.load_text(
+            'gpu_cluster:\n'
+            '  nodes:\n'
+            '    - host: %s\n'
+            '      gpus:\n'
+            '        - type: T4\n'
+            '          vgpus:\n'
+            '            - profile: T4-4Q\n'
+            '              count: 2\n' % NODE)
+        offers = provider.driver_offers(host, {'T4': 'T4-1Q'},
+                                        node_name=NODE, layout=layout)
+        self.assertEqual({host.gpus[0].address: {'T4-4Q': 2}}, offers)
+        # A layout without an entry for this node leaves it to the rest.
+        offers = provider.driver_offers(host, {}, node_name='other',
+                                        layout=layout)
+        self.assertEqual({host.gpus[0].address: {'T4-1Q': 1}}, offers)
