@@ -139,10 +139,29 @@ def offers_for_node(node, host):
 
 def offers_for(host, node_name, layout=None, select=None,
                default_types=None):
-    """The offers of ``host``: layout first, then hardware, then defaults."""
+    """The offers of ``host``: layout first, then hardware, then defaults.
+
+    The first source that offers anything for a GPU wins. This one rule
+    serves the standalone sync and the Nova driver, so they never disagree.
+
+    On a GPU not in MIG mode the hardware also holds the guests' devices
+    (VF types and mdevs made out of the default type at spawn): they must
+    not shrink the inventory to what is in use, so when the hardware offers
+    the GPU's default type, the default count is kept when larger. MIG GPUs
+    count their GPU instances instead (see :func:`gpu_offer_from_hardware`).
+    """
     sources = []
     if layout is not None:
         sources.append(offers_from_layout(layout, host, node_name, select))
-    sources.append(offers_from_hardware(host))
-    sources.append(offers_from_defaults(host, default_types))
+    defaults = offers_from_defaults(host, default_types)
+    hardware = offers_from_hardware(host)
+    for gpu in host.gpus:
+        offer = hardware.get(gpu.address)
+        default = defaults.get(gpu.address, {})
+        if gpu.mig_enabled or not offer:
+            continue
+        hardware[gpu.address] = {
+            name: max(count, default.get(name, 0))
+            for name, count in offer.items()}
+    sources.extend([hardware, defaults])
     return merge_offers(*sources)

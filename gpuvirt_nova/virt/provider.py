@@ -30,38 +30,18 @@ def driver_offers(host, default_types, node_name=None, layout=None,
                   select=None):
     """{GPU address: {type: count}} the driver reports for ``host``.
 
-    The sources and their order are the standalone sync's
-    (:func:`offers_mod.offers_for`): the layout file's entry for
-    ``node_name`` when ``layout`` is given, then what the hardware is
-    carved into, then ``[gpuvirt_placement] default_vgpu_types``; the
-    first that offers anything for a GPU wins.
-
-    One difference, because here the hardware also holds the guests'
-    devices: on a GPU not in MIG mode, VF types and mdevs made for guests
-    out of the default type must not shrink the inventory to what is in
-    use, so when the hardware offers the GPU's default type, the default
-    count is kept when larger. (MIG GPUs count their GPU instances; a
-    guest's VF lives in one of them, see
-    :func:`offers_mod.gpu_offer_from_hardware`.)
+    The standalone sync's rule (:func:`offers_mod.offers_for`): the layout
+    file's entry for ``node_name``, then what the hardware is carved into,
+    then ``[gpuvirt_placement] default_vgpu_types``. A cluster-wide layout
+    file that does not name this host is not an error here: the host simply
+    has no layout entry.
 
     :raises exception.UsageError: the layout does not fit the host.
     """
-    sources = []
-    if layout is not None and node_name in layout.hosts():
-        sources.append(offers_mod.offers_from_layout(layout, host, node_name,
-                                                     select))
-    defaults = offers_mod.offers_from_defaults(host, default_types)
-    hardware = offers_mod.offers_from_hardware(host)
-    for gpu in host.gpus:
-        offer = hardware.get(gpu.address)
-        default = defaults.get(gpu.address, {})
-        if gpu.mig_enabled or not offer:
-            continue
-        hardware[gpu.address] = {
-            name: max(count, default.get(name, 0))
-            for name, count in offer.items()}
-    sources.extend([hardware, defaults])
-    return offers_mod.merge_offers(*sources)
+    if layout is not None and node_name not in layout.hosts():
+        layout = None
+    return offers_mod.offers_for(host, node_name, layout=layout,
+                                 select=select, default_types=default_types)
 
 
 def apply_desired(provider_tree, desired):

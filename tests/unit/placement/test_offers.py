@@ -92,3 +92,18 @@ class TestOffers(base.BaseTestCase):
             {A: {'x': 1}, B: {'y': 2}},
             offers.merge_offers({A: {'x': 1}, B: {}}, {A: {'z': 1},
                                                        B: {'y': 2}}))
+
+
+class TestOffersFor(base.BaseTestCase):
+    """The one rule the standalone sync and the Nova driver share."""
+
+    def test_guest_devices_do_not_shrink_the_default_inventory(self):
+        # One guest holds a VF typed A100-10C out of the default type: the
+        # GPU still offers the type's full maximum, not the 1 in use.
+        host = test_tree.make_host()
+        host.gpu(B).vfs = [
+            model.VirtualFunction('0000:af:00.4',
+                                  current_vgpu_type='A100-10C')]
+        result = offers.offers_for(
+            host, 'node01', default_types={'A100-PCIE-40GB': 'A100-10C'})
+        self.assertEqual({'A100-10C': 4}, result[B])
