@@ -34,6 +34,14 @@ OPTS = [
                     'under [gpuvirt] state_dir when simulating. Default: '
                     'the hypervisor hostname libvirt reports. Real hosts '
                     'never need it.'),
+    cfg.IntOpt('live_migration_claim_timeout',
+               default=1800,
+               min=60,
+               help='Seconds after which vGPU devices claimed on this host '
+                    'for an incoming live migration are released when the '
+                    'guest never arrived (the conductor gave up after the '
+                    'destination check). Checked by the periodic provider '
+                    'update.'),
 ]
 
 

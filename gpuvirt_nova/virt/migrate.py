@@ -28,6 +28,7 @@ import time
 from nova import exception as nova_exception
 from oslo_log import log as logging
 
+from gpuvirt_nova import conf as gpuvirt_conf
 from gpuvirt_nova import exception
 from gpuvirt_nova.placement import naming
 from gpuvirt_nova.virt import assign
@@ -35,9 +36,7 @@ from gpuvirt_nova.virt import livemig
 
 LOG = logging.getLogger(__name__)
 
-#: Seconds after which a destination claim whose guest never arrived (no
-#: domain here) is dropped by the periodic task.
-DEST_CLAIM_MAX_AGE = 30 * 60
+CONF = gpuvirt_conf.CONF
 
 
 class LiveMigrationMixin(object):
@@ -126,7 +125,8 @@ class LiveMigrationMixin(object):
         """
         now = time.monotonic() if now is None else now
         expired = livemig.expired_claims(
-            dict(self._gpuvirt_held), now, DEST_CLAIM_MAX_AGE,
+            dict(self._gpuvirt_held), now,
+            CONF.gpuvirt.live_migration_claim_timeout,
             set(self._domain_keys()))
         for instance_uuid in expired:
             LOG.warning('instance %s: dropping the vGPU devices claimed for '

@@ -13,11 +13,15 @@
 # under the License.
 
 import collections
+import threading
 
+from oslo_config import fixture as config_fixture
 from oslotest import base
 
+from gpuvirt_nova import conf as gpuvirt_conf
 from gpuvirt_nova.virt import assign
 from gpuvirt_nova.virt import livemig
+from gpuvirt_nova.virt import migrate
 
 RC = 'CUSTOM_VGPU_A100_2_10C'
 RC2 = 'CUSTOM_VGPU_A100_3_20C'
@@ -84,3 +88,39 @@ class TestExpiredClaims(base.BaseTestCase):
     def test_nothing_expires_before_max_age(self):
         self.assertEqual([], livemig.expired_claims(
             {'a': 100.0}, now=1900.0, max_age=1800, defined=set()))
+
+
+class _Destination(migrate.LiveMigrationMixin):
+    """The state the mixin keeps on the driver, without a driver."""
+
+    def __init__(self, held):
+        self._gpuvirt_lock = threading.Lock()
+        self._gpuvirt_held = dict(held)
+        self._gpuvirt_claims = {uuid: {('vf', uuid)} for uuid in held}
+        self.released = []
+
+    def _domain_keys(self):
+        return {}
+
+    def _release_unreferenced(self, keys):
+        self.released.extend(sorted(keys))
+
+
+class TestClaimTimeoutOption(base.BaseTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.conf = self.useFixture(config_fixture.Config(gpuvirt_conf.CONF))
+
+    def test_claims_older_than_the_option_are_released(self):
+        self.conf.config(live_migration_claim_timeout=600, group='gpuvirt')
+        dest = _Destination({'old': 1000.0, 'young': 1500.0})
+        self.assertEqual(['old'], dest.expire_dest_claims(now=1700.0))
+        self.assertEqual([('vf', 'old')], dest.released)
+        self.assertEqual({'young'}, set(dest._gpuvirt_held))
+
+    def test_a_longer_timeout_keeps_both(self):
+        self.conf.config(live_migration_claim_timeout=900, group='gpuvirt')
+        dest = _Destination({'old': 1000.0, 'young': 1500.0})
+        self.assertEqual([], dest.expire_dest_claims(now=1700.0))
+        self.assertEqual([], dest.released)
