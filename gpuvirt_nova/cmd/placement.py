@@ -21,6 +21,7 @@ talks to Placement: the one at ``--os-placement-url``, the cloud at
 ``--os-cloud``, or the embedded one when neither is given.
 """
 
+import os
 import socket
 import sys
 
@@ -77,8 +78,10 @@ def add_host_options(parser):
              '--sim-root DIR, or sim create DIR SPEC).')
     parser.add_argument(
         '--layout', metavar='FILE',
-        help='Layout file that says what each GPU offers. Without it the '
-             'current hardware configuration and [gpuvirt_placement] '
+        help='Layout file that says what each GPU offers. Default: '
+             '[gpuvirt_layout] file when it exists and names this host '
+             '(as the Nova driver reads it); otherwise the current '
+             'hardware configuration and [gpuvirt_placement] '
              'default_vgpu_types decide.')
     common.add_select(parser)
     return parser
@@ -107,18 +110,28 @@ def load_host(conf, parsed_args):
     return name, host
 
 
-def load_layout(path):
-    if not path:
-        return None
+def load_layout(conf, path, node_name):
+    """The layout to offer from: ``--layout``, else the configured file.
+
+    An explicit file must fit this host (errors are the operator's to
+    see); the configured cluster-wide file is used, as the Nova driver
+    uses it, only when it exists and names this host.
+    """
     from gpuvirt_nova.layout import spec as layout_spec
-    return layout_spec.load_file(path)
+    if path:
+        return layout_spec.load_file(path)
+    configured = conf.gpuvirt_layout.file
+    if not configured or not os.path.isfile(configured):
+        return None
+    layout = layout_spec.load_file(configured)
+    return layout if node_name in layout.hosts() else None
 
 
 def host_offers(conf, parsed_args):
     """(compute node, host, offers) from the arguments."""
     name, host = load_host(conf, parsed_args)
     return name, host, offers_mod.offers_for(
-        host, name, layout=load_layout(parsed_args.layout),
+        host, name, layout=load_layout(conf, parsed_args.layout, name),
         select=common.selected_layout(conf, parsed_args),
         default_types=conf.gpuvirt_placement.default_vgpu_types)
 

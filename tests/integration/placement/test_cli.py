@@ -232,3 +232,36 @@ class TestFlavorSync(CliTestCase):
                                     '--state-dir', self.state)
         self.assertEqual(2, code)
         self.assertIn('placement sync', err)
+
+
+class TestConfiguredLayout(CliTestCase):
+    """Without --layout, [gpuvirt_layout] file speaks when it names the host.
+
+    The same rule the Nova driver follows, so both report the same offers.
+    """
+
+    def sync_with_configured(self, layout_text):
+        layout = placement_base.write_file(self.tmp, 'cluster.yaml',
+                                           layout_text)
+        conf = placement_base.write_file(
+            self.tmp, 'gpuvirt.conf', '[gpuvirt_layout]\nfile = %s\n' % layout)
+        code, _, err = self.gpuvirt(
+            '--config-file', conf, 'placement', 'sync', '--simulate', SPEC,
+            '--host', 'node01', '--state-dir', self.state)
+        self.assertEqual(0, code, err)
+        code, out, err = self.gpuvirt('placement', 'show', '--state-dir',
+                                      self.state, '-f', 'json')
+        self.assertEqual(0, code, err)
+        return json.loads(out)
+
+    def test_configured_layout_naming_the_host_is_used(self):
+        rows = self.sync_with_configured(LAYOUT)
+        self.assertEqual(2, len(rows))
+        self.assertEqual({('CUSTOM_VGPU_A100_2_10C', 2)},
+                         {(r['Resource class'], r['Total']) for r in rows})
+
+    def test_configured_layout_for_other_hosts_is_ignored(self):
+        rows = self.sync_with_configured(
+            LAYOUT.replace('host: node01', 'host: node99'))
+        self.assertNotIn('CUSTOM_VGPU_A100_2_10C',
+                         {r['Resource class'] for r in rows})
