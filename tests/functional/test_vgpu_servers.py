@@ -58,6 +58,13 @@ class VgpuServerTests(base.GpuvirtTestBase):
         self.assertEqual(type_name, self.vf_types(hostname)[vf_address])
         return vf_address
 
+    def boot_2_10c(self):
+        """An A100-2-10C server on host1's first GPU: (server, its VF)."""
+        server = self._create_server(flavor_id=self.flavor_2_10c,
+                                     networks='none')
+        return server, self.assert_server_has_vf('host1', server, 0,
+                                                 TYPE_2_10C)
+
     def assert_boot_fails_cleanly(self, flavor):
         """The boot ends in ERROR holding no vGPU, no VF type, no domain."""
         server = self._create_server(flavor_id=flavor, networks='none',
@@ -110,9 +117,7 @@ class VgpuServerTests(base.GpuvirtTestBase):
             self.vgpu_allocations(server))
 
     def test_reboot_stop_start_keep_the_device(self):
-        server = self._create_server(flavor_id=self.flavor_2_10c,
-                                     networks='none')
-        vf = self.assert_server_has_vf('host1', server, 0, TYPE_2_10C)
+        server, vf = self.boot_2_10c()
         self._reboot_server(server, hard=True)
         self.assertEqual(vf, self.assert_server_has_vf(
             'host1', server, 0, TYPE_2_10C))
@@ -138,9 +143,7 @@ class VgpuServerTests(base.GpuvirtTestBase):
         return servers
 
     def test_rescue_unrescue_delete_frees_the_device(self):
-        server = self._create_server(flavor_id=self.flavor_2_10c,
-                                     networks='none')
-        vf = self.assert_server_has_vf('host1', server, 0, TYPE_2_10C)
+        server, vf = self.boot_2_10c()
         self.make_instance_dir(server)
         server = self._rescue_server(server)
         self.assertEqual(vf, self.assert_server_has_vf(
@@ -164,9 +167,7 @@ class VgpuServerTests(base.GpuvirtTestBase):
         self.fill_gpu0()
 
     def test_suspend_resume_keeps_the_device_and_claims_nothing(self):
-        server = self._create_server(flavor_id=self.flavor_2_10c,
-                                     networks='none')
-        vf = self.assert_server_has_vf('host1', server, 0, TYPE_2_10C)
+        server, vf = self.boot_2_10c()
         server = self._suspend_server(server)
         server = self._resume_server(server)
         self.assertEqual(vf, self.assert_server_has_vf(
@@ -176,9 +177,7 @@ class VgpuServerTests(base.GpuvirtTestBase):
         self.fill_gpu0()
 
     def test_resume_without_domain_rebuilds_it_and_claims_nothing(self):
-        server = self._create_server(flavor_id=self.flavor_2_10c,
-                                     networks='none')
-        vf = self.assert_server_has_vf('host1', server, 0, TYPE_2_10C)
+        server, vf = self.boot_2_10c()
         server = self._suspend_server(server)
         # The domain is gone (undefined behind Nova's back): resume builds
         # a new definition through _get_guest_xml.
@@ -261,9 +260,7 @@ class VgpuServerTests(base.GpuvirtTestBase):
 
     def test_host_reboot_restores_devices(self):
         self.flags(resume_guests_state_on_host_boot=True)
-        server = self._create_server(flavor_id=self.flavor_2_10c,
-                                     networks='none')
-        vf = self.assert_server_has_vf('host1', server, 0, TYPE_2_10C)
+        server, vf = self.boot_2_10c()
 
         conn = self.computes['host1'].driver._host.get_connection()
         inprocess.power_off_all(conn)
