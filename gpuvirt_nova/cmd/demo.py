@@ -38,7 +38,7 @@ from gpuvirt_nova.cmd import nova_demo
 from gpuvirt_nova import exception
 from gpuvirt_nova.placement import client as placement_client
 from gpuvirt_nova.placement import connect
-from gpuvirt_nova.placement import demo
+from gpuvirt_nova.demo import placement as demo
 
 LOG = logging.getLogger(__name__)
 

@@ -56,7 +56,7 @@ class NovaDemo(lister.Lister):
             for handler in logging.getLogger().handlers:
                 handler.setLevel(logging.WARNING)
             logging.getLogger('nova').setLevel(logging.WARNING)
-        from gpuvirt_nova.virt import inprocess
+        from gpuvirt_nova.demo import nova as inprocess
         rows = inprocess.run_demo(hosts=parsed_args.hosts,
                                   servers=parsed_args.servers,
                                   types=parsed_args.types)

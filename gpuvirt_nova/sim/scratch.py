@@ -16,7 +16,7 @@
 
 A simulated host is thousands of small files; on tmpfs (``/dev/shm``) it
 is built about twenty times faster than on a journaling disk file system.
-Tests (:mod:`gpuvirt_nova.sim.fixture`) and commands that need a host only
+Tests (:mod:`tests.sim_fixture`) and commands that need a host only
 for the length of one call (``discover --simulate``) build it here;
 hosts a user asked to keep (``--sim-root``, ``[gpuvirt] state_dir``) stay
 where the user put them.

@@ -12,8 +12,8 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""The functional tests' base: see gpuvirt_nova.virt.inprocess."""
+"""The functional tests' base: see gpuvirt_nova.demo.nova."""
 
-from gpuvirt_nova.virt import inprocess
+from gpuvirt_nova.demo import nova as inprocess
 
 GpuvirtTestBase = inprocess.GpuvirtNovaTestBase

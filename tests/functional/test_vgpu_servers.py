@@ -31,7 +31,7 @@ from gpuvirt_nova.placement import client as placement_client
 from gpuvirt_nova.placement import drain as placement_drain
 from gpuvirt_nova.placement import naming
 from gpuvirt_nova.virt import assign
-from gpuvirt_nova.virt import inprocess
+from gpuvirt_nova.demo import nova as inprocess
 from gpuvirt_nova.virt import mdev
 from tests.functional import base
 

@@ -33,7 +33,7 @@ from gpuvirt_nova.hardware import discover
 from gpuvirt_nova.placement import client as placement_client
 from gpuvirt_nova.placement import connect
 from gpuvirt_nova.placement import embedded
-from gpuvirt_nova.sim import fixture as sim_fixture
+from tests import sim_fixture
 
 DB_URL_ENV = 'GPUVIRT_TEST_DB_URL'
 

@@ -25,7 +25,7 @@ import yaml
 
 from gpuvirt_nova.hardware import catalog
 from gpuvirt_nova.hardware import discover
-from gpuvirt_nova.sim import fixture as sim_fixture
+from tests import sim_fixture
 from tests.unit.cmd import cli as cli_fixture
 
 

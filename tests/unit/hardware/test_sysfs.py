@@ -24,7 +24,7 @@ from gpuvirt_nova import exception
 from gpuvirt_nova.hardware import catalog
 from gpuvirt_nova.hardware import model
 from gpuvirt_nova.hardware import sysfs
-from gpuvirt_nova.sim import fixture as sim_fixture
+from tests import sim_fixture
 
 A = '0000:3b:00.0'
 B = '0000:5e:00.0'

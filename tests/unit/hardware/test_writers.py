@@ -27,7 +27,7 @@ from gpuvirt_nova.conf import privsep as privsep_conf
 from gpuvirt_nova import exception
 from gpuvirt_nova.hardware import writers
 from gpuvirt_nova import privsep
-from gpuvirt_nova.sim import fixture as sim_fixture
+from tests import sim_fixture
 
 UUID = '4b20d080-1b54-4048-85b3-a6a62d165c01'
 

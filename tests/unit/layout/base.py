@@ -26,7 +26,7 @@ from gpuvirt_nova.layout import apply
 from gpuvirt_nova.layout import spec
 from gpuvirt_nova.layout import target
 from gpuvirt_nova import sim
-from gpuvirt_nova.sim import fixture as sim_fixture
+from tests import sim_fixture
 from tests.unit.cmd import cli as cli_fixture
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(

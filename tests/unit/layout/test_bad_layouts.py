@@ -26,7 +26,7 @@ import shutil
 import tempfile
 
 from gpuvirt_nova import sim
-from gpuvirt_nova.sim import fixture as sim_fixture
+from tests import sim_fixture
 from tests.unit.layout import base
 
 SIM = '2xA100-PCIE-40GB:mig@node01'

@@ -21,7 +21,7 @@ import fixtures
 from oslotest import base
 
 from gpuvirt_nova import sim
-from gpuvirt_nova.sim import fixture as sim_fixture
+from tests import sim_fixture
 from tests.unit.cmd import cli as cli_fixture
 
 

@@ -23,7 +23,7 @@ import pynvml
 
 from gpuvirt_nova.hardware import catalog
 from gpuvirt_nova.sim import fake_nvml
-from gpuvirt_nova.sim import fixture as sim_fixture
+from tests import sim_fixture
 from gpuvirt_nova.sim import host as host_mod
 
 A100 = 'A100-PCIE-40GB'

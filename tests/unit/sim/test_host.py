@@ -27,7 +27,7 @@ from gpuvirt_nova import exception
 from gpuvirt_nova.hardware import catalog
 from gpuvirt_nova.hardware import writers
 from gpuvirt_nova import sim
-from gpuvirt_nova.sim import fixture as sim_fixture
+from tests import sim_fixture
 
 PF = '0000:3b:00.0'
 VF0 = '0000:3b:00.4'

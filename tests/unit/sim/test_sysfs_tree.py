@@ -20,7 +20,7 @@ import os
 from oslotest import base
 
 from gpuvirt_nova.hardware import catalog
-from gpuvirt_nova.sim import fixture as sim_fixture
+from tests import sim_fixture
 from gpuvirt_nova.sim import spec
 
 

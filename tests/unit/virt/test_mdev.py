@@ -15,7 +15,7 @@
 from oslotest import base
 
 from gpuvirt_nova.hardware import discover
-from gpuvirt_nova.sim import fixture as sim_fixture
+from tests import sim_fixture
 from gpuvirt_nova.virt import assign
 from gpuvirt_nova.virt import mdev
 

@@ -19,7 +19,7 @@ from gpuvirt_nova.hardware import discover
 from gpuvirt_nova.layout import spec as layout_spec
 from gpuvirt_nova.placement import naming
 from gpuvirt_nova.placement import tree
-from gpuvirt_nova.sim import fixture as sim_fixture
+from tests import sim_fixture
 from gpuvirt_nova.virt import assign
 from gpuvirt_nova.virt import mdev
 from gpuvirt_nova.virt import provider
