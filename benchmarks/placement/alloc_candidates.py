@@ -47,7 +47,7 @@ import uuid
 
 import sqlalchemy
 
-from gpuvirt_nova.hardware import discover
+from gpuvirt_nova.conf import backends
 from gpuvirt_nova.placement import client as placement_client
 from gpuvirt_nova.placement import connect
 from gpuvirt_nova.placement import embedded
@@ -102,7 +102,7 @@ def add_our_host(client, hostname, host, slots):
 
 def template_host(gpus):
     """The simulated host every benchmark host is a copy of."""
-    return discover.discover_simulated('%dx%s:mig@bench' % (gpus, MODEL))
+    return backends.discover_simulated('%dx%s:mig@bench' % (gpus, MODEL))
 
 
 def time_query(client, query, repeat):

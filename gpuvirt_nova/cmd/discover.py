@@ -28,6 +28,7 @@ from cliff import lister
 import yaml
 
 from gpuvirt_nova.cmd import common
+from gpuvirt_nova.conf import backends
 from gpuvirt_nova import exception
 from gpuvirt_nova.hardware import discover
 
@@ -147,7 +148,7 @@ class Discover(lister.Lister):
             return self.discover_simulated(parsed_args.simulate,
                                            parsed_args.sysfs_root, use_nvml)
         if parsed_args.sysfs_root is None and conf.gpuvirt.simulate:
-            return discover.discover_from_conf(conf, use_nvml=use_nvml)
+            return backends.discover_from_conf(conf, use_nvml=use_nvml)
         root, option = parsed_args.sysfs_root, '--sysfs-root'
         if root is None:
             root, option = conf.gpuvirt.sysfs_root, '[gpuvirt] sysfs_root'
@@ -162,7 +163,7 @@ class Discover(lister.Lister):
         ``sysfs_root`` names an empty directory to keep it in.
         """
         if sysfs_root is None:
-            return discover.discover_simulated(spec, use_nvml=use_nvml)
+            return backends.discover_simulated(spec, use_nvml=use_nvml)
         if not os.path.isdir(sysfs_root):
             raise exception.UsageError(
                 '--sysfs-root %s: no such directory; create an empty '
@@ -173,5 +174,5 @@ class Discover(lister.Lister):
                 '--sysfs-root %s: not empty; with --simulate give an empty '
                 'directory (or leave the option out)' % sysfs_root)
         return discover.discover_host(
-            discover.open_or_create_simulated(spec, sysfs_root),
+            backends.open_or_create_simulated(spec, sysfs_root),
             use_nvml=use_nvml)

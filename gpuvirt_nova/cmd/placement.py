@@ -31,8 +31,8 @@ from oslo_log import log as logging
 import yaml
 
 from gpuvirt_nova.cmd import common
+from gpuvirt_nova.conf import backends
 from gpuvirt_nova import exception
-from gpuvirt_nova.hardware import discover
 from gpuvirt_nova.placement import audit
 from gpuvirt_nova.placement import client as placement_client
 from gpuvirt_nova.placement import connect
@@ -99,13 +99,13 @@ def load_host(conf, parsed_args):
     """(compute node name, model.Host)."""
     name = parsed_args.host or conf.gpuvirt_placement.compute_node
     if parsed_args.sim_root:
-        host = discover.discover_simulated(
+        host = backends.discover_simulated(
             common.kept_sim_root(parsed_args.sim_root), hostname=name)
     elif parsed_args.simulate:
-        host = discover.discover_simulated(parsed_args.simulate,
+        host = backends.discover_simulated(parsed_args.simulate,
                                            hostname=name)
     else:
-        host = discover.discover_from_conf(conf, hostname=name)
+        host = backends.discover_from_conf(conf, hostname=name)
     name = name or host.hostname or socket.gethostname()
     return name, host
 

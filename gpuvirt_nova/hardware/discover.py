@@ -304,7 +304,13 @@ def discover_gpu(sysfs_root, nvml, address, gpu_catalog=None):
 
 
 def discover_host_gpu(sim_host, address, gpu_catalog=None, use_nvml=True):
-    """:func:`discover_gpu` on a ``sim.SimulatedHost``."""
+    """:func:`discover_gpu` on a simulated host.
+
+    ``sim_host`` is anything with a ``sysfs_root`` and an ``nvml()``
+    (``sim.SimulatedHost``); it is passed in, never imported here, so
+    ``hardware/`` does not depend on the simulator. Opening one from a
+    spec or the configuration is ``gpuvirt_nova.conf.backends``'s job.
+    """
     return discover_gpu(sim_host.sysfs_root,
                         sim_host.nvml() if use_nvml else None, address,
                         gpu_catalog=gpu_catalog)
@@ -312,109 +318,14 @@ def discover_host_gpu(sim_host, address, gpu_catalog=None, use_nvml=True):
 
 def discover_host(sim_host, hostname=None, gpu_catalog=None,
                   use_nvml=True):
-    """Discover a ``sim.SimulatedHost`` through the real code path."""
+    """Discover a simulated host through the real code path.
+
+    ``sim_host`` as in :func:`discover_host_gpu`.
+    """
     if hostname is None:
         hostname = getattr(sim_host, 'hostname', None)
     return discover(sim_host.sysfs_root,
                     sim_host.nvml() if use_nvml else None,
-                    hostname=hostname, gpu_catalog=gpu_catalog)
-
-
-def open_or_create_simulated(spec_or_root, root=None):
-    """A SimulatedHost: the one under a directory, or a new one.
-
-    ``spec_or_root`` names an existing simulated host's directory (it is
-    reopened) or is a spec, built under ``root`` unless a host is there
-    already.
-    """
-    from gpuvirt_nova import sim  # imported late: tests and demo only
-    if os.path.isdir(spec_or_root):
-        return sim.SimulatedHost.open(spec_or_root)
-    spec = sim.parse_spec(spec_or_root)
-    return sim.SimulatedHost.open_or_create(root, spec)
-
-
-def discover_simulated(spec_or_root, hostname=None, gpu_catalog=None,
-                       use_nvml=True):
-    """Discover a simulated host from a spec or an existing root.
-
-    A spec is built in a throwaway directory (on a RAM disk when there is
-    one: see ``sim.scratch``) removed afterwards; the returned Host is
-    plain data and outlives it.
-    """
-    if os.path.isdir(spec_or_root):
-        return discover_host(open_or_create_simulated(spec_or_root),
-                             hostname, gpu_catalog, use_nvml=use_nvml)
-    from gpuvirt_nova.sim import scratch  # imported late: tests and demo
-    with scratch.scratch_root() as root:
-        return discover_host(open_or_create_simulated(spec_or_root, root),
-                             hostname, gpu_catalog, use_nvml=use_nvml)
-
-
-def simulated_dir(state_dir, spec):
-    """``<state_dir>/sim/<spec>``: where a persisted simulated host lives.
-
-    Every command that keeps a simulated host between runs (``[gpuvirt]
-    simulate``, ``layout --simulate``) finds it here, so they share it.
-    """
-    slug = ''.join(c if c.isalnum() or c in '.-_' else '_' for c in spec)
-    return os.path.join(state_dir, 'sim', slug)
-
-
-def make_sim_dir(path, field):
-    """Create ``path`` for a kept simulated host; UsageError naming ``field``.
-
-    ``field`` is what the user set to get this path (``--sim-root``,
-    ``[gpuvirt] state_dir``...).
-    """
-    try:
-        os.makedirs(path, exist_ok=True)
-    except OSError as exc:
-        raise exception.UsageError(
-            '%s: cannot create %s (%s); give a writable directory'
-            % (field, path, exc.strerror))
-    return path
-
-
-def _simulated_sysfs_root(conf):
-    """``[gpuvirt] sysfs_root`` when it names a simulated host, else None."""
-    root = conf.gpuvirt.sysfs_root
-    if root and os.path.realpath(root) != os.path.realpath('/'):
-        return root
-    return None
-
-
-def simulated_from_conf(conf):
-    """The SimulatedHost ``[gpuvirt] simulate`` names, kept between runs."""
-    field = '[gpuvirt] sysfs_root' if _simulated_sysfs_root(conf) \
-        else '[gpuvirt] state_dir'
-    root = make_sim_dir(simulated_root(conf), field)
-    return open_or_create_simulated(conf.gpuvirt.simulate, root)
-
-
-def simulated_root(conf):
-    """Where ``[gpuvirt] simulate`` keeps its host.
-
-    The directory persists, so every command sees what the previous one
-    wrote.
-    """
-    return _simulated_sysfs_root(conf) or simulated_dir(
-        conf.gpuvirt.state_dir, conf.gpuvirt.simulate)
-
-
-def discover_from_conf(conf, hostname=None, gpu_catalog=None,
-                       use_nvml=None):
-    """Discover as ``[gpuvirt] simulate/sysfs_root/use_nvml`` say.
-
-    ``use_nvml=False`` turns NVML off whatever the configuration says (the
-    command's ``--no-nvml``).
-    """
-    group = conf.gpuvirt
-    use_nvml = group.use_nvml if use_nvml is None else use_nvml
-    if group.simulate:
-        return discover_host(simulated_from_conf(conf), hostname,
-                             gpu_catalog, use_nvml=use_nvml)
-    return discover(group.sysfs_root, AUTO if use_nvml else None,
                     hostname=hostname, gpu_catalog=gpu_catalog)
 
 

@@ -15,10 +15,13 @@
 """The only door to privileged GPU changes: sysfs writes and NVML MIG calls.
 
 Everything that changes a GPU goes through a HardwareWriter. Production
-uses PrivsepWriter, whose oslo.privsep entrypoints validate every argument
-before touching ``/sys`` or NVML; tests, the demo and benchmarks use the
-simulator's writer (``gpuvirt_nova.sim``), which obeys the same contract.
-No other module opens a sysfs file for writing or calls an NVML setter.
+uses PrivsepWriter (``gpuvirt_nova.privsep``), whose oslo.privsep
+entrypoints validate every argument before touching ``/sys`` or NVML;
+tests, the demo and benchmarks use the simulator's writer
+(``gpuvirt_nova.sim``), which obeys the same contract. Both implement the
+contract defined here and neither is imported here:
+``gpuvirt_nova.conf.backends`` picks one from the configuration. No other
+module opens a sysfs file for writing or calls an NVML setter.
 
 The checks are pure functions here (``validate_*``), shared by the
 production writer and the simulator's, in the style of os-vif's
@@ -416,32 +419,3 @@ class HardwareWriter(abc.ABC):
     def destroy_compute_instance(self, address, gpu_instance_id,
                                  compute_instance_id):
         """Destroy one compute instance."""
-
-
-def default_writer(conf=None):
-    """The writer the configuration asks for.
-
-    The simulator's when ``[gpuvirt] simulate`` is set (the same host that
-    discovery reads, see ``discover.simulated_root``), else the production
-    PrivsepWriter.
-    """
-    from gpuvirt_nova import conf as conf_mod
-    conf = conf or conf_mod.CONF
-    if conf.gpuvirt.simulate:
-        from gpuvirt_nova.hardware import discover
-        return discover.simulated_from_conf(conf).writer()
-    from gpuvirt_nova import privsep
-    return privsep.PrivsepWriter()
-
-
-def __getattr__(name):
-    """``writers.PrivsepWriter``: the production writer, imported lazily.
-
-    It lives in :mod:`gpuvirt_nova.privsep` (which imports this module);
-    importing it on first use keeps oslo.privsep out of code that never
-    writes.
-    """
-    if name == 'PrivsepWriter':
-        from gpuvirt_nova import privsep
-        return privsep.PrivsepWriter
-    raise AttributeError('module %r has no attribute %r' % (__name__, name))

@@ -25,6 +25,7 @@ import dataclasses
 import os
 import socket
 
+from gpuvirt_nova.conf import backends
 from gpuvirt_nova import exception
 from gpuvirt_nova.hardware import discover
 
@@ -53,18 +54,18 @@ def simulated(simulate=None, sim_root=None, state_dir=None):
     """Open (or build) a simulated host; returns a HostContext."""
     field = '--sim-root'
     if sim_root is None:
-        sim_root = discover.simulated_dir(state_dir, simulate)
+        sim_root = backends.simulated_dir(state_dir, simulate)
         field = '[gpuvirt] state_dir'
     if simulate is None and not (os.path.isdir(sim_root)
                                  and os.listdir(sim_root)):
         raise exception.UsageError(
             '--sim-root %s: no simulated host there; create one with '
             '--simulate SPEC --sim-root %s' % (sim_root, sim_root))
-    discover.make_sim_dir(sim_root, field)
+    backends.make_sim_dir(sim_root, field)
     if os.listdir(sim_root):
-        sim_host = discover.open_or_create_simulated(sim_root)
+        sim_host = backends.open_or_create_simulated(sim_root)
     else:
-        sim_host = discover.open_or_create_simulated(simulate, sim_root)
+        sim_host = backends.open_or_create_simulated(simulate, sim_root)
     name = getattr(sim_host, 'hostname', None)
     return HostContext(
         hostname=name,
@@ -87,12 +88,8 @@ def real(conf):
         module = discover.nvml_module(nvml, group.sysfs_root)
         return discover.discover_gpu(group.sysfs_root, module, address)
 
-    def make_writer():
-        # NOTE: imported when a real host is written, so reading and
-        # simulating never load oslo.privsep.
-        from gpuvirt_nova import privsep
-        return privsep.PrivsepWriter()
-    return HostContext(hostname=hostname, read=read, make_writer=make_writer,
+    return HostContext(hostname=hostname, read=read,
+                       make_writer=backends.privsep_writer,
                        read_gpu=read_gpu)
 
 

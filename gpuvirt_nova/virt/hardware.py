@@ -24,6 +24,7 @@ each see their own GPUs.
 
 import os
 
+from gpuvirt_nova.conf import backends
 from gpuvirt_nova.hardware import discover as discover_mod
 
 
@@ -46,9 +47,7 @@ class RealHardware(object):
 
     def writer(self):
         if self._writer is None:
-            # Imported late: only hosts that write need oslo.privsep.
-            from gpuvirt_nova import privsep
-            self._writer = privsep.PrivsepWriter()
+            self._writer = backends.privsep_writer()
         return self._writer
 
 
@@ -71,9 +70,8 @@ def from_conf(conf, hostname):
         return RealHardware(group.sysfs_root, group.use_nvml, hostname)
     root = simulated_host_root(conf, hostname)
     if os.path.isdir(root) and os.listdir(root):
-        sim_host = discover_mod.open_or_create_simulated(root)
+        sim_host = backends.open_or_create_simulated(root)
     else:
         os.makedirs(root, exist_ok=True)
-        sim_host = discover_mod.open_or_create_simulated(group.simulate,
-                                                         root)
+        sim_host = backends.open_or_create_simulated(group.simulate, root)
     return SimulatedHardware(sim_host, hostname)

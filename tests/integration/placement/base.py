@@ -29,7 +29,7 @@ import fixtures
 from oslotest import base
 import sqlalchemy
 
-from gpuvirt_nova.hardware import discover
+from gpuvirt_nova.conf import backends
 from gpuvirt_nova.placement import client as placement_client
 from gpuvirt_nova.placement import connect
 from gpuvirt_nova.placement import embedded
@@ -77,7 +77,7 @@ class Database:
 
 def simulated_host(spec):
     """A model.Host discovered from the simulator (plain data)."""
-    return discover.discover_simulated(spec)
+    return backends.discover_simulated(spec)
 
 
 def scratch_tmp(test):

@@ -23,8 +23,8 @@ import fixtures
 from oslotest import base
 import yaml
 
+from gpuvirt_nova.conf import backends
 from gpuvirt_nova.hardware import catalog
-from gpuvirt_nova.hardware import discover
 from tests import sim_fixture
 from tests.unit.cmd import cli as cli_fixture
 
@@ -155,7 +155,7 @@ class TestDiscoverCommandSimulated(DiscoverCommandBase):
                                       '--sysfs-root', root)
         self.assertEqual(0, rc)
         self.assertEqual(['T4'], [
-            g.model for g in discover.discover_simulated(root).gpus])
+            g.model for g in backends.discover_simulated(root).gpus])
 
     def test_simulate_into_non_empty_root_exits_2(self):
         rc, _out, err = self.run_cli('discover', '--simulate', '1xT4:mdev',

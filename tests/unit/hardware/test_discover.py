@@ -17,11 +17,9 @@
 import os
 
 import fixtures
-from oslo_config import cfg
-from oslo_config import fixture as config_fixture
 from oslotest import base
 
-from gpuvirt_nova.conf import hardware as hardware_conf
+from gpuvirt_nova.conf import backends
 from gpuvirt_nova import exception
 from gpuvirt_nova.hardware import catalog
 from gpuvirt_nova.hardware import discover
@@ -167,7 +165,7 @@ class TestDiscoverSimulated(base.BaseTestCase):
             rootdir=sim_fixture.scratch_dir())).path
 
     def test_mig_host(self):
-        host = discover.discover_simulated('2xA100-PCIE-40GB:mig@node07')
+        host = backends.discover_simulated('2xA100-PCIE-40GB:mig@node07')
         self.assertEqual('node07', host.hostname)
         self.assertEqual([], host.warnings)
         self.assertEqual([A, B], [g.address for g in host.gpus])
@@ -182,7 +180,7 @@ class TestDiscoverSimulated(base.BaseTestCase):
     def test_existing_root_is_reopened_and_sees_changes(self):
         sim_host = sim.SimulatedHost.create(self.tmp, '1xA100-PCIE-40GB:mig')
         sim_host.writer().create_gpu_instance(A, '7g.40gb', 0)
-        host = discover.discover_simulated(self.tmp)
+        host = backends.discover_simulated(self.tmp)
         [gi] = host.gpus[0].gpu_instances
         self.assertEqual(('7g.40gb', model.Placement(0, 8)),
                          (gi.profile, gi.placement))
@@ -208,7 +206,7 @@ class TestDiscoverSimulated(base.BaseTestCase):
         self.assertIn('is not /', host.warnings[0])
 
     def test_passthrough_gpu_is_listed_without_warning(self):
-        host = discover.discover_simulated(
+        host = backends.discover_simulated(
             '1xA100-PCIE-40GB:mig+1xA100-PCIE-40GB:none')
         self.assertEqual([], host.warnings)
         self.assertEqual([model.HostVgpuMode.VENDOR_VFIO,
@@ -231,67 +229,3 @@ class TestDiscoverSimulated(base.BaseTestCase):
         exc = self.assertRaises(exception.UsageError, discover.discover,
                                 self.tmp)
         self.assertIn('there is no sys/bus/pci/devices under it', str(exc))
-
-    def test_a_spec_is_built_in_the_scratch_dir_and_removed(self):
-        self.useFixture(fixtures.EnvironmentVariable(
-            sim_fixture.TMPDIR_ENV, self.tmp))
-        roots = []
-        create = sim.SimulatedHost.create
-
-        # NOTE: MonkeyPatch keeps a classmethod a classmethod.
-        def recording_create(cls, root_dir, spec, replace=False):
-            roots.append(root_dir)
-            return create(root_dir, spec, replace)
-        self.useFixture(fixtures.MonkeyPatch(
-            'gpuvirt_nova.sim.SimulatedHost.create', recording_create))
-        host = discover.discover_simulated('1xT4:mdev')
-        self.assertEqual(['T4'], [g.model for g in host.gpus])
-        [root] = roots
-        self.assertEqual(self.tmp, os.path.dirname(root))
-        self.assertFalse(os.path.exists(root))
-
-    def test_bad_spec_is_a_usage_error(self):
-        self.assertRaises(exception.UsageError,
-                          discover.discover_simulated, 'bogus')
-
-
-class TestDiscoverFromConf(base.BaseTestCase):
-
-    def setUp(self):
-        super().setUp()
-        self.tmp = self.useFixture(fixtures.TempDir(
-            rootdir=sim_fixture.scratch_dir())).path
-        self.conf = self.useFixture(config_fixture.Config(cfg.ConfigOpts()))
-        hardware_conf.register_opts(self.conf.conf)
-        self.conf.config(group='gpuvirt', state_dir=self.tmp)
-
-    def test_simulated_host_persists_between_calls(self):
-        self.conf.config(group='gpuvirt', simulate='1xA100-PCIE-40GB:mig')
-        first = discover.discover_from_conf(self.conf.conf)
-        self.assertEqual([], first.gpus[0].gpu_instances)
-        root = discover.simulated_root(self.conf.conf)
-        self.assertTrue(root.startswith(self.tmp))
-        sim.SimulatedHost.open(root).writer().create_gpu_instance(
-            A, '3g.20gb', 0)
-        second = discover.discover_from_conf(self.conf.conf)
-        self.assertEqual(['3g.20gb'],
-                         [gi.profile for gi in second.gpus[0].gpu_instances])
-
-    def test_unwritable_state_dir_names_the_option(self):
-        blocker = os.path.join(self.tmp, 'file')
-        with open(blocker, 'w'):
-            pass
-        self.conf.config(group='gpuvirt', simulate='1xT4:mdev',
-                         state_dir=blocker)
-        exc = self.assertRaises(exception.UsageError,
-                                discover.discover_from_conf, self.conf.conf)
-        self.assertIn('[gpuvirt] state_dir: cannot create %s' % blocker,
-                      str(exc))
-
-    def test_sysfs_root_and_use_nvml(self):
-        sim_host = sim.SimulatedHost.create(self.tmp, '1xT4:mdev')
-        self.conf.config(group='gpuvirt', sysfs_root=sim_host.sysfs_root,
-                         use_nvml=False)
-        host = discover.discover_from_conf(self.conf.conf)
-        self.assertEqual(['T4'], [g.model for g in host.gpus])
-        self.assertIn('use_nvml is false', host.warnings[0])

@@ -18,11 +18,9 @@ import os
 from unittest import mock
 
 import fixtures
-from oslo_config import fixture as config_fixture
 from oslo_privsep import capabilities
 from oslotest import base
 
-from gpuvirt_nova import conf
 from gpuvirt_nova.conf import privsep as privsep_conf
 from gpuvirt_nova import exception
 from gpuvirt_nova.hardware import writers
@@ -250,30 +248,6 @@ class NvidiaTargetTestCase(base.BaseTestCase):
         self.assertRaises(writers.HardwareRefused, privsep.checked_write,
                           '/sys/bus/pci/devices/0000:99:00.0/sriov_numvfs',
                           0, self.root)
-
-
-class DefaultWriterTestCase(base.BaseTestCase):
-
-    def setUp(self):
-        super().setUp()
-        self.conf = self.useFixture(config_fixture.Config(conf.CONF))
-
-    def test_production_writer_by_default(self):
-        self.assertIsInstance(writers.default_writer(), privsep.PrivsepWriter)
-
-    def test_simulated_writer_when_simulating(self):
-        state_dir = self.useFixture(fixtures.TempDir(
-            rootdir=sim_fixture.scratch_dir())).path
-        self.conf.config(group='gpuvirt', simulate='T4:mdev@node03',
-                         state_dir=state_dir)
-        writer = writers.default_writer()
-        self.assertEqual('node03', writer.host.hostname)
-        self.assertTrue(writer.host.root.startswith(state_dir))
-        self.assertEqual(writer.host.root, writers.default_writer().host.root)
-
-    def test_production_writer_is_reachable_from_writers(self):
-        self.assertIs(privsep.PrivsepWriter, writers.PrivsepWriter)
-        self.assertIsNone(getattr(writers, 'NoSuchWriter', None))
 
 
 class PrivsepContextTestCase(base.BaseTestCase):
