@@ -109,10 +109,18 @@ def _candidates_cpu(cluster, node_ok):
     return nodes, np.zeros((len(nodes), 1), int), old, old
 
 
-def place(cluster, mix, terms, policy, pod, request, tables, rng):
-    """Place one pod; returns (milli-GPU taken, node) or None."""
+def place(cluster, mix, terms, policy, pod, request, tables, rng,
+          allowed=None):
+    """Place one pod; returns (milli-GPU taken, node) or None.
+
+    ``allowed`` ([nodes] bool, optional) is the pod's GPU-model
+    constraint: nodes whose model its ``gpu_spec`` does not name are not
+    candidates (Nova: the flavor's ``trait:CUSTOM_GPU_<MODEL>=required``).
+    """
     cpu, mem, k = pod
     node_ok = (cluster.cpu_left >= cpu) & (cluster.mem_left >= mem)
+    if allowed is not None:
+        node_ok &= allowed
     table = tables[policy]
     if k == 0:
         nodes, gpus, old, new = _candidates_cpu(cluster, node_ok)

@@ -63,9 +63,32 @@ class Pods:
     memory: np.ndarray
     gpus: np.ndarray
     milli: np.ndarray
+    #: Allowed GPU models of each pod (``gpu_spec``, ``|``-separated;
+    #: '' = any model). Empty tuple: no pod is constrained.
+    spec: tuple = ()
 
     def __len__(self):
         return len(self.cpu)
+
+    @property
+    def specs(self):
+        """``spec`` with one entry per pod ('' where unconstrained)."""
+        return self.spec if len(self.spec) == len(self) else \
+            ('',) * len(self)
+
+    def allowed(self, models):
+        """[pods, nodes] True where the pod may use a node's GPU model.
+
+        A GPU pod whose ``gpu_spec`` names models may only use nodes of
+        those models; CPU-only and unconstrained pods may use any node.
+        """
+        models = tuple(models)
+        out = np.ones((len(self), len(models)), dtype=bool)
+        for i, spec in enumerate(self.specs):
+            if spec and self.gpus[i] > 0:
+                names = {s for s in spec.split('|') if s}
+                out[i] = [m in names for m in models]
+        return out
 
     @property
     def demand(self):
@@ -73,8 +96,11 @@ class Pods:
         return self.gpus * self.milli
 
     def take(self, index):
+        index = np.asarray(index, dtype=np.int64)
+        spec = tuple(self.specs[i] for i in index) if self.spec else ()
         return Pods(cpu=self.cpu[index], memory=self.memory[index],
-                    gpus=self.gpus[index], milli=self.milli[index])
+                    gpus=self.gpus[index], milli=self.milli[index],
+                    spec=spec)
 
 
 def trace_dir(path=None):
@@ -102,8 +128,28 @@ def load_nodes(path=None):
                  models=tuple(r['model'] for r in rows))
 
 
+def pod_files(path=None):
+    """The trace variants of the folder: {variant: file name}, sorted.
+
+    ``openb_pod_list_default.csv`` is variant ``default``.
+    """
+    found = {}
+    for name in sorted(os.listdir(trace_dir(path))):
+        if name.startswith('openb_pod_list_') and name.endswith('.csv'):
+            found[name[len('openb_pod_list_'):-len('.csv')]] = name
+    return found
+
+
 def load_pods(path=None, name=POD_FILE):
-    rows = _rows(os.path.join(trace_dir(path), name))
+    """Pods of one trace file.
+
+    ``name`` may also be a path to any file with the same columns
+    (``--pods FILE``).
+    """
+    if os.sep in name or os.path.exists(name):
+        rows = _rows(name)
+    else:
+        rows = _rows(os.path.join(trace_dir(path), name))
     gpus = np.array([int(r['num_gpu']) for r in rows])
     milli = np.array([int(r['gpu_milli']) for r in rows])
     # NOTE: multi-GPU pods take whole GPUs; the trace writes 1000 for them.
@@ -111,7 +157,9 @@ def load_pods(path=None, name=POD_FILE):
     return Pods(cpu=np.array([int(r['cpu_milli']) for r in rows], float),
                 memory=np.array([int(r['memory_mib']) for r in rows],
                                 float),
-                gpus=gpus, milli=np.where(gpus == 0, 0, milli))
+                gpus=gpus, milli=np.where(gpus == 0, 0, milli),
+                spec=tuple((r.get('gpu_spec') or '').strip() for r in rows)
+                if any(r.get('gpu_spec') for r in rows) else ())
 
 
 def sample(pods, capacity, seed, inflation=1.3):
@@ -130,3 +178,43 @@ def sample(pods, capacity, seed, inflation=1.3):
         cum = np.cumsum(pods.demand[index])
     last = int(np.searchsorted(cum, inflation * capacity)) + 1
     return pods.take(index[:last])
+
+
+def fgd_arrival(pods, capacity, seed, inflation=1.3):
+    """The FGD authors' arrival order (their simulator's workload tuning).
+
+    The whole pod list (in name order, i.e. file order) is shuffled; then,
+    while the GPU it asks is below ``inflation`` x capacity, pods drawn
+    with replacement from the list are appended (the loop stops before a
+    pod whose *per-GPU* share would cross the target, as theirs does), or,
+    while above, random pods are removed. Returns the arrival list.
+    """
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(pods))
+    target = inflation * capacity
+    demand = pods.demand
+    total = int(demand.sum())
+    if total > target:
+        keep = list(order)
+        while total > target and keep:
+            i = int(rng.integers(len(keep)))
+            total -= int(demand[keep[i]])
+            del keep[i]
+        return pods.take(np.array(keep, dtype=np.int64))
+    extra = []
+    while True:
+        j = int(rng.integers(len(pods)))
+        if total + int(pods.milli[j]) > target:
+            break
+        total += int(demand[j])
+        extra.append(j)
+    return pods.take(np.concatenate([order, np.array(extra, np.int64)]))
+
+
+def arrival(pods, capacity, seed, protocol='ours', inflation=1.3):
+    """Arrival list of one seed under ``protocol`` ('ours' or 'fgd')."""
+    if protocol == 'fgd':
+        return fgd_arrival(pods, capacity, seed, inflation)
+    if protocol == 'ours':
+        return sample(pods, capacity, seed, inflation)
+    raise ValueError('unknown protocol %r: use fgd or ours' % protocol)
