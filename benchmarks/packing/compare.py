@@ -79,15 +79,18 @@ def setup(variant, trace_dir):
     nodes = trace.load_nodes(trace_dir)
     name = variant if os.sep in variant or variant.endswith('.csv') \
         else 'openb_pod_list_%s.csv' % variant
-    pods = trace.load_pods(trace_dir, name)
+    _STATE[variant] = state_for(nodes, trace.load_pods(trace_dir, name))
+    return _STATE[variant]
+
+
+def state_for(nodes, pods):
+    """What every replay of ``pods`` on ``nodes`` shares (fractional)."""
     values, index = modes.request_classes(pods)
     space, _ = modes.fractional_space(values)
     mix = modes.mix_from(pods, index)
-    _STATE[variant] = dict(
-        nodes=nodes, pods=pods, values=values, space=space, mix=mix,
-        tables=modes.tables(space, mix),
-        typical=faithful.typical_pods(pods))
-    return _STATE[variant]
+    return dict(nodes=nodes, pods=pods, values=values, space=space, mix=mix,
+                tables=modes.tables(space, mix),
+                typical=faithful.typical_pods(pods))
 
 
 def window_mean(arrived, values, capacity, point):
@@ -100,7 +103,11 @@ def window_mean(arrived, values, capacity, point):
 
 
 def replay(st, arrived, policy, seed):
-    """Replay one arrival list; per pod (arrived, allocated, frag ratio)."""
+    """Replay one arrival list.
+
+    Returns per pod (arrived demand, allocated, frag ratio), the mean
+    decision time and the final cluster.
+    """
     nodes, space = st['nodes'], st['space']
     cluster = simulate.Cluster.build(space, nodes, [0] * len(nodes.names),
                                      len(space.shapes) - 1)
@@ -171,7 +178,7 @@ def replay(st, arrived, policy, seed):
         alloc[i] = got
         ratio[i] = frag.ratio()
     return np.cumsum(arrived.demand).astype(float), alloc, ratio, \
-        spent / max(n_pods, 1)
+        spent / max(n_pods, 1), cluster
 
 
 def run_one(job):
@@ -179,7 +186,7 @@ def run_one(job):
     st = setup(variant, trace_dir)
     cap = float(st['nodes'].capacity)
     arrived = trace.arrival(st['pods'], cap, seed, protocol)
-    demand, alloc, ratio, per_pod = replay(st, arrived, policy, seed)
+    demand, alloc, ratio, per_pod, _ = replay(st, arrived, policy, seed)
     return {
         'trace': variant, 'policy': policy, 'seed': seed,
         'protocol': protocol,

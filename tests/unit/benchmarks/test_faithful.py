@@ -1,0 +1,181 @@
+# Copyright 2026 The gpuvirt-nova Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The FGD authors' rules in the packing harness, on hand-made inputs.
+
+Each test pins one rule of ``benchmarks.packing.faithful`` so that
+breaking the rule (a mutant) fails it: the node-name tie-break, the
+integer sigmoid score, the typical-pod mix (95%, CPU-only pods in), the
+fragmentation classes, best-fit's normalisation, the authors' arrival
+protocol and the GPU-model constraint.
+"""
+
+import numpy as np
+from oslotest import base
+
+from benchmarks.packing import compare
+from benchmarks.packing import faithful
+from benchmarks.packing import trace
+
+
+def _nodes(models=('T4', 'T4'), gpus=(2, 2), cpu=32000.):
+    n = len(models)
+    return trace.Nodes(names=tuple('node-%d' % i for i in range(n)),
+                       cpu=np.full(n, cpu), memory=np.full(n, 65536.),
+                       gpus=np.array(gpus), models=tuple(models))
+
+
+def _pods(rows, spec=()):
+    """rows: (cpu, gpus, milli) per pod."""
+    rows = np.array(rows, dtype=float).reshape(-1, 3)
+    return trace.Pods(cpu=rows[:, 0], memory=np.full(len(rows), 1024.),
+                      gpus=rows[:, 1].astype(int),
+                      milli=rows[:, 2].astype(int), spec=tuple(spec))
+
+
+class _StubFrag(object):
+    """F before and after of each candidate, given directly."""
+
+    def __init__(self, before, after):
+        self.F = np.asarray(before, float)
+        self._after = np.asarray(after, float)
+
+    def after(self, nodes, old, new, cpu_left_after):
+        return self._after
+
+
+class IntegerScoreTest(base.BaseTestCase):
+
+    def test_score_is_truncated_sigmoid_of_the_decrease_per_1000(self):
+        # sigmoid(0) = 0.5; sigmoid(-0.01) = 0.4975 -> 49 (not 50 by
+        # rounding); sigmoid(0.1) = 0.52498 -> 52; a large increase -> 0
+        np.testing.assert_array_equal(
+            faithful.fgd_scores([0, 0, 100, 0], [0, 10, 0, 20000]),
+            [50, 49, 52, 0])
+
+    def test_near_equal_increases_tie_and_the_first_node_wins(self):
+        # node 1 fragments 20 milli less than node 0, but both score 49:
+        # the integer score ties them, and the smaller name wins
+        frag = _StubFrag([0, 0], [30, 10])
+        pick = faithful.choose('fgd', frag, np.array([0, 1]),
+                               np.zeros((2, 1), int), np.full((2, 1), 1000.),
+                               np.full((2, 1), 500.), 0, np.zeros(2),
+                               np.zeros(2), None)
+        self.assertEqual(0, pick)
+        # a clear difference (one score point, 40+ milli) still decides
+        frag = _StubFrag([0, 0], [80, 10])
+        pick = faithful.choose('fgd', frag, np.array([0, 1]),
+                               np.zeros((2, 1), int), np.full((2, 1), 1000.),
+                               np.full((2, 1), 500.), 0, np.zeros(2),
+                               np.zeros(2), None)
+        self.assertEqual(1, pick)
+
+
+class TieBreakTest(base.BaseTestCase):
+
+    def test_equal_scores_go_to_the_smallest_node_name(self):
+        self.assertEqual(1, faithful.pick_node([3, 7, 7, 2, 7]))
+
+    def test_fgd_fills_identical_nodes_in_name_order(self):
+        # three identical nodes, pods that fit anywhere: every pod lands
+        # on node-0 until it is full, never at random
+        nodes = _nodes(('T4',) * 3, (1, 1, 1))
+        pods = _pods([(1000, 1, 250)] * 4 + [(1000, 1, 500)])
+        st = compare.state_for(nodes, pods)
+        # typical pods: 250m (0.8) and 500m (0.2). 250, 250 -> node-0
+        # (ties); the third would strand node-0's last 250 for the 500m
+        # pods (score 48 < 50), so node-1, then node-1 again (tie with
+        # node-2); the 500 ties everywhere -> node-0. Whatever the seed.
+        for seed in (1, 2, 3):
+            cluster = compare.replay(st, pods, 'fgd', seed=seed)[-1]
+            np.testing.assert_array_equal(
+                [0, 500, 1000], cluster.space.free[cluster.states[:, 0]])
+
+    def test_best_fit_ties_after_normalisation_go_to_the_first_node(self):
+        # raw scores 85, 85, 75 -> 100, 100, 0: nodes 0 and 1 tie
+        scores = faithful.best_fit_scores(
+            np.array([38400., 38400., 64000.]), np.array([0., 0., 0.]))
+        np.testing.assert_array_equal([100, 100, 0], scores)
+        self.assertEqual(0, faithful.pick_node(scores))
+
+    def test_best_fit_normalises_with_integer_division(self):
+        # raw int(90.5), int(89.5), int(83.5) = 90, 89, 83; normalised
+        # (89 - 83) * 100 // 7 = 85 (85.7 would round to 86)
+        scores = faithful.best_fit_scores(
+            np.array([24320., 26880., 42240.]), np.zeros(3))
+        np.testing.assert_array_equal([100, 85, 0], scores)
+
+
+class TypicalPodsTest(base.BaseTestCase):
+
+    def _pods(self):
+        # 20 pods: CPU-only x8, (4 cores, 500m) x6, (8 cores, 1 GPU) x4,
+        # (2 cores, 250m) x1, (1 core, 250m) x1
+        rows = [(2000, 0, 0)] * 8 + [(4000, 1, 500)] * 6 + \
+            [(8000, 1, 1000)] * 4 + [(2000, 1, 250)] + [(1000, 1, 250)]
+        return _pods(rows)
+
+    def test_most_popular_shapes_covering_95_percent_cpu_pods_included(self):
+        typical = faithful.typical_pods(self._pods())
+        # 95% of 20 = 19 pods: 8 + 6 + 4 + 1; of the two 1-pod shapes the
+        # larger (2 cores) sorts first, as in the authors' sort.Reverse
+        self.assertEqual([2000, 4000, 8000, 2000], typical.cpu.tolist())
+        self.assertEqual([0, 500, 1000, 250], typical.milli.tolist())
+        np.testing.assert_allclose(typical.weight,
+                                   np.array([8, 6, 4, 1]) / 19.)
+
+    def test_cpu_only_typical_pods_count_every_idle_gpu(self):
+        typical = faithful.Typical(
+            cpu=np.array([2000., 4000.]), milli=np.array([0., 500.]),
+            gpus=np.array([0, 1]), spec=('', 'T4'),
+            weight=np.array([0.5, 0.5]))
+        left = np.array([[300, 1000], [300, 1000], [300, 1000]])
+        frag = faithful.Frag(typical, left, np.array([8000., 2000., 8000.]),
+                             ('T4', 'T4', 'V100M16'))
+        # node 0: CPU-only 0.5 x 1300 + the 500m pod fits, only the 300m
+        # GPU is fragment: 0.5 x 300 -> 800
+        # node 1: the 500m pod lacks CPU: 0.5 x 1300 twice -> 1300
+        # node 2: gpu_spec excludes V100M16 (no access): 1300
+        np.testing.assert_allclose([800, 1300, 1300], frag.F)
+        self.assertAlmostEqual(3400. / 3900., frag.ratio())
+
+
+class ArrivalTest(base.BaseTestCase):
+
+    def test_fgd_arrival_shuffles_all_then_tops_up_to_130_percent(self):
+        pods = _pods([(1000, 1, 1000)] * 4 + [(1000, 0, 0)] * 2)
+        arrived = trace.fgd_arrival(pods, capacity=10000, seed=5)
+        # every trace pod once, then draws until 13,000 milli asked
+        self.assertEqual(13000, int(arrived.demand.sum()))
+        self.assertEqual(4, int((arrived.gpus[:6] > 0).sum()))
+
+    def test_fgd_arrival_removes_pods_above_130_percent(self):
+        pods = _pods([(1000, 1, 1000)] * 20)
+        arrived = trace.fgd_arrival(pods, capacity=10000, seed=5)
+        self.assertEqual(13, len(arrived))
+
+
+class GpuModelConstraintTest(base.BaseTestCase):
+
+    def test_every_policy_keeps_constrained_pods_on_their_models(self):
+        nodes = _nodes(('T4', 'V100M16', 'T4'), (2, 2, 2))
+        pods = _pods([(1000, 1, 500), (1000, 1, 1000), (1000, 1, 250),
+                      (1000, 2, 1000)],
+                     spec=('V100M16', 'V100M16|V100M32', '', 'V100M16'))
+        st = compare.state_for(nodes, pods)
+        for policy in ('fgd', 'best-fit', 'random', 'first-fit', 'ours'):
+            alloc = compare.replay(st, pods, policy, seed=1)[1]
+            # the two V100 GPUs take 500 + 1000; the 2-GPU V100 pod
+            # cannot fit anywhere else, so it fails
+            self.assertEqual(1750, alloc[-1], policy)
