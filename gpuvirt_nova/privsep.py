@@ -14,12 +14,21 @@
 
 """Privileged entrypoints: the only code that writes to /sys or sets MIG.
 
-Each entrypoint runs in the oslo.privsep daemon with CAP_SYS_ADMIN (NVML
-MIG changes, GPU reset) and CAP_DAC_OVERRIDE (root-owned sysfs files) and
-nothing else, and checks its arguments again with the pure
-``writers.validate_*`` functions before acting: the daemon trusts no
-caller. Operators configure the daemon in ``[gpuvirt_privsep]``
-(oslo.privsep's ``helper_command``, ``user``, ``group``...).
+Two oslo.privsep daemons, each with the least it needs, so that a flaw in
+one kind of change cannot borrow the other's power:
+
+- :data:`sysfs_pctxt` writes the allowed sysfs attributes (VFs, vGPU
+  types, mdevs): root-owned files, so CAP_DAC_OVERRIDE and nothing else;
+- :data:`nvml_pctxt` makes the NVML MIG changes and resets GPUs, which
+  NVIDIA's driver allows only with CAP_SYS_ADMIN, and nothing else.
+
+Each entrypoint checks its arguments again with the pure
+``writers.validate_*`` functions before acting: a daemon trusts no caller.
+Operators configure each daemon in its own section, as oslo.privsep
+expects (``helper_command``, ``user``, ``group``...):
+``[privsep_gpuvirt_sysfs]`` and ``[privsep_gpuvirt_nvml]``. The rootwrap
+filters that let nova start them are in
+``etc/gpuvirt-nova/rootwrap.d/gpuvirt-nova.filters``.
 
 :class:`PrivsepWriter` is the production
 :class:`~gpuvirt_nova.hardware.writers.HardwareWriter`; it validates on the
@@ -33,19 +42,28 @@ from oslo_log import log as logging
 from oslo_privsep import capabilities
 from oslo_privsep import priv_context
 
+from gpuvirt_nova.conf import privsep as privsep_conf
 from gpuvirt_nova.hardware import writers
 
 LOG = logging.getLogger(__name__)
 
-#: Everything the daemon keeps: NVML MIG changes and GPU reset need
-#: CAP_SYS_ADMIN, writing root-owned sysfs files CAP_DAC_OVERRIDE.
-CAPABILITIES = (capabilities.CAP_SYS_ADMIN, capabilities.CAP_DAC_OVERRIDE)
+#: What the sysfs daemon keeps: writing root-owned sysfs files.
+SYSFS_CAPABILITIES = (capabilities.CAP_DAC_OVERRIDE,)
+#: What the NVML daemon keeps: MIG changes and GPU reset.
+NVML_CAPABILITIES = (capabilities.CAP_SYS_ADMIN,)
 
-sys_admin_pctxt = priv_context.PrivContext(
+sysfs_pctxt = priv_context.PrivContext(
     'gpuvirt_nova',
-    cfg_section='gpuvirt_privsep',
-    pypath=__name__ + '.sys_admin_pctxt',
-    capabilities=list(CAPABILITIES),
+    cfg_section=privsep_conf.SYSFS_GROUP.name,
+    pypath=__name__ + '.sysfs_pctxt',
+    capabilities=list(SYSFS_CAPABILITIES),
+)
+
+nvml_pctxt = priv_context.PrivContext(
+    'gpuvirt_nova',
+    cfg_section=privsep_conf.NVML_GROUP.name,
+    pypath=__name__ + '.nvml_pctxt',
+    capabilities=list(NVML_CAPABILITIES),
 )
 
 
@@ -77,17 +95,17 @@ def checked_write(path, value, sysfs_root='/'):
     _write_file(target, request.value)
 
 
-@sys_admin_pctxt.entrypoint
+@sysfs_pctxt.entrypoint
 def write_sysfs(path, value):
     checked_write(path, value)
 
 
-@sys_admin_pctxt.entrypoint
+@nvml_pctxt.entrypoint
 def set_mig_mode(address, enabled):
     return writers.nvml_set_mig_mode(_pynvml(), address, bool(enabled))
 
 
-@sys_admin_pctxt.entrypoint
+@nvml_pctxt.entrypoint
 def reset_gpu(address):
     address = writers.validate_pci_address(address)
     try:
@@ -97,24 +115,24 @@ def reset_gpu(address):
             address, str(exc).strip().splitlines()[0] if str(exc) else exc))
 
 
-@sys_admin_pctxt.entrypoint
+@nvml_pctxt.entrypoint
 def create_gpu_instance(address, profile, start):
     return writers.nvml_create_gpu_instance(_pynvml(), address, profile,
                                             start)
 
 
-@sys_admin_pctxt.entrypoint
+@nvml_pctxt.entrypoint
 def destroy_gpu_instance(address, gpu_instance_id):
     writers.nvml_destroy_gpu_instance(_pynvml(), address, gpu_instance_id)
 
 
-@sys_admin_pctxt.entrypoint
+@nvml_pctxt.entrypoint
 def create_compute_instance(address, gpu_instance_id, profile=None):
     return writers.nvml_create_compute_instance(_pynvml(), address,
                                                 gpu_instance_id, profile)
 
 
-@sys_admin_pctxt.entrypoint
+@nvml_pctxt.entrypoint
 def destroy_compute_instance(address, gpu_instance_id, compute_instance_id):
     writers.nvml_destroy_compute_instance(
         _pynvml(), address, gpu_instance_id, compute_instance_id)

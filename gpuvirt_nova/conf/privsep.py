@@ -12,34 +12,47 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""Options of the privileged helper, section ``[gpuvirt_privsep]``.
+"""Options of the two privileged helpers: ``[privsep_gpuvirt_sysfs]``,
+``[privsep_gpuvirt_nvml]``.
 
 These are oslo.privsep's own options (``helper_command``, ``user``,
-``group``, ``capabilities``, ...) for the daemon that performs every
-sysfs write and NVML MIG change (``gpuvirt_nova.privsep``). The privsep
-context registers them itself when that module is imported; here they
-are only listed for the sample configuration, so that reading the
-configuration does not load oslo.privsep (and eventlet) in every command.
+``group``, ``capabilities``, ...), one section per daemon as oslo.privsep
+expects: one daemon writes sysfs with CAP_DAC_OVERRIDE only, the other
+changes MIG through NVML with CAP_SYS_ADMIN only
+(``gpuvirt_nova.privsep``). Each privsep context registers its section
+itself when that module is imported; here they are named (privsep.py
+takes the names from here) and listed for the sample configuration, so
+that reading the configuration does not load oslo.privsep (and eventlet)
+in every command.
 """
 
 from oslo_config import cfg
 
-GROUP = cfg.OptGroup(
-    'gpuvirt_privsep',
-    title='gpuvirt-nova privileged helper',
+SYSFS_GROUP = cfg.OptGroup(
+    'privsep_gpuvirt_sysfs',
+    title='gpuvirt-nova sysfs writer daemon',
     help='The oslo.privsep daemon that writes sriov_numvfs, '
-         'nvidia/current_vgpu_type and mdev create/remove files and changes '
-         'MIG through NVML. It keeps only CAP_SYS_ADMIN and '
-         'CAP_DAC_OVERRIDE.')
+         'nvidia/current_vgpu_type and mdev create/remove files. It keeps '
+         'only CAP_DAC_OVERRIDE.')
+
+NVML_GROUP = cfg.OptGroup(
+    'privsep_gpuvirt_nvml',
+    title='gpuvirt-nova NVML daemon',
+    help='The oslo.privsep daemon that changes MIG mode, GPU and compute '
+         'instances through NVML and resets GPUs. It keeps only '
+         'CAP_SYS_ADMIN.')
+
+#: Both sections, in the order the sample lists them.
+GROUPS = (SYSFS_GROUP, NVML_GROUP)
 
 #: Empty here: oslo.privsep owns and registers the options (list_opts).
 OPTS = []
 
 
 def register_opts(conf):
-    """Nothing to do: gpuvirt_nova.privsep registers the section."""
+    """Nothing to do: gpuvirt_nova.privsep registers the sections."""
 
 
 def list_opts():
     from oslo_privsep import priv_context
-    return {GROUP: priv_context.OPTS}
+    return {group: priv_context.OPTS for group in GROUPS}

@@ -38,9 +38,9 @@ def normalize_pci_address(address):
     and upper-case hex, because operators paste both.
     """
     text = str(address).strip().lower()
-    if re.match(r'^[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$', text):
+    if re.fullmatch(r'[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]', text):
         text = '0000:' + text
-    if not PCI_ADDRESS_RE.match(text):
+    if not PCI_ADDRESS_RE.fullmatch(text):
         raise ValueError(
             'invalid PCI address %r: expected dddd:bb:ss.f, for example '
             '0000:3b:00.0' % (address,))

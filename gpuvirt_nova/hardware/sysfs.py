@@ -96,7 +96,7 @@ def parse_numa_node(text, path):
 
 def parse_hex_id(text, path):
     """A PCI vendor or device id: ``"0x10de\\n"`` -> ``'10de'``."""
-    match = _HEX_ID_RE.match(text.strip())
+    match = _HEX_ID_RE.fullmatch(text.strip())
     if not match:
         raise _problem(path, 'a PCI id like 0x10de', text)
     return match.group('hex').lower()
@@ -104,7 +104,7 @@ def parse_hex_id(text, path):
 
 def parse_pci_class(text, path):
     """A PCI class code: ``"0x030200"`` -> ``'030200'``."""
-    match = _CLASS_RE.match(text.strip())
+    match = _CLASS_RE.fullmatch(text.strip())
     if not match:
         raise _problem(path, 'a PCI class like 0x030200', text)
     return match.group('hex').lower()
@@ -153,20 +153,20 @@ def short_type_name(name):
 
 def parse_mdev_type_id(mdev_type):
     """``'nvidia-692'`` -> 692; None for another vendor's type."""
-    match = _MDEV_TYPE_ID_RE.match(mdev_type)
+    match = _MDEV_TYPE_ID_RE.fullmatch(mdev_type)
     return int(match.group('id')) if match else None
 
 
 def parse_device_api(text, path):
     value = text.strip()
-    if not re.match(r'^[a-z0-9-]+$', value):
+    if not re.fullmatch(r'[a-z0-9-]+', value):
         raise _problem(path, 'a device API like vfio-pci', text)
     return value
 
 
 def parse_mdev_uuid(name, path):
     value = name.strip().lower()
-    if not _UUID_RE.match(value):
+    if not _UUID_RE.fullmatch(value):
         raise _problem(path, 'an mdev UUID like '
                        '4b20d080-1b54-4048-85b3-a6a62d165c01', name)
     return value
@@ -396,7 +396,7 @@ class SysfsReader:
         """VF addresses in virtfn order; cross-checked with sriov_numvfs."""
         links = []
         for name in self.listdir(dev_dir):
-            match = _VIRTFN_RE.match(name)
+            match = _VIRTFN_RE.fullmatch(name)
             if not match:
                 continue
             path = os.path.join(dev_dir, name)

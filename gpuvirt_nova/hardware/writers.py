@@ -48,25 +48,27 @@ _UUID = (r'(?P<uuid>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-'
 _TYPE = r'nvidia-(?P<type_id>[1-9][0-9]{0,4})'
 
 #: The only sysfs attributes a writer may write: (kind, path pattern).
+#: Every pattern here is used with ``fullmatch``: ``re.match`` with ``$``
+#: lets a trailing newline through (``$`` matches before it).
 ALLOWED_WRITES = (
     ('sriov_numvfs',
-     re.compile(r'^/sys/bus/pci/devices/%s/sriov_numvfs$' % _PCI)),
+     re.compile(r'/sys/bus/pci/devices/%s/sriov_numvfs' % _PCI)),
     ('current_vgpu_type',
-     re.compile(r'^/sys/bus/pci/devices/%s/nvidia/current_vgpu_type$'
+     re.compile(r'/sys/bus/pci/devices/%s/nvidia/current_vgpu_type'
                 % _PCI)),
     ('mdev_create',
-     re.compile(r'^/sys/class/mdev_bus/%s/mdev_supported_types/%s/create$'
+     re.compile(r'/sys/class/mdev_bus/%s/mdev_supported_types/%s/create'
                 % (_PCI, _TYPE))),
     ('mdev_create',
-     re.compile(r'^/sys/bus/pci/devices/%s/mdev_supported_types/%s/create$'
+     re.compile(r'/sys/bus/pci/devices/%s/mdev_supported_types/%s/create'
                 % (_PCI, _TYPE))),
     ('mdev_remove',
-     re.compile(r'^/sys/bus/mdev/devices/%s/remove$' % _UUID)),
+     re.compile(r'/sys/bus/mdev/devices/%s/remove' % _UUID)),
 )
 
 #: PCI vendor id of NVIDIA, as sysfs ``vendor`` files read.
 NVIDIA_VENDOR = '0x10de'
-_NVIDIA_MDEV_TYPE = re.compile(r'^%s$' % _TYPE)
+_NVIDIA_MDEV_TYPE = re.compile(_TYPE)
 
 #: Most VFs a PCI function can have (the routing-id space of one bus).
 MAX_VFS = 256
@@ -75,7 +77,11 @@ MAX_TYPE_ID = 65535
 #: Compute-instance profile index (NVML_COMPUTE_INSTANCE_PROFILE_*) by
 #: compute slices; a compute instance that fills its GPU instance uses it.
 CI_PROFILE_BY_SLICES = {1: 0, 2: 1, 3: 2, 4: 3, 7: 4, 8: 5, 6: 6}
-_MIG_PROFILE_RE = re.compile(r'^[1-8]g\.[0-9]+gb(\+me)?$')
+_MIG_PROFILE_RE = re.compile(r'[1-8]g\.[0-9]+gb(\+me)?')
+#: A PCI address argument: full or short (``bb:ss.f``) form, any case.
+_PCI_ARGUMENT = re.compile(r'([0-9a-f]{4}:)?[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]',
+                           re.IGNORECASE)
+_DIGITS = re.compile(r'[0-9]+')
 
 #: A validated sysfs write: what it is and the canonical path and value.
 SysfsWrite = collections.namedtuple(
@@ -105,23 +111,32 @@ class HardwareRefused(exception.GpuvirtError):
 
 
 def validate_pci_address(address, field='address'):
-    """Canonical ``dddd:bb:ss.f`` or InvalidWrite naming the field."""
-    try:
-        return model.normalize_pci_address(address)
-    except (ValueError, TypeError):
+    """Canonical ``dddd:bb:ss.f`` or InvalidWrite naming the field.
+
+    The whole string must be the address: no surrounding blanks or
+    newline (operators' files are normalized before they get here).
+    """
+    if not isinstance(address, str) or not _PCI_ARGUMENT.fullmatch(address):
         raise InvalidWrite('%s: expected a PCI address like 0000:3b:00.0, '
                            'got %r' % (field, address))
+    return model.normalize_pci_address(address)
 
 
 def _as_text(value):
+    """``value`` as the text to write, unchanged (None if not str/int).
+
+    Nothing is stripped: a value the checks accept is written as is, so a
+    newline or blank is refused rather than quietly dropped.
+    """
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         return None
-    return str(value).strip()
+    return str(value)
 
 
 def _integer(path, value, low, high):
     text = _as_text(value)
-    if text is None or not text.isdigit() or not low <= int(text) <= high:
+    if text is None or not _DIGITS.fullmatch(text) \
+            or not low <= int(text) <= high:
         raise InvalidWrite('%s: expected an integer from %d to %d, got %r'
                            % (path, low, high, value))
     return str(int(text))
@@ -138,7 +153,7 @@ def validate_sysfs_write(path, value):
     if not isinstance(path, str):
         raise InvalidWrite('sysfs path: expected a string, got %r' % (path,))
     for kind, pattern in ALLOWED_WRITES:
-        match = pattern.match(path)
+        match = pattern.fullmatch(path)
         if match:
             break
     else:
@@ -155,7 +170,7 @@ def validate_sysfs_write(path, value):
         text = _integer(path, value, 0, MAX_TYPE_ID)
     elif kind == 'mdev_create':
         text = (_as_text(value) or '').lower()
-        if not re.match('^%s$' % _UUID, text):
+        if not re.fullmatch(_UUID, text):
             raise InvalidWrite('%s: expected an mdev UUID like '
                                '4b20d080-1b54-4048-85b3-a6a62d165c01, got '
                                '%r' % (path, value))
@@ -198,7 +213,7 @@ def check_nvidia_target(request, sysfs_root='/'):
         link = os.path.join(device, 'mdev_type')
         mdev_type = os.path.basename(os.path.realpath(link)) \
             if os.path.exists(link) else None
-        if not mdev_type or not _NVIDIA_MDEV_TYPE.match(mdev_type):
+        if not mdev_type or not _NVIDIA_MDEV_TYPE.fullmatch(mdev_type):
             raise InvalidWrite(
                 '%s: mdev %s is of type %s, not an NVIDIA vGPU '
                 '(nvidia-<id>); only NVIDIA vGPUs may be removed here'
@@ -231,7 +246,7 @@ def validate_device_write(path, value, sysfs_root='/'):
 
 
 def validate_mig_profile(profile):
-    if not isinstance(profile, str) or not _MIG_PROFILE_RE.match(profile):
+    if not isinstance(profile, str) or not _MIG_PROFILE_RE.fullmatch(profile):
         raise InvalidWrite('MIG profile: expected a name like 2g.10gb, got '
                            '%r' % (profile,))
     return profile

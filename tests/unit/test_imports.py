@@ -70,8 +70,9 @@ MAY_LOAD = {
     # Not even conf: it takes roots and NVML modules as arguments, the
     # callers read the options.
     'hardware': {'exception'},
-    # The privileged daemon's entrypoints: validated by hardware/writers.
-    'privsep': {'hardware', 'exception'},
+    # The privileged daemons' entrypoints: validated by hardware/writers,
+    # configured in the sections conf/privsep.py names.
+    'privsep': {'hardware', 'exception', 'conf'},
     # The wiring of backends from [gpuvirt] options (privsep and sim are
     # imported inside its functions only, so they never load here).
     BACKENDS: {'conf', 'hardware', 'exception'},

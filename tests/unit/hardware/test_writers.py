@@ -14,7 +14,10 @@
 
 """Writer argument checks: pure functions shared by every writer."""
 
+import json
 import os
+import subprocess
+import sys
 from unittest import mock
 
 import fixtures
@@ -37,7 +40,7 @@ class ValidateSysfsWriteTestCase(base.BaseTestCase):
             ('/sys/bus/pci/devices/0000:3b:00.0/sriov_numvfs', 16,
              'sriov_numvfs', '16'),
             ('/sys/bus/pci/devices/0000:3b:00.4/nvidia/current_vgpu_type',
-             '692\n', 'current_vgpu_type', '692'),
+             '692', 'current_vgpu_type', '692'),
             ('/sys/class/mdev_bus/0000:3b:00.4/mdev_supported_types/'
              'nvidia-692/create', UUID.upper(), 'mdev_create', UUID),
             ('/sys/bus/pci/devices/0000:3b:00.0/mdev_supported_types/'
@@ -101,6 +104,80 @@ class ValidateSysfsWriteTestCase(base.BaseTestCase):
                           writers.validate_small_int, 8, 'start', 7)
         self.assertRaises(writers.InvalidWrite,
                           writers.validate_small_int, '1', 'start')
+
+
+class TrailingNewlineTestCase(base.BaseTestCase):
+    """Every validated field is matched whole: a trailing newline fails.
+
+    ``re.match`` with ``$`` accepts ``'0000:3b:00.0\\n'`` (``$`` matches
+    before a final newline), and stripping a value first writes something
+    other than what was checked; both were the case once.
+    """
+
+    PATHS = {
+        '/sys/bus/pci/devices/0000:3b:00.0/sriov_numvfs': 4,
+        '/sys/bus/pci/devices/0000:3b:00.4/nvidia/current_vgpu_type': 692,
+        '/sys/class/mdev_bus/0000:3b:00.4/mdev_supported_types/nvidia-692/'
+        'create': UUID,
+        '/sys/bus/pci/devices/0000:3b:00.0/mdev_supported_types/nvidia-230/'
+        'create': UUID,
+        '/sys/bus/mdev/devices/%s/remove' % UUID: 1,
+    }
+
+    def test_the_good_forms_pass(self):
+        for path, value in self.PATHS.items():
+            writers.validate_sysfs_write(path, value)
+            writers.validate_sysfs_write(path, str(value))
+
+    def test_paths(self):
+        for path, value in self.PATHS.items():
+            self.assertRaises(writers.InvalidWrite,
+                              writers.validate_sysfs_write, path + '\n',
+                              value)
+
+    def test_values_written(self):
+        # sriov_numvfs, a vGPU type id, an mdev UUID, the remove flag.
+        for path, value in self.PATHS.items():
+            exc = self.assertRaises(writers.InvalidWrite,
+                                    writers.validate_sysfs_write, path,
+                                    '%s\n' % value)
+            self.assertIn(path, str(exc))
+
+    def test_pci_addresses(self):
+        for address in ('0000:3b:00.0\n', '3b:00.0\n'):
+            self.assertRaises(writers.InvalidWrite,
+                              writers.validate_pci_address, address)
+        self.assertEqual('0000:3b:00.0',
+                         writers.validate_pci_address('0000:3B:00.0'))
+
+    def test_pci_address_never_reaches_nvml_or_the_daemon(self):
+        nvml = mock.Mock(NVMLError=RuntimeError)
+        nvml.nvmlDeviceGetMigMode.return_value = (0, 1)
+        self.assertRaises(writers.InvalidWrite, writers.nvml_set_mig_mode,
+                          nvml, '0000:3b:00.0\n', True)
+        nvml.nvmlInit.assert_not_called()
+        with mock.patch.object(privsep, 'reset_gpu') as reset:
+            self.assertRaises(writers.InvalidWrite,
+                              privsep.PrivsepWriter().reset_gpu,
+                              '0000:3b:00.0\n')
+            reset.assert_not_called()
+
+    def test_mig_profile(self):
+        self.assertRaises(writers.InvalidWrite,
+                          writers.validate_mig_profile, '2g.10gb\n')
+
+    def test_mdev_type_of_a_removed_mdev(self):
+        # The type id a removed mdev's mdev_type link names.
+        root = self.useFixture(fixtures.TempDir()).path
+        mdev = os.path.join(root, 'sys/bus/mdev/devices', UUID)
+        mdev_type = os.path.join(root, 'types', 'nvidia-692\n')
+        os.makedirs(mdev)
+        os.makedirs(mdev_type)
+        os.symlink(mdev_type, os.path.join(mdev, 'mdev_type'))
+        exc = self.assertRaises(
+            writers.InvalidWrite, writers.validate_device_write,
+            '/sys/bus/mdev/devices/%s/remove' % UUID, 1, root)
+        self.assertIn('not an NVIDIA vGPU', str(exc))
 
 
 class HardwareRefusedTestCase(base.BaseTestCase):
@@ -251,13 +328,58 @@ class NvidiaTargetTestCase(base.BaseTestCase):
 
 
 class PrivsepContextTestCase(base.BaseTestCase):
+    """Two daemons, each with one capability and its own section."""
 
-    def test_least_privilege_and_documented_section(self):
-        context = privsep.sys_admin_pctxt
-        self.assertEqual({capabilities.CAP_SYS_ADMIN,
-                          capabilities.CAP_DAC_OVERRIDE},
-                         set(privsep.CAPABILITIES))
-        self.assertEqual(privsep_conf.GROUP.name, context.cfg_section)
-        listed = [opt.name for opt in
-                  privsep_conf.list_opts()[privsep_conf.GROUP]]
-        self.assertIn('helper_command', listed)
+    #: Entrypoint -> the context it must run in.
+    ENTRYPOINTS = {
+        'write_sysfs': 'sysfs_pctxt',
+        'set_mig_mode': 'nvml_pctxt',
+        'reset_gpu': 'nvml_pctxt',
+        'create_gpu_instance': 'nvml_pctxt',
+        'destroy_gpu_instance': 'nvml_pctxt',
+        'create_compute_instance': 'nvml_pctxt',
+        'destroy_compute_instance': 'nvml_pctxt',
+    }
+
+    def kept(self):
+        """Each context's capabilities, read in a fresh interpreter.
+
+        They are the defaults of the sections' ``capabilities`` option,
+        and this process's config fixtures reset defaults.
+        """
+        code = ('import json; from gpuvirt_nova import privsep as p; '
+                'print(json.dumps({c.pypath: [c.cfg_section, '
+                'c.conf.capabilities] for c in (p.sysfs_pctxt, '
+                'p.nvml_pctxt)}))')
+        out = subprocess.run([sys.executable, '-W', 'ignore', '-c', code],
+                             check=True, capture_output=True, text=True)
+        return json.loads(out.stdout.splitlines()[-1])
+
+    def test_each_daemon_keeps_one_capability(self):
+        self.assertEqual({
+            'gpuvirt_nova.privsep.sysfs_pctxt': [
+                'privsep_gpuvirt_sysfs', [capabilities.CAP_DAC_OVERRIDE]],
+            'gpuvirt_nova.privsep.nvml_pctxt': [
+                'privsep_gpuvirt_nvml', [capabilities.CAP_SYS_ADMIN]],
+        }, self.kept())
+        self.assertEqual((capabilities.CAP_DAC_OVERRIDE,),
+                         privsep.SYSFS_CAPABILITIES)
+        self.assertEqual((capabilities.CAP_SYS_ADMIN,),
+                         privsep.NVML_CAPABILITIES)
+
+    def test_each_entrypoint_in_its_context(self):
+        found = {name for name, value in vars(privsep).items()
+                 if getattr(value, 'privsep_entrypoint', None) is not None}
+        self.assertEqual(set(self.ENTRYPOINTS), found)
+        for name, context in self.ENTRYPOINTS.items():
+            self.assertIs(getattr(privsep, context),
+                          getattr(privsep, name).privsep_entrypoint, name)
+
+    def test_each_section_is_documented(self):
+        listed = privsep_conf.list_opts()
+        self.assertEqual(
+            {privsep.sysfs_pctxt.cfg_section, privsep.nvml_pctxt.cfg_section},
+            {group.name for group in listed})
+        for group, opts in listed.items():
+            self.assertTrue(group.name.startswith('privsep_'))
+            self.assertIn('helper_command', [opt.name for opt in opts])
