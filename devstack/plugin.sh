@@ -16,6 +16,7 @@ GPUVIRT_ALL_FILTERS=gpuvirt_nova.scheduler.filters.all_filters
 GPUVIRT_WEIGHER=gpuvirt_nova.scheduler.weighers.GpuPackingWeigher
 GPUVIRT_UNIT=gpuvirt-nova-layout.service
 GPUVIRT_SYSTEMD_DIR=${GPUVIRT_SYSTEMD_DIR:-/etc/systemd/system}
+GPUVIRT_SUDOERS_DIR=${GPUVIRT_SUDOERS_DIR:-/etc/sudoers.d}
 # The layout file the boot unit waits for when GPUVIRT_LAYOUT_FILE is empty
 # (the [gpuvirt_layout] file default).
 GPUVIRT_DEFAULT_LAYOUT_FILE=/etc/gpuvirt-nova/layout.yaml
@@ -83,6 +84,21 @@ function configure_gpuvirt_nova_common {
     sudo install -d -o $STACK_USER $GPUVIRT_STATE_DIR
 }
 
+# The shipped sudoers rule, for this stack's user and privsep-helper: it
+# lets nova-compute start the two privsep daemons (and nothing else).
+function install_gpuvirt_nova_sudoers {
+    local rule
+    rule=$(mktemp)
+    sed -e "s|^Defaults:nova |Defaults:$STACK_USER |" \
+        -e "s|^nova ALL = (root) NOPASSWD: /usr/local/bin/privsep-helper |$STACK_USER ALL = (root) NOPASSWD: $(get_python_exec_prefix)/privsep-helper |" \
+        $GPUVIRT_NOVA_DIR/etc/sudoers.d/gpuvirt-nova > $rule
+    if command -v visudo >/dev/null; then
+        visudo -cf $rule >/dev/null
+    fi
+    sudo install -m 0440 $rule $GPUVIRT_SUDOERS_DIR/gpuvirt-nova
+    rm -f $rule
+}
+
 function configure_gpuvirt_nova_compute {
     local conf=$NOVA_CONF
     iniset $conf DEFAULT compute_driver $GPUVIRT_DRIVER
@@ -126,6 +142,7 @@ function configure_gpuvirt_nova {
     configure_gpuvirt_nova_common
     if is_service_enabled n-cpu; then
         install_gpuvirt_nova_shim
+        install_gpuvirt_nova_sudoers
         configure_gpuvirt_nova_compute
     fi
     if is_service_enabled n-sch && \
@@ -230,6 +247,7 @@ function extra_gpuvirt_nova {
 function cleanup_gpuvirt_nova {
     remove_gpuvirt_nova_unit
     sudo rm -f $NOVA_DIR/nova/virt/gpuvirt.py
+    sudo rm -f $GPUVIRT_SUDOERS_DIR/gpuvirt-nova
     sudo rm -rf $GPUVIRT_STATE_DIR
 }
 

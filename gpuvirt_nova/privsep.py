@@ -26,9 +26,9 @@ Each entrypoint checks its arguments again with the pure
 ``writers.validate_*`` functions before acting: a daemon trusts no caller.
 Operators configure each daemon in its own section, as oslo.privsep
 expects (``helper_command``, ``user``, ``group``...):
-``[privsep_gpuvirt_sysfs]`` and ``[privsep_gpuvirt_nvml]``. The rootwrap
-filters that let nova start them are in
-``etc/gpuvirt-nova/rootwrap.d/gpuvirt-nova.filters``.
+``[privsep_gpuvirt_sysfs]`` and ``[privsep_gpuvirt_nvml]``. The sudoers
+rule that lets a ``nova`` user start them (and nothing else) is
+``etc/sudoers.d/gpuvirt-nova``.
 
 :class:`PrivsepWriter` is the production
 :class:`~gpuvirt_nova.hardware.writers.HardwareWriter`; it validates on the

@@ -34,6 +34,7 @@ import tempfile
 import nova.conf
 from oslotest import base
 
+from gpuvirt_nova import privsep
 from gpuvirt_nova.scheduler import filters
 from gpuvirt_nova.scheduler import weighers
 from gpuvirt_nova.virt import shim
@@ -111,10 +112,12 @@ class DevstackPlugin(base.BaseTestCase):
         self.nova_conf = self._path('nova.conf')
         self.nova_dir = self._path('nova')
         self.systemd = self._path('systemd')
+        self.sudoers = self._path('sudoers.d')
         for path in (self.store, self.calls):
             open(path, 'w').close()
         os.makedirs(os.path.join(self.nova_dir, 'nova', 'virt'))
         os.makedirs(self.systemd)
+        os.makedirs(self.sudoers)
         os.makedirs(self._path('bin'))
         cli = self._path('bin', 'gpuvirt-nova')
         with open(cli, 'w') as f:
@@ -130,6 +133,7 @@ class DevstackPlugin(base.BaseTestCase):
             'NOVA_CPU_CONF': self._path('nova-cpu.conf'),
             'PYTHON': sys.executable, 'GPUVIRT_NOVA_DIR': REPO,
             'GPUVIRT_SYSTEMD_DIR': self.systemd,
+            'GPUVIRT_SUDOERS_DIR': self.sudoers,
             'STACK_USER': self._user(),
             'ENABLED_SERVICES': 'n-cpu,n-sch,placement-api',
         }
@@ -251,6 +255,39 @@ class TestPostConfig(DevstackPlugin):
         with open(os.path.join(self.nova_dir, 'nova', 'virt',
                                'gpuvirt.py')) as f:
             self.assertEqual(shim.SHIM_SOURCE, f.read())
+
+    def test_compute_gets_the_privsep_sudoers_rule(self):
+        self.run_phase('stack', 'post-config')
+        path = os.path.join(self.sudoers, 'gpuvirt-nova')
+        self.assertEqual(0o440, stat.S_IMODE(os.stat(path).st_mode))
+        with open(path) as f:
+            rules = [line for line in f.read().splitlines()
+                     if line and not line.startswith('#')]
+        user = self._user()
+        self.assertEqual('Defaults:%s !requiretty' % user, rules[0])
+        prefix = '%s ALL = (root) NOPASSWD: %s ^' % (
+            user, self._path('bin', 'privsep-helper'))
+        self.assertTrue(rules[1].startswith(prefix), rules[1])
+        self.assertEqual(2, len(rules))
+
+    def test_shipped_sudoers_rule_allows_only_our_contexts(self):
+        with open(os.path.join(REPO, 'etc', 'sudoers.d',
+                               'gpuvirt-nova')) as f:
+            [rule] = [line for line in f.read().splitlines()
+                      if line.startswith('nova ALL')]
+        command, regex = rule.split(' NOPASSWD: ')[1].split(' ', 1)
+        self.assertEqual('/usr/local/bin/privsep-helper', command)
+        self.assertTrue(regex.startswith('^') and regex.endswith('$'))
+        sock = '--privsep_sock_path /tmp/tmpa1_b2/privsep.sock'
+        good = '--config-file /etc/nova/nova-cpu.conf --privsep_context %s '
+        for context in (privsep.sysfs_pctxt, privsep.nvml_pctxt):
+            self.assertTrue(re.search(regex, good % context.pypath + sock))
+        for args in (good % privsep.sysfs_pctxt.pypath + sock
+                     + ' --privsep_context nova.privsep.sys_admin_pctxt',
+                     good % 'nova.privsep.sys_admin_pctxt' + sock,
+                     (good % privsep.nvml_pctxt.pypath + sock).replace(
+                         'nova-cpu.conf', '../../tmp/x.conf')):
+            self.assertIsNone(re.search(regex, args), args)
 
     def test_unset_variables_leave_options_alone(self):
         self.run_phase('stack', 'post-config')
@@ -417,3 +454,4 @@ class TestUnstackClean(DevstackPlugin):
         self.assertFalse(os.path.exists(os.path.join(
             self.nova_dir, 'nova', 'virt', 'gpuvirt.py')))
         self.assertFalse(os.path.exists(self._path('data', 'gpuvirt-nova')))
+        self.assertEqual([], os.listdir(self.sudoers))
