@@ -24,7 +24,8 @@ same arrival list per (trace, seed) and honours the trace's ``gpu_spec``
 (GPU-model constraint). ``fgd``, ``best-fit``, ``random`` and
 ``first-fit`` follow the authors' simulator rule for rule
 (:mod:`benchmarks.packing.faithful`); ``ours`` and ``fgd-ours`` (our
-earlier FGD: random ties, GPU pods only in the mix) are decided by
+earlier FGD: random ties, GPU pods only in the mix) and ``ours-nomodel``
+(ours with a mix blind to GPU-model constraints) are decided by
 :mod:`gpuvirt_nova.scheduler.scoring`, the code Nova's filter runs.
 Metrics are the authors': allocation at X% arrived demand is the mean of
 the per-pod allocation over the pods whose arrived demand rounds to X%;
@@ -46,13 +47,14 @@ from benchmarks.packing import faithful
 from benchmarks.packing import modes
 from benchmarks.packing import simulate
 from benchmarks.packing import trace
+from gpuvirt_nova.scheduler import scoring
 
 PUBLISHED = 'fgd_published_summary.csv'
 #: Published policy names of the authors' summary, by our policy name.
 PUBLISHED_NAMES = {'fgd': '06-FGD', 'best-fit': '05-BestFit',
                    'random': '01-Random'}
 ALL_POLICIES = ('ours', 'fgd', 'best-fit', 'random', 'first-fit',
-                'fgd-ours')
+                'fgd-ours', 'ours-nomodel')
 ALLOC_POINTS = (50, 70, 90, 100, 130)
 FRAG_POINTS = (50, 70, 90, 100)
 _STATE = {}
@@ -88,7 +90,12 @@ def state_for(nodes, pods):
     values, index = modes.request_classes(pods)
     space, _ = modes.fractional_space(values)
     mix = modes.mix_from(pods, index)
+    # ours: the mix keeps each class's GPU-model constraint (gpu_spec)
+    model_mix, groups = modes.mix_from(pods, index, by_model=True)
     return dict(nodes=nodes, pods=pods, values=values, space=space, mix=mix,
+                model_mix=model_mix,
+                access=scoring.access_matrix(model_mix, groups,
+                                             nodes.models),
                 tables=modes.tables(space, mix),
                 typical=faithful.typical_pods(pods))
 
@@ -116,11 +123,13 @@ def replay(st, arrived, policy, seed):
                          cluster.cpu_left, nodes.models)
     requests = np.searchsorted(st['values'], np.where(
         arrived.gpus > 0, arrived.milli, 1000))
-    scored = policy in ('ours', 'fgd-ours')
+    scored = policy in ('ours', 'fgd-ours', 'ours-nomodel')
+    mix, access = st['mix'], None
+    if policy == 'ours':
+        mix, access = st['model_mix'], st['access']
     if scored:
-        from gpuvirt_nova.scheduler import scoring
         terms = [np.array(t, dtype=float) for t in scoring.node_terms(
-            space, cluster.states, st['mix'])]
+            space, cluster.states, mix)]
     masks = {}
     specs = arrived.specs
     n_pods = len(arrived)
@@ -141,9 +150,10 @@ def replay(st, arrived, policy, seed):
         n = None
         if scored:
             placed = simulate.place(
-                cluster, st['mix'], terms,
-                'ours' if policy == 'ours' else 'fgd', (cpu, mem, k),
-                requests[i], st['tables'], rng, allowed=allowed)
+                cluster, mix, terms,
+                'fgd' if policy == 'fgd-ours' else 'ours', (cpu, mem, k),
+                requests[i], st['tables'], rng, allowed=allowed,
+                access=access)
             if placed is not None:
                 n = placed[1]
         else:

@@ -71,12 +71,25 @@ def profile_space(values, nodes, model_map=None):
     return space, shape_of_node
 
 
-def mix_from(pods, index, top_share=1.0):
-    """Typical-request mix learned from the trace's GPU pods."""
+def mix_from(pods, index, top_share=1.0, by_model=False):
+    """Typical-request mix learned from the trace's GPU pods.
+
+    ``by_model``: classes keep the pod's ``gpu_spec`` (the Nova flavor's
+    required GPU-model traits) as a constraint group; returns ``(mix,
+    groups)`` with ``groups[g]`` the set of model names of group g.
+    """
     gpu = pods.gpus > 0
-    return scoring.learn_mix(
-        zip(index[gpu].tolist(), pods.gpus[gpu].tolist(),
-            pods.cpu[gpu].tolist()), top_share=top_share)
+    observed = zip(index[gpu].tolist(), pods.gpus[gpu].tolist(),
+                   pods.cpu[gpu].tolist())
+    if not by_model:
+        return scoring.learn_mix(observed, top_share=top_share)
+    specs = [frozenset(s for s in spec.split('|') if s)
+             for spec, g in zip(pods.specs, gpu) if g]
+    groups = [frozenset()] + sorted({s for s in specs if s}, key=sorted)
+    ids = [groups.index(s) for s in specs]
+    mix = scoring.learn_mix([o + (g,) for o, g in zip(observed, ids)],
+                            top_share=top_share)
+    return mix, groups
 
 
 def tables(space, mix):

@@ -110,12 +110,14 @@ def _candidates_cpu(cluster, node_ok):
 
 
 def place(cluster, mix, terms, policy, pod, request, tables, rng,
-          allowed=None):
+          allowed=None, access=None):
     """Place one pod; returns (milli-GPU taken, node) or None.
 
     ``allowed`` ([nodes] bool, optional) is the pod's GPU-model
     constraint: nodes whose model its ``gpu_spec`` does not name are not
     candidates (Nova: the flavor's ``trait:CUSTOM_GPU_<MODEL>=required``).
+    ``access`` is ``scoring.access_matrix`` of the mix on these nodes
+    (None: the mix has no model-constrained class).
     """
     cpu, mem, k = pod
     node_ok = (cluster.cpu_left >= cpu) & (cluster.mem_left >= mem)
@@ -137,7 +139,8 @@ def place(cluster, mix, terms, policy, pod, request, tables, rng,
     gained = space.free[old].sum(1) - space.free[new].sum(1)
     if policy in ('fgd', 'ours'):
         deltas = scoring.move_deltas(space, cluster.states, cluster.cpu_left,
-                                     mix, nodes, old, new, cpu, terms=terms)
+                                     mix, nodes, old, new, cpu, terms=terms,
+                                     access=access)
     else:
         deltas = np.zeros(len(nodes))
     keys = scoring.fit_keys(space, new, [

@@ -23,7 +23,14 @@ typical-request mix::
 
 where "n can host c" needs enough CPU left and ``k_c`` GPUs that can host
 the request (a GPU can host it when the shape tables say so: enough free
-share, a free MIG placement, or a compatible equal-size type). A move is
+share, a free MIG placement, or a compatible equal-size type). Where
+requests are constrained to GPU models (a flavor's
+``trait:CUSTOM_GPU_<MODEL>=required``, the trace's ``gpu_spec``), a
+class that may not use the node's model (``access``) cannot use any of
+its idle share: it counts like a class the node cannot host, as in
+FGD's "no access" case. Nodes of a scarce model that many constrained
+requests need thus keep more of their idle share useful and are spared
+by unconstrained requests. A move is
 scored by how much it raises F of its node (``move_deltas``); the policy
 with the smallest increase wins. CPU-only requests are left out of the
 mix: they would count every idle GPU on every node alike.
@@ -61,6 +68,10 @@ class Mix:
     gpus: np.ndarray
     grid: np.ndarray
     by_cpu: np.ndarray
+    #: Model-constraint group of each class (0 = any model); see
+    #: ``access_matrix``. Empty: no class is constrained.
+    group: np.ndarray = dataclasses.field(
+        default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     @property
     def total(self):
@@ -75,30 +86,55 @@ class Mix:
 def make_mix(items):
     """Build a Mix from ``(request_class, gpus, cpu_milli, weight)`` items.
 
-    Weights are normalised to sum to 1; items with no GPU are dropped
-    (see the module docstring). An empty mix is allowed: every score is
-    then 0 and policies fall back to their tie-breakers.
+    An item may carry a fifth field, its model-constraint group (an int,
+    0 = any model; see ``access_matrix``). Weights are normalised to sum
+    to 1; items with no GPU are dropped (see the module docstring). An
+    empty mix is allowed: every score is then 0 and policies fall back to
+    their tie-breakers.
     """
-    items = [(int(r), int(k), float(cpu), float(w))
-             for r, k, cpu, w in items if k > 0 and w > 0]
-    total = sum(w for _, _, _, w in items) or 1.0
-    classes = sorted({(r, k) for r, k, _, _ in items})
-    grid = np.array(sorted({cpu for _, _, cpu, _ in items}) or [0.0])
+    items = [(int(it[0]), int(it[1]), float(it[2]), float(it[3]),
+              int(it[4]) if len(it) > 4 else 0)
+             for it in items if it[1] > 0 and it[3] > 0]
+    total = sum(it[3] for it in items) or 1.0
+    classes = sorted({(r, k, g) for r, k, _, _, g in items})
+    grid = np.array(sorted({it[2] for it in items}) or [0.0])
     by_cpu = np.zeros((len(classes), len(grid) + 1))
-    for r, k, cpu, w in items:
-        c = classes.index((r, k))
+    for r, k, cpu, w, g in items:
+        c = classes.index((r, k, g))
         first = int(np.searchsorted(grid, cpu, side='left')) + 1
         by_cpu[c, first:] += w / total
-    return Mix(request=np.array([r for r, _ in classes], dtype=np.int64),
-               gpus=np.array([k for _, k in classes], dtype=np.int64),
-               grid=grid, by_cpu=by_cpu)
+    groups = np.array([g for _, _, g in classes], dtype=np.int64)
+    return Mix(request=np.array([r for r, _, _ in classes], dtype=np.int64),
+               gpus=np.array([k for _, k, _ in classes], dtype=np.int64),
+               grid=grid, by_cpu=by_cpu,
+               group=groups if groups.any() else np.zeros(0, np.int64))
+
+
+def access_matrix(mix, allowed_models, node_models):
+    """[C, N] True where class c may use node n's GPU model.
+
+    ``allowed_models[g]`` is the set of model names of group g (group 0,
+    unconstrained, may be absent); ``node_models`` the model of each
+    node. None when the mix has no constrained class (every class may use
+    every node), so callers pass it through unchanged.
+    """
+    if not len(mix.group):
+        return None
+    node_models = list(node_models)
+    out = np.ones((len(mix.group), len(node_models)), dtype=bool)
+    for c, g in enumerate(mix.group):
+        if g:
+            names = allowed_models[g]
+            out[c] = [m in names for m in node_models]
+    return out
 
 
 def learn_mix(observed, top_share=1.0):
     """Mix from observed requests ``(request_class, gpus, cpu_milli)``.
 
     The most common requests covering ``top_share`` of the observations
-    are kept (FGD keeps the popular ones), weighted by frequency.
+    are kept (FGD keeps the popular ones), weighted by frequency. An
+    observation may carry a fourth field, its model-constraint group.
     """
     counts = {}
     for item in observed:
@@ -108,7 +144,7 @@ def learn_mix(observed, top_share=1.0):
     for key, count in ranked:
         if seen / total >= top_share:
             break
-        keep.append(key + (count,))
+        keep.append(key[:3] + (count,) + key[3:])
         seen += count
     return make_mix(keep)
 
@@ -126,37 +162,50 @@ def node_terms(space, states, mix):
     return s_term, host.sum(axis=-2), free.sum(axis=-1)
 
 
-def _frag(s_term, count, total, weight, mix):
-    """F from the terms; weight is [C, ...] hostable weight by CPU."""
+def _frag(s_term, count, total, weight, mix, access=None):
+    """F from the terms; weight is [C, ...] hostable weight by CPU.
+
+    ``access`` ([C, ...] bool, optional): a class that may not use the
+    node's model counts all its idle share, like one lacking CPU.
+    """
     ok = count >= mix.gpus
     inside = np.where(ok, s_term, total[..., None])
+    if access is not None:
+        weight = weight * access
     weight = np.moveaxis(weight, 0, -1)
     return (weight * inside).sum(axis=-1) + \
         ((mix.total - weight) * total[..., None]).sum(axis=-1)
 
 
-def fragmentation(space, states, cpu_left, mix):
-    """FGD fragmentation F(n) of each node, in milli-GPU ([N])."""
+def fragmentation(space, states, cpu_left, mix, access=None):
+    """FGD fragmentation F(n) of each node, in milli-GPU ([N]).
+
+    ``access``: ``access_matrix`` of the nodes, or None (no constraint).
+    """
     s_term, count, total = node_terms(space, states, mix)
-    return _frag(s_term, count, total, mix.weight_at(cpu_left), mix)
+    return _frag(s_term, count, total, mix.weight_at(cpu_left), mix,
+                 access)
 
 
-def fragmentation_rate(space, states, cpu_left, mix, capacity):
+def fragmentation_rate(space, states, cpu_left, mix, capacity,
+                       access=None):
     """Sum of F over nodes divided by the cluster's GPU capacity."""
     if not capacity:
         return 0.0
-    return float(fragmentation(space, states, cpu_left, mix).sum()
+    return float(fragmentation(space, states, cpu_left, mix, access).sum()
                  / capacity)
 
 
 def move_deltas(space, states, cpu_left, mix, nodes, old, new, cpu,
-                terms=None):
+                terms=None, access=None):
     """Increase of F(node) for each candidate move.
 
     A move replaces GPU states ``old[m, :]`` of node ``nodes[m]`` with
     ``new[m, :]`` (one column per GPU the request takes) and uses ``cpu``
     milli-CPU. ``terms`` is ``node_terms`` of the current states, passed
-    in by callers that keep it up to date. Returns [M] in milli-GPU.
+    in by callers that keep it up to date. ``access`` is the
+    ``access_matrix`` of all nodes (None: no model constraint). Returns
+    [M] in milli-GPU.
     """
     if terms is None:
         terms = node_terms(space, states, mix)
@@ -171,9 +220,10 @@ def move_deltas(space, states, cpu_left, mix, nodes, old, new, cpu,
     c_new = count[nodes] - host_old.sum(1) + host_new.sum(1)
     t_new = total[nodes] - free_old.sum(1) + free_new.sum(1)
     left = np.asarray(cpu_left)[nodes]
+    acc = None if access is None else np.asarray(access)[:, nodes]
     before = _frag(s_term[nodes], count[nodes], total[nodes],
-                   mix.weight_at(left), mix)
-    after = _frag(s_new, c_new, t_new, mix.weight_at(left - cpu), mix)
+                   mix.weight_at(left), mix, acc)
+    after = _frag(s_new, c_new, t_new, mix.weight_at(left - cpu), mix, acc)
     return after - before
 
 
