@@ -335,6 +335,9 @@ def main(argv=None):
                         choices=('fgd-faithful', 'fgd-ours'))
     parser.add_argument('--policies', default=','.join(ALL_POLICIES[:5]))
     parser.add_argument('--jobs', type=int, default=2)
+    parser.add_argument('--from-json', help='comma-separated results.json '
+                        'files of earlier runs: merge their runs and '
+                        'write the table, without replaying')
     parser.add_argument('--out', default=os.path.join(
         os.path.dirname(os.path.abspath(__file__)), 'results', 'compare'))
     args = parser.parse_args(argv)
@@ -353,6 +356,13 @@ def main(argv=None):
             for s in parse_seeds(args.seeds) for p in policies]
     start = time.time()
     runs = []
+    if args.from_json:
+        for path in args.from_json.split(','):
+            with open(path) as f:
+                runs += json.load(f)['runs']
+        policies = [p for p in ALL_POLICIES
+                    if any(r['policy'] == p for r in runs)]
+        jobs = []
     with multiprocessing.Pool(args.jobs) as pool:
         for i, run in enumerate(pool.imap_unordered(run_one, jobs)):
             runs.append(run)

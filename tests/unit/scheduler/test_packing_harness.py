@@ -108,3 +108,46 @@ class HarnessTest(base.BaseTestCase):
                          for (r, m, c, mem), n in kinds.items()],
                 mode == 'fractional')
             self.assertGreaterEqual(bound + 1e-6, result.requested[-1])
+
+
+class ModelConstraintMixTest(base.BaseTestCase):
+    """scoring's GPU-model-aware mix, as the packing harness builds it.
+
+    The constraint is the trace's gpu_spec (a flavor's required
+    CUSTOM_GPU_<MODEL> trait in Nova).
+    """
+
+    def _setup(self):
+        # one T4 node and one V100 node, one idle GPU each; the typical
+        # request is a 500m share that only V100 GPUs may take
+        pods = trace.Pods(cpu=np.array([1000., 1000.]),
+                          memory=np.array([1024., 1024.]),
+                          gpus=np.array([1, 1]), milli=np.array([500, 500]),
+                          spec=('V100M16', 'V100M16'))
+        values, index = modes.request_classes(pods)
+        space, _ = modes.fractional_space(values)
+        mix, groups = modes.mix_from(pods, index, by_model=True)
+        access = scoring.access_matrix(mix, groups, ('T4', 'V100M16'))
+        states = np.array([[space.empty(0)], [space.empty(0)]])
+        return space, mix, access, states, values
+
+    def test_a_class_counts_all_idle_share_where_it_has_no_access(self):
+        space, mix, access, states, _ = self._setup()
+        np.testing.assert_array_equal([[False, True]], access)
+        frag = scoring.fragmentation(space, states, [8000, 8000], mix,
+                                     access)
+        np.testing.assert_allclose([1000, 0], frag)
+        # without the constraint both idle GPUs are useful
+        np.testing.assert_allclose([0, 0], scoring.fragmentation(
+            space, states, [8000, 8000], mix))
+
+    def test_unconstrained_requests_spare_the_model_others_need(self):
+        space, mix, access, states, values = self._setup()
+        r = int(np.searchsorted(values, 500))
+        new = space.options[states[:, 0], r, 0][:, None]
+        deltas = scoring.move_deltas(space, states, [8000, 8000], mix,
+                                     [0, 1], states, new, 0, access=access)
+        # on the T4 it uses share no typical request could use; on the
+        # V100 it would not change F here, but the T4 move lowers it
+        np.testing.assert_allclose([-500, 0], deltas)
+        self.assertEqual(0, int(np.argmin(deltas)))
