@@ -320,6 +320,59 @@ def markdown(summary, pub, baseline, policies):
     return '\n'.join(lines) + '\n'
 
 
+def plot(summary, baseline, out):
+    """allocation_by_trace.png (curves) and paired_difference.png."""
+    try:
+        import matplotlib
+    except ImportError:
+        sys.stderr.write('matplotlib is not installed: no plots '
+                         '(benchmarks/requirements.txt)\n')
+        return
+    matplotlib.use('Agg')
+    from matplotlib import pyplot
+    variants = list(summary)
+    cols = min(4, len(variants))
+    rows = (len(variants) + cols - 1) // cols
+    fig, axes = pyplot.subplots(rows, cols, figsize=(4 * cols, 3.2 * rows),
+                                squeeze=False)
+    xs = list(range(40, 131, 2))
+    for ax, variant in zip(axes.flat, variants):
+        for policy in ALL_POLICIES:
+            row = summary[variant].get(policy)
+            if row:
+                ax.plot(xs, [100 * v for v in row['curve']], label=policy)
+        ax.set_title(os.path.basename(variant))
+        ax.set_xlim(80, 130)
+        ax.set_ylim(80, 98)
+        ax.set_xlabel('arrived GPU demand (%)')
+        ax.set_ylabel('GPU allocated (%)')
+    for ax in list(axes.flat)[len(variants):]:
+        ax.axis('off')
+    axes.flat[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, 'allocation_by_trace.png'), dpi=90)
+    pyplot.close(fig)
+    fig, ax = pyplot.subplots(figsize=(8, 3.5))
+    for j, point in enumerate(('100', '130')):
+        means, sds = [], []
+        for variant in variants:
+            d = summary[variant].get('ours', {}).get(
+                'vs_baseline', {}).get(point) or {'mean': 0, 'sd': 0}
+            means.append(d['mean'])
+            sds.append(d['sd'])
+        ax.bar(np.arange(len(variants)) + 0.4 * j - 0.2, means, 0.4,
+               yerr=sds, label='at %s%% demand' % point)
+    ax.axhline(0, c='grey', lw=0.8)
+    ax.set_xticks(range(len(variants)))
+    ax.set_xticklabels([os.path.basename(v) for v in variants],
+                       rotation=20, fontsize=8)
+    ax.set_ylabel('ours - %s (points, paired)' % baseline)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, 'paired_difference.png'), dpi=90)
+    pyplot.close(fig)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[1])
     parser.add_argument('--trace-dir')
@@ -377,6 +430,7 @@ def main(argv=None):
                    'wall_seconds': time.time() - start}, f)
     with open(os.path.join(args.out, 'table.md'), 'w') as f:
         f.write(text)
+    plot(summary, baseline, args.out)
     print(text)
     print('wall time: %.0f s' % (time.time() - start))
 
