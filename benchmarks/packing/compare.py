@@ -123,6 +123,9 @@ def replay(st, arrived, policy, seed):
                          cluster.cpu_left, nodes.models)
     requests = np.searchsorted(st['values'], np.where(
         arrived.gpus > 0, arrived.milli, 1000))
+    # 'ours:0.03': ours with PACK_BLEND 0.03 (tuning runs)
+    policy, _, blend = policy.partition(':')
+    blend = float(blend) if blend else None
     scored = policy in ('ours', 'fgd-ours', 'ours-nomodel')
     mix, access = st['mix'], None
     if policy == 'ours':
@@ -153,7 +156,7 @@ def replay(st, arrived, policy, seed):
                 cluster, mix, terms,
                 'fgd' if policy == 'fgd-ours' else 'ours', (cpu, mem, k),
                 requests[i], st['tables'], rng, allowed=allowed,
-                access=access)
+                access=access, blend=blend)
             if placed is not None:
                 n = placed[1]
         else:
@@ -410,11 +413,16 @@ def main(argv=None):
     start = time.time()
     runs = []
     if args.from_json:
+        merged = {}
         for path in args.from_json.split(','):
             with open(path) as f:
-                runs += json.load(f)['runs']
-        policies = [p for p in ALL_POLICIES
-                    if any(r['policy'] == p for r in runs)]
+                for r in json.load(f)['runs']:
+                    # a later file replaces the same (trace, policy, seed)
+                    merged[(r['trace'], r['policy'], r['seed'])] = r
+        runs = list(merged.values())
+        seen = {r['policy'] for r in runs}
+        policies = [p for p in ALL_POLICIES if p in seen] + \
+            sorted(seen - set(ALL_POLICIES))
         jobs = []
     with multiprocessing.Pool(args.jobs) as pool:
         for i, run in enumerate(pool.imap_unordered(run_one, jobs)):

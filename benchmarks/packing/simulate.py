@@ -110,14 +110,15 @@ def _candidates_cpu(cluster, node_ok):
 
 
 def place(cluster, mix, terms, policy, pod, request, tables, rng,
-          allowed=None, access=None):
+          allowed=None, access=None, blend=None):
     """Place one pod; returns (milli-GPU taken, node) or None.
 
     ``allowed`` ([nodes] bool, optional) is the pod's GPU-model
     constraint: nodes whose model its ``gpu_spec`` does not name are not
     candidates (Nova: the flavor's ``trait:CUSTOM_GPU_<MODEL>=required``).
     ``access`` is ``scoring.access_matrix`` of the mix on these nodes
-    (None: the mix has no model-constrained class).
+    (None: the mix has no model-constrained class). ``blend`` overrides
+    ``scoring.PACK_BLEND`` (tuning runs only).
     """
     cpu, mem, k = pod
     node_ok = (cluster.cpu_left >= cpu) & (cluster.mem_left >= mem)
@@ -147,7 +148,8 @@ def place(cluster, mix, terms, policy, pod, request, tables, rng,
         (terms[2][nodes] - gained, cluster.gpu_cap[nodes]),
         (cluster.cpu_left[nodes] - cpu, cluster.cpu_cap[nodes]),
         (cluster.mem_left[nodes] - mem, cluster.mem_cap[nodes])][:DIMS])
-    pick = scoring.choose(policy, deltas, keys, rng)
+    pick = scoring.choose(policy, deltas, keys, rng) if blend is None \
+        else scoring.choose(policy, deltas, keys, rng, blend=blend)
     n = nodes[pick]
     if k:
         cluster.states[n, gpus[pick]] = new[pick]
