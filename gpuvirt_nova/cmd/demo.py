@@ -35,10 +35,10 @@ from oslo_log import log as logging
 
 import gpuvirt_nova
 from gpuvirt_nova.cmd import nova_demo
+from gpuvirt_nova.demo import placement as demo
 from gpuvirt_nova import exception
 from gpuvirt_nova.placement import client as placement_client
 from gpuvirt_nova.placement import connect
-from gpuvirt_nova.demo import placement as demo
 
 LOG = logging.getLogger(__name__)
 

@@ -14,14 +14,13 @@
 
 """``gpuvirt-nova placement sync|show|audit|provider-config``.
 
-Each command reads this host's GPUs (or a simulated host), works out what
-each GPU offers (layout file first, then what the hardware carries, then
-``[gpuvirt_placement] default_vgpu_types``), builds the provider tree and
+Each command reads this host's GPUs (or a simulated host), takes what each
+GPU is carved into as its offer (Placement is told what the hardware is,
+as the Nova driver tells it), builds the provider tree and
 talks to Placement: the one at ``--os-placement-url``, the cloud at
 ``--os-cloud``, or the embedded one when neither is given.
 """
 
-import os
 import socket
 import sys
 
@@ -78,11 +77,10 @@ def add_host_options(parser):
              '--sim-root DIR, or sim create DIR SPEC).')
     parser.add_argument(
         '--layout', metavar='FILE',
-        help='Layout file that says what each GPU offers. Default: '
-             '[gpuvirt_layout] file when it exists and names this host '
-             '(as the Nova driver reads it); otherwise the current '
-             'hardware configuration and [gpuvirt_placement] '
-             'default_vgpu_types decide.')
+        help='With --simulate: carve the throwaway simulated host with '
+             'this layout file first. GPUs offer what they are carved '
+             'into; on a real host apply a layout with gpuvirt-nova '
+             'layout apply.')
     common.add_select(parser)
     return parser
 
@@ -95,9 +93,45 @@ def open_placement(conf, parsed_args):
         state_directory=parsed_args.state_dir or conf.gpuvirt.state_dir)
 
 
+def _carved_simulation(parsed_args, name):
+    """A throwaway simulated host carved by ``--layout``: its Host model.
+
+    The carve goes through the layout's one writer, as ``layout apply``
+    would do it on a real host; Placement is then told the result.
+    """
+    from gpuvirt_nova.layout import carve
+    from gpuvirt_nova.layout import hostctx
+    from gpuvirt_nova.layout import spec as layout_spec
+    from gpuvirt_nova.sim import scratch  # imported late: simulating only
+
+    layout = layout_spec.load_file(parsed_args.layout)
+    with scratch.scratch_root() as root:
+        context = hostctx.simulated(parsed_args.simulate, root)
+        node = name or hostctx.pick_node(layout, context)
+        carve.carve(context, layout, node, parsed_args.select)
+        host = context.read()
+        host.hostname = host.hostname or node
+        return node, host
+
+
 def load_host(conf, parsed_args):
-    """(compute node name, model.Host)."""
+    """(compute node name, model.Host).
+
+    ``--layout`` carves a throwaway simulated host (``--simulate``) first;
+    a real or kept host is read as it is: Placement is told what the
+    hardware is, and a layout reaches the hardware only through ``layout
+    apply``.
+    """
     name = parsed_args.host or conf.gpuvirt_placement.compute_node
+    if parsed_args.layout:
+        if not parsed_args.simulate or parsed_args.sim_root:
+            raise exception.UsageError(
+                '--layout %s: Placement is told what the GPUs are carved '
+                'into, not what a file wishes; apply the layout on the '
+                'host first (gpuvirt-nova layout apply), then run this '
+                'without --layout (--layout is only for a throwaway '
+                '--simulate host)' % parsed_args.layout)
+        return _carved_simulation(parsed_args, name)
     if parsed_args.sim_root:
         host = backends.discover_simulated(
             common.kept_sim_root(parsed_args.sim_root), hostname=name)
@@ -110,30 +144,14 @@ def load_host(conf, parsed_args):
     return name, host
 
 
-def load_layout(conf, path, node_name):
-    """The layout to offer from: ``--layout``, else the configured file.
-
-    An explicit file must fit this host (errors are the operator's to
-    see); the configured cluster-wide file is used, as the Nova driver
-    uses it, only when it exists and names this host.
-    """
-    from gpuvirt_nova.layout import spec as layout_spec
-    if path:
-        return layout_spec.load_file(path)
-    configured = conf.gpuvirt_layout.file
-    if not configured or not os.path.isfile(configured):
-        return None
-    layout = layout_spec.load_file(configured)
-    return layout if node_name in layout.hosts() else None
-
-
 def host_offers(conf, parsed_args):
-    """(compute node, host, offers) from the arguments."""
+    """(compute node, host, offers): the host's carve as discovered now.
+
+    Placement is told what the hardware is, as the Nova driver tells it;
+    a layout not yet applied shows in ``layout plan``, not here.
+    """
     name, host = load_host(conf, parsed_args)
-    return name, host, offers_mod.offers_for(
-        host, name, layout=load_layout(conf, parsed_args.layout, name),
-        select=common.selected_layout(conf, parsed_args),
-        default_types=conf.gpuvirt_placement.default_vgpu_types)
+    return name, host, offers_mod.offers_from_hardware(host)
 
 
 def desired_tree(conf, parsed_args):
@@ -141,10 +159,15 @@ def desired_tree(conf, parsed_args):
     name, host, offers = host_offers(conf, parsed_args)
     if not offers:
         LOG.warning(
-            '%s: no GPU offers a vGPU type (%d GPU(s) found, no vGPUs '
-            'configured): pass --layout FILE or set [gpuvirt_placement] '
-            'default_vgpu_types', name, len(host.gpus))
-    return name, host, offers, tree.build_provider_tree(name, host, offers)
+            '%s: no GPU offers a vGPU type (%d GPU(s) found, none carved '
+            'into vGPUs): carve them with gpuvirt-nova layout apply',
+            name, len(host.gpus))
+    desired = tree.build_provider_tree(name, host, offers, isolate=True)
+    for address, problem in desired.problems:
+        LOG.warning('GPU %s is not offered (an existing provider stays '
+                    'fully reserved while guests use it): %s', address,
+                    problem)
+    return name, host, offers, desired
 
 
 def _run_sync(conf, connection, desired, dry_run, create_root=False):

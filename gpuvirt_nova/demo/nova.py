@@ -38,8 +38,10 @@ import testtools
 
 from gpuvirt_nova import conf as gpuvirt_conf
 from gpuvirt_nova import exception
-from gpuvirt_nova.hardware import catalog
 from gpuvirt_nova.hardware import discover
+from gpuvirt_nova.layout import carve as layout_carve
+from gpuvirt_nova.layout import hostctx
+from gpuvirt_nova.layout import spec as layout_spec
 from gpuvirt_nova.placement import naming
 from gpuvirt_nova.virt import hardware
 from gpuvirt_nova.virt import shim
@@ -147,10 +149,21 @@ class GpuvirtNovaTestBase(base.ServersTestBase):
 
     #: Simulator spec of every compute host.
     SIM_SPEC = '2xA100-PCIE-40GB:mig'
-    #: MIG GPU instances created per GPU (the layout), by GPU index.
-    MIG_LAYOUT = (('2g.10gb',) * 3, ('3g.20gb',) * 2)
-    #: [gpuvirt_placement] default_vgpu_types, when the layout is not MIG.
-    DEFAULT_TYPES = None
+    #: The layout each compute host is carved into before nova-compute
+    #: starts (``{host}``: its name): GPU 0 as three 2g.10gb MIG-backed
+    #: vGPUs, GPU 1 as two 3g.20gb.
+    LAYOUT = """
+gpu_cluster:
+  nodes:
+    - host: {host}
+      gpus:
+        - index: [0]
+          vgpus:
+            - {{profile: A100-2-10C, count: 3}}
+        - index: [1]
+          vgpus:
+            - {{profile: A100-3-20C, count: 2}}
+"""
 
     def setUp(self):
         if not sim_available():
@@ -166,9 +179,6 @@ class GpuvirtNovaTestBase(base.ServersTestBase):
         self.useFixture(fixtures.MockPatch('os.rename'))
         self.flags(simulate=self.SIM_SPEC, state_dir=self.state_dir,
                    group='gpuvirt')
-        if self.DEFAULT_TYPES:
-            self.flags(default_vgpu_types=self.DEFAULT_TYPES,
-                       group='gpuvirt_placement')
 
     def _setup_compute_service(self):
         self.flags(compute_driver=shim.DRIVER_NAME)
@@ -181,37 +191,34 @@ class GpuvirtNovaTestBase(base.ServersTestBase):
 
     # -- hosts ------------------------------------------------------------
 
-    def create_sim_host(self, hostname):
+    def create_sim_host(self, hostname, carve=True):
+        """A simulated host, carved by :attr:`LAYOUT` unless ``carve``."""
         from gpuvirt_nova import sim
         root = hardware.simulated_host_root(CONF, hostname)
         os.makedirs(root)
         sim_host = sim.SimulatedHost.create(root, sim.parse_spec(
             self.SIM_SPEC))
         self.sims[hostname] = sim_host
-        self.apply_mig_layout(hostname)
+        if carve:
+            self.carve(hostname)
         return sim_host
 
-    def apply_mig_layout(self, hostname):
-        """Create the MIG GPU instances the layout asks for."""
-        if not self.SIM_SPEC.split('@')[0].endswith(':mig'):
-            return
-        writer = self.sims[hostname].writer()
-        gpus = sorted(self.hardware(hostname).gpus, key=lambda g: g.address)
-        for gpu, profiles in zip(gpus, self.MIG_LAYOUT):
-            gpu_model = catalog.load().find(gpu.model)
-            for index, profile in enumerate(profiles):
-                placement = gpu_model.mig_profile(profile).placements[index]
-                writer.create_gpu_instance(gpu.address, profile,
-                                           placement.start)
+    def layout_file(self, hostname, text=None):
+        """Write the layout of ``hostname`` (default :attr:`LAYOUT`)."""
+        path = os.path.join(self.state_dir, 'layout-%s.yaml' % hostname)
+        with open(path, 'w') as f:
+            f.write((text or self.LAYOUT).format(host=hostname))
+        return path
 
-    def reenable_vfs(self, hostname):
-        """What ``sriov-manage -e ALL`` does after a host reboot."""
-        writer = self.sims[hostname].writer()
-        for gpu in self.hardware(hostname).gpus:
-            gpu_model = catalog.load().find(gpu.model)
-            writer.write_sysfs(
-                '/sys/bus/pci/devices/%s/sriov_numvfs' % gpu.address,
-                str(gpu.sriov_totalvfs or gpu_model.sriov_totalvfs))
+    def carve(self, hostname, text=None):
+        """What ``layout apply`` does on a host no guest uses yet."""
+        sim_host = self.sims[hostname]
+        context = hostctx.HostContext(
+            hostname=hostname,
+            read=lambda: discover.discover_host(sim_host, hostname),
+            make_writer=sim_host.writer, simulated=sim_host)
+        layout = layout_spec.load_file(self.layout_file(hostname, text))
+        return layout_carve.carve(context, layout, hostname)
 
     def start_gpu_compute(self, hostname):
         self.create_sim_host(hostname)
@@ -250,6 +257,21 @@ class GpuvirtNovaTestBase(base.ServersTestBase):
         return {vf.address: vf.current_vgpu_type
                 for g in self.hardware(hostname).gpus for vf in g.vfs
                 if vf.current_vgpu_type}
+
+    def carve_state(self, hostname):
+        """What the host is carved into: VF types and mdevs (by type)."""
+        host = self.hardware(hostname)
+        return ({vf.address: vf.current_vgpu_type for g in host.gpus
+                 for vf in g.vfs if vf.current_vgpu_type},
+                {m.uuid: m.mdev_type for g in host.gpus for m in g.mdevs})
+
+    def used_devices(self, hostname):
+        """Device keys referenced by any domain defined on ``hostname``."""
+        conn = self.computes[hostname].driver._host.get_connection()
+        keys = set()
+        for dom in list(conn._vms.values()):
+            keys |= vxml.hostdev_keys(dom.XMLDesc(0))
+        return keys
 
     def vf_gpu(self, hostname, vf_address):
         for gpu in self.hardware(hostname).gpus:

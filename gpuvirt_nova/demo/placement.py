@@ -47,10 +47,10 @@ import random
 import re
 import uuid
 
+from gpuvirt_nova.demo import requests as demo_requests
 from gpuvirt_nova import exception
 from gpuvirt_nova.hardware import catalog
 from gpuvirt_nova.hardware import discover
-from gpuvirt_nova.demo import requests as demo_requests
 from gpuvirt_nova.placement import naming
 from gpuvirt_nova.placement import offers as offers_mod
 from gpuvirt_nova.placement import sync

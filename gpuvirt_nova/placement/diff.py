@@ -21,7 +21,15 @@ what to write. The rules that protect running servers live here:
   total stays at the usage and the difference is reported;
 * a resource class no longer offered but still in use stays, fully
   reserved, so nothing new lands there while the servers run;
+* a GPU whose type changes while guests of the old type remain (one of
+  its classes is allocated beyond what it now offers) offers nothing new
+  at all until they are gone: the old guests still fill the GPU, so the
+  new type's capacity is not there yet;
 * traits this package does not generate are kept as they are.
+
+:func:`merge_inventories` is the one reconcile rule: the standalone sync
+(:mod:`gpuvirt_nova.placement.sync`) and the Nova driver
+(:mod:`gpuvirt_nova.virt.provider`) both write what it returns.
 """
 
 from gpuvirt_nova.placement import naming
@@ -68,6 +76,7 @@ def merge_inventories(spec, current, usages):
     """
     result = {}
     notes = []
+    leaving = []
     for rc, inventory in sorted(spec.inventories.items()):
         record = inventory.as_dict()
         used = usages.get(rc, 0)
@@ -77,6 +86,7 @@ def merge_inventories(spec, current, usages):
                 'and fully reserved until they are freed'
                 % (spec.name, rc, record['total'], used, used))
             record.update(total=used, max_unit=used, reserved=used)
+            leaving.append(rc)
         result[rc] = record
     for rc, inventory in sorted(current.items()):
         if rc in result:
@@ -89,6 +99,18 @@ def merge_inventories(spec, current, usages):
             record = _fields(inventory)
             record['reserved'] = record['total']
             result[rc] = record
+            leaving.append(rc)
+    if leaving:
+        fresh = sorted(rc for rc, record in result.items()
+                       if rc not in leaving
+                       and record['reserved'] < record['total'])
+        for rc in fresh:
+            result[rc]['reserved'] = result[rc]['total']
+        if fresh:
+            notes.append(
+                '%s: its vGPU type changes while guests of %s remain; %s '
+                'fully reserved until they are gone'
+                % (spec.name, ', '.join(sorted(leaving)), ', '.join(fresh)))
     return result, notes
 
 

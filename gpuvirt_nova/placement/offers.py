@@ -12,18 +12,20 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""Where offers come from until (and besides) a layout file.
+"""What each GPU offers: the carve as the hardware holds it now.
 
 An *offer* is ``{gpu PCI address: {vGPU type name: count}}``, the input of
-:func:`gpuvirt_nova.placement.tree.build_provider_tree`. The layout
-resolver produces one from the operator's layout file; these functions
-produce one from what the hardware already carries, or from one default
-type per GPU model, so the provider tree works on hosts without a layout.
+:func:`gpuvirt_nova.placement.tree.build_provider_tree`. Placement is told
+what the hardware is, never what a file wishes: a GPU offers one vGPU per
+carved device (an SR-IOV VF whose ``current_vgpu_type`` is set, or a
+mediated device), whether a guest uses it or not. The carve has one
+writer, ``gpuvirt-nova layout apply`` (see :mod:`gpuvirt_nova.layout`);
+a guest's life never changes it, so it never changes an offer. A layout
+change not yet applied shows in ``layout plan``/``assert``, not here.
 """
 
 import collections
 
-from gpuvirt_nova import exception
 from gpuvirt_nova.hardware import catalog
 
 
@@ -32,70 +34,40 @@ def _type_by_mdev(gpu_model, mdev_type):
         return None
     try:
         return gpu_model.vgpu_type_by_id(int(str(mdev_type)[7:]))
-    except ValueError:
+    except (ValueError, LookupError):
         return None
 
 
 def gpu_offer_from_hardware(gpu):
-    """{type: count} that one GPU is configured for right now.
+    """{type: count} of the devices one GPU is carved into right now.
 
-    MIG GPU instances count as their MIG-backed type; on SR-IOV hosts each
-    VF's ``current_vgpu_type`` (vendor VFIO) counts once; on mdev hosts
-    each existing mediated device counts once. A MIG-backed vGPU on a VF
-    lives in one of those GPU instances, so a type counts the larger of
-    its instances and its VFs, never both.
+    Each VF with a ``current_vgpu_type`` (vendor VFIO; a MIG-backed one
+    sits in a GPU instance) counts once, each mediated device counts
+    once. GPU instances without a vGPU on them are not devices a guest
+    can get, so they offer nothing by themselves.
     """
     gpu_model = catalog.load().find(gpu.model)
-    counts = collections.Counter()
-    if gpu.mig_enabled and gpu.gpu_instances and gpu_model is not None:
-        by_profile = {t.mig_profile: t.name
-                      for t in gpu_model.mig_backed_types()}
-        for instance in gpu.gpu_instances:
-            if instance.profile in by_profile:
-                counts[by_profile[instance.profile]] += 1
-    counts |= collections.Counter(vf.current_vgpu_type for vf in gpu.vfs
-                                  if vf.current_vgpu_type)
-    if not counts:
-        for mdev in gpu.mdevs:
+    counts = collections.Counter(vf.current_vgpu_type for vf in gpu.vfs
+                                 if vf.current_vgpu_type)
+    names = {t.mdev_type: t.name
+             for t in list(gpu.mdev_types) + [
+                 t for vf in gpu.vfs for t in vf.mdev_types]}
+    for mdev in gpu.mdevs:
+        name = names.get(mdev.mdev_type)
+        if name is None:
             vgpu_type = _type_by_mdev(gpu_model, mdev.mdev_type)
-            counts[vgpu_type.name if vgpu_type else mdev.mdev_type] += 1
+            name = vgpu_type.name if vgpu_type else mdev.mdev_type
+        counts[name] += 1
     return dict(counts)
 
 
 def offers_from_hardware(host):
-    """Offers of every GPU of ``host`` from its current configuration."""
+    """Offers of every GPU of ``host`` from its current carve."""
     offers = {}
     for gpu in host.gpus:
         offer = gpu_offer_from_hardware(gpu)
         if offer:
             offers[gpu.address] = offer
-    return offers
-
-
-def offers_from_defaults(host, default_types):
-    """Each GPU offers the maximum count of its model's default type.
-
-    ``default_types``: ``{GPU model or alias: vGPU type name}`` (the
-    ``[gpuvirt_placement] default_vgpu_types`` option). GPUs of other
-    models offer nothing.
-    """
-    the_catalog = catalog.load()
-    by_model = {}
-    for model_name, type_name in (default_types or {}).items():
-        try:
-            gpu_model = the_catalog.get(model_name)
-            vgpu_type = gpu_model.vgpu_type(type_name)
-        except (KeyError, LookupError) as exc:
-            raise exception.UsageError(
-                '[gpuvirt_placement] default_vgpu_types %s:%s: %s'
-                % (model_name, type_name, exc.args[0]))
-        by_model[gpu_model.name] = vgpu_type
-    offers = {}
-    for gpu in host.gpus:
-        gpu_model = the_catalog.find(gpu.model)
-        vgpu_type = by_model.get(gpu_model.name) if gpu_model else None
-        if vgpu_type:
-            offers[gpu.address] = {vgpu_type.name: vgpu_type.max_instances}
     return offers
 
 
@@ -135,33 +107,3 @@ def offers_for_node(node, host):
         if counts:
             offers[gpu_target.address] = dict(counts)
     return offers
-
-
-def offers_for(host, node_name, layout=None, select=None,
-               default_types=None):
-    """The offers of ``host``: layout first, then hardware, then defaults.
-
-    The first source that offers anything for a GPU wins. This one rule
-    serves the standalone sync and the Nova driver, so they never disagree.
-
-    On a GPU not in MIG mode the hardware also holds the guests' devices
-    (VF types and mdevs made out of the default type at spawn): they must
-    not shrink the inventory to what is in use, so when the hardware offers
-    the GPU's default type, the default count is kept when larger. MIG GPUs
-    count their GPU instances instead (see :func:`gpu_offer_from_hardware`).
-    """
-    sources = []
-    if layout is not None:
-        sources.append(offers_from_layout(layout, host, node_name, select))
-    defaults = offers_from_defaults(host, default_types)
-    hardware = offers_from_hardware(host)
-    for gpu in host.gpus:
-        offer = hardware.get(gpu.address)
-        default = defaults.get(gpu.address, {})
-        if gpu.mig_enabled or not offer:
-            continue
-        hardware[gpu.address] = {
-            name: max(count, default.get(name, 0))
-            for name, count in offer.items()}
-    sources.extend([hardware, defaults])
-    return merge_offers(*sources)

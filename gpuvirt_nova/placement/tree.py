@@ -85,6 +85,9 @@ class DesiredTree:
 
     compute_node: str
     providers: tuple
+    #: ``((GPU address, why it has no provider), ...)``: GPUs left out
+    #: by ``build_provider_tree(..., isolate=True)``.
+    problems: tuple = ()
 
     def provider(self, name):
         for provider in self.providers:
@@ -213,20 +216,34 @@ def _normalize_addresses(addresses, field):
 
 
 def build_provider_tree(compute_node, host, offers, draining=(),
-                        unhealthy=()):
-    """Desired GPU providers of one compute node (see the module doc)."""
+                        unhealthy=(), isolate=False):
+    """Desired GPU providers of one compute node (see the module doc).
+
+    ``isolate``: a GPU whose offer cannot be turned into a provider (a
+    type the catalog does not know, a count over the type's maximum) is
+    left out and listed in ``problems`` instead of failing the whole
+    tree, so one GPU's surprise never stops the others (the Nova driver
+    and the standalone sync report with it; a GPU left out keeps its
+    existing provider fully reserved, see ``virt/provider.py`` and
+    ``placement/sync.py``).
+    """
     if not compute_node:
         raise exception.UsageError(
             'compute node name is empty: pass the hypervisor hostname Nova '
             'reports (--host)')
+    problems = []
     normalized = {}
     for address, offer in (offers or {}).items():
         key = _normalize_addresses([address], 'offers').pop()
         if host.gpu(key) is None:
-            raise exception.UsageError(
+            message = (
                 'offers name GPU %s, which host %s does not have: use one of '
                 '%s' % (key, host.hostname or compute_node,
                         ', '.join(g.address for g in host.gpus) or 'none'))
+            if not isolate:
+                raise exception.UsageError(message)
+            problems.append((key, message))
+            continue
         normalized[key] = dict(offer or {})
     draining = _normalize_addresses(draining, 'draining')
     reserved = draining | _normalize_addresses(unhealthy, 'unhealthy')
@@ -235,10 +252,17 @@ def build_provider_tree(compute_node, host, offers, draining=(),
         offer = normalized.get(gpu.address)
         if not offer:
             continue
-        spec = build_gpu_provider(
-            compute_node, gpu, offer, reserved=gpu.address in reserved,
-            driver_version=host.driver_version)
+        try:
+            spec = build_gpu_provider(
+                compute_node, gpu, offer, reserved=gpu.address in reserved,
+                driver_version=host.driver_version)
+        except exception.UsageError as exc:
+            if not isolate:
+                raise
+            problems.append((gpu.address, str(exc)))
+            continue
         if gpu.address in draining:
             spec = draining_spec(spec)
         providers.append(spec)
-    return DesiredTree(compute_node=compute_node, providers=tuple(providers))
+    return DesiredTree(compute_node=compute_node, providers=tuple(providers),
+                       problems=tuple(problems))

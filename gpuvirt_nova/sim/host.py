@@ -251,6 +251,21 @@ class SimulatedHost:
         with self.store.transaction() as state:
             self._find_mdev(state, mdev_uuid)[1]['domain'] = domain
 
+    def force_vf_type_id(self, vf_address, type_id):
+        """Give a VF a type id that no rule checks.
+
+        As a hand, or an NVIDIA driver newer than the catalog, would set
+        it: discovery then sees a fact our catalog cannot explain.
+        """
+        with self.store.transaction() as state:
+            pf, index = self._owner(state, vf_address)
+            if index is None:
+                raise exception.UsageError('no VF %s on simulated host %s'
+                                           % (vf_address, self.hostname))
+            state['gpus'][pf]['vfs'][index]['current_vgpu_type'] = \
+                int(type_id)
+            self.touch(pf)
+
     def _find_mdev(self, state, mdev_uuid):
         for address, gpu in state['gpus'].items():
             if mdev_uuid in gpu['mdevs']:

@@ -16,20 +16,21 @@
 
 Pure functions over the hardware model. Placement decided *which physical
 GPU* serves each vGPU (one provider per GPU, see DESIGN.md section 3);
-this module decides *which device on that GPU*: a free SR-IOV VF for the
-vendor-specific VFIO interface, or a parent and type for a mediated
-device. It never hands out a device that another instance uses (the
-caller passes every device referenced by any defined domain plus the
-devices claimed by boots still in flight), and it prefers the devices the
-instance held before, so reboots and restarts keep the same VF and the
-same mdev UUID.
+this module decides *which device on that GPU*: a free SR-IOV VF that
+carries the type (vendor-specific VFIO), or a free mediated device of the
+type. Devices are only ever chosen among those the carve made
+(``gpuvirt-nova layout apply`` is the one writer of VF types and mdevs):
+assigning never changes a device's type or existence, so a guest's life
+never changes what the host offers. It never hands out a device that
+another instance uses (the caller passes every device referenced by any
+defined domain plus the devices claimed by boots still in flight), and it
+prefers the devices the instance held before, so reboots and restarts
+keep the same VF and the same mdev UUID.
 """
 
 import dataclasses
-import uuid as uuid_lib
 
 from gpuvirt_nova import exception
-from gpuvirt_nova.hardware import model
 from gpuvirt_nova.placement import naming
 
 KIND_VF = 'vf'
@@ -138,12 +139,9 @@ def _type_id(mdev_type):
 class _Chooser:
     """Keeps what is taken while one assignment is being built."""
 
-    def __init__(self, host, used, new_uuid):
+    def __init__(self, host, used):
         self.host = host
         self.taken = set(used)
-        self.new_uuid = new_uuid
-        # mdevs created by this assignment per (parent, mdev_type).
-        self.new_per_parent = {}
 
     def gpu(self, request):
         gpu = self.host.gpu(request.gpu_address)
@@ -156,27 +154,10 @@ class _Chooser:
 
     def take(self, device):
         self.taken.add(device.key)
-        if device.kind == KIND_MDEV:
-            key = (device.parent, device.mdev_type)
-            self.new_per_parent[key] = self.new_per_parent.get(key, 0) + 1
         return device
 
     def free(self, key):
         return key not in self.taken
-
-
-def _vf_candidates(chooser, gpu, request):
-    """VFs of ``gpu`` that can take the requested type (vendor VFIO)."""
-    for vf in sorted(gpu.vfs, key=lambda v: v.address):
-        if not chooser.free((KIND_VF, vf.address)):
-            continue
-        names = list(vf.creatable_types)
-        if vf.current_vgpu_type:
-            names.append(vf.current_vgpu_type)
-        for name in names:
-            if _same_type(name, request.resource_class):
-                yield vf, name
-                break
 
 
 def _mdev_parents(gpu):
@@ -187,113 +168,80 @@ def _mdev_parents(gpu):
     return parents
 
 
-def _existing_mdev(chooser, gpu, request):
-    """An mdev of the type already on this GPU that nobody uses."""
-    types_by_mdev_type = _mdev_type_names(gpu)
-    for mdev in sorted(gpu.mdevs, key=lambda m: m.uuid):
-        name = types_by_mdev_type.get(mdev.mdev_type, mdev.mdev_type)
-        if (chooser.free((KIND_MDEV, mdev.uuid)) and
-                _same_type(name, request.resource_class)):
-            return Device(KIND_MDEV, gpu.address, name,
-                          mdev_uuid=mdev.uuid, parent=mdev.parent,
-                          mdev_type=mdev.mdev_type,
-                          type_id=_type_id(mdev.mdev_type))
-    return None
-
-
-def _new_mdev(chooser, gpu, request, mdev_uuid=None):
-    """A parent with room for one more mdev of the type, and a UUID."""
-    busy_parents = {m.parent for m in gpu.mdevs}
-    for parent, types in _mdev_parents(gpu):
-        for mdev_type in types:
-            if not _same_type(mdev_type.name, request.resource_class):
-                continue
-            pending = chooser.new_per_parent.get(
-                (parent, mdev_type.mdev_type), 0)
-            if parent != gpu.address and (pending or parent in busy_parents):
-                # A VF hosts one mdev at most.
-                continue
-            if mdev_type.available_instances - pending <= 0:
-                continue
-            return Device(KIND_MDEV, gpu.address, mdev_type.name,
-                          mdev_uuid=mdev_uuid or chooser.new_uuid(),
-                          parent=parent, mdev_type=mdev_type.mdev_type,
-                          type_id=_type_id(mdev_type.mdev_type))
-    return None
-
-
 def _mdev_type_names(gpu):
     return {t.mdev_type: t.name
             for _, types in _mdev_parents(gpu) for t in types}
 
 
-def _reuse(chooser, gpu, request, previous):
-    """The device this instance held before, when it still fits.
+def _vf_device(gpu, vf, request):
+    if vf is not None and vf.current_vgpu_type and _same_type(
+            vf.current_vgpu_type, request.resource_class):
+        return Device(KIND_VF, gpu.address, vf.current_vgpu_type,
+                      address=vf.address)
+    return None
 
-    ``previous`` holds device keys. A VF is reused when it can still take
-    the type; an mdev when it still exists with the type, or, when it is
-    gone (host reboot), it is recreated with the same UUID.
+
+def _mdev_device(gpu, mdev, request, names):
+    name = names.get(mdev.mdev_type, mdev.mdev_type)
+    if _same_type(name, request.resource_class):
+        return Device(KIND_MDEV, gpu.address, name, mdev_uuid=mdev.uuid,
+                      parent=mdev.parent, mdev_type=mdev.mdev_type,
+                      type_id=_type_id(mdev.mdev_type))
+    return None
+
+
+def _reuse(chooser, gpu, request, previous):
+    """The device this instance held before, when it still carries the type.
+
+    ``previous`` holds device keys: a VF still typed so, or an mdev still
+    there with the type (after a host reboot the carve, restored by
+    ``layout apply --boot`` and libvirt's autostart, brings them back).
     """
+    names = _mdev_type_names(gpu)
+    mdevs = {m.uuid: m for m in gpu.mdevs}
     for kind, ident in sorted(previous):
         if not chooser.free((kind, ident)):
             continue
         if kind == KIND_VF:
-            vf = gpu.vf(ident)
-            names = list(vf.creatable_types) if vf else []
-            if vf is not None and vf.current_vgpu_type:
-                names.append(vf.current_vgpu_type)
-            for name in names:
-                if _same_type(name, request.resource_class):
-                    return Device(KIND_VF, gpu.address, name, address=ident)
-            continue
-        mdev = next((m for m in gpu.mdevs if m.uuid == ident), None)
-        if mdev is not None:
-            name = _mdev_type_names(gpu).get(mdev.mdev_type, mdev.mdev_type)
-            if _same_type(name, request.resource_class):
-                return Device(KIND_MDEV, gpu.address, name, mdev_uuid=ident,
-                              parent=mdev.parent, mdev_type=mdev.mdev_type,
-                              type_id=_type_id(mdev.mdev_type))
-            continue
-        if _mdev_anywhere(chooser.host, ident):
-            continue
-        recreated = _new_mdev(chooser, gpu, request, ident)
-        if recreated is not None:
-            return recreated
+            device = _vf_device(gpu, gpu.vf(ident), request)
+        elif ident in mdevs:
+            device = _mdev_device(gpu, mdevs[ident], request, names)
+        else:
+            device = None
+        if device is not None:
+            return device
     return None
-
-
-def _mdev_anywhere(host, mdev_uuid):
-    return any(m.uuid == mdev_uuid for g in host.gpus for m in g.mdevs)
 
 
 def _choose(chooser, gpu, request, previous):
     device = _reuse(chooser, gpu, request, previous)
     if device is not None:
         return device
-    if gpu.vgpu_mode is model.HostVgpuMode.VENDOR_VFIO:
-        for vf, name in _vf_candidates(chooser, gpu, request):
-            return Device(KIND_VF, gpu.address, name, address=vf.address)
-        return None
-    return (_existing_mdev(chooser, gpu, request) or
-            _new_mdev(chooser, gpu, request))
+    for vf in sorted(gpu.vfs, key=lambda v: v.address):
+        device = _vf_device(gpu, vf, request)
+        if device is not None and chooser.free(device.key):
+            return device
+    names = _mdev_type_names(gpu)
+    for mdev in sorted(gpu.mdevs, key=lambda m: m.uuid):
+        device = _mdev_device(gpu, mdev, request, names)
+        if device is not None and chooser.free(device.key):
+            return device
+    return None
 
 
-def assign(requests, host, used=(), previous=(), new_uuid=None):
-    """Choose one distinct device per request.
+def assign(requests, host, used=(), previous=()):
+    """Choose one distinct carved device per request.
 
     :param requests: Request list (requests_from_allocations).
     :param host: the model.Host as discovered now.
     :param used: device keys (Device.key) held by other instances.
     :param previous: keys (Device.key) of the devices this instance
         held before; reused first, so reboots keep VFs and mdev UUIDs.
-    :param new_uuid: callable returning a fresh mdev UUID (tests pass a
-        deterministic one).
     :returns: list of Device, in request order.
     :raises AssignmentError: naming the GPU and type that has no free
         device; nothing is chosen in that case.
     """
-    chooser = _Chooser(host, used, new_uuid or (
-        lambda: str(uuid_lib.uuid4())))
+    chooser = _Chooser(host, used)
     devices = []
     for request in requests:
         gpu = chooser.gpu(request)
@@ -303,39 +251,12 @@ def assign(requests, host, used=(), previous=(), new_uuid=None):
                 'no free device of %s on GPU %s (%s mode): %d of %d '
                 'requested vGPUs could be placed; the GPU provider '
                 'inventory and the hardware disagree, run gpuvirt-nova '
-                'discover on this host' % (
+                'layout assert and gpuvirt-nova discover on this host' % (
                     request.resource_class, gpu.address,
                     gpu.vgpu_mode.value if gpu.vgpu_mode else 'unknown',
                     len(devices), len(requests)))
         devices.append(chooser.take(device))
     return devices
-
-
-def stale_mdevs(host, offered, used):
-    """mdevs of a type their GPU no longer offers, that nobody uses.
-
-    :param offered: ``{gpu address: set of resource classes}`` the GPU
-        providers offer now.
-    :param used: device keys referenced by domains or claims.
-    :returns: list of model.MediatedDevice to undefine. An mdev whose
-        type cannot be named, or on a GPU that offers nothing, is kept:
-        never remove what we cannot judge.
-    """
-    stale = []
-    for gpu in host.gpus:
-        if not offered.get(gpu.address):
-            # No provider: nothing says which types this GPU should
-            # carry, so nothing on it can be judged stale.
-            continue
-        names = _mdev_type_names(gpu)
-        classes = offered[gpu.address]
-        for mdev in gpu.mdevs:
-            name = names.get(mdev.mdev_type)
-            if name is None or (KIND_MDEV, mdev.uuid) in used:
-                continue
-            if not any(_same_type(name, rc) for rc in classes):
-                stale.append(mdev)
-    return stale
 
 
 def to_dict(device):

@@ -23,17 +23,25 @@ found). Thin on purpose: what to report comes from
 :mod:`gpuvirt_nova.virt.migrate`. The methods overridden are listed and
 pinned in :mod:`gpuvirt_nova.virt.hooks`.
 
-Device life cycle: a device is chosen and made ready while a host-wide
-lock is held, and stays *claimed* by its instance until the guest that
-uses it is defined, so two concurrent boots can never pick the same one
-(the upstream race). Afterwards a device is in use exactly when a defined
-domain references it. If no device can be found or made ready, the guest
-is not started at all: an instance never runs without the vGPU Placement
-allocated to it.
+Device ownership: the driver never changes a device's type or
+existence. The carve (MIG instances, SR-IOV VFs and their vGPU types,
+mdevs) has one writer, ``gpuvirt-nova layout apply``; the driver only
+hands carved devices to guests and takes them back, so a guest's life
+never changes what the host offers. Placement is told the carve as the
+hardware holds it now, through the one reconcile rule the standalone sync
+uses (never below usage), and a GPU-side surprise reserves that GPU and
+warns: it never fails the periodic update, so the rest of the host keeps
+working.
+
+Device life cycle: a device is chosen while a host-wide lock is held, and
+stays *claimed* by its instance until the guest that uses it is defined,
+so two concurrent boots can never pick the same one (the upstream race).
+Afterwards a device is in use exactly when a defined domain references
+it. If no device can be found, the guest is not started at all: an
+instance never runs without the vGPU Placement allocated to it.
 """
 
 import contextlib
-import os
 import threading
 
 from nova import context as nova_context
@@ -46,11 +54,11 @@ from oslo_log import log as logging
 import gpuvirt_nova.conf  # noqa: F401  (registers [gpuvirt] options)
 from gpuvirt_nova import exception
 from gpuvirt_nova.placement import naming
+from gpuvirt_nova.placement import offers as offers_mod
 from gpuvirt_nova.placement import tree
 from gpuvirt_nova.virt import assign
 from gpuvirt_nova.virt import checks
 from gpuvirt_nova.virt import hardware
-from gpuvirt_nova.virt import mdev
 from gpuvirt_nova.virt import migrate
 from gpuvirt_nova.virt import provider
 from gpuvirt_nova.virt import xml as vxml
@@ -70,18 +78,6 @@ def _config_keys(guest_config):
                 int(str(v), 16) for v in (device.domain, device.bus,
                                           device.slot, device.function))))
     return keys
-
-
-def _configured_layout():
-    """The parsed ``[gpuvirt_layout] file``, or None when there is none.
-
-    :raises exception.UsageError: the file does not parse.
-    """
-    path = CONF.gpuvirt_layout.file
-    if not path or not os.path.isfile(path):
-        return None
-    from gpuvirt_nova.layout import spec as layout_spec
-    return layout_spec.load_file(path)
 
 
 class GpuvirtLibvirtDriver(migrate.LiveMigrationMixin,
@@ -105,8 +101,6 @@ class GpuvirtLibvirtDriver(migrate.LiveMigrationMixin,
         #: uuid of this compute node's root provider.
         self._gpuvirt_root_uuid = None
         self._gpuvirt_hardware = None
-        #: instance uuid -> source VF keys of a live migration under way.
-        self._gpuvirt_leaving = {}
 
     # -- plumbing ---------------------------------------------------------
 
@@ -116,10 +110,6 @@ class GpuvirtLibvirtDriver(migrate.LiveMigrationMixin,
                         self._host.get_hostname())
             self._gpuvirt_hardware = hardware.from_conf(CONF, hostname)
         return self._gpuvirt_hardware
-
-    def _device_manager(self):
-        return mdev.DeviceManager(self._gpu_hardware().writer(),
-                                  self._host.get_connection)
 
     def _domain_keys(self):
         """{instance uuid: set of device keys} of every defined domain."""
@@ -143,19 +133,16 @@ class GpuvirtLibvirtDriver(migrate.LiveMigrationMixin,
         """Hold ``instance``'s claim until the wrapped call returns.
 
         ``keep`` pre-claims devices the instance already has (reboots),
-        so nobody takes them while its domain is being redefined. On
-        failure, VF types set for the call and not referenced by any
-        domain are released again.
+        so nobody takes them while its domain is being redefined. Ending
+        the claim is all a failure needs: no device was changed.
         """
         with self._gpuvirt_lock:
             self._gpuvirt_scopes[instance.uuid] = \
                 self._gpuvirt_scopes.get(instance.uuid, 0) + 1
             self._gpuvirt_claims.setdefault(instance.uuid, set()).update(
                 keep)
-        ok = False
         try:
             yield
-            ok = True
         finally:
             with self._gpuvirt_lock:
                 depth = self._gpuvirt_scopes.pop(instance.uuid) - 1
@@ -163,36 +150,8 @@ class GpuvirtLibvirtDriver(migrate.LiveMigrationMixin,
                     # An inner scope: the outermost one releases.
                     self._gpuvirt_scopes[instance.uuid] = depth
                 else:
-                    claimed = self._gpuvirt_claims.pop(instance.uuid, set())
+                    self._gpuvirt_claims.pop(instance.uuid, None)
                     self._gpuvirt_allocations.pop(instance.uuid, None)
-                    if not ok:
-                        self._release_unreferenced(claimed)
-
-    def _release_unreferenced(self, keys, departed=None):
-        """Clear the type of our GPU VFs in ``keys`` that nobody uses.
-
-        ``departed``: an instance that has left this host (live
-        migration); its stale domain here does not count as a user.
-        """
-        keys = {k for k in keys if k[0] == assign.KIND_VF}
-        if not keys:
-            return
-        gpu_vfs = {vf.address for g in self._gpu_hardware().discover().gpus
-                   for vf in g.vfs if vf.current_vgpu_type}
-        in_domains = set()
-        for owner, domain_keys in self._domain_keys().items():
-            if owner != departed:
-                in_domains |= domain_keys
-        for other in self._gpuvirt_claims.values():
-            in_domains |= other
-        for kind, ident in sorted(keys):
-            # Other PCI hostdevs (SR-IOV NICs...) are not ours to touch.
-            if ident not in gpu_vfs or (kind, ident) in in_domains:
-                continue
-            try:
-                self._device_manager().release_vf(ident)
-            except Exception as exc:
-                LOG.warning('could not release VF %s: %s', ident, exc)
 
     def _current_keys(self, instance):
         return self._domain_keys().get(instance.uuid, set())
@@ -232,12 +191,12 @@ class GpuvirtLibvirtDriver(migrate.LiveMigrationMixin,
 
     def _gpuvirt_devices(self, context, instance, old_guest=None,
                          hold=False):
-        """Choose and prepare this instance's devices; claim them.
+        """Choose this instance's carved devices; claim them.
 
         The claim is made inside a claim scope, or with ``hold`` when the
         caller ends it itself (live-migration destination).
 
-        :raises assign.AssignmentError, mdev.DeviceError: nothing claimed.
+        :raises assign.AssignmentError: nothing claimed.
         """
         allocations = self._allocations_for(context, instance)
         if not assign.vgpu_resource_classes(allocations):
@@ -255,7 +214,6 @@ class GpuvirtLibvirtDriver(migrate.LiveMigrationMixin,
             devices = assign.assign(
                 requests, host, used=self._keys_used_by_others(instance.uuid),
                 previous=previous)
-            self._device_manager().prepare(devices, host)
             if hold or instance.uuid in self._gpuvirt_scopes:
                 self._gpuvirt_claims.setdefault(instance.uuid, set()).update(
                     d.key for d in devices)
@@ -325,13 +283,16 @@ class GpuvirtLibvirtDriver(migrate.LiveMigrationMixin,
         self._restore_devices()
 
     def _restore_devices(self):
-        """Recreate lost devices (host reboot) before any guest resumes.
+        """Check, before any guest resumes, that every guest has a device.
 
-        For each defined domain whose instance holds vGPU allocations, the
-        devices its definition names are made ready again: the same VF
-        gets its type back, a lost mdev is recreated with the same UUID.
-        A guest whose device cannot be restored is logged as an error; it
-        is not started later without it (see _check_restorable).
+        After a host reboot ``layout apply --boot`` restores the carve
+        (VFs, their types, MIG instances) and libvirt's autostart the
+        mdevs, before nova-compute starts. For each defined domain whose
+        instance holds vGPU allocations, the devices its definition names
+        are found again (the same VF, the same mdev UUID) or, failing
+        that, free devices of the same type and GPU. A guest for which
+        neither exists is logged as an error; it is not started later
+        without it (see _check_restorable).
         """
         context = nova_context.get_admin_context()
         #: devices chosen for the domains before this one (not claimed).
@@ -349,7 +310,6 @@ class GpuvirtLibvirtDriver(migrate.LiveMigrationMixin,
                         requests, host,
                         used=self._keys_used_by_others(owner) | chosen,
                         previous=keys)
-                    self._device_manager().prepare(devices, host)
                     chosen |= {d.key for d in devices}
             except Exception as exc:
                 LOG.error('instance %s: its vGPU device(s) cannot be '
@@ -447,65 +407,46 @@ class GpuvirtLibvirtDriver(migrate.LiveMigrationMixin,
                 block_device_info=block_device_info, power_on=power_on,
                 share_info=share_info)
 
-    def cleanup(self, context, instance, network_info, block_device_info=None,
-                destroy_disks=True, migrate_data=None, destroy_vifs=True,
-                destroy_secrets=True):
-        keys = self._current_keys(instance)
-        try:
-            return super().cleanup(
-                context, instance, network_info,
-                block_device_info=block_device_info,
-                destroy_disks=destroy_disks, migrate_data=migrate_data,
-                destroy_vifs=destroy_vifs, destroy_secrets=destroy_secrets)
-        finally:
-            with self._gpuvirt_lock:
-                # A reboot in progress keeps its devices (claimed).
-                keys -= self._gpuvirt_claims.get(instance.uuid, set())
-                self._release_unreferenced(keys)
-
-    def confirm_migration(self, context, migration, instance, network_info):
-        keys = self._current_keys(instance)
-        try:
-            return super().confirm_migration(context, migration, instance,
-                                             network_info)
-        finally:
-            with self._gpuvirt_lock:
-                self._release_unreferenced(keys)
-
     # -- Placement ----------------------------------------------------------
 
     def update_provider_tree(self, provider_tree, nodename, allocations=None):
         super().update_provider_tree(provider_tree, nodename,
                                      allocations=allocations)
         self.expire_dest_claims()
-        host = self._gpu_hardware().discover()
+        self._gpuvirt_root_uuid = provider_tree.data(nodename).uuid
         try:
-            offers = provider.driver_offers(
-                host, CONF.gpuvirt_placement.default_vgpu_types,
-                node_name=nodename, layout=_configured_layout(),
-                select=CONF.gpuvirt_layout.select)
-        except exception.UsageError as exc:
-            # Keep the GPU providers as they are rather than guess.
-            LOG.error('GPU providers not updated: %s', exc)
+            host = self._gpu_hardware().discover()
+        except Exception as exc:
+            # Never fail the node over its GPUs: leave their providers as
+            # Placement holds them (allocations stay valid, Nova's own
+            # inventory is reported) and say what to look at.
+            LOG.warning('GPU discovery failed, GPU providers left as they '
+                        'are until it works again: %s; check the NVIDIA '
+                        'driver with gpuvirt-nova discover', exc)
             return
         desired = tree.build_provider_tree(
-            nodename, host, offers,
-            draining=provider.draining_gpus(provider_tree, nodename))
-        self._gpuvirt_provider_gpus = provider.apply_desired(provider_tree,
-                                                             desired)
-        self._gpuvirt_root_uuid = provider_tree.data(nodename).uuid
-        if CONF.gpuvirt.undefine_unused_mdevs:
-            self._undefine_stale_mdevs(host, desired)
+            nodename, host, offers_mod.offers_from_hardware(host),
+            draining=provider.draining_gpus(provider_tree, nodename),
+            isolate=True)
+        for address, problem in desired.problems:
+            LOG.warning('GPU %s is not offered (its provider, if any, is '
+                        'fully reserved): %s; fix the carve with '
+                        'gpuvirt-nova layout apply, or update the catalog',
+                        address, problem)
+        self._gpuvirt_provider_gpus, notes = provider.apply_desired(
+            provider_tree, desired, self._provider_usages)
+        for note in notes:
+            LOG.warning('%s', note)
 
-    def _undefine_stale_mdevs(self, host, desired):
-        """Upstream keeps mdevs of dropped types forever; we do not."""
-        offered = {p.address: set(p.inventories) for p in desired.providers}
-        with self._gpuvirt_lock:
-            used = self._keys_used_by_others(None)
-            for stale in assign.stale_mdevs(host, offered, used):
-                try:
-                    self._device_manager().remove_mdev(stale.uuid,
-                                                       stale.parent)
-                except Exception as exc:
-                    LOG.warning('could not undefine unused mdev %s of type '
-                                '%s: %s', stale.uuid, stale.mdev_type, exc)
+    def _provider_usages(self, rp_uuid):
+        """``{rc: used}`` of a provider, read from Placement.
+
+        :raises exception.GpuvirtError: Placement did not answer.
+        """
+        resp = self.virtapi.reportclient.get(
+            '/resource_providers/%s/usages' % rp_uuid, version='1.9')
+        if not resp:
+            raise exception.GpuvirtError(
+                'GET /resource_providers/%s/usages: %s'
+                % (rp_uuid, getattr(resp, 'status_code', 'no answer')))
+        return resp.json()['usages']

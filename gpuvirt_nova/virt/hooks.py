@@ -66,12 +66,6 @@ OVERRIDDEN = {
     'finish_revert_migration': (
         'context', 'instance', 'network_info', 'migration',
         'block_device_info', 'power_on', 'share_info'),
-    # public: release VF types when a guest goes away.
-    'cleanup': (
-        'context', 'instance', 'network_info', 'block_device_info',
-        'destroy_disks', 'migrate_data', 'destroy_vifs', 'destroy_secrets'),
-    'confirm_migration': (
-        'context', 'migration', 'instance', 'network_info'),
     # public: report GPUs, check config, restore devices.
     'init_host': ('host',),
     'update_provider_tree': ('provider_tree', 'nodename', 'allocations'),
@@ -84,8 +78,6 @@ OVERRIDDEN = {
     'live_migration': (
         'context', 'instance', 'dest', 'post_method', 'recover_method',
         'block_migration', 'migrate_data'),
-    'post_live_migration_at_source': (
-        'context', 'instance', 'network_info'),
     'post_live_migration_at_destination': (
         'context', 'instance', 'network_info', 'block_migration',
         'block_device_info'),
@@ -114,7 +106,6 @@ CALLED = {
     'nova.virt.libvirt.host:Host': {
         'list_guests': ('only_running',),
         'get_hostname': (),
-        'get_connection': (),
         'get_guest': ('instance',),
     },
     'nova.virt.libvirt.guest:Guest': {

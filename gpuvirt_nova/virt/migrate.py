@@ -16,10 +16,12 @@
 
 Only servers whose vGPUs are VFs (vendor-specific VFIO) live-migrate; the
 destination checks that the vGPU types and the NVIDIA driver branch match
-the source, claims and prepares its own VFs, and hands them to the source
-as placeholders (see :mod:`gpuvirt_nova.virt.livemig`). mdev-backed vGPUs
+the source, claims its own carved VFs, and hands them to the source as
+placeholders (see :mod:`gpuvirt_nova.virt.livemig`). mdev-backed vGPUs
 are refused with a clear reason. Uses the driver's device plumbing
-(``_gpuvirt_devices``, claims, ``_release_unreferenced``).
+(``_gpuvirt_devices``, claims). No device is ever written here: the
+source VF keeps its type once the guest has left (it is simply free
+again), and a rollback at either end only drops the claim.
 """
 
 import collections
@@ -95,7 +97,7 @@ class LiveMigrationMixin(object):
         finally:
             self._gpuvirt_allocations.pop(instance.uuid, None)
         if any(d.kind != assign.KIND_VF for d in devices):
-            self._end_claim(instance, release=True)
+            self._end_claim(instance)
             raise nova_exception.MigrationPreCheckError(
                 reason='live migration to a host with mdev-backed vGPUs is '
                        'not supported by the gpuvirt driver')
@@ -106,15 +108,13 @@ class LiveMigrationMixin(object):
         # The devices stay claimed until the guest arrives (or rollback).
         return data
 
-    def _end_claim(self, instance, release=False):
-        self._end_claim_of(instance.uuid, release)
+    def _end_claim(self, instance):
+        self._end_claim_of(instance.uuid)
 
-    def _end_claim_of(self, instance_uuid, release=False):
+    def _end_claim_of(self, instance_uuid):
         with self._gpuvirt_lock:
             self._gpuvirt_held.pop(instance_uuid, None)
-            claimed = self._gpuvirt_claims.pop(instance_uuid, set())
-            if release:
-                self._release_unreferenced(claimed)
+            self._gpuvirt_claims.pop(instance_uuid, None)
 
     def expire_dest_claims(self, now=None):
         """Drop destination claims whose migration never came.
@@ -132,7 +132,7 @@ class LiveMigrationMixin(object):
             LOG.warning('instance %s: dropping the vGPU devices claimed for '
                         'a live migration that never arrived',
                         instance_uuid)
-            self._end_claim_of(instance_uuid, release=True)
+            self._end_claim_of(instance_uuid)
         return expired
 
     def live_migration(self, context, instance, dest, post_method,
@@ -154,20 +154,9 @@ class LiveMigrationMixin(object):
                     pci_map, source_vfs)
             except ValueError as exc:
                 raise nova_exception.MigrationError(reason=str(exc))
-            self._gpuvirt_leaving[instance.uuid] = {
-                (assign.KIND_VF, a) for a in source_vfs}
         return super().live_migration(
             context, instance, dest, post_method, recover_method,
             block_migration=block_migration, migrate_data=migrate_data)
-
-    def post_live_migration_at_source(self, context, instance, network_info):
-        try:
-            return super().post_live_migration_at_source(
-                context, instance, network_info)
-        finally:
-            leaving = self._gpuvirt_leaving.pop(instance.uuid, set())
-            with self._gpuvirt_lock:
-                self._release_unreferenced(leaving, departed=instance.uuid)
 
     def post_live_migration_at_destination(self, context, instance,
                                            network_info,
@@ -191,7 +180,7 @@ class LiveMigrationMixin(object):
                 context, instance, network_info, block_device_info,
                 destroy_disks=destroy_disks, migrate_data=migrate_data)
         finally:
-            self._end_claim(instance, release=True)
+            self._end_claim(instance)
 
 
 def _units(classes_by_provider):

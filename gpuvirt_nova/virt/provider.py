@@ -15,48 +15,40 @@
 """Apply the desired GPU providers to Nova's ProviderTree.
 
 The desired tree comes from :func:`gpuvirt_nova.placement.tree.
-build_provider_tree` (the one function the standalone sync uses too);
-this module only translates it into ProviderTree calls, leaving Nova's own
-providers, inventories and every trait we did not set untouched.
+build_provider_tree` (the one function the standalone sync uses too), fed
+with the hardware's carve as discovered now (:mod:`gpuvirt_nova.placement.
+offers`). Every inventory goes through :func:`gpuvirt_nova.placement.diff.
+merge_inventories`, the sync's reconcile rule, so the driver never lowers
+an inventory below what is allocated from it (Placement would refuse with
+InventoryInUse, and Nova would then fail every claim on the host). Nova's
+own providers, inventories and every trait we did not set are untouched.
 """
 
 from gpuvirt_nova.placement import diff
 from gpuvirt_nova.placement import naming
-from gpuvirt_nova.placement import offers as offers_mod
 from gpuvirt_nova.placement import tree
 
 
-def driver_offers(host, default_types, node_name=None, layout=None,
-                  select=None):
-    """{GPU address: {type: count}} the driver reports for ``host``.
-
-    The standalone sync's rule (:func:`offers_mod.offers_for`): the layout
-    file's entry for ``node_name``, then what the hardware is carved into,
-    then ``[gpuvirt_placement] default_vgpu_types``. A cluster-wide layout
-    file that does not name this host is not an error here: the host simply
-    has no layout entry.
-
-    :raises exception.UsageError: the layout does not fit the host.
-    """
-    if layout is not None and node_name not in layout.hosts():
-        layout = None
-    return offers_mod.offers_for(host, node_name, layout=layout,
-                                 select=select, default_types=default_types)
-
-
-def apply_desired(provider_tree, desired):
+def apply_desired(provider_tree, desired, usages_of=None):
     """Create/update our GPU providers; fully reserve the stale ones.
 
-    :returns: ``{provider uuid: GPU PCI address}`` of every GPU provider.
+    :param usages_of: ``usages_of(provider uuid)`` -> ``{rc: used}``, the
+        provider's usages in Placement. Called only when a change could
+        drop capacity below what guests hold (never in steady state).
+        When it raises, that GPU's inventory is left as it is.
+    :returns: (``{provider uuid: GPU PCI address}`` of every GPU provider,
+        [notes]: one line per inventory the reconcile rule protected).
     """
     root = desired.compute_node
     gpus = {}
+    notes = []
     for spec in desired.providers:
         if not provider_tree.exists(spec.name):
             provider_tree.new_child(spec.name, root)
-        provider_tree.update_inventory(
-            spec.name, {rc: inv.as_dict()
-                        for rc, inv in spec.inventories.items()})
+        data = provider_tree.data(spec.name)
+        wanted = _reconciled(spec, data, usages_of, notes)
+        if wanted is not None:
+            provider_tree.update_inventory(spec.name, wanted)
         current = provider_tree.data(spec.name).traits
         traits = diff.merge_traits(spec.traits, current)
         if traits != set(current):
@@ -68,11 +60,27 @@ def apply_desired(provider_tree, desired):
         # delete such a provider): reserve everything instead, so nothing
         # new lands on a GPU that no longer offers its vGPUs.
         data = provider_tree.data(name)
-        provider_tree.update_inventory(name, {
-            rc: dict(inv, reserved=inv['total'])
-            for rc, inv in data.inventory.items()})
+        provider_tree.update_inventory(name, diff.drained(data.inventory))
         gpus[data.uuid] = naming.address_from_provider_name(root, name)
-    return gpus
+    return gpus, notes
+
+
+def _reconciled(spec, data, usages_of, notes):
+    """The inventory to write for ``spec``; None: leave it as it is."""
+    current = dict(data.inventory or {})
+    usages = {}
+    if current and diff.needs_usages(spec, current):
+        if usages_of is None:
+            return None
+        try:
+            usages = usages_of(data.uuid)
+        except Exception as exc:
+            notes.append('%s: usages unreadable (%s); inventory left as it '
+                         'is' % (spec.name, exc))
+            return None
+    wanted, spec_notes = diff.merge_inventories(spec, current, usages)
+    notes.extend(spec_notes)
+    return wanted
 
 
 def draining_gpus(provider_tree, root):

@@ -15,23 +15,27 @@
 """Servers with vGPU flavors through Nova's API, on simulated A100s.
 
 Each compute has two A100-PCIE-40GB in MIG mode with SR-IOV VFs on the
-vendor-specific VFIO interface (vGPU 17+): GPU 0 is laid out as three
-2g.10gb GPU instances (A100-2-10C), GPU 1 as two 3g.20gb (A100-3-20C).
+vendor-specific VFIO interface (vGPU 17+), carved by ``layout apply``
+before nova-compute starts: GPU 0 as three 2g.10gb MIG-backed vGPUs
+(A100-2-10C, each on its own VF), GPU 1 as two 3g.20gb (A100-3-20C).
+The driver only hands carved devices out: no test here expects a guest
+to change the carve.
 """
 
 import os
 
 from keystoneauth1 import adapter as ka_adapter
 from keystoneauth1 import session as ka_session
+from nova.tests.fixtures import libvirt as fakelibvirt
 from nova.tests.functional.api import client as api_client
 from nova.tests.functional.libvirt import base as libvirt_base
 
+from gpuvirt_nova.demo import nova as inprocess
 from gpuvirt_nova import exception
 from gpuvirt_nova.placement import client as placement_client
 from gpuvirt_nova.placement import drain as placement_drain
 from gpuvirt_nova.placement import naming
 from gpuvirt_nova.virt import assign
-from gpuvirt_nova.demo import nova as inprocess
 from gpuvirt_nova.virt import mdev
 from tests.functional import base
 
@@ -66,11 +70,13 @@ class VgpuServerTests(base.GpuvirtTestBase):
                                                  TYPE_2_10C)
 
     def assert_boot_fails_cleanly(self, flavor):
-        """The boot ends in ERROR holding no vGPU, no VF type, no domain."""
+        """The boot ends in ERROR holding no vGPU, no device, no domain."""
+        carve = self.carve_state('host1')
         server = self._create_server(flavor_id=flavor, networks='none',
                                      expected_state='ERROR')
         self.assertEqual({}, self.vgpu_allocations(server))
-        self.assertEqual({}, self.vf_types('host1'))
+        self.assertEqual(carve, self.carve_state('host1'))
+        self.assertEqual({}, self.computes['host1'].driver._gpuvirt_claims)
         conn = self.computes['host1'].driver._host.get_connection()
         self.assertEqual([], conn.listAllDomains())
 
@@ -92,17 +98,22 @@ class VgpuServerTests(base.GpuvirtTestBase):
                for s in servers}
         self.assertEqual(2, len(vfs))
 
+        carve = self.carve_state('host1')
         failed = self._create_server(flavor_id=self.flavor_3_20c,
                                      networks='none', expected_state='ERROR')
         self.assertIn('No valid host', failed['fault']['message'])
-        # Nothing leaked: only the two servers' VFs carry a type.
-        self.assertEqual(vfs, set(self.vf_types('host1')))
+        # Nothing leaked: only the two servers' VFs are in use.
+        self.assertEqual({(assign.KIND_VF, vf) for vf in vfs},
+                         self.used_devices('host1'))
 
         self._delete_server(servers[0])
-        self.assertEqual(1, len(self.vf_types('host1')))
+        # The device is free again, and still carved: the host's
+        # capacity did not change with the guest's life.
+        self.assertEqual(carve, self.carve_state('host1'))
         again = self._create_server(flavor_id=self.flavor_3_20c,
                                     networks='none')
-        self.assert_server_has_vf('host1', again, 1, TYPE_3_20C)
+        self.assertIn(self.assert_server_has_vf('host1', again, 1,
+                                                TYPE_3_20C), vfs)
 
     def test_two_vgpus_get_two_devices(self):
         flavor = self.vgpu_flavor(TYPE_2_10C, TYPE_2_10C)
@@ -153,7 +164,7 @@ class VgpuServerTests(base.GpuvirtTestBase):
             'host1', server, 0, TYPE_2_10C))
         self.assertEqual({}, self.computes['host1'].driver._gpuvirt_claims)
         self._delete_server(server)
-        self.assertEqual({}, self.vf_types('host1'))
+        self.assertEqual(set(), self.used_devices('host1'))
         # No claim left behind: the GPU fills up again.
         self.fill_gpu0()
 
@@ -163,7 +174,7 @@ class VgpuServerTests(base.GpuvirtTestBase):
         self.make_instance_dir(server)
         self._rescue_server(server)
         self._delete_server(server)
-        self.assertEqual({}, self.vf_types('host1'))
+        self.assertEqual(set(), self.used_devices('host1'))
         self.fill_gpu0()
 
     def test_suspend_resume_keeps_the_device_and_claims_nothing(self):
@@ -188,7 +199,7 @@ class VgpuServerTests(base.GpuvirtTestBase):
             'host1', server, 0, TYPE_2_10C))
         self.assertEqual({}, self.computes['host1'].driver._gpuvirt_claims)
         self._delete_server(server)
-        self.assertEqual({}, self.vf_types('host1'))
+        self.assertEqual(set(), self.used_devices('host1'))
         self.fill_gpu0()
 
     def test_driver_keeps_a_drained_gpu_reserved(self):
@@ -242,20 +253,28 @@ class VgpuServerTests(base.GpuvirtTestBase):
         self.assertIn('cannot be restored, so it is not started',
                       self.stdlog.logger.output)
 
-    def test_spawn_fails_cleanly_when_the_device_cannot_be_set(self):
-        # The upstream defect (ACTIVE with a vGPU allocation but no device)
-        # must not happen: when the VF type cannot be set, the boot fails.
-        self.sims['host1'].inject_failure('*/current_vgpu_type', count=None)
-        self.assert_boot_fails_cleanly(self.flavor_2_10c)
+    def test_guests_never_write_to_the_hardware(self):
+        # One writer per piece of device state: the carve belongs to
+        # layout apply. With every privileged write failing, a guest's
+        # whole life still works, and leaves the carve as it was.
+        carve = self.carve_state('host1')
+        self.sims['host1'].inject_failure('*', count=None)
+        server, vf = self.boot_2_10c()
+        self._reboot_server(server, hard=True)
+        self._delete_server(server)
+        self.assertEqual(carve, self.carve_state('host1'))
+        self.fill_gpu0()
 
     def test_allocation_without_hardware_fails_the_boot(self):
         # Upstream's "ACTIVE with a vGPU allocation but no device": here
-        # the GPU instances vanish behind Placement's back; the boot must
+        # GPU 1's vGPUs vanish behind Placement's back; the boot must
         # fail and leave nothing behind.
-        gpu = self.gpu_address('host1', 1)
+        gpu = self.hardware('host1').gpu(self.gpu_address('host1', 1))
         writer = self.sims['host1'].writer()
-        for instance in self.hardware('host1').gpu(gpu).gpu_instances:
-            writer.destroy_gpu_instance(gpu, instance.id)
+        for vf in gpu.vfs:
+            if vf.current_vgpu_type:
+                writer.write_sysfs('/sys/bus/pci/devices/%s/nvidia/'
+                                   'current_vgpu_type' % vf.address, '0')
         self.assert_boot_fails_cleanly(self.flavor_3_20c)
 
     def test_host_reboot_restores_devices(self):
@@ -266,9 +285,8 @@ class VgpuServerTests(base.GpuvirtTestBase):
         inprocess.power_off_all(conn)
         self.sims['host1'].reboot()
         self.assertEqual({}, self.vf_types('host1'))
-        # What the layout service does at boot: VFs and GPU instances.
-        self.reenable_vfs('host1')
-        self.apply_mig_layout('host1')
+        # What layout apply --boot does before nova-compute starts.
+        self.carve('host1')
 
         self.restart_compute_service('host1')
         server = self._wait_for_state_change(server, 'ACTIVE')
@@ -318,10 +336,11 @@ class VgpuMoveTests(base.GpuvirtTestBase):
         server = self._migrate_server(server)
         self.assertEqual(dest, self._host_of(server))
         self._confirm_resize(server, host=source)
-        self.assertEqual({}, self.vf_types(source))
+        self.assertEqual(set(), self.used_devices(source))
         keys = self.domain_keys(dest, server)
         self.assertEqual(1, len(keys))
-        self.assertEqual({TYPE_2_10C}, set(self.vf_types(dest).values()))
+        self.assertEqual(TYPE_2_10C,
+                         self.vf_types(dest)[next(iter(keys))[1]])
         self.assertEqual(
             {self.gpu_rp_uuid(dest, 0): {'CUSTOM_VGPU_A100_2_10C': 1}},
             self.vgpu_allocations(server))
@@ -330,112 +349,79 @@ class VgpuMoveTests(base.GpuvirtTestBase):
         self._confirm_resize(server, host=dest)
         back = self._host_of(server)
         self.assertEqual(source, back)
-        self.assertEqual({}, self.vf_types(dest))
-        self.assertEqual({TYPE_3_20C}, set(self.vf_types(back).values()))
+        self.assertEqual(set(), self.used_devices(dest))
+        (_kind, vf), = self.domain_keys(back, server)
+        self.assertEqual(TYPE_3_20C, self.vf_types(back)[vf])
         self.assertEqual(
             {self.gpu_rp_uuid(back, 1): {'CUSTOM_VGPU_A100_3_20C': 1}},
             self.vgpu_allocations(server))
 
 
-class TimeSlicedVfioTests(base.GpuvirtTestBase):
-    """One A100 with time-sliced A100-4C (10 per GPU) on vendor VFIO."""
-
-    SIM_SPEC = '1xA100-PCIE-40GB:vfio'
-    DEFAULT_TYPES = {'A100-PCIE-40GB': 'A100-4C'}
-
-    def test_ten_concurrent_boots_never_share_a_device(self):
-        self.start_gpu_compute('host1')
-        flavor = self.vgpu_flavor('A100-4C')
-        body = self._build_server(flavor_id=flavor, networks='none')
-        body['min_count'] = 10
-        body['return_reservation_id'] = True
-        reservation = self.api.post_server({'server': body})[
-            'reservation_id']
-        servers = self.api.get_servers(
-            search_opts={'reservation_id': reservation})
-        self.assertEqual(10, len(servers))
-        keys = set()
-        for server in servers:
-            server = self._wait_for_state_change(server, 'ACTIVE')
-            server_keys = self.domain_keys('host1', server)
-            self.assertEqual(1, len(server_keys))
-            keys |= server_keys
-        self.assertEqual(10, len(keys))
-        self.assertEqual({'A100-4C'}, set(self.vf_types('host1').values()))
-        self.assertEqual(10, len(self.vf_types('host1')))
-
-
 class SriovMdevTests(base.GpuvirtTestBase):
-    """One A100 whose VFs are mdev parents (vGPU <= 16): libvirt nodedevs."""
+    """One A100 whose VFs are mdev parents (vGPU <= 16).
+
+    The layout carves it into four A100-10C mdevs.
+    """
 
     SIM_SPEC = '1xA100-PCIE-40GB:sriov-mdev'
-    DEFAULT_TYPES = {'A100-PCIE-40GB': 'A100-10C'}
+    LAYOUT = """
+gpu_cluster:
+  nodes:
+    - host: {host}
+      gpus:
+        - type: A100-PCIE-40GB
+          vgpus:
+            - {{profile: A100-10C, count: 4}}
+"""
 
     def mdevs(self, hostname):
         return {m.uuid: m for g in self.hardware(hostname).gpus
                 for m in g.mdevs}
 
-    def test_mdev_created_through_libvirt_and_kept_across_reboot(self):
+    def test_carved_mdev_is_used_and_kept_across_reboot(self):
         self.start_gpu_compute('host1')
+        carved = set(self.mdevs('host1'))
+        self.assertEqual(4, len(carved))
         flavor = self.vgpu_flavor('A100-10C')
         server = self._create_server(flavor_id=flavor, networks='none')
         keys = self.domain_keys('host1', server)
         self.assertEqual(1, len(keys))
         kind, mdev_uuid = keys.pop()
         self.assertEqual(assign.KIND_MDEV, kind)
+        self.assertIn(mdev_uuid, carved)
         mdev = self.mdevs('host1')[mdev_uuid]
         self.assertEqual(self.gpu_address('host1', 0),
                          self.vf_gpu('host1', mdev.parent))
-        conn = self.computes['host1'].driver._host.get_connection()
-        self.assertTrue(all(d.autostart for d in
-                            conn.gpuvirt_nodedevs.devices.values()))
 
         self._reboot_server(server, hard=True)
         self.assertEqual({(assign.KIND_MDEV, mdev_uuid)},
                          self.domain_keys('host1', server))
 
-        # A second server never gets the first one's mdev.
+        # A second server never gets the first one's mdev, and no guest
+        # creates or removes one.
         other = self._create_server(flavor_id=flavor, networks='none')
         self.assertNotIn((assign.KIND_MDEV, mdev_uuid),
                          self.domain_keys('host1', other))
-        self.assertEqual(2, len(self.mdevs('host1')))
+        self._delete_server(other)
+        self.assertEqual(carved, set(self.mdevs('host1')))
 
-    def test_unused_mdevs_of_a_dropped_type_are_undefined(self):
+    def test_an_unapplied_layout_changes_neither_offers_nor_mdevs(self):
         self.start_gpu_compute('host1')
+        rp_uuid = self.gpu_rp_uuid('host1', 0)
         server = self._create_server(flavor_id=self.vgpu_flavor('A100-10C'),
                                      networks='none')
-        (_kind, busy), = self.domain_keys('host1', server)
-        other = self._create_server(flavor_id=self.vgpu_flavor('A100-10C'),
-                                    networks='none')
-        (_kind, idle), = self.domain_keys('host1', other)
-        self._delete_server(other)
-        self.assertEqual({busy, idle}, set(self.mdevs('host1')))
-
-        # A changed default does not override what the GPU is carved
-        # into (as the standalone sync reports it): nothing goes.
+        carved = set(self.mdevs('host1'))
+        inventory = self._get_provider_inventory(rp_uuid)
+        # The layout file now asks another type; nobody applied it.
+        layout = self.layout_file('host1', self.LAYOUT.replace(
+            'A100-10C, count: 4', 'A100-20C, count: 2'))
+        self.flags(file=layout, group='gpuvirt_layout')
         self.flags(default_vgpu_types={'A100-PCIE-40GB': 'A100-20C'},
                    group='gpuvirt_placement')
         self._run_periodics()
-        self.assertEqual({busy, idle}, set(self.mdevs('host1')))
-
-        # The layout file now gives the GPU another type: the idle mdev
-        # goes, the one a guest still uses stays.
-        layout = os.path.join(self.state_dir, 'layout.yaml')
-        with open(layout, 'w') as f:
-            f.write('gpu_cluster:\n'
-                    '  nodes:\n'
-                    '    - host: host1\n'
-                    '      gpus:\n'
-                    '        - type: A100-PCIE-40GB\n'
-                    '          vgpus:\n'
-                    '            - profile: A100-20C\n'
-                    '              count: 2\n')
-        self.flags(file=layout, group='gpuvirt_layout')
-        self._run_periodics()
-        self.assertEqual({busy}, set(self.mdevs('host1')))
-        conn = self.computes['host1'].driver._host.get_connection()
-        self.assertEqual([busy], [d.uuid for d in
-                                  conn.gpuvirt_nodedevs.devices.values()])
+        self.assertEqual(inventory, self._get_provider_inventory(rp_uuid))
+        self.assertEqual(carved, set(self.mdevs('host1')))
+        self.assertEqual(1, len(self.domain_keys('host1', server)))
 
 
 class LayoutMdevTests(base.GpuvirtTestBase):
@@ -445,7 +431,7 @@ class LayoutMdevTests(base.GpuvirtTestBase):
     MDEV_UUID = '6f1d0c1e-5d0a-4c55-9a53-0d3b2f3b7a10'
 
     def test_layout_mdev_is_offered_kept_and_used(self):
-        sim_host = self.create_sim_host('host1')
+        sim_host = self.create_sim_host('host1', carve=False)
         gpu = self.hardware('host1').gpus[0]
         sim_host.writer().write_sysfs(
             '/sys/class/mdev_bus/%s/mdev_supported_types/nvidia-%d/create'
@@ -492,7 +478,7 @@ class VgpuEvacuateShelveTests(base.GpuvirtTestBase):
         host = server['OS-EXT-SRV-ATTR:host']
         self._one_vf(host, server)
         self._shelve_server(server)
-        self.assertEqual({}, self.vf_types(host))
+        self.assertEqual(set(), self.used_devices(host))
         server = self._unshelve_server(server)
         self._one_vf(server['OS-EXT-SRV-ATTR:host'], server)
 
@@ -523,11 +509,19 @@ class VgpuLiveMigrationTests(libvirt_base.LibvirtMigrationMixin,
         self.dest = self.start_gpu_compute('host2')
         self.flavor = self.vgpu_flavor(TYPE_2_10C)
 
+    def _migrate_stub(self, domain, destination, params, flags):
+        super()._migrate_stub(domain, destination, params, flags)
+        # What libvirt does with the flag Nova always passes; the fake
+        # keeps the source domain, which would hold its VF forever.
+        if flags & fakelibvirt.VIR_MIGRATE_UNDEFINE_SOURCE:
+            domain.undefine()
+
     def test_live_migration_moves_the_vf(self):
         self.server = self._create_server(flavor_id=self.flavor,
                                           networks='none', host='host1')
         (_kind, src_vf), = self.domain_keys('host1', self.server)
-        self.assertEqual({src_vf: TYPE_2_10C}, self.vf_types('host1'))
+        self.assertEqual(TYPE_2_10C, self.vf_types('host1')[src_vf])
+        src_carve = self.carve_state('host1')
 
         server = self._live_migrate(self.server, host='host2')
         self.assertTrue(self.migrate_stub_ran)
@@ -536,11 +530,12 @@ class VgpuLiveMigrationTests(libvirt_base.LibvirtMigrationMixin,
         self.assertEqual(1, len(keys))
         (kind, dest_vf), = keys
         self.assertEqual(assign.KIND_VF, kind)
-        self.assertEqual({dest_vf: TYPE_2_10C}, self.vf_types('host2'))
+        self.assertEqual(TYPE_2_10C, self.vf_types('host2')[dest_vf])
         self.assertEqual(self.gpu_address('host2', 0),
                          self.vf_gpu('host2', dest_vf))
-        # The source VF's type is released once the guest has left.
-        self.assertEqual({}, self.vf_types('host1'))
+        # The source VF is free once the guest has left, still carved.
+        self.assertEqual(set(), self.used_devices('host1'))
+        self.assertEqual(src_carve, self.carve_state('host1'))
         self.assertEqual(
             {self.gpu_rp_uuid('host2', 0): {'CUSTOM_VGPU_A100_2_10C': 1}},
             self.vgpu_allocations(server))

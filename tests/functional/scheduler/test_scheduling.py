@@ -41,7 +41,16 @@ FILTERS = ['VGPUUserLimitFilter', 'VGPUFairShareFilter',
 class _SchedulerBase(base.GpuvirtTestBase):
 
     SIM_SPEC = '2xA100-PCIE-40GB:vfio'
-    DEFAULT_TYPES = {'A100-PCIE-40GB': TYPE}
+    LAYOUT = """
+gpu_cluster:
+  nodes:
+    - host: {host}
+      gpus:
+        - type: A100-PCIE-40GB
+          count: 2
+          vgpus:
+            - {profile: A100-4C, count: 10}
+""".replace('{', '{{').replace('}', '}}').replace('{{host}}', '{host}')
 
     def _setup_scheduler_service(self):
         self.flags(available_filters=[

@@ -235,7 +235,7 @@ class TestFlavorSync(CliTestCase):
 
 
 class TestConfiguredLayout(CliTestCase):
-    """Without --layout, [gpuvirt_layout] file speaks when it names the host.
+    """[gpuvirt_layout] file is a wish: Placement is told the hardware.
 
     The same rule the Nova driver follows, so both report the same offers.
     """
@@ -254,11 +254,19 @@ class TestConfiguredLayout(CliTestCase):
         self.assertEqual(0, code, err)
         return json.loads(out)
 
-    def test_configured_layout_naming_the_host_is_used(self):
+    def test_configured_layout_naming_the_host_is_not_offered(self):
+        # The simulated host is not carved: the file's wish is not what
+        # its GPUs are, so nothing is offered until layout apply runs.
         rows = self.sync_with_configured(LAYOUT)
-        self.assertEqual(2, len(rows))
-        self.assertEqual({('CUSTOM_VGPU_A100_2_10C', 2)},
-                         {(r['Resource class'], r['Total']) for r in rows})
+        self.assertNotIn('CUSTOM_VGPU_A100_2_10C',
+                         {r['Resource class'] for r in rows})
+
+    def test_layout_on_a_real_or_kept_host_is_refused(self):
+        code, _, err = self.gpuvirt(
+            'placement', 'sync', '--sim-root', self.tmp, '--host', 'node01',
+            '--layout', self.layout, '--state-dir', self.state)
+        self.assertEqual(2, code, err)
+        self.assertIn('layout apply', err)
 
     def test_configured_layout_for_other_hosts_is_ignored(self):
         rows = self.sync_with_configured(

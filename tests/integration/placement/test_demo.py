@@ -18,9 +18,9 @@ import json
 import os
 import uuid
 
-from gpuvirt_nova import exception
 from gpuvirt_nova.demo import placement as demo
 from gpuvirt_nova.demo import requests as demo_requests
+from gpuvirt_nova import exception
 from gpuvirt_nova.placement import flavors
 from gpuvirt_nova.placement import naming
 from gpuvirt_nova.scheduler import gpu_level

@@ -72,8 +72,18 @@ class TestInventories(base.BaseTestCase):
         wanted, notes = diff.merge_inventories(
             spec({'A100-4C': 2}), {OTHER: record(3)}, {OTHER: 1})
         self.assertEqual(record(3, reserved=3), wanted[OTHER])
-        self.assertEqual(record(2), wanted[RC])
         self.assertIn('no longer offered', notes[0])
+
+    def test_new_type_offers_nothing_while_old_guests_remain(self):
+        # The GPU was re-typed under guests of the old type: its new
+        # capacity is not there until they are gone.
+        wanted, notes = diff.merge_inventories(
+            spec({'A100-4C': 2}), {OTHER: record(3)}, {OTHER: 1})
+        self.assertEqual(record(2, reserved=2), wanted[RC])
+        self.assertIn('type changes while guests', notes[-1])
+        wanted, _notes = diff.merge_inventories(
+            spec({'A100-4C': 2}), {OTHER: record(3)}, {})
+        self.assertEqual({RC: record(2)}, wanted)
 
     def test_drained(self):
         self.assertEqual({RC: record(4, reserved=4)},

@@ -16,7 +16,6 @@
 
 from oslotest import base
 
-from gpuvirt_nova import exception
 from gpuvirt_nova.hardware import catalog
 from gpuvirt_nova.hardware import model
 from gpuvirt_nova.placement import offers
@@ -27,17 +26,18 @@ B = test_tree.B
 
 
 class TestOffers(base.BaseTestCase):
+    """A GPU offers the devices it is carved into, used or not."""
 
-    def test_mig_instances_count_as_their_backed_type(self):
+    def test_gpu_instances_alone_offer_nothing(self):
+        # A GPU instance with no vGPU on a VF is not a device a guest can
+        # get: the carve is not finished, so nothing is offered.
         host = test_tree.make_host()
         gpu = host.gpu(A)
         gpu.mig_current = True
         gpu.gpu_instances = [
             model.GpuInstance(1, '2g.10gb', model.Placement(0, 2)),
-            model.GpuInstance(2, '2g.10gb', model.Placement(2, 2)),
             model.GpuInstance(3, '3g.20gb', model.Placement(4, 4))]
-        self.assertEqual({A: {'A100-2-10C': 2, 'A100-3-20C': 1}},
-                         offers.offers_from_hardware(host))
+        self.assertEqual({}, offers.offers_from_hardware(host))
 
     def test_vf_current_types_count_once_each(self):
         host = test_tree.make_host()
@@ -48,9 +48,7 @@ class TestOffers(base.BaseTestCase):
         self.assertEqual({B: {'A100-4C': 2}},
                          offers.offers_from_hardware(host))
 
-    def test_mig_backed_vgpus_on_vfs_are_not_counted_twice(self):
-        # Vendor VFIO: each MIG-backed vGPU sits on a VF and in a GPU
-        # instance; the GPU offers one slot per instance, not two.
+    def test_mig_backed_vgpus_count_their_vfs_not_their_instances(self):
         host = test_tree.make_host()
         gpu = host.gpu(A)
         gpu.mig_current = True
@@ -64,7 +62,7 @@ class TestOffers(base.BaseTestCase):
             model.VirtualFunction('0000:3b:00.5',
                                   current_vgpu_type='A100-2-10C'),
             model.VirtualFunction('0000:3b:00.6')]
-        self.assertEqual({A: {'A100-2-10C': 3}},
+        self.assertEqual({A: {'A100-2-10C': 2}},
                          offers.offers_from_hardware(host))
 
     def test_mdevs_map_to_catalog_types(self):
@@ -75,35 +73,18 @@ class TestOffers(base.BaseTestCase):
         self.assertEqual({A: {'A100-10C': 1}},
                          offers.offers_from_hardware(host))
 
-    def test_defaults_offer_the_maximum_of_the_type(self):
+    def test_an_unknown_type_is_offered_under_the_name_read(self):
+        # tree.build_provider_tree(..., isolate=True) then leaves that GPU
+        # out with a reason; the offer itself hides nothing.
         host = test_tree.make_host()
-        self.assertEqual(
-            {A: {'A100-2-10C': 3}, B: {'A100-2-10C': 3}},
-            offers.offers_from_defaults(host, {'A100-40GB': 'A100-2-10C'}))
-
-    def test_bad_default_names_the_option(self):
-        exc = self.assertRaises(
-            exception.UsageError, offers.offers_from_defaults,
-            test_tree.make_host(), {'A100-40GB': 'A100-99C'})
-        self.assertIn('default_vgpu_types', str(exc))
+        host.gpu(B).vfs = [
+            model.VirtualFunction('0000:af:00.4',
+                                  current_vgpu_type='nvidia-1145')]
+        self.assertEqual({B: {'nvidia-1145': 1}},
+                         offers.offers_from_hardware(host))
 
     def test_merge_first_source_wins_per_gpu(self):
         self.assertEqual(
             {A: {'x': 1}, B: {'y': 2}},
             offers.merge_offers({A: {'x': 1}, B: {}}, {A: {'z': 1},
                                                        B: {'y': 2}}))
-
-
-class TestOffersFor(base.BaseTestCase):
-    """The one rule the standalone sync and the Nova driver share."""
-
-    def test_guest_devices_do_not_shrink_the_default_inventory(self):
-        # One guest holds a VF typed A100-10C out of the default type: the
-        # GPU still offers the type's full maximum, not the 1 in use.
-        host = test_tree.make_host()
-        host.gpu(B).vfs = [
-            model.VirtualFunction('0000:af:00.4',
-                                  current_vgpu_type='A100-10C')]
-        result = offers.offers_for(
-            host, 'node01', default_types={'A100-PCIE-40GB': 'A100-10C'})
-        self.assertEqual({'A100-10C': 4}, result[B])

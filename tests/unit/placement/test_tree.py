@@ -156,3 +156,22 @@ class TestBadOffers(base.BaseTestCase):
     def test_empty_compute_node(self):
         self.assertRaises(exception.UsageError, tree.build_provider_tree,
                           '', make_host(), {})
+
+
+class TestIsolatedGpus(base.BaseTestCase):
+    """One GPU's surprise never stops the other GPUs' providers."""
+
+    def test_bad_gpu_is_left_out_with_its_reason(self):
+        desired = tree.build_provider_tree(
+            'node01', make_host(),
+            {A: {'nvidia-1145': 1}, B: {'A100-4C': 2},
+             '0000:01:00.0': {'A100-4C': 1}}, isolate=True)
+        self.assertEqual([B], [p.address for p in desired.providers])
+        reasons = dict(desired.problems)
+        self.assertEqual({A, '0000:01:00.0'}, set(reasons))
+        self.assertIn('nvidia-1145', reasons[A])
+
+    def test_without_isolate_the_first_bad_gpu_raises(self):
+        self.assertRaises(exception.UsageError, tree.build_provider_tree,
+                          'node01', make_host(), {A: {'nvidia-1145': 1},
+                                                  B: {'A100-4C': 2}})

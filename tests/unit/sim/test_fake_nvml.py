@@ -23,8 +23,8 @@ import pynvml
 
 from gpuvirt_nova.hardware import catalog
 from gpuvirt_nova.sim import fake_nvml
-from tests import sim_fixture
 from gpuvirt_nova.sim import host as host_mod
+from tests import sim_fixture
 
 A100 = 'A100-PCIE-40GB'
 

@@ -20,8 +20,8 @@ import os
 from oslotest import base
 
 from gpuvirt_nova.hardware import catalog
-from tests import sim_fixture
 from gpuvirt_nova.sim import spec
+from tests import sim_fixture
 
 
 def read(path):

@@ -12,8 +12,6 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-import itertools
-
 from oslotest import base
 
 from gpuvirt_nova.hardware import model
@@ -25,25 +23,26 @@ RC_2_10C = 'CUSTOM_VGPU_A100_2_10C'
 RC_3_20C = 'CUSTOM_VGPU_A100_3_20C'
 
 
-def vfio_gpu(address, types, vfs=4):
+def vfio_gpu(address, vgpu_type, vfs=4, carved=None):
+    """A vendor-VFIO GPU whose first ``carved`` VFs carry ``vgpu_type``."""
     bus = address[5:7]
+    carved = vfs if carved is None else carved
     return model.PhysicalGpu(
         address=address, model='A100-PCIE-40GB',
         vgpu_mode=model.HostVgpuMode.VENDOR_VFIO,
-        vfs=[model.VirtualFunction(address='0000:%s:00.%d' % (bus, i + 4),
-                                   creatable_types=tuple(types))
-             for i in range(vfs)])
+        vfs=[model.VirtualFunction(
+            address='0000:%s:00.%d' % (bus, i + 4),
+            creatable_types=(vgpu_type,),
+            current_vgpu_type=vgpu_type if i < carved else None)
+            for i in range(vfs)])
 
 
-def mdev_gpu(address, available=2):
+def mdev_gpu(address, mdevs=(), available=2):
     return model.PhysicalGpu(
         address=address, model='T4', vgpu_mode=model.HostVgpuMode.MDEV,
-        mdev_types=[model.MdevType('nvidia-222', 'GRID T4-4Q', available)])
-
-
-def uuids():
-    counter = itertools.count(1)
-    return lambda: '00000000-0000-0000-0000-%012d' % next(counter)
+        mdev_types=[model.MdevType('nvidia-222', 'GRID T4-4Q', available)],
+        mdevs=[model.MediatedDevice(uuid, 'nvidia-222', address)
+               for uuid in mdevs])
 
 
 class TestRequests(base.BaseTestCase):
@@ -77,8 +76,8 @@ class TestAssignVf(base.BaseTestCase):
 
     def setUp(self):
         super().setUp()
-        self.host = model.Host(gpus=[vfio_gpu(GPU0, ['A100-2-10C']),
-                                     vfio_gpu(GPU1, ['A100-3-20C'])])
+        self.host = model.Host(gpus=[vfio_gpu(GPU0, 'A100-2-10C'),
+                                     vfio_gpu(GPU1, 'A100-3-20C')])
 
     def test_picks_free_vf_of_the_allocated_gpu(self):
         devices = assign.assign([assign.Request(GPU1, RC_3_20C)], self.host)
@@ -131,60 +130,73 @@ class TestAssignVf(base.BaseTestCase):
                                 self.host, used={key}, previous={key})
         self.assertNotEqual('0000:3b:00.6', devices[0].address)
 
-    def test_vf_with_the_type_already_set_is_reused(self):
-        vf = self.host.gpus[0].vfs[0]
-        vf.creatable_types = ()
-        vf.current_vgpu_type = 'A100-2-10C'
-        devices = assign.assign([assign.Request(GPU0, RC_2_10C)],
-                                self.host, previous={(assign.KIND_VF,
-                                                      vf.address)})
-        self.assertEqual(vf.address, devices[0].address)
+    def test_only_carved_vfs_are_handed_out(self):
+        # VFs that merely could take the type are not devices: giving one
+        # out would mean typing it, and the carve has one writer.
+        host = model.Host(gpus=[vfio_gpu(GPU0, 'A100-2-10C', carved=2)])
+        devices = assign.assign([assign.Request(GPU0, RC_2_10C)] * 2, host)
+        self.assertEqual(['0000:3b:00.4', '0000:3b:00.5'],
+                         [d.address for d in devices])
+        self.assertRaises(assign.AssignmentError, assign.assign,
+                          [assign.Request(GPU0, RC_2_10C)] * 3, host)
+
+    def test_previous_vf_that_lost_its_type_is_not_reused(self):
+        host = model.Host(gpus=[vfio_gpu(GPU0, 'A100-2-10C', carved=2)])
+        devices = assign.assign([assign.Request(GPU0, RC_2_10C)], host,
+                                previous={(assign.KIND_VF, '0000:3b:00.7')})
+        self.assertEqual('0000:3b:00.4', devices[0].address)
 
 
 class TestAssignMdev(base.BaseTestCase):
 
-    def test_new_mdevs_respect_available_instances(self):
-        host = model.Host(gpus=[mdev_gpu(GPU0, available=2)])
+    def test_only_existing_mdevs_are_handed_out(self):
+        host = model.Host(gpus=[mdev_gpu(GPU0, mdevs=('aaaa', 'bbbb'))])
         rc = 'CUSTOM_VGPU_T4_4Q'
-        devices = assign.assign([assign.Request(GPU0, rc)] * 2, host,
-                                new_uuid=uuids())
-        self.assertEqual(2, len({d.mdev_uuid for d in devices}))
+        devices = assign.assign([assign.Request(GPU0, rc)] * 2, host)
+        self.assertEqual(['aaaa', 'bbbb'], [d.mdev_uuid for d in devices])
         self.assertTrue(all(d.parent == GPU0 and
                             d.mdev_type == 'nvidia-222' and
                             d.type_id == 222 for d in devices))
+        # available_instances says two more could be created: the driver
+        # does not create them.
         self.assertRaises(assign.AssignmentError, assign.assign,
-                          [assign.Request(GPU0, rc)] * 3, host,
-                          new_uuid=uuids())
+                          [assign.Request(GPU0, rc)] * 3, host)
 
-    def test_existing_unused_mdev_is_reused_before_creating(self):
-        gpu = mdev_gpu(GPU0)
-        gpu.mdevs = [model.MediatedDevice('aaaa', 'nvidia-222', GPU0),
-                     model.MediatedDevice('bbbb', 'nvidia-222', GPU0)]
-        host = model.Host(gpus=[gpu])
+    def test_used_mdev_is_skipped(self):
+        host = model.Host(gpus=[mdev_gpu(GPU0, mdevs=('aaaa', 'bbbb'))])
         devices = assign.assign(
             [assign.Request(GPU0, 'CUSTOM_VGPU_T4_4Q')], host,
-            used={(assign.KIND_MDEV, 'aaaa')}, new_uuid=uuids())
+            used={(assign.KIND_MDEV, 'aaaa')})
         self.assertEqual('bbbb', devices[0].mdev_uuid)
 
-    def test_lost_mdev_is_recreated_with_same_uuid(self):
-        host = model.Host(gpus=[mdev_gpu(GPU0)])
+    def test_previous_mdev_is_reused(self):
+        host = model.Host(gpus=[mdev_gpu(GPU0, mdevs=('aaaa', 'cafe'))])
         devices = assign.assign(
             [assign.Request(GPU0, 'CUSTOM_VGPU_T4_4Q')], host,
-            previous={(assign.KIND_MDEV, 'cafe')}, new_uuid=uuids())
+            previous={(assign.KIND_MDEV, 'cafe')})
         self.assertEqual('cafe', devices[0].mdev_uuid)
-        self.assertEqual(GPU0, devices[0].parent)
 
-    def test_sriov_vf_hosts_one_mdev(self):
+    def test_lost_mdev_is_not_recreated(self):
+        host = model.Host(gpus=[mdev_gpu(GPU0)])
+        self.assertRaises(
+            assign.AssignmentError, assign.assign,
+            [assign.Request(GPU0, 'CUSTOM_VGPU_T4_4Q')], host,
+            previous={(assign.KIND_MDEV, 'cafe')})
+
+    def test_mdevs_on_sriov_vfs(self):
         gpu = model.PhysicalGpu(
             address=GPU0, model='A100-PCIE-40GB',
             vgpu_mode=model.HostVgpuMode.SRIOV_MDEV,
             vfs=[model.VirtualFunction(
                 address='0000:3b:00.%d' % i,
-                mdev_types=[model.MdevType('nvidia-699', 'A100-10C', 1)])
-                for i in (4, 5)])
+                mdev_types=[model.MdevType('nvidia-699', 'A100-10C', 0)])
+                for i in (4, 5)],
+            mdevs=[model.MediatedDevice('m%d' % i, 'nvidia-699',
+                                        '0000:3b:00.%d' % i)
+                   for i in (4, 5)])
         devices = assign.assign(
             [assign.Request(GPU0, 'CUSTOM_VGPU_A100_10C')] * 2,
-            model.Host(gpus=[gpu]), new_uuid=uuids())
+            model.Host(gpus=[gpu]))
         self.assertEqual(['0000:3b:00.4', '0000:3b:00.5'],
                          [d.parent for d in devices])
 
@@ -202,27 +214,3 @@ class TestVgpuClasses(base.BaseTestCase):
         device = assign.Device(assign.KIND_VF, GPU0, 'A100-2-10C',
                                address='0000:3b:00.4')
         self.assertEqual(device, assign.from_dict(assign.to_dict(device)))
-
-
-class TestStaleMdevs(base.BaseTestCase):
-
-    def test_unused_mdev_of_dropped_type_is_stale(self):
-        gpu = mdev_gpu(GPU0)
-        gpu.mdev_types.append(model.MdevType('nvidia-223', 'GRID T4-8Q', 1))
-        gpu.mdevs = [model.MediatedDevice('old', 'nvidia-223', GPU0),
-                     model.MediatedDevice('busy', 'nvidia-223', GPU0),
-                     model.MediatedDevice('kept', 'nvidia-222', GPU0),
-                     model.MediatedDevice('unknown', 'nvidia-999', GPU0)]
-        stale = assign.stale_mdevs(
-            model.Host(gpus=[gpu]), {GPU0: {'CUSTOM_VGPU_T4_4Q'}},
-            used={(assign.KIND_MDEV, 'busy')})
-        self.assertEqual(['old'], [m.uuid for m in stale])
-
-    def test_mdevs_on_a_gpu_without_offer_are_never_stale(self):
-        gpu = mdev_gpu(GPU0)
-        gpu.mdev_types.append(model.MdevType('nvidia-223', 'GRID T4-8Q', 1))
-        gpu.mdevs = [model.MediatedDevice('layout', 'nvidia-223', GPU0)]
-        self.assertEqual([], assign.stale_mdevs(model.Host(gpus=[gpu]), {},
-                                                used=set()))
-        self.assertEqual([], assign.stale_mdevs(
-            model.Host(gpus=[gpu]), {GPU0: set()}, used=set()))

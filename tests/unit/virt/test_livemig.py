@@ -97,13 +97,9 @@ class _Destination(migrate.LiveMigrationMixin):
         self._gpuvirt_lock = threading.Lock()
         self._gpuvirt_held = dict(held)
         self._gpuvirt_claims = {uuid: {('vf', uuid)} for uuid in held}
-        self.released = []
 
     def _domain_keys(self):
         return {}
-
-    def _release_unreferenced(self, keys):
-        self.released.extend(sorted(keys))
 
 
 class TestClaimTimeoutOption(base.BaseTestCase):
@@ -116,11 +112,12 @@ class TestClaimTimeoutOption(base.BaseTestCase):
         self.conf.config(live_migration_claim_timeout=600, group='gpuvirt')
         dest = _Destination({'old': 1000.0, 'young': 1500.0})
         self.assertEqual(['old'], dest.expire_dest_claims(now=1700.0))
-        self.assertEqual([('vf', 'old')], dest.released)
+        # The claim is gone: its device is free for others again.
+        self.assertEqual({'young'}, set(dest._gpuvirt_claims))
         self.assertEqual({'young'}, set(dest._gpuvirt_held))
 
     def test_a_longer_timeout_keeps_both(self):
         self.conf.config(live_migration_claim_timeout=900, group='gpuvirt')
         dest = _Destination({'old': 1000.0, 'young': 1500.0})
         self.assertEqual([], dest.expire_dest_claims(now=1700.0))
-        self.assertEqual([], dest.released)
+        self.assertEqual({'old', 'young'}, set(dest._gpuvirt_claims))

@@ -15,9 +15,9 @@
 from oslotest import base
 
 from gpuvirt_nova.hardware import discover
-from tests import sim_fixture
 from gpuvirt_nova.virt import assign
 from gpuvirt_nova.virt import mdev
+from tests import sim_fixture
 
 
 class TestVendorVfio(base.BaseTestCase):

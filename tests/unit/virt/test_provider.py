@@ -16,13 +16,10 @@ from nova.compute import provider_tree
 from oslotest import base
 
 from gpuvirt_nova.hardware import discover
-from gpuvirt_nova.layout import spec as layout_spec
 from gpuvirt_nova.placement import naming
 from gpuvirt_nova.placement import tree
-from tests import sim_fixture
-from gpuvirt_nova.virt import assign
-from gpuvirt_nova.virt import mdev
 from gpuvirt_nova.virt import provider
+from tests import sim_fixture
 
 NODE = 'cn1'
 
@@ -44,10 +41,11 @@ class TestApplyDesired(base.BaseTestCase):
 
     def test_creates_one_provider_per_offering_gpu(self):
         gpu0, gpu1 = sorted(g.address for g in self.host.gpus)
-        gpus = provider.apply_desired(self.ptree, self.desired(
+        gpus, notes = provider.apply_desired(self.ptree, self.desired(
             {gpu0: {'A100-10C': 4}}))
         name = naming.gpu_provider_name(NODE, gpu0)
         self.assertEqual({self.ptree.data(name).uuid: gpu0}, gpus)
+        self.assertEqual([], notes)
         self.assertEqual(4, self.ptree.data(name).inventory[
             'CUSTOM_VGPU_A100_10C']['total'])
         self.assertIn(naming.MANAGED_TRAIT, self.ptree.data(name).traits)
@@ -98,7 +96,8 @@ class TestApplyDesired(base.BaseTestCase):
         self.assertEqual({gpu0}, provider.draining_gpus(self.ptree, NODE))
         provider.apply_desired(self.ptree, tree.build_provider_tree(
             NODE, self.host, offers,
-            draining=provider.draining_gpus(self.ptree, NODE)))
+            draining=provider.draining_gpus(self.ptree, NODE)),
+            usages_of=lambda rp_uuid: {})
         self.assertIn(naming.DRAINING_TRAIT, self.ptree.data(name).traits)
         self.assertEqual(4, self.ptree.data(name).inventory[
             'CUSTOM_VGPU_A100_10C']['reserved'])
@@ -110,96 +109,75 @@ class TestApplyDesired(base.BaseTestCase):
         gpu0 = sorted(g.address for g in self.host.gpus)[0]
         provider.apply_desired(self.ptree, self.desired(
             {gpu0: {'A100-10C': 4}}))
-        gpus = provider.apply_desired(self.ptree, self.desired({}))
+        gpus, _notes = provider.apply_desired(self.ptree, self.desired({}))
         name = naming.gpu_provider_name(NODE, gpu0)
         inventory = self.ptree.data(name).inventory['CUSTOM_VGPU_A100_10C']
         self.assertEqual(inventory['total'], inventory['reserved'])
         self.assertEqual(gpu0, gpus[self.ptree.data(name).uuid])
 
 
-class TestDriverOffers(base.BaseTestCase):
+class TestReconcile(base.BaseTestCase):
+    """The driver writes through the sync's reconcile rule."""
 
-    def test_guest_vf_types_do_not_shrink_the_offer(self):
+    RC_10C = 'CUSTOM_VGPU_A100_10C'
+    RC_20C = 'CUSTOM_VGPU_A100_20C'
+
+    def setUp(self):
+        super().setUp()
         sim = self.useFixture(sim_fixture.SimulatedHostFixture(
             '1xA100-PCIE-40GB:vfio')).host
-        host = discover.discover_host(sim)
-        gpu = host.gpus[0]
-        sim.writer().write_sysfs(
-            '/sys/bus/pci/devices/%s/nvidia/current_vgpu_type'
-            % gpu.vfs[0].address,
-            str(mdev.vgpu_type_id(gpu.model, 'A100-10C')))
-        offers = provider.driver_offers(discover.discover_host(sim),
-                                        {'A100-PCIE-40GB': 'A100-10C'})
-        self.assertEqual({gpu.address: {'A100-10C': 4}}, offers)
+        self.host = discover.discover_host(sim)
+        self.gpu = self.host.gpus[0].address
+        self.name = naming.gpu_provider_name(NODE, self.gpu)
+        self.ptree = provider_tree.ProviderTree()
+        self.ptree.new_root(NODE, 'root-uuid')
+        provider.apply_desired(self.ptree, tree.build_provider_tree(
+            NODE, self.host, {self.gpu: {'A100-10C': 4}}))
+        self.asked = []
 
-    def test_mig_gpu_offers_its_gpu_instances(self):
-        sim = self.useFixture(sim_fixture.SimulatedHostFixture(
-            '1xA100-PCIE-40GB:mig')).host
-        address = discover.discover_host(sim).gpus[0].address
-        for start in (0, 4):
-            sim.writer().create_gpu_instance(address, '3g.20gb', start)
-        offers = provider.driver_offers(discover.discover_host(sim), {})
-        self.assertEqual({address: {'A100-3-20C': 2}}, offers)
+    def usages(self, used):
+        def usages_of(rp_uuid):
+            self.asked.append(rp_uuid)
+            return used
+        return usages_of
 
-    def test_guest_vf_on_a_mig_gpu_is_not_counted_twice(self):
-        sim = self.useFixture(sim_fixture.SimulatedHostFixture(
-            '1xA100-PCIE-40GB:mig')).host
-        gpu = discover.discover_host(sim).gpus[0]
-        for start in (0, 4):
-            sim.writer().create_gpu_instance(gpu.address, '3g.20gb', start)
-        sim.writer().write_sysfs(
-            '/sys/bus/pci/devices/%s/nvidia/current_vgpu_type'
-            % gpu.vfs[0].address,
-            str(mdev.vgpu_type_id(gpu.model, 'A100-3-20C')))
-        host = discover.discover_host(sim)
-        self.assertEqual('A100-3-20C', host.gpus[0].vfs[0].current_vgpu_type)
-        offers = provider.driver_offers(host, {'A100-PCIE-40GB': 'A100-10C'})
-        self.assertEqual({gpu.address: {'A100-3-20C': 2}}, offers)
+    def apply(self, offer, used):
+        return provider.apply_desired(
+            self.ptree, tree.build_provider_tree(
+                NODE, self.host, {self.gpu: offer}), self.usages(used))
 
-    def t4_with_mdev(self, type_name):
-        """A simulated T4 (mdev) with one mdev of ``type_name``."""
-        sim = self.useFixture(sim_fixture.SimulatedHostFixture(
-            '1xT4:mdev')).host
-        gpu = discover.discover_host(sim).gpus[0]
-        sim.writer().write_sysfs(
-            '/sys/class/mdev_bus/%s/mdev_supported_types/nvidia-%d/create'
-            % (gpu.address, mdev.vgpu_type_id(gpu.model, type_name)),
-            '8a5d3c5e-2c9f-4a6e-9d3c-3f1f1c2b9a01')
-        host = discover.discover_host(sim)
-        self.assertEqual(1, len(host.gpus[0].mdevs))
-        return host
+    def inventory(self):
+        return self.ptree.data(self.name).inventory
 
-    def test_mdevs_the_layout_made_are_offered(self):
-        # Without defaults for the model, the GPU offers what it is carved
-        # into, as the standalone sync does, so its mdev is not stale.
-        host = self.t4_with_mdev('T4-1Q')
-        address = host.gpus[0].address
-        offers = provider.driver_offers(host, {})
-        self.assertEqual({address: {'T4-1Q': 1}}, offers)
-        desired = tree.build_provider_tree(NODE, host, offers)
-        offered = {p.address: set(p.inventories) for p in desired.providers}
-        self.assertEqual([], assign.stale_mdevs(host, offered, used=set()))
+    def test_steady_state_reads_no_usages(self):
+        self.apply({'A100-10C': 4}, {self.RC_10C: 4})
+        self.assertEqual([], self.asked)
 
-    def test_hardware_wins_over_defaults_of_another_type(self):
-        host = self.t4_with_mdev('T4-1Q')
-        offers = provider.driver_offers(host, {'T4': 'T4-4Q'})
-        self.assertEqual({host.gpus[0].address: {'T4-1Q': 1}}, offers)
+    def test_never_lowered_below_usage(self):
+        _gpus, notes = self.apply({'A100-10C': 2}, {self.RC_10C: 3})
+        record = self.inventory()[self.RC_10C]
+        self.assertEqual((3, 3), (record['total'], record['reserved']))
+        self.assertTrue(notes)
 
-    def test_layout_file_wins_over_hardware(self):
-        host = self.t4_with_mdev('T4-1Q')
-        layout = layout_spec.load_text(
-            'gpu_cluster:\n'
-            '  nodes:\n'
-            '    - host: %s\n'
-            '      gpus:\n'
-            '        - type: T4\n'
-            '          vgpus:\n'
-            '            - profile: T4-4Q\n'
-            '              count: 2\n' % NODE)
-        offers = provider.driver_offers(host, {'T4': 'T4-1Q'},
-                                        node_name=NODE, layout=layout)
-        self.assertEqual({host.gpus[0].address: {'T4-4Q': 2}}, offers)
-        # A layout without an entry for this node leaves it to the rest.
-        offers = provider.driver_offers(host, {}, node_name='other',
-                                        layout=layout)
-        self.assertEqual({host.gpus[0].address: {'T4-1Q': 1}}, offers)
+    def test_a_type_leaving_in_use_stays_and_blocks_the_new_one(self):
+        _gpus, notes = self.apply({'A100-20C': 2}, {self.RC_10C: 2})
+        inventory = self.inventory()
+        self.assertEqual(4, inventory[self.RC_10C]['reserved'])
+        # The new type's capacity is not there while old guests fill it.
+        self.assertEqual(2, inventory[self.RC_20C]['reserved'])
+        self.assertIn('its vGPU type changes', ' '.join(notes))
+
+    def test_a_type_leaving_unused_goes(self):
+        self.apply({'A100-20C': 2}, {})
+        self.assertEqual({self.RC_20C}, set(self.inventory()))
+        self.assertEqual(0, self.inventory()[self.RC_20C]['reserved'])
+
+    def test_unreadable_usages_leave_the_inventory_as_it_is(self):
+        def broken(rp_uuid):
+            raise RuntimeError('placement down')
+        before = dict(self.inventory())
+        _gpus, notes = provider.apply_desired(
+            self.ptree, tree.build_provider_tree(
+                NODE, self.host, {self.gpu: {'A100-20C': 2}}), broken)
+        self.assertEqual(before, self.inventory())
+        self.assertIn('placement down', notes[0])
