@@ -78,7 +78,7 @@ function configure_gpuvirt_nova_common {
     local conf=$NOVA_CONF
     iniset $conf gpuvirt state_dir $GPUVIRT_STATE_DIR
     gpuvirt_iniset_if $conf gpuvirt simulate "$GPUVIRT_SIMULATE"
-    gpuvirt_iniset_if $conf gpuvirt_placement default_vgpu_types \
+    gpuvirt_iniset_if $conf gpuvirt_layout default_vgpu_types \
         "$GPUVIRT_DEFAULT_VGPU_TYPES"
     gpuvirt_iniset_if $conf gpuvirt_layout file "$GPUVIRT_LAYOUT_FILE"
     sudo install -d -o $STACK_USER $GPUVIRT_STATE_DIR

@@ -76,8 +76,28 @@ def _add_host(parser, host_help=True):
 
 
 def _load(app, parsed_args):
-    path = parsed_args.file or _conf(app).gpuvirt_layout.file
+    """The layout file; an empty layout when only defaults are configured.
+
+    ``[gpuvirt_layout] default_vgpu_types`` alone is a layout: a host
+    without a file (or a file without this host) is carved from it.
+    """
+    conf = _conf(app).gpuvirt_layout
+    path = parsed_args.file or conf.file
+    if not parsed_args.file and conf.default_vgpu_types and \
+            not os.path.isfile(path):
+        return spec.Layout()
     return spec.load_file(path)
+
+
+def _node_name(app, parsed_args, layout, context):
+    """The node to act on; any host when the defaults cover it."""
+    try:
+        return hostctx.pick_node(layout, context, parsed_args.host)
+    except exception.UsageError:
+        name = parsed_args.host or context.hostname
+        if not _conf(app).gpuvirt_layout.default_vgpu_types or not name:
+            raise
+        return name
 
 
 def _names_host(parsed_args):
@@ -93,13 +113,17 @@ def _context(app, parsed_args):
 
 def _targets(app, parsed_args, layout, context, host=None):
     """(node name, host model, [Target]); all checks before any write."""
-    name = hostctx.pick_node(layout, context, parsed_args.host)
+    name = _node_name(app, parsed_args, layout, context)
     select = common.selected_layout(_conf(app), parsed_args)
-    node = layout.node(name, select)
+    defaults = _conf(app).gpuvirt_layout.default_vgpu_types
+    if name in layout.hosts() or not defaults:
+        node = layout.node(name, select)
+    else:
+        node = spec.NodeSpec(host=name, path=target_mod.DEFAULTS_FIELD)
     host = host or context.read()
     if host.hostname is None:
         host.hostname = name
-    return name, host, target_mod.resolve_node(node, host)
+    return name, host, target_mod.resolve_node(node, host, defaults)
 
 
 def _plan(app, parsed_args):
@@ -252,7 +276,7 @@ class ApplyLayout(_HostLister):
         layout = _load(self.app, parsed_args)
         context = _context(self.app, parsed_args)
         lock_path, field = _lock_path(self.app, context)
-        lock_host = hostctx.pick_node(layout, context, parsed_args.host)
+        lock_host = _node_name(self.app, parsed_args, layout, context)
         with hostlock.apply_lock(lock_path, lock_host,
                                  wait=not parsed_args.no_wait,
                                  timeout=conf.lock_timeout, field=field):

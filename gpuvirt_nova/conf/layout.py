@@ -27,6 +27,18 @@ OPTS = [
                default='/etc/gpuvirt-nova/layout.yaml',
                help='Layout file used when a layout command is given no '
                     'file, and by "layout apply --boot".'),
+    cfg.DictOpt('default_vgpu_types',
+                default={},
+                deprecated_opts=[cfg.DeprecatedOpt(
+                    'default_vgpu_types', group='gpuvirt_placement')],
+                help='vGPU type "layout apply" carves on each GPU of a '
+                     'model that no layout entry selects (or on every GPU '
+                     'when there is no layout file), as model:type pairs, '
+                     'for example "A100-PCIE-40GB:A100-2-10C,'
+                     'H100-SXM5-80GB:H100-1-10C": the most of that type '
+                     'the GPU can hold. Placement is told what the GPUs '
+                     'are carved into, so nothing is offered until the '
+                     'carve is applied.'),
     cfg.StrOpt('select',
                help='Named layout (gpu_cluster.layouts) this host uses '
                     'instead of the one its node entry names.'),

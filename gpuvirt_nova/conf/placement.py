@@ -39,14 +39,6 @@ OPTS = [
                help='Name of this host\'s compute node resource provider '
                     '(the hypervisor hostname Nova reports). Default: the '
                     'discovered host name.'),
-    cfg.DictOpt('default_vgpu_types',
-                default={},
-                help='vGPU type each GPU model offers when no layout file '
-                     'covers it and the hardware carries no vGPU '
-                     'configuration yet, as model:type pairs, for example '
-                     '"A100-PCIE-40GB:A100-2-10C,H100-SXM5-80GB:H100-1-10C". '
-                     'Each GPU then offers the maximum count of that '
-                     'type.'),
     cfg.IntOpt('conflict_retries',
                default=5, min=0,
                help='How many times a sync re-reads a provider and retries '

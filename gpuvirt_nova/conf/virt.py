@@ -25,10 +25,14 @@ GROUP = cfg.OptGroup(
 OPTS = [
     cfg.BoolOpt('undefine_unused_mdevs',
                 default=True,
-                help='When a GPU no longer offers an mdev type (the layout '
-                     'changed), undefine the mediated devices of that type '
-                     'once no guest uses them. Upstream Nova keeps them '
-                     'defined forever.'),
+                deprecated_for_removal=True,
+                deprecated_reason='nova-compute no longer creates or '
+                                  'removes mediated devices: the carve '
+                                  'has one writer, "gpuvirt-nova layout '
+                                  'apply", which removes the mdevs a '
+                                  'layout no longer asks for (after a '
+                                  'drain). This option has no effect.',
+                help='Has no effect (see the deprecation).'),
     cfg.StrOpt('hardware_hostname',
                help='Name of this host in the [gpuvirt] simulate spec and '
                     'under [gpuvirt] state_dir when simulating. Default: '

@@ -17,7 +17,10 @@
 ``pci:`` entries are matched first, then ``index:``, then ``type:`` entries
 in file order (``count:`` takes the next N unmatched GPUs of that model in
 PCI order; ``type: all`` takes every unmatched GPU). A GPU no entry selects
-is left as it is. Pure: a NodeSpec and a model.Host in, Targets out.
+is carved with its model's ``[gpuvirt_layout] default_vgpu_types`` type
+(the most of it the GPU can hold) when the option names the model, and is
+left as it is otherwise. Pure: a NodeSpec and a model.Host in, Targets
+out.
 """
 
 import dataclasses
@@ -124,15 +127,52 @@ def match(node, host):
     return pairs
 
 
-def resolve_node(node, host):
+DEFAULTS_FIELD = '[gpuvirt_layout] default_vgpu_types'
+
+
+def default_specs(default_types):
+    """``{catalog model name: GpuSpec}`` from the option's model:type pairs.
+
+    :raises exception.UsageError: naming the option, the pair and the fix.
+    """
+    the_catalog = catalog.load()
+    specs = {}
+    for model_name, type_name in sorted((default_types or {}).items()):
+        field = '%s %s:%s' % (DEFAULTS_FIELD, model_name, type_name)
+        try:
+            gpu_model = the_catalog.get(model_name)
+            vgpu_type = gpu_model.vgpu_type(type_name)
+        except (KeyError, LookupError) as exc:
+            raise exception.UsageError('%s: %s' % (field, exc.args[0]))
+        specs[gpu_model.name] = spec.GpuSpec(
+            path=field, model_name=gpu_model.name,
+            vgpus=tuple(spec.VgpuRequest(name='default-%02d' % (n + 1),
+                                         path=field,
+                                         profile=vgpu_type.name)
+                        for n in range(vgpu_type.max_instances)))
+    return specs
+
+
+def resolve_node(node, host, default_types=None):
     """[Target] for every GPU of ``host`` the node's layout selects.
 
-    Raises UsageError (with the YAML path) on the first entry that does
-    not resolve or cannot fit.
+    ``default_types``: ``{GPU model: vGPU type}`` for the GPUs no entry
+    selects (``[gpuvirt_layout] default_vgpu_types``).
+
+    Raises UsageError (with the YAML path or the option) on the first
+    entry that does not resolve or cannot fit.
     """
     targets = []
     cache = {}
-    for gpu_spec, gpu in match(node, host):
+    pairs = match(node, host)
+    defaults = default_specs(default_types)
+    selected = {gpu.address for _, gpu in pairs}
+    for gpu in sorted(host.gpus, key=lambda g: g.address):
+        found = catalog.load().find(gpu.model)
+        if gpu.address not in selected and found is not None \
+                and found.name in defaults:
+            pairs.append((defaults[found.name], gpu))
+    for gpu_spec, gpu in pairs:
         gpu_model = _model_of(gpu, gpu_spec.path)
         key = (gpu_spec.path, gpu_model.name)
         if key not in cache:

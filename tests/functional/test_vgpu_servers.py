@@ -417,7 +417,7 @@ gpu_cluster:
             'A100-10C, count: 4', 'A100-20C, count: 2'))
         self.flags(file=layout, group='gpuvirt_layout')
         self.flags(default_vgpu_types={'A100-PCIE-40GB': 'A100-20C'},
-                   group='gpuvirt_placement')
+                   group='gpuvirt_layout')
         self._run_periodics()
         self.assertEqual(inventory, self._get_provider_inventory(rp_uuid))
         self.assertEqual(carved, set(self.mdevs('host1')))

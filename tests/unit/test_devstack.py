@@ -245,7 +245,7 @@ class TestPostConfig(DevstackPlugin):
         self.assertEqual(['2xA100-PCIE-40GB:mig'],
                          self.values('gpuvirt', 'simulate'))
         self.assertEqual(['A100-PCIE-40GB:A100-10C'], self.values(
-            'gpuvirt_placement', 'default_vgpu_types'))
+            'gpuvirt_layout', 'default_vgpu_types'))
         self.assertEqual(['/etc/gpuvirt-nova/l.yaml'],
                          self.values('gpuvirt_layout', 'file'))
         self.assertEqual([self._path('data', 'gpuvirt-nova')],
@@ -293,7 +293,7 @@ class TestPostConfig(DevstackPlugin):
         self.run_phase('stack', 'post-config')
         for section, option in (('gpuvirt', 'simulate'),
                                 ('gpuvirt_layout', 'file'),
-                                ('gpuvirt_placement', 'default_vgpu_types'),
+                                ('gpuvirt_layout', 'default_vgpu_types'),
                                 ('gpuvirt_scheduler', 'max_jobs_per_user'),
                                 ('gpuvirt_scheduler', 'weigher_policy')):
             self.assertEqual([], self.values(section, option),
