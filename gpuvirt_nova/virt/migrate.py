@@ -105,6 +105,14 @@ class LiveMigrationMixin(object):
             if 'pci_dev_map_src_dst' in data else {}
         pci_map.update(livemig.placeholders(devices))
         data.pci_dev_map_src_dst = pci_map
+        if 'target_mdevs' not in data:
+            # Nova rolls the destination back (and so ends this claim)
+            # only when it holds something to clean up: with a shared
+            # instance path it would not, and the devices would stay
+            # claimed after a failed or aborted migration. target_mdevs
+            # is Nova's sign for "devices held at the destination"; empty,
+            # it rewrites no hostdev (see hooks.LIVE_MIGRATION_HANDOFF).
+            data.target_mdevs = {}
         # The devices stay claimed until the guest arrives (or rollback).
         return data
 
