@@ -124,3 +124,36 @@ ATTRIBUTES = {
     'nova.virt.libvirt.guest:Guest': ('uuid',),
     'nova.virt.libvirt.driver:LibvirtDriver': ('_host',),
 }
+
+#: The live-migration hand-off (virt/migrate.py, virt/livemig.py) and the
+#: Nova internals it relies on, as in Nova 34.0.0. The destination adds
+#: its VFs to ``migrate_data.pci_dev_map_src_dst`` under placeholder keys
+#: in ``check_source_migrate_data_at_dest``; the source swaps in its own
+#: VF addresses in ``live_migration``; Nova's XML update then moves each
+#: PCI hostdev to its destination VF.
+LIVE_MIGRATION_HANDOFF = {
+    # Nova fills the map (flavor-based PCI claims) *before* it calls our
+    # override, so ours adds to it and nothing overwrites it afterwards:
+    # (method, the assignment, the call that reaches our override).
+    'map_set_before_hook': (
+        'nova.compute.manager:ComputeManager.'
+        'check_can_live_migrate_destination',
+        'migrate_data.pci_dev_map_src_dst = ',
+        'self.driver.check_source_migrate_data_at_dest('),
+    # The fields of the migrate_data object we read and write.
+    'fields': ('nova.objects.migrate_data:LibvirtLiveMigrateData',
+               ('pci_dev_map_src_dst', 'target_mdevs')),
+    # Nova's XML update of the PCI hostdevs: function and parameters, and
+    # where it is called (only when the map is set; whitespace aside).
+    'xml_update': ('nova.virt.libvirt.migration:_update_pci_dev_xml',
+                   ('xml_doc', 'pci_dev_map_src_dst')),
+    'xml_update_caller': (
+        'nova.virt.libvirt.migration:get_updated_guest_xml',
+        '"pci_dev_map_src_dst" in migrate_data',
+        '_update_pci_dev_xml(xml_doc, migrate_data.pci_dev_map_src_dst)'),
+    # Nova rolls the destination back (our claim ends there) whenever
+    # target_mdevs is set, even with a shared instance path.
+    'rollback_sign': (
+        'nova.compute.manager:ComputeManager._live_migration_cleanup_flags',
+        "'target_mdevs' in migrate_data"),
+}
