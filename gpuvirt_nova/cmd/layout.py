@@ -295,7 +295,8 @@ class ApplyLayout(_HostLister):
                 drain_timeout=conf.drain_timeout,
                 drain_interval=conf.drain_interval,
                 compute_instances=conf.create_compute_instances,
-                progress=lambda text: self.say(text))
+                progress=lambda text: self.say(text),
+                mdevs=context.mdevs())
             results = apply_mod.apply(targets, context.read, writer, name,
                                       options,
                                       read_gpu=context.gpu_reader())

@@ -20,11 +20,11 @@ conductor, scheduler, compute; PlacementFixture for real Placement),
 Nova's fake libvirt, and each compute host's GPUs from
 ``gpuvirt_nova.sim`` behind sysfs and NVML.
 
-Nova's fake libvirt accepts ``nodeDeviceDefineXML`` and does nothing;
-:func:`extend_connection` makes an mdev node device defined through it
-real in the simulated host's sysfs (through the simulator's
-HardwareWriter, as mdevctl writes ``mdev_supported_types/<type>/create``),
-so discovery sees what libvirt did. Test and demo use only.
+Each host is carved before its nova-compute starts, as ``layout apply
+--boot`` does on a real host, through the layout's own writer (mdevs
+through :class:`gpuvirt_nova.layout.mdevs.SimulatedMdevs`, which plays
+libvirt and mdevctl); nova-compute only hands the carved devices out.
+Test and demo use only.
 """
 
 import os
@@ -41,6 +41,7 @@ from gpuvirt_nova import exception
 from gpuvirt_nova.hardware import discover
 from gpuvirt_nova.layout import carve as layout_carve
 from gpuvirt_nova.layout import hostctx
+from gpuvirt_nova.layout import mdevs as layout_mdevs
 from gpuvirt_nova.layout import spec as layout_spec
 from gpuvirt_nova.placement import naming
 from gpuvirt_nova.virt import hardware
@@ -49,79 +50,6 @@ from gpuvirt_nova.virt import xml as vxml
 
 CONF = nova_conf.CONF
 gpuvirt_conf.register_opts(CONF)
-
-
-class MdevNodeDevice(object):
-    """A defined mdev node device (virNodeDevice)."""
-
-    def __init__(self, registry, xml):
-        self.registry = registry
-        self.uuid, self.parent, self.mdev_type = vxml.parse_mdev_nodedev(xml)
-        self.active = False
-        self.autostart = False
-        self._xml = xml
-
-    def name(self):
-        return 'mdev_%s_%s' % (self.uuid.replace('-', '_'),
-                               vxml.nodedev_name(self.parent))
-
-    def XMLDesc(self, flags):
-        return self._xml
-
-    def create(self, flags=0):
-        self.registry.writer().write_sysfs(
-            '/sys/class/mdev_bus/%s/mdev_supported_types/%s/create'
-            % (self.parent, self.mdev_type), self.uuid)
-        self.active = True
-
-    def setAutostart(self, autostart):
-        # mdevctl's "defined with autostart": survives a host reboot.
-        self.autostart = bool(autostart)
-        self.registry.get_sim_host().set_mdev_persistent(self.uuid,
-                                                         self.autostart)
-
-    def isActive(self):
-        return self.active
-
-    def destroy(self):
-        self.registry.writer().write_sysfs(
-            '/sys/bus/mdev/devices/%s/remove' % self.uuid, '1')
-        self.active = False
-
-    def undefine(self):
-        self.registry.devices.pop(self.name(), None)
-
-
-class NodeDevices(object):
-    """The mdev node devices of one fake connection."""
-
-    def __init__(self, get_sim_host):
-        self.get_sim_host = get_sim_host
-        self.devices = {}
-
-    def writer(self):
-        return self.get_sim_host().writer()
-
-    def define(self, xml, flags=0):
-        device = MdevNodeDevice(self, xml)
-        self.devices[device.name()] = device
-        return device
-
-
-def extend_connection(connection, get_sim_host):
-    """Give a fake Connection a working mdev node-device API."""
-    nodedevs = NodeDevices(get_sim_host)
-    original_lookup = connection.nodeDeviceLookupByName
-
-    def lookup(name):
-        if name in nodedevs.devices:
-            return nodedevs.devices[name]
-        return original_lookup(name)
-
-    connection.nodeDeviceDefineXML = nodedevs.define
-    connection.nodeDeviceLookupByName = lookup
-    connection.gpuvirt_nodedevs = nodedevs
-    return connection
 
 
 def power_off_all(connection):
@@ -183,12 +111,6 @@ gpu_cluster:
     def _setup_compute_service(self):
         self.flags(compute_driver=shim.DRIVER_NAME)
 
-    def _get_connection(self, *args, **kwargs):
-        connection = super()._get_connection(*args, **kwargs)
-        hostname = kwargs.get('hostname') or args[-1]
-        return extend_connection(
-            connection, lambda: self.sims[hostname])
-
     # -- hosts ------------------------------------------------------------
 
     def create_sim_host(self, hostname, carve=True):
@@ -216,7 +138,8 @@ gpu_cluster:
         context = hostctx.HostContext(
             hostname=hostname,
             read=lambda: discover.discover_host(sim_host, hostname),
-            make_writer=sim_host.writer, simulated=sim_host)
+            make_writer=sim_host.writer, simulated=sim_host,
+            make_mdevs=lambda: layout_mdevs.SimulatedMdevs(sim_host))
         layout = layout_spec.load_file(self.layout_file(hostname, text))
         return layout_carve.carve(context, layout, hostname)
 

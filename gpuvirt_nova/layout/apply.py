@@ -35,13 +35,12 @@ from oslo_log import log as logging
 from gpuvirt_nova import exception
 from gpuvirt_nova.hardware import catalog
 from gpuvirt_nova.layout import drain as drain_mod
+from gpuvirt_nova.layout import mdevs as mdevs_mod
 from gpuvirt_nova.layout import plan as plan_mod
 
 LOG = logging.getLogger(__name__)
 
 PCI = '/sys/bus/pci/devices'
-MDEV_BUS = '/sys/class/mdev_bus'
-MDEV_DEVICES = '/sys/bus/mdev/devices'
 
 UNCHANGED = 'unchanged'
 APPLIED = 'applied'
@@ -87,6 +86,10 @@ class Options:
     drain_interval: float = 5
     compute_instances: bool = True
     progress: object = None
+    #: The mdev door (:mod:`gpuvirt_nova.layout.mdevs`): libvirt's
+    #: node-device API on a real host. None: the kernel's sysfs files
+    #: through the writer, as the simulator's tests drive them.
+    mdevs: object = None
 
 
 class _Gpu:
@@ -310,21 +313,39 @@ def set_vf_type(writer, reader, vf_address, name):
     return undo
 
 
-def create_mdev(writer, reader, parent, mdev_type, uuid):
-    writer.write_sysfs('%s/%s/mdev_supported_types/%s/create' % (
-        MDEV_BUS, parent, mdev_type), uuid)
+class _SysfsMdevs(object):
+    """The kernel's own mdev files, through the writer (no persistence)."""
+
+    def __init__(self, writer):
+        self.writer = writer
+
+    def create(self, parent, mdev_type, uuid):
+        self.writer.write_sysfs('%s/%s/mdev_supported_types/%s/create' % (
+            mdevs_mod.MDEV_BUS, parent, mdev_type), uuid)
+
+    def remove(self, parent, uuid):
+        self.writer.write_sysfs('%s/%s/remove' % (mdevs_mod.MDEV_DEVICES,
+                                                  uuid), '1')
+
+
+def _door(writer, mdevs):
+    return mdevs if mdevs is not None else _SysfsMdevs(writer)
+
+
+def create_mdev(writer, reader, parent, mdev_type, uuid, mdevs=None):
+    _door(writer, mdevs).create(parent, mdev_type, uuid)
     undo = functools.partial(remove_mdev, writer, reader, parent,
-                             mdev_type, uuid)
+                             mdev_type, uuid, mdevs)
     _verify(reader, lambda gpu: any(m.uuid == uuid for m in gpu.mdevs),
             lambda gpu: 'mdev %s is not there after creating it on %s' % (
                 uuid, parent), undo)
     return undo
 
 
-def remove_mdev(writer, reader, parent, mdev_type, uuid):
-    writer.write_sysfs('%s/%s/remove' % (MDEV_DEVICES, uuid), '1')
+def remove_mdev(writer, reader, parent, mdev_type, uuid, mdevs=None):
+    _door(writer, mdevs).remove(parent, uuid)
     undo = functools.partial(create_mdev, writer, reader, parent,
-                             mdev_type, uuid)
+                             mdev_type, uuid, mdevs)
     _verify(reader, lambda gpu: all(m.uuid != uuid for m in gpu.mdevs),
             lambda gpu: 'mdev %s is still there after removing it' % uuid,
             undo)
@@ -347,7 +368,7 @@ def _free_vf(gpu, name, mdev_type=None):
     return None
 
 
-def create_vgpu(writer, reader, args):
+def create_vgpu(writer, reader, args, mdevs=None):
     gpu = reader.last()
     via = args.get('via') or plan_mod.delivery(gpu)
     if via == plan_mod.VIA_VFIO:
@@ -360,17 +381,20 @@ def create_vgpu(writer, reader, args):
         _check(vf is not None, 'no free VF offers mdev type %s (%s)' % (
             args['mdev_type'], args['type']))
         return create_mdev(writer, reader, vf, args['mdev_type'],
-                           args['uuid'])
+                           args['uuid'], mdevs)
     if via == plan_mod.VIA_MDEV:
         return create_mdev(writer, reader, gpu.address, args['mdev_type'],
-                           args['uuid'])
+                           args['uuid'], mdevs)
     raise StepFailed('GPU %s offers no vGPU types (no VFs with types, no '
                      'mdev types): is the NVIDIA vGPU manager loaded?'
                      % gpu.address)
 
 
-def run_step(writer, reader, step):
-    """Carry out one step, verified; return its undo (a callable or None)."""
+def run_step(writer, reader, step, mdevs=None):
+    """Carry out one step, verified; return its undo (a callable or None).
+
+    ``mdevs``: the mdev door (see :class:`Options`).
+    """
     a = step.args
     if step.action == plan_mod.SET_NUMVFS:
         return set_numvfs(writer, reader, a['count'])
@@ -388,10 +412,11 @@ def run_step(writer, reader, step):
         if a.get('uuid'):
             return remove_mdev(writer, reader, a['parent'],
                                'nvidia-%d' % _type_id(reader.last(),
-                                                      a['type']), a['uuid'])
+                                                      a['type']), a['uuid'],
+                               mdevs)
         return set_vf_type(writer, reader, a['parent'], None)
     if step.action == plan_mod.CREATE_VGPU:
-        return create_vgpu(writer, reader, a)
+        return create_vgpu(writer, reader, a, mdevs)
     raise StepFailed('unknown step %s' % step.action)
 
 
@@ -462,7 +487,7 @@ def apply_gpu(target, read_gpu, writer, hostname, options):
             for step in gpu_plan.steps:
                 _say(options, step.describe())
                 current = step.describe()
-                undo = run_step(writer, reader, step)
+                undo = run_step(writer, reader, step, options.mdevs)
                 result.done.append(step.describe())
                 if undo is not None:
                     journal.append((step.describe(), undo))

@@ -28,6 +28,7 @@ import socket
 from gpuvirt_nova.conf import backends
 from gpuvirt_nova import exception
 from gpuvirt_nova.hardware import discover
+from gpuvirt_nova.layout import mdevs
 
 
 @dataclasses.dataclass
@@ -39,6 +40,9 @@ class HostContext:
     simulated: object = None
     #: ``read_gpu(address)``: one GPU read back (None: derived from read).
     read_gpu: object = None
+    #: Callable returning the mdev door (:mod:`gpuvirt_nova.layout.mdevs`);
+    #: None: the kernel's files through the writer.
+    make_mdevs: object = None
 
     def gpu_reader(self):
         """``read_gpu(address)``, reading only that GPU where possible."""
@@ -48,6 +52,10 @@ class HostContext:
 
     def writer(self):
         return self.make_writer()
+
+    def mdevs(self):
+        """The door mdevs are created and removed through."""
+        return self.make_mdevs() if self.make_mdevs is not None else None
 
 
 def simulated(simulate=None, sim_root=None, state_dir=None):
@@ -72,7 +80,8 @@ def simulated(simulate=None, sim_root=None, state_dir=None):
         read=lambda: discover.discover_host(sim_host, name),
         make_writer=sim_host.writer, simulated=sim_host,
         read_gpu=lambda address: discover.discover_host_gpu(sim_host,
-                                                            address))
+                                                            address),
+        make_mdevs=lambda: mdevs.SimulatedMdevs(sim_host))
 
 
 def real(conf):
@@ -90,7 +99,7 @@ def real(conf):
 
     return HostContext(hostname=hostname, read=read,
                        make_writer=backends.privsep_writer,
-                       read_gpu=read_gpu)
+                       read_gpu=read_gpu, make_mdevs=mdevs.LibvirtMdevs)
 
 
 def open_context(conf, simulate=None, sim_root=None):

@@ -24,18 +24,6 @@ from gpuvirt_nova.hardware import model
 from gpuvirt_nova.virt import assign
 
 
-def nodedev_name(address):
-    """``'0000:3b:00.4'`` -> ``'pci_0000_3b_00_4'`` (libvirt's name)."""
-    address = model.normalize_pci_address(address)
-    return 'pci_' + address.replace(':', '_').replace('.', '_')
-
-
-def address_from_nodedev_name(name):
-    """``'pci_0000_3b_00_4'`` -> ``'0000:3b:00.4'``."""
-    parts = name[len('pci_'):].split('_')
-    return '%s:%s:%s.%s' % tuple(parts)
-
-
 def mdev_hostdev(mdev_uuid):
     """``<hostdev type='mdev' model='vfio-pci' display='off'>``."""
     hostdev = etree.Element('hostdev', mode='subsystem', type='mdev',
@@ -106,22 +94,3 @@ def hostdev_keys(domain_xml):
                 _int_attr(address, 'domain'), _int_attr(address, 'bus'),
                 _int_attr(address, 'slot'), _int_attr(address, 'function'))))
     return keys
-
-
-def mdev_nodedev(mdev_uuid, parent_address, mdev_type):
-    """Node-device XML for ``virNodeDeviceDefineXML`` of one mdev."""
-    device = etree.Element('device')
-    etree.SubElement(device, 'parent').text = nodedev_name(parent_address)
-    capability = etree.SubElement(device, 'capability', type='mdev')
-    etree.SubElement(capability, 'type', id=mdev_type)
-    etree.SubElement(capability, 'uuid').text = mdev_uuid
-    return etree.tostring(device, encoding='unicode')
-
-
-def parse_mdev_nodedev(xml):
-    """(uuid, parent address, mdev type) from mdev node-device XML."""
-    root = etree.fromstring(xml)
-    capability = root.find("capability[@type='mdev']")
-    return (capability.findtext('uuid'),
-            address_from_nodedev_name(root.findtext('parent')),
-            capability.find('type').get('id'))

@@ -32,11 +32,11 @@ from nova.tests.functional.libvirt import base as libvirt_base
 
 from gpuvirt_nova.demo import nova as inprocess
 from gpuvirt_nova import exception
+from gpuvirt_nova.hardware import catalog
 from gpuvirt_nova.placement import client as placement_client
 from gpuvirt_nova.placement import drain as placement_drain
 from gpuvirt_nova.placement import naming
 from gpuvirt_nova.virt import assign
-from gpuvirt_nova.virt import mdev
 from tests.functional import base
 
 TYPE_2_10C = 'A100-2-10C'
@@ -435,7 +435,8 @@ class LayoutMdevTests(base.GpuvirtTestBase):
         gpu = self.hardware('host1').gpus[0]
         sim_host.writer().write_sysfs(
             '/sys/class/mdev_bus/%s/mdev_supported_types/nvidia-%d/create'
-            % (gpu.address, mdev.vgpu_type_id(gpu.model, 'T4-4Q')),
+            % (gpu.address, catalog.load().find(gpu.model).vgpu_type(
+                'T4-4Q').type_id),
             self.MDEV_UUID)
         self.start_compute(hostname='host1',
                            libvirt_version=self.FAKE_LIBVIRT_VERSION,

@@ -64,9 +64,3 @@ class TestHostdevXml(base.BaseTestCase):
                "function='0x4'/></source></hostdev></devices></domain>")
         self.assertEqual({(assign.KIND_VF, '0000:3b:00.4')},
                          vxml.hostdev_keys(xml))
-
-    def test_mdev_nodedev_round_trip(self):
-        xml = vxml.mdev_nodedev('aaaa', '0000:3b:00.4', 'nvidia-692')
-        self.assertIn('<parent>pci_0000_3b_00_4</parent>', xml)
-        self.assertEqual(('aaaa', '0000:3b:00.4', 'nvidia-692'),
-                         vxml.parse_mdev_nodedev(xml))
