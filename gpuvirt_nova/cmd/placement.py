@@ -305,7 +305,15 @@ class ProviderConfig(command.Command):
 
     def take_action(self, parsed_args):
         conf = self.app.conf
+        layout_path, parsed_args.layout = parsed_args.layout, None
         name, host, offers = host_offers(conf, parsed_args)
+        if layout_path:
+            # Upstream Nova reports these providers and creates the mdevs
+            # itself: the layout names the types it is configured for.
+            from gpuvirt_nova.layout import spec as layout_spec
+            offers = offers_mod.offers_from_layout(
+                layout_spec.load_file(layout_path), host, name,
+                common.selected_layout(conf, parsed_args))
         document, warnings = provider_config.build(name, host, offers)
         for warning in warnings:
             self.app.stderr.write('warning: %s\n' % warning)
