@@ -213,6 +213,17 @@ def run_one(job):
     }
 
 
+def _rounded(value):
+    """Floats to 5 decimals, so results.json stays small and diffable."""
+    if isinstance(value, float):
+        return round(value, 5)
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_rounded(v) for v in value]
+    return value
+
+
 def published(trace_dir):
     path = os.path.join(trace_dir, PUBLISHED)
     out = {}
@@ -376,6 +387,31 @@ def plot(summary, baseline, out):
     pyplot.close(fig)
 
 
+def repro_markdown(summary, pub):
+    """Published vs our replay of the authors' baselines, per trace."""
+    head = ['trace']
+    for policy in ('fgd', 'best-fit', 'random'):
+        head += ['%s published' % policy, '%s ours-sim' % policy, 'diff']
+    lines = ['The authors\' baselines, published vs replayed here (GPU '
+             'allocated %, at 100% / 130% arrived demand):', '',
+             '| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+    for variant, row in summary.items():
+        cells = [os.path.basename(variant)]
+        for policy in ('fgd', 'best-fit', 'random'):
+            p = pub.get((variant, PUBLISHED_NAMES[policy]))
+            r = row.get(policy)
+            if not p or not r:
+                cells += ['-', '-', '-']
+                continue
+            vals = [(float(p['alloc_pct_at_%s_demand' % x]),
+                     r['alloc'][x]['mean']) for x in ('100', '130')]
+            cells += [' / '.join('%.2f' % a for a, _ in vals),
+                      ' / '.join('%.2f' % b for _, b in vals),
+                      ' / '.join('%+.2f' % (b - a) for a, b in vals)]
+        lines.append('| ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines) + '\n'
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[1])
     parser.add_argument('--trace-dir')
@@ -431,11 +467,14 @@ def main(argv=None):
                 i + 1, len(jobs), time.time() - start))
     sys.stderr.write('\n')
     summary = summarize(runs, baseline)
-    text = markdown(summary, published(trace_dir), baseline, policies)
+    pub = published(trace_dir)
+    text = repro_markdown(summary, pub) + '\n' + \
+        markdown(summary, pub, baseline, policies)
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, 'results.json'), 'w') as f:
-        json.dump({'args': vars(args), 'summary': summary, 'runs': runs,
-                   'wall_seconds': time.time() - start}, f)
+        json.dump(_rounded({'args': vars(args), 'summary': summary,
+                            'runs': runs,
+                            'wall_seconds': time.time() - start}), f)
     with open(os.path.join(args.out, 'table.md'), 'w') as f:
         f.write(text)
     plot(summary, baseline, args.out)
