@@ -60,9 +60,22 @@ class _Base(base.GpuvirtTestBase):
 
     def _wait_for_state_change(self, server, expected_status,
                                max_retries=RETRIES, wait_for_fault_key=True):
-        return super()._wait_for_state_change(
-            server, expected_status, max_retries=max_retries,
-            wait_for_fault_key=wait_for_fault_key)
+        # Nova's helper with a generous bound, that stops at once when the
+        # server went to ERROR instead.
+        api = getattr(self, 'admin_api', self.api)
+        for _ in range(max_retries):
+            server = api.get_server(server['id'])
+            if server['status'] == expected_status and (
+                    expected_status != 'ERROR' or not wait_for_fault_key or
+                    'fault' in server):
+                return server
+            if server['status'] == 'ERROR' and expected_status != 'ERROR':
+                self.fail('server %s went to ERROR waiting for %s: %s' % (
+                    server['id'], expected_status,
+                    server.get('fault', {}).get('message')))
+            time.sleep(0.5)
+        self.fail('server %s never reached %s (last: %s)'
+                  % (server['id'], expected_status, server['status']))
 
     def _wait_for_migration_status(self, server, expected_statuses):
         statuses = {status.lower() for status in expected_statuses}
