@@ -59,6 +59,20 @@ def power_off_all(connection):
             domain.destroy()
 
 
+def layout_text(*gpus):
+    """A one-node layout file, ``{host}`` left to fill in.
+
+    ``gpus``: ``(selector, vGPU type, count)``, the selector as the file
+    writes it (``'index: [0]'``, ``'type: A100-PCIE-40GB'``).
+    """
+    lines = ['gpu_cluster:', '  nodes:', '    - host: {host}', '      gpus:']
+    for selector, type_name, count in gpus:
+        lines += ['        - %s' % selector, '          vgpus:',
+                  '            - {{profile: %s, count: %d}}'
+                  % (type_name, count)]
+    return '\n'.join(lines) + '\n'
+
+
 def sim_available():
     try:
         from gpuvirt_nova import sim
@@ -80,18 +94,8 @@ class GpuvirtNovaTestBase(base.ServersTestBase):
     #: The layout each compute host is carved into before nova-compute
     #: starts (``{host}``: its name): GPU 0 as three 2g.10gb MIG-backed
     #: vGPUs, GPU 1 as two 3g.20gb.
-    LAYOUT = """
-gpu_cluster:
-  nodes:
-    - host: {host}
-      gpus:
-        - index: [0]
-          vgpus:
-            - {{profile: A100-2-10C, count: 3}}
-        - index: [1]
-          vgpus:
-            - {{profile: A100-3-20C, count: 2}}
-"""
+    LAYOUT = layout_text(('index: [0]', 'A100-2-10C', 3),
+                         ('index: [1]', 'A100-3-20C', 2))
 
     def setUp(self):
         if not sim_available():

@@ -364,15 +364,7 @@ class SriovMdevTests(base.GpuvirtTestBase):
     """
 
     SIM_SPEC = '1xA100-PCIE-40GB:sriov-mdev'
-    LAYOUT = """
-gpu_cluster:
-  nodes:
-    - host: {host}
-      gpus:
-        - type: A100-PCIE-40GB
-          vgpus:
-            - {{profile: A100-10C, count: 4}}
-"""
+    LAYOUT = inprocess.layout_text(('type: A100-PCIE-40GB', 'A100-10C', 4))
 
     def mdevs(self, hostname):
         return {m.uuid: m for g in self.hardware(hostname).gpus

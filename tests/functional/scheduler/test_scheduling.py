@@ -26,6 +26,7 @@ import fixtures
 from nova.tests.functional.api import client
 from oslo_utils import uuidutils
 
+from gpuvirt_nova.demo import nova as inprocess
 from gpuvirt_nova.placement import naming
 # NOTE: imported here, before Nova's fixtures forbid os.uname(), which
 # numpy calls once on import; Nova loads the filters later, in setUp.
@@ -41,16 +42,7 @@ FILTERS = ['VGPUUserLimitFilter', 'VGPUFairShareFilter',
 class _SchedulerBase(base.GpuvirtTestBase):
 
     SIM_SPEC = '2xA100-PCIE-40GB:vfio'
-    LAYOUT = """
-gpu_cluster:
-  nodes:
-    - host: {host}
-      gpus:
-        - type: A100-PCIE-40GB
-          count: 2
-          vgpus:
-            - {profile: A100-4C, count: 10}
-""".replace('{', '{{').replace('}', '}}').replace('{{host}}', '{host}')
+    LAYOUT = inprocess.layout_text(('type: A100-PCIE-40GB', TYPE, 10))
 
     def _setup_scheduler_service(self):
         self.flags(available_filters=[
