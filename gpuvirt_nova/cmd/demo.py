@@ -222,7 +222,8 @@ class Demo(lister.Lister):
         mix = self.app.conf.gpuvirt_scheduler.typical_requests
         with connect.connect(placement_url=parsed_args.placement_url,
                              state_directory=base,
-                             url_option='--placement-url') as connection:
+                             url_option='--placement-url',
+                             embedded_for='the demo') as connection:
             self.app.stderr.write('%d simulated hosts, %d GPUs, Placement: '
                                   '%s\n' % (len(hosts),
                                             sum(len(h.gpus)

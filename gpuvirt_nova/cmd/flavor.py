@@ -54,8 +54,10 @@ class SyncFlavors(lister.Lister):
     def _types(self, parsed_args):
         if parsed_args.type:
             return parsed_args.type
-        with placement_cmd.open_placement(self.app.conf,
-                                          parsed_args) as connection:
+        with placement_cmd.open_placement(
+                self.app.conf, parsed_args,
+                embedded_for=parsed_args.dry_run and parsed_args.state_dir
+                and '--dry-run --state-dir') as connection:
             try:
                 types = flavors.offered_types(connection.client)
             except placement_client.PlacementError as exc:

@@ -288,7 +288,8 @@ class ApplyLayout(_HostLister):
         name, host, targets = _targets(self.app, parsed_args, layout,
                                        context, host)
         writer = context.writer()
-        with _drainer(self.app, parsed_args.drain) as drainer:
+        with _drainer(self.app, parsed_args.drain,
+                      context.simulated is not None) as drainer:
             options = apply_mod.Options(
                 force=parsed_args.force or parsed_args.boot,
                 drainer=drainer,
@@ -342,12 +343,13 @@ def _wait_for_driver(context, timeout, sleep=time.sleep):
 
 
 @contextlib.contextmanager
-def _drainer(app, wanted):
+def _drainer(app, wanted, simulated=False):
     """Yield the Placement drainer for --drain (None without --drain).
 
     Placement is found as ``gpuvirt-nova placement`` finds it
-    (``[gpuvirt_placement] placement_url`` or ``cloud``, else the embedded
-    one of the demo); without the Placement package, NoPlacement says so.
+    (``[gpuvirt_placement] placement_url`` or ``cloud``); the embedded one
+    only for a simulated host, never for a real one, whose guests it would
+    not know. Without the Placement package, NoPlacement says so.
     """
     if not wanted:
         yield None
@@ -362,7 +364,10 @@ def _drainer(app, wanted):
     group = conf.gpuvirt_placement
     with connect.connect(placement_url=group.placement_url,
                          cloud=group.cloud,
-                         state_directory=conf.gpuvirt.state_dir) as conn:
+                         state_directory=conf.gpuvirt.state_dir,
+                         url_option='[gpuvirt_placement] placement_url',
+                         embedded_for=simulated and 'a simulated host') \
+            as conn:
         app.stderr.write('draining through %s\n' % conn.where)
         yield placement_drain.PlacementDrainer(conn.client)
 

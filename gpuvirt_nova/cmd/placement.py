@@ -85,12 +85,30 @@ def add_host_options(parser):
     return parser
 
 
-def open_placement(conf, parsed_args):
+def simulating(conf, parsed_args):
+    """Why the host these arguments read is simulated, or None."""
+    if getattr(parsed_args, 'simulate', None):
+        return '--simulate'
+    if getattr(parsed_args, 'sim_root', None):
+        return '--sim-root'
+    if conf.gpuvirt.simulate:
+        return '[gpuvirt] simulate'
+    return None
+
+
+def open_placement(conf, parsed_args, embedded_for=None):
+    """The Placement the arguments name.
+
+    The embedded one only when the host is simulated, or when
+    ``embedded_for`` says why it may stand in.
+    """
     group = conf.gpuvirt_placement
+    why = embedded_for or simulating(conf, parsed_args)
     return connect.connect(
         placement_url=parsed_args.os_placement_url or group.placement_url,
         cloud=parsed_args.os_cloud or group.cloud,
-        state_directory=parsed_args.state_dir or conf.gpuvirt.state_dir)
+        state_directory=parsed_args.state_dir or conf.gpuvirt.state_dir,
+        embedded_for=why and 'the host is simulated (%s)' % why)
 
 
 def _carved_simulation(parsed_args, name):
@@ -266,7 +284,10 @@ class ShowPlacement(lister.Lister):
     def take_action(self, parsed_args):
         conf = self.app.conf
         rows = []
-        with open_placement(conf, parsed_args) as connection:
+        # Read-only: the embedded Placement a simulated sync filled may be
+        # shown when its directory is named.
+        with open_placement(conf, parsed_args, embedded_for=(
+                parsed_args.state_dir and '--state-dir')) as connection:
             client = connection.client
             try:
                 if parsed_args.host:

@@ -17,8 +17,11 @@
 
 Order: an explicit URL (``--os-placement-url`` / ``[gpuvirt_placement]
 placement_url`` / ``OS_PLACEMENT_URL``), then a cloud (``--os-cloud`` /
-``[gpuvirt_placement] cloud`` / ``OS_CLOUD``), else the embedded Placement
-on SQLite in the state directory, so every command works with no cloud.
+``[gpuvirt_placement] cloud`` / ``OS_CLOUD``). The embedded Placement (the
+real Placement code on SQLite in the state directory) is only for what
+cannot touch a real cloud: the demo and simulated hosts. A command acting
+on a real host with no Placement configured is refused, never pointed at
+a private Placement where it would find no guests to protect.
 """
 
 import contextlib
@@ -110,16 +113,28 @@ def _explain_unreachable(field):
             'Placement runs there' % (field, exc))
 
 
+#: The one line a refused command prints (``%s``: what it was doing).
+NOT_CONFIGURED = (
+    '%s needs the cloud\'s Placement and none is configured: set '
+    '[gpuvirt_placement] cloud (a clouds.yaml entry) or placement_url, or '
+    'pass --os-cloud NAME or --os-placement-url URL (the embedded '
+    'Placement is only for the demo and simulated hosts)')
+
+
 @contextlib.contextmanager
 def connect(placement_url=None, cloud=None, state_directory=None,
-            url_option='--os-placement-url'):
+            url_option='--os-placement-url', embedded_for=None):
     """Yield a :class:`Connection`; stops the embedded Placement after.
 
     ``url_option`` is how the caller's command line spells the Placement
-    URL option, for error messages.
+    URL option, for error messages. ``embedded_for``: None when the
+    embedded Placement may not stand in (a real host or cloud: then an
+    unconfigured Placement is a UsageError); else why it may (logged).
     """
     placement_url = placement_url or os.environ.get('OS_PLACEMENT_URL')
     cloud = cloud or os.environ.get('OS_CLOUD')
+    if not placement_url and not cloud and not embedded_for:
+        raise exception.UsageError(NOT_CONFIGURED % 'this command')
     if placement_url:
         if not placement_url.startswith(('http://', 'https://')):
             raise exception.UsageError(
@@ -136,6 +151,7 @@ def connect(placement_url=None, cloud=None, state_directory=None,
             yield Connection(placement_client.PlacementClient(
                 sdk.placement), sdk, 'cloud %s' % cloud)
         return
+    LOG.info('using the embedded Placement: %s', embedded_for)
     directory = state_dir(state_directory)
     service = embedded.EmbeddedPlacement(embedded.sqlite_url(directory))
     with service:

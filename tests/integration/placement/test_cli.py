@@ -18,14 +18,19 @@ Each test runs the ``gpuvirt-nova`` cliff app in this process against the
 embedded Placement in a fresh state directory.
 """
 
+import io
 import json
 import os
+from unittest import mock
 
 import fixtures
 from nova.compute import provider_config as nova_provider_config
+from oslo_config import cfg
 from oslotest import base
+import testtools
 import yaml
 
+from gpuvirt_nova import exception
 from tests.integration.placement import base as placement_base
 from tests.unit.cmd import cli as cli_fixture
 
@@ -273,3 +278,39 @@ class TestConfiguredLayout(CliTestCase):
             LAYOUT.replace('host: node01', 'host: node99'))
         self.assertNotIn('CUSTOM_VGPU_A100_2_10C',
                          {r['Resource class'] for r in rows})
+
+
+class TestNeverTheWrongPlacement(CliTestCase):
+    """A real host with no Placement configured is refused, in one line."""
+
+    def assert_refused(self, *argv):
+        code, out, err = self.gpuvirt(*argv)
+        self.assertEqual(2, code, err)
+        refusal = err.strip().splitlines()[-1]
+        self.assertIn('[gpuvirt_placement] cloud', refusal)
+        self.assertIn('--os-placement-url', refusal)
+        self.assertFalse(os.path.exists(os.path.join(self.state,
+                                                     'placement.sqlite')))
+
+    def test_sync_and_audit_of_a_real_host_are_refused(self):
+        for command in ('sync', 'audit'):
+            self.assert_refused('placement', command, '--host', 'node01',
+                                '--state-dir', self.state)
+
+    def test_flavor_sync_is_refused(self):
+        self.assert_refused('flavor', 'sync', '--dry-run')
+
+    def test_draining_a_real_host_is_refused(self):
+        from gpuvirt_nova.cmd import layout as layout_cmd
+
+        app = mock.Mock(conf=cfg.CONF, stderr=io.StringIO())
+        cfg.CONF([], project='gpuvirt-nova', default_config_files=[])
+        with testtools.ExpectedException(exception.UsageError,
+                                         '.*none is configured.*'):
+            with layout_cmd._drainer(app, True, simulated=False):
+                pass
+
+    def test_a_simulated_host_may_use_the_embedded_placement(self):
+        code, out, err = self.placement('sync')
+        self.assertEqual(0, code, err)
+        self.assertIn('embedded Placement', err)

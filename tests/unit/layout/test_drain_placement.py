@@ -43,7 +43,8 @@ class TestDrainThroughPlacement(base.LayoutTestCase):
         self.layout_3g = self.layout(base.DESIGN_EXAMPLE.replace(
             '8GB', '16GB'))
         self.apply(self.layout_2g, apply.Options())
-        conn = connect.connect(state_directory=os.path.join(self.tmp, 'pl'))
+        conn = connect.connect(state_directory=os.path.join(self.tmp, 'pl'),
+                               embedded_for='a simulated host')
         self.client = conn.__enter__().client
         self.addCleanup(conn.__exit__, None, None, None)
         host = self.read(self.sim)
