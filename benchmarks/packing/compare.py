@@ -391,7 +391,7 @@ def repro_markdown(summary, pub):
     """Published vs our replay of the authors' baselines, per trace."""
     head = ['trace']
     for policy in ('fgd', 'best-fit', 'random'):
-        head += ['%s published' % policy, '%s ours-sim' % policy, 'diff']
+        head += ['%s published' % policy, '%s replayed' % policy, 'diff']
     lines = ['The authors\' baselines, published vs replayed here (GPU '
              'allocated %, at 100% / 130% arrived demand):', '',
              '| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
