@@ -23,6 +23,8 @@ before anything is written.
 import contextlib
 import json
 import os
+import signal
+import threading
 import time
 
 from cliff import lister
@@ -32,6 +34,7 @@ import yaml
 
 from gpuvirt_nova.cmd import common
 from gpuvirt_nova import exception
+from gpuvirt_nova.hardware import model
 from gpuvirt_nova.layout import apply as apply_mod
 from gpuvirt_nova.layout import drain as drain_mod
 from gpuvirt_nova.layout import export as export_mod
@@ -289,8 +292,10 @@ class ApplyLayout(_HostLister):
                                        context, host)
         writer = context.writer()
         with _drainer(self.app, parsed_args.drain,
-                      context.simulated is not None) as drainer:
+                      context.simulated is not None) as drainer, \
+                _stop_on_signals(self.say) as stop:
             options = apply_mod.Options(
+                stop=stop.is_set,
                 force=parsed_args.force or parsed_args.boot,
                 drainer=drainer,
                 drain_timeout=conf.drain_timeout,
@@ -304,6 +309,9 @@ class ApplyLayout(_HostLister):
         bad = [r for r in results
                if r.status not in (apply_mod.APPLIED, apply_mod.UNCHANGED)]
         self.status = 1 if bad else 0
+        if any(r.status == apply_mod.INTERRUPTED for r in results):
+            # As a shell reports a command stopped by SIGINT.
+            self.status = 128 + signal.SIGINT
         self.say('%s: %d GPUs applied, %d unchanged, %d not applied.' % (
             name, sum(r.status == apply_mod.APPLIED for r in results),
             sum(r.status == apply_mod.UNCHANGED for r in results),
@@ -311,6 +319,36 @@ class ApplyLayout(_HostLister):
         return (('GPU', 'Status', 'Steps done', 'Rolled back', 'Message'),
                 [(r.address, r.status, len(r.done), len(r.rolled_back),
                   r.message or '-') for r in results])
+
+
+@contextlib.contextmanager
+def _stop_on_signals(say):
+    """Turn SIGINT/SIGTERM into a stop between two steps.
+
+    Yields an Event the apply polls: the step in progress finishes, the
+    GPU it belongs to is rolled back and any drain released, instead of
+    the process dying half-way through a GPU. A second signal while
+    stopping is ignored on purpose: the rollback must run to the end.
+    """
+    stop = threading.Event()
+
+    def handler(signum, frame):
+        if not stop.is_set():
+            say('%s: stopping after the step in progress; the GPU being '
+                'changed is rolled back' % signal.Signals(signum).name)
+        stop.set()
+
+    previous = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        try:
+            previous[signum] = signal.signal(signum, handler)
+        except ValueError:  # not the main thread: nothing to install
+            break
+    try:
+        yield stop
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
 
 
 def _lock_path(app, context):
@@ -370,6 +408,42 @@ def _drainer(app, wanted, simulated=False):
             as conn:
         app.stderr.write('draining through %s\n' % conn.where)
         yield placement_drain.PlacementDrainer(conn.client)
+
+
+class UndrainLayout(_Lister):
+    """Release GPUs a killed ``layout apply --drain`` left draining."""
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        parser.add_argument(
+            '--host', metavar='NAME', required=True,
+            help='Compute node whose GPUs to release (the hypervisor '
+                 'hostname Nova reports).')
+        parser.add_argument(
+            '--gpu', metavar='PCI_ADDRESS', action='append',
+            help='Only this GPU (repeatable; default: every GPU of the '
+                 'host marked draining).')
+        parser.add_argument(
+            '--simulated', action='store_true',
+            help='The host is simulated: the embedded Placement may stand '
+                 'in when none is configured.')
+        return parser
+
+    def take_action(self, parsed_args):
+        with _drainer(self.app, True, parsed_args.simulated) as drainer:
+            marked = drainer.draining(parsed_args.host)
+            wanted = marked
+            if parsed_args.gpu:
+                try:
+                    wanted = [model.normalize_pci_address(a)
+                              for a in parsed_args.gpu]
+                except ValueError as exc:
+                    raise exception.UsageError('--gpu: %s' % exc)
+            for address in wanted:
+                drainer.set_reserved(parsed_args.host, address, False)
+        self.say('%s: %d GPU(s) released' % (parsed_args.host, len(wanted)))
+        return (('GPU', 'Was draining'),
+                [(a, 'yes' if a in marked else 'no') for a in wanted])
 
 
 class AssertLayout(_HostLister):

@@ -35,6 +35,7 @@ from gpuvirt_nova import exception
 from gpuvirt_nova.placement import audit
 from gpuvirt_nova.placement import client as placement_client
 from gpuvirt_nova.placement import connect
+from gpuvirt_nova.placement import drain as placement_drain
 from gpuvirt_nova.placement import naming
 from gpuvirt_nova.placement import offers as offers_mod
 from gpuvirt_nova.placement import provider_config
@@ -243,7 +244,10 @@ class AuditPlacement(lister.Lister):
         name, host, offers, desired = desired_tree(conf, parsed_args)
         with open_placement(conf, parsed_args) as connection:
             report = _run_sync(conf, connection, desired, dry_run=True)
-        self.drift = audit.drift(report)
+            draining = [naming.gpu_provider_name(name, address)
+                        for address in placement_drain.PlacementDrainer(
+                            connection.client).draining(name)]
+        self.drift = audit.drift(report, draining)
         self.app.stderr.write('%s: %s\n' % (
             name, '%d drift item(s)' % len(self.drift) if self.drift
             else 'no drift'))

@@ -47,10 +47,16 @@ APPLIED = 'applied'
 FAILED = 'failed'
 SKIPPED = 'skipped'
 BLOCKED = 'blocked'
+#: Stopped by SIGINT/SIGTERM: the GPU was rolled back, or not started.
+INTERRUPTED = 'interrupted'
 
 #: Passes over one GPU: the second picks up what only the first made
 #: visible (vGPU delivery is known once VFs exist).
 MAX_PASSES = 3
+
+
+class Interrupted(exception.GpuvirtError):
+    """A stop was asked for (SIGINT, SIGTERM) between two steps."""
 
 
 class StepFailed(exception.GpuvirtError):
@@ -90,6 +96,13 @@ class Options:
     #: node-device API on a real host. None: the kernel's sysfs files
     #: through the writer, as the simulator's tests drive them.
     mdevs: object = None
+    #: ``stop()`` -> True once a stop is asked for (a signal handler sets
+    #: it): the step in progress finishes, the GPU it belongs to is
+    #: rolled back, the drain is released, the other GPUs are left alone.
+    stop: object = None
+
+    def stopping(self):
+        return bool(self.stop is not None and self.stop())
 
 
 class _Gpu:
@@ -133,7 +146,19 @@ def _model(gpu):
 
 
 def _type_id(gpu, name):
-    return _model(gpu).vgpu_type(name).type_id
+    """The id this GPU's driver lists for vGPU type ``name``; never another.
+
+    The catalog's ids are for planning only: a write with an id the
+    driver did not list would name another type, or none.
+    """
+    type_id = gpu.vgpu_type_ids.get(name)
+    if type_id is None:
+        raise StepFailed('the driver on GPU %s does not list vGPU type %s '
+                         '(it lists %s); nothing was written' % (
+                             gpu.address, name,
+                             ', '.join(sorted(gpu.vgpu_type_ids)) or
+                             'no types'))
+    return type_id
 
 
 def _check(ok, message):
@@ -377,13 +402,15 @@ def create_vgpu(writer, reader, args, mdevs=None):
                args['type'])
         return set_vf_type(writer, reader, vf, args['type'])
     if via == plan_mod.VIA_SRIOV_MDEV:
-        vf = _free_vf(gpu, args['type'], args['mdev_type'])
+        mdev_type = 'nvidia-%d' % _type_id(gpu, args['type'])
+        vf = _free_vf(gpu, args['type'], mdev_type)
         _check(vf is not None, 'no free VF offers mdev type %s (%s)' % (
-            args['mdev_type'], args['type']))
-        return create_mdev(writer, reader, vf, args['mdev_type'],
-                           args['uuid'], mdevs)
+            mdev_type, args['type']))
+        return create_mdev(writer, reader, vf, mdev_type, args['uuid'],
+                           mdevs)
     if via == plan_mod.VIA_MDEV:
-        return create_mdev(writer, reader, gpu.address, args['mdev_type'],
+        return create_mdev(writer, reader, gpu.address,
+                           'nvidia-%d' % _type_id(gpu, args['type']),
                            args['uuid'], mdevs)
     raise StepFailed('GPU %s offers no vGPU types (no VFs with types, no '
                      'mdev types): is the NVIDIA vGPU manager loaded?'
@@ -453,7 +480,10 @@ def _permitted(gpu_plan, hostname, options, drained):
         return ('the plan destroys vGPUs or MIG instances; drain it '
                 'first with --drain, or pass --force if no instance uses it')
     if not drain_mod.drain(options.drainer, hostname, gpu_plan.address,
-                           options.drain_timeout, options.drain_interval):
+                           options.drain_timeout, options.drain_interval,
+                           stop=options.stopping):
+        if options.stopping():
+            return 'interrupted while draining; the drain was released'
         return 'still has allocations after %ds of draining; try again ' \
             'later' % options.drain_timeout
     drained.append(gpu_plan.address)
@@ -483,8 +513,13 @@ def apply_gpu(target, read_gpu, writer, hostname, options):
                 why = _permitted(gpu_plan, hostname, options, drained)
                 if why:
                     result.status, result.message = SKIPPED, why
+                    if options.stopping():
+                        result.status = INTERRUPTED
                     return result
             for step in gpu_plan.steps:
+                if options.stopping():
+                    raise Interrupted('interrupted after %d step(s)'
+                                      % len(result.done))
                 _say(options, step.describe())
                 current = step.describe()
                 undo = run_step(writer, reader, step, options.mdevs)
@@ -495,17 +530,22 @@ def apply_gpu(target, read_gpu, writer, hostname, options):
         else:
             raise StepFailed('still differs from the layout after %d '
                              'passes' % MAX_PASSES)
-    except Exception as exc:
+    except BaseException as exc:
+        # BaseException: a KeyboardInterrupt in the middle of a GPU rolls
+        # it back too (and is raised again), never leaving it half-carved.
         LOG.debug('applying %s failed', target.address, exc_info=True)
-        result.status = FAILED
+        result.status = INTERRUPTED if isinstance(
+            exc, (Interrupted, KeyboardInterrupt)) else FAILED
         result.message = str(exc) or exc.__class__.__name__
-        _say(options, '%s: failed: %s; rolling back'
-             % (target.address, result.message))
+        _say(options, '%s: %s: %s; rolling back'
+             % (target.address, result.status, result.message))
         reader.forget()
         if getattr(exc, 'undo', None) is not None:
             # The failing step's write went through: undo it first.
             journal.append((current, exc.undo))
         _rollback(journal, result)
+        if not isinstance(exc, Exception):
+            raise
     finally:
         for address in drained:
             options.drainer.set_reserved(hostname, address, False)
@@ -522,5 +562,13 @@ def apply(targets, read_host, writer, hostname=None, options=None,
     """
     options = options or Options()
     read_gpu = read_gpu or gpu_reader(read_host)
-    return [apply_gpu(t, read_gpu, writer, hostname, options)
-            for t in targets]
+    results = []
+    for target in targets:
+        if options.stopping():
+            results.append(GpuResult(address=target.address,
+                                     status=INTERRUPTED,
+                                     message='not started: interrupted'))
+            continue
+        results.append(apply_gpu(target, read_gpu, writer, hostname,
+                                 options))
+    return results

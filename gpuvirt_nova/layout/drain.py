@@ -57,19 +57,26 @@ class NoPlacement(Drainer):
 
 
 def drain(drainer, host, gpu_address, timeout, interval, sleep=time.sleep,
-          clock=time.monotonic):
+          clock=time.monotonic, stop=None):
     """Reserve the GPU and wait until it has no allocations.
 
-    Returns True when drained; False after ``timeout`` seconds (the GPU is
-    released again, so a failed drain changes nothing).
+    Returns True when drained; False after ``timeout`` seconds or once
+    ``stop()`` says so (the GPU is released again, so a failed drain
+    changes nothing). An exception while waiting (KeyboardInterrupt
+    included) releases it too before it propagates; only a kill -9 can
+    leave a drain behind, and ``gpuvirt-nova layout undrain`` clears it.
     """
     drainer.set_reserved(host, gpu_address, True)
     deadline = clock() + timeout
-    while drainer.has_allocations(host, gpu_address):
-        if clock() >= deadline:
-            drainer.set_reserved(host, gpu_address, False)
-            return False
-        LOG.info('waiting for the instances on %s %s to leave',
-                 host, gpu_address)
-        sleep(interval)
+    try:
+        while drainer.has_allocations(host, gpu_address):
+            if clock() >= deadline or (stop is not None and stop()):
+                drainer.set_reserved(host, gpu_address, False)
+                return False
+            LOG.info('waiting for the instances on %s %s to leave',
+                     host, gpu_address)
+            sleep(interval)
+    except BaseException:
+        drainer.set_reserved(host, gpu_address, False)
+        raise
     return True

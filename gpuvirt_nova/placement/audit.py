@@ -35,6 +35,7 @@ DRIFT_KINDS = {
 }
 
 IN_USE = 'allocations beyond what the GPU offers'
+DRAINING = 'left draining'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,10 +45,21 @@ class Drift:
     detail: str
 
 
-def drift(report):
-    """[Drift] found by a dry-run sync report (empty: no drift)."""
+def drift(report, draining=()):
+    """[Drift] found by a dry-run sync report (empty: no drift).
+
+    ``draining``: names of this host's GPU providers marked
+    ``CUSTOM_GPUVIRT_DRAINING``. A sync keeps them reserved, as it must
+    while ``layout apply --drain`` runs; when no apply runs, the mark is
+    left over from one that was killed, and only an operator can say so.
+    """
     items = [Drift(c.provider, DRIFT_KINDS.get(c.action, c.action),
                    c.detail) for c in report.changes]
+    for name in draining:
+        items.append(Drift(name, DRAINING, (
+            'fully reserved and marked draining: a layout apply --drain is '
+            'running, or was killed; if none runs, release it with '
+            'gpuvirt-nova layout undrain')))
     for note in report.protected:
         provider = note.split(' ', 1)[0].rstrip(':')
         items.append(Drift(provider, IN_USE, note))

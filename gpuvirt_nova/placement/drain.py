@@ -27,6 +27,7 @@ from gpuvirt_nova import exception
 from gpuvirt_nova.layout import drain
 from gpuvirt_nova.placement import client as placement_client
 from gpuvirt_nova.placement import naming
+from gpuvirt_nova.placement import tree
 
 RETRIES = 5
 
@@ -85,6 +86,13 @@ class PlacementDrainer(drain.Drainer):
             except placement_client.Conflict:
                 if attempt == self.retries:
                     raise
+
+    def draining(self, host):
+        """GPU addresses of ``host`` whose provider is marked draining."""
+        return sorted(tree.draining_addresses(
+            ((p['name'], {naming.DRAINING_TRAIT})
+             for p in self.client.providers_with_trait(
+                 naming.DRAINING_TRAIT)), host))
 
     def has_allocations(self, host, gpu_address):
         uuid = self._provider(host, gpu_address)['uuid']

@@ -31,6 +31,8 @@ import testtools
 import yaml
 
 from gpuvirt_nova import exception
+from gpuvirt_nova.placement import connect
+from gpuvirt_nova.placement import drain as placement_drain
 from tests.integration.placement import base as placement_base
 from tests.unit.cmd import cli as cli_fixture
 
@@ -314,3 +316,37 @@ class TestNeverTheWrongPlacement(CliTestCase):
         code, out, err = self.placement('sync')
         self.assertEqual(0, code, err)
         self.assertIn('embedded Placement', err)
+
+
+class TestLeftDraining(CliTestCase):
+    """A drain a killed apply left behind: audit says so, undrain ends it."""
+
+    def test_audit_reports_it_and_undrain_releases_it(self):
+        code, _, err = self.placement('sync')
+        self.assertEqual(0, code, err)
+        gpu = '0000:3b:00.0'
+        with connect.connect(state_directory=self.state,
+                             embedded_for='this test') as conn:
+            # What a layout apply --drain killed with -9 leaves.
+            placement_drain.PlacementDrainer(conn.client).set_reserved(
+                'node01', gpu, True)
+        code, out, err = self.placement('audit', '-f', 'json')
+        self.assertEqual(1, code, err)
+        self.assertEqual([('node01_pci_0000_3b_00_0', 'left draining')],
+                         [(r['Provider'], r['Drift'])
+                          for r in json.loads(out)])
+
+        conf = placement_base.write_file(
+            self.tmp, 'gpuvirt.conf', '[gpuvirt]\nstate_dir = %s\n'
+            % self.state)
+        code, out, err = self.gpuvirt('--config-file', conf, 'layout',
+                                      'undrain', '--host', 'node01',
+                                      '--simulated', '-f', 'json')
+        self.assertEqual(0, code, err)
+        self.assertEqual([{'GPU': gpu, 'Was draining': 'yes'}],
+                         json.loads(out))
+        code, out, err = self.placement('audit')
+        self.assertEqual(0, code, err)
+        code, out, err = self.gpuvirt('placement', 'show', '--state-dir',
+                                      self.state, '-f', 'json')
+        self.assertEqual({0}, {r['Reserved'] for r in json.loads(out)})
