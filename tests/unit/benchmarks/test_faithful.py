@@ -179,3 +179,24 @@ class GpuModelConstraintTest(base.BaseTestCase):
             # the two V100 GPUs take 500 + 1000; the 2-GPU V100 pod
             # cannot fit anywhere else, so it fails
             self.assertEqual(1750, alloc[-1], policy)
+
+
+class MilpBoundTest(base.BaseTestCase):
+
+    def test_optimum_of_a_tiny_instance_with_per_node_constraints(self):
+        try:
+            import scipy  # noqa: F401
+        except ImportError:
+            self.skipTest('scipy is not installed: the MILP needs it '
+                          '(benchmarks/requirements.txt)')
+        from benchmarks.packing import milp_bound
+        # one node, two GPUs: 600 + 400 on one GPU and 600 on the other
+        # (1600) beats any packing with the 500; the 2-GPU pod asks more
+        # CPU than the node has, so it cannot be placed at all
+        nodes = _nodes(('T4',), (2,), cpu=8000.)
+        pods = _pods([(1000, 1, 500), (1000, 1, 600), (1000, 1, 600),
+                      (1000, 1, 400), (9000, 2, 1000)])
+        best, bound, status = milp_bound.solve(nodes, pods, time_limit=30)
+        self.assertEqual(0, status)
+        self.assertAlmostEqual(1600, best)
+        self.assertAlmostEqual(1600, bound)
