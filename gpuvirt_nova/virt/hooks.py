@@ -156,4 +156,8 @@ LIVE_MIGRATION_HANDOFF = {
     'rollback_sign': (
         'nova.compute.manager:ComputeManager._live_migration_cleanup_flags',
         "'target_mdevs' in migrate_data"),
+    # A migration aborted while queued is cancelled at the source alone:
+    # the destination reads its status (migrate.expire_dest_claims).
+    'migration_status': ('nova.objects.migration:Migration.get_by_uuid',
+                         ('context', 'migration_uuid'), 'status'),
 }

@@ -30,6 +30,11 @@ from gpuvirt_nova.placement import naming
 
 PLACEHOLDER_PREFIX = 'gpuvirt:'
 
+#: Statuses of a Nova live migration that will never bring the guest to
+#: the destination (or already did): its destination claim can go.
+ENDED_MIGRATION_STATUSES = frozenset(
+    ('cancelled', 'failed', 'error', 'completed', 'done'))
+
 
 def _driver_majors(traits):
     return {t[len(naming.DRIVER_TRAIT_PREFIX):] for t in traits

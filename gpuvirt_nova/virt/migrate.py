@@ -27,7 +27,9 @@ again), and a rollback at either end only drops the claim.
 import collections
 import time
 
+from nova import context as nova_context
 from nova import exception as nova_exception
+from nova import objects
 from oslo_log import log as logging
 
 from gpuvirt_nova import conf as gpuvirt_conf
@@ -92,6 +94,7 @@ class LiveMigrationMixin(object):
             # or expire_dest_claims.
             devices = self._gpuvirt_devices(ctxt, instance, hold=True)
             self._gpuvirt_held[instance.uuid] = time.monotonic()
+            self._gpuvirt_held_migrations[instance.uuid] = migration.uuid
         except exception.GpuvirtError as exc:
             raise nova_exception.MigrationPreCheckError(reason=str(exc))
         finally:
@@ -122,6 +125,7 @@ class LiveMigrationMixin(object):
     def _end_claim_of(self, instance_uuid):
         with self._gpuvirt_lock:
             self._gpuvirt_held.pop(instance_uuid, None)
+            self._gpuvirt_held_migrations.pop(instance_uuid, None)
             self._gpuvirt_claims.pop(instance_uuid, None)
 
     def expire_dest_claims(self, now=None):
@@ -129,19 +133,42 @@ class LiveMigrationMixin(object):
 
         The conductor can give up after ``check_source_migrate_data_at_
         dest`` (source pre-check failed, RPC timeout) without telling
-        this host; the devices would stay claimed for good.
+        this host, and a migration aborted while queued at the source is
+        cancelled there alone; the devices would stay claimed for good.
+        A claim goes when its migration has ended, or at the latest after
+        ``live_migration_claim_timeout``.
         """
         now = time.monotonic() if now is None else now
         expired = livemig.expired_claims(
             dict(self._gpuvirt_held), now,
             CONF.gpuvirt.live_migration_claim_timeout,
             set(self._domain_keys()))
-        for instance_uuid in expired:
+        ended = self._ended_migration_claims()
+        for instance_uuid in sorted(set(expired) | set(ended)):
             LOG.warning('instance %s: dropping the vGPU devices claimed for '
-                        'a live migration that never arrived',
-                        instance_uuid)
+                        'a live migration that %s', instance_uuid,
+                        'ended (%s)' % ended[instance_uuid]
+                        if instance_uuid in ended else 'never arrived')
             self._end_claim_of(instance_uuid)
-        return expired
+        return sorted(set(expired) | set(ended))
+
+    def _ended_migration_claims(self):
+        """{instance uuid: status} of held claims whose migration ended."""
+        context = nova_context.get_admin_context()
+        ended = {}
+        for instance_uuid, migration_uuid in sorted(
+                self._gpuvirt_held_migrations.items()):
+            try:
+                status = objects.Migration.get_by_uuid(
+                    context, migration_uuid).status
+            except Exception as exc:
+                # Unreadable now: the claim timeout still applies.
+                LOG.debug('live migration %s: status unreadable: %s',
+                          migration_uuid, exc)
+                continue
+            if status in livemig.ENDED_MIGRATION_STATUSES:
+                ended[instance_uuid] = status
+        return ended
 
     def live_migration(self, context, instance, dest, post_method,
                        recover_method, block_migration=False,

@@ -432,3 +432,80 @@ class DriverAndSyncAgreeTests(_Base):
         report = sync_mod.sync(self.client, self.desired_tree('host1'),
                                dry_run=True)
         self.assertEqual([], report.changes)
+
+
+class QueuedLiveMigrationAbortTests(libvirt_base.LibvirtMigrationMixin,
+                                    _Base):
+    """A live migration aborted while queued frees the destination."""
+
+    def setUp(self):
+        super().setUp()
+        # One live migration at a time: the second one queues.
+        self.flags(max_concurrent_live_migrations=1)
+        self.src = self.start_gpu_compute('host1')
+        self.dest = self.start_gpu_compute('host2')
+        self.flavor = self.vgpu_flavor(TYPE_2_10C)
+        self.running = threading.Event()
+        self.release = threading.Event()
+        # A failing test never leaves the first migration waiting.
+        self.addCleanup(self.release.set)
+
+    def _migrate_stub(self, domain, destination, params, flags):
+        # The first migration holds the source's only migration slot
+        # until the test lets it finish, then completes.
+        self.running.set()
+        self.assertTrue(self.release.wait(TIMEOUT))
+        self.dest.driver._host.get_connection().createXML(
+            params['destination_xml'],
+            'fake-createXML-doesnt-care-about-flags')
+        domain.complete_job()
+        if flags & fakelibvirt.VIR_MIGRATE_UNDEFINE_SOURCE:
+            domain.undefine()
+        self.migrate_stub_ran = True
+
+    def live_migrate(self, server):
+        self.api.post_server_action(
+            server['id'], {'os-migrateLive': {'host': 'host2',
+                                              'block_migration': 'auto'}})
+
+    def test_abort_of_a_queued_migration_frees_the_destination(self):
+        first, second = (self._create_server(
+            flavor_id=self.flavor, networks='none', host='host1')
+            for _ in range(2))
+        second_vf = self.one_vf('host1', second, 0, TYPE_2_10C)
+        self.live_migrate(first)
+        self.assertTrue(self.running.wait(TIMEOUT))
+        self.live_migrate(second)
+        migration = self._wait_for_migration_status(second, ['queued'])
+        # The destination claimed a device for each incoming guest.
+        self.assertEqual({first['id'], second['id']},
+                         set(self.dest.driver._gpuvirt_claims))
+
+        self.api.api_delete('/servers/%s/migrations/%s'
+                            % (second['id'], migration['id']))
+        self._wait_for_migration_status(second, ['cancelled'])
+        second = self._wait_for_server_parameter(
+            second, {'status': 'ACTIVE', 'OS-EXT-STS:task_state': None},
+            max_retries=RETRIES)
+        # Nova tells the destination nothing of a queued abort: its next
+        # periodic report drops the claim of the cancelled migration.
+        self._run_periodics()
+        self.assertEqual({first['id']},
+                         set(self.dest.driver._gpuvirt_claims))
+        self.assertEqual({first['id']}, set(self.dest.driver._gpuvirt_held))
+
+        self.release.set()
+        first = self._wait_for_server_parameter(
+            first, {'status': 'ACTIVE', 'OS-EXT-SRV-ATTR:host': 'host2',
+                    'OS-EXT-STS:task_state': None},
+            max_retries=RETRIES)
+        self._wait_for_migration_status(first, ['completed'])
+        first_vf = self.one_vf('host2', first, 0, TYPE_2_10C)
+        self.assertEqual(second_vf, self.one_vf('host1', second, 0,
+                                                TYPE_2_10C))
+        self.assertEqual({('vf', first_vf)}, self.used_devices('host2'))
+        self.assert_no_claims('host1', 'host2')
+        # host2's GPU 0 serves two more guests (three devices in all).
+        for _ in range(2):
+            self._create_server(flavor_id=self.flavor, networks='none',
+                                host='host2')

@@ -213,3 +213,9 @@ class TestLiveMigrationHandoff(base.BaseTestCase):
         data.target_mdevs = {}
         self.assertTrue(manager._live_migration_cleanup_flags(
             mock.Mock(), data)[0])
+
+    def test_migration_status_lookup_unchanged(self):
+        where, params, field = self.handoff['migration_status']
+        lookup = _resolve(where)
+        self.assertEqual(params, tuple(inspect.signature(lookup).parameters))
+        self.assertIn(field, _resolve(where.rpartition('.')[0]).fields)

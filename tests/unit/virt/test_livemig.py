@@ -14,7 +14,9 @@
 
 import collections
 import threading
+from unittest import mock
 
+from nova import objects
 from oslo_config import fixture as config_fixture
 from oslotest import base
 
@@ -96,6 +98,7 @@ class _Destination(migrate.LiveMigrationMixin):
     def __init__(self, held):
         self._gpuvirt_lock = threading.Lock()
         self._gpuvirt_held = dict(held)
+        self._gpuvirt_held_migrations = {}
         self._gpuvirt_claims = {uuid: {('vf', uuid)} for uuid in held}
 
     def _domain_keys(self):
@@ -121,3 +124,31 @@ class TestClaimTimeoutOption(base.BaseTestCase):
         dest = _Destination({'old': 1000.0, 'young': 1500.0})
         self.assertEqual([], dest.expire_dest_claims(now=1700.0))
         self.assertEqual({'old', 'young'}, set(dest._gpuvirt_claims))
+
+
+class TestEndedMigrationClaims(base.BaseTestCase):
+    """A claim goes as soon as its live migration has ended."""
+
+    def test_claims_of_ended_migrations_go_before_the_timeout(self):
+        objects.register_all()
+        dest = _Destination({'cancelled': 1000.0, 'running': 1000.0,
+                             'unreadable': 1000.0})
+        dest._gpuvirt_held_migrations = {
+            'cancelled': 'm1', 'running': 'm2', 'unreadable': 'm3'}
+        statuses = {'m1': 'cancelled', 'm2': 'running'}
+
+        def get_by_uuid(context, uuid):
+            if uuid not in statuses:
+                raise LookupError(uuid)
+            return mock.Mock(status=statuses[uuid])
+
+        with mock.patch.object(objects.Migration, 'get_by_uuid',
+                               side_effect=get_by_uuid), \
+                mock.patch.object(migrate.nova_context,
+                                  'get_admin_context'):
+            self.assertEqual(['cancelled'],
+                             dest.expire_dest_claims(now=1100.0))
+        self.assertEqual({'running', 'unreadable'},
+                         set(dest._gpuvirt_claims))
+        self.assertEqual({'running', 'unreadable'},
+                         set(dest._gpuvirt_held_migrations))
