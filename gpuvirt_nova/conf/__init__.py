@@ -25,6 +25,7 @@ from oslo_config import cfg
 
 from gpuvirt_nova.conf import hardware
 from gpuvirt_nova.conf import layout
+from gpuvirt_nova.conf import monitor
 from gpuvirt_nova.conf import placement
 from gpuvirt_nova.conf import privsep
 from gpuvirt_nova.conf import scheduler
@@ -36,6 +37,7 @@ CONF = cfg.CONF
 ALL_MODULES = (
     hardware,
     layout,
+    monitor,
     placement,
     privsep,
     scheduler,

@@ -50,6 +50,12 @@ MANAGED_TRAIT = 'CUSTOM_GPUVIRT_MANAGED'
 #: driver and the sync then keep its inventory fully reserved, instead of
 #: writing back the reserved=0 of an undrained GPU.
 DRAINING_TRAIT = 'CUSTOM_GPUVIRT_DRAINING'
+#: Set on a GPU provider while the GPU is fenced as unhealthy (see
+#: gpuvirt_nova.monitor.fence): kept fully reserved, like a draining GPU,
+#: by the driver and the sync; with it one UNHEALTHY_TRAIT_PREFIX trait
+#: says why (``CUSTOM_GPUVIRT_UNHEALTHY_GPU_LOST``).
+UNHEALTHY_TRAIT = 'CUSTOM_GPUVIRT_UNHEALTHY'
+UNHEALTHY_TRAIT_PREFIX = UNHEALTHY_TRAIT + '_'
 #: The owner trait of our GPU providers. Nova 34 sets OWNER_NOVA on every
 #: provider nova-compute reports (its own pGPU providers included); our GPU
 #: providers are consumed by Nova's scheduler and filled by Nova's driver,
@@ -165,6 +171,26 @@ def driver_trait(driver_version):
             'NVIDIA driver version %r has no major number: expected a '
             'version like 550.54.14' % (driver_version,))
     return DRIVER_TRAIT_PREFIX + match.group(1)
+
+
+def unhealthy_trait(reason):
+    """``'gpu-lost'`` -> ``CUSTOM_GPUVIRT_UNHEALTHY_GPU_LOST``."""
+    return validate_custom_name(UNHEALTHY_TRAIT_PREFIX + normalize(reason),
+                                'unhealthy reason')
+
+
+def unhealthy_reason(traits):
+    """The reason an unhealthy mark gives (``gpu-lost``); None if unmarked.
+
+    ``unknown`` when the provider carries the mark without a reason.
+    """
+    if UNHEALTHY_TRAIT not in traits:
+        return None
+    for trait in sorted(traits):
+        if trait.startswith(UNHEALTHY_TRAIT_PREFIX):
+            return trait[len(UNHEALTHY_TRAIT_PREFIX):].lower().replace(
+                '_', '-')
+    return 'unknown'
 
 
 def is_owned_trait(trait):

@@ -155,6 +155,11 @@ class _Sync:
         if naming.DRAINING_TRAIT in traits:
             # layout apply --drain is draining this GPU: keep it reserved.
             spec = tree_mod.draining_spec(spec)
+        if naming.unhealthy_reason(traits):
+            # nova-compute fenced this GPU (gpuvirt_nova.monitor.fence):
+            # the driver releases it, the sync keeps it as it is.
+            spec = tree_mod.unhealthy_spec(spec,
+                                           naming.unhealthy_reason(traits))
         usages = {}
         if diff.needs_usages(spec, current):
             usages = self.client.usages(uuid)

@@ -28,7 +28,10 @@ unhealthy=())`` -> :class:`DesiredTree`
 * ``draining`` / ``unhealthy``: PCI addresses whose whole inventory is
   reserved (existing allocations stay, nothing new lands there). A
   draining GPU also keeps ``naming.DRAINING_TRAIT``, the mark the drainer
-  sets (see :func:`draining_addresses`).
+  sets (see :func:`draining_addresses`). ``unhealthy`` may be a mapping
+  ``{address: reason}`` (the monitor's fence): such a GPU also carries
+  ``naming.UNHEALTHY_TRAIT`` and the reason's trait (see
+  :func:`unhealthy_spec`).
 
 The result is plain data: one :class:`ProviderSpec` per GPU (name
 ``<compute-node>_pci_<dddd>_<bb>_<ss>_<f>``, parent = ``compute_node``),
@@ -191,6 +194,30 @@ def draining_spec(spec):
         traits=spec.traits | {naming.DRAINING_TRAIT})
 
 
+def unhealthy_spec(spec, reason):
+    """``spec`` of a fenced GPU: all reserved, marked with the reason."""
+    inventories = {rc: dataclasses.replace(inv, reserved=inv.total)
+                   for rc, inv in spec.inventories.items()}
+    return dataclasses.replace(
+        spec, inventories=inventories,
+        traits=spec.traits | {naming.UNHEALTHY_TRAIT,
+                              naming.unhealthy_trait(reason)})
+
+
+def unhealthy_addresses(providers, compute_node):
+    """``{address: reason}`` of GPU providers carrying the unhealthy mark.
+
+    ``providers`` as for :func:`draining_addresses`.
+    """
+    result = {}
+    for name, traits in providers:
+        address = naming.address_from_provider_name(compute_node, name)
+        reason = naming.unhealthy_reason(traits)
+        if address and reason:
+            result[address] = reason
+    return result
+
+
 def draining_addresses(providers, compute_node):
     """GPU addresses whose provider carries ``naming.DRAINING_TRAIT``.
 
@@ -246,6 +273,10 @@ def build_provider_tree(compute_node, host, offers, draining=(),
             continue
         normalized[key] = dict(offer or {})
     draining = _normalize_addresses(draining, 'draining')
+    reasons = {}
+    if isinstance(unhealthy, dict):
+        reasons = {_normalize_addresses([a], 'unhealthy').pop(): r
+                   for a, r in unhealthy.items() if r}
     reserved = draining | _normalize_addresses(unhealthy, 'unhealthy')
     providers = []
     for gpu in sorted(host.gpus, key=lambda g: g.address):
@@ -263,6 +294,8 @@ def build_provider_tree(compute_node, host, offers, draining=(),
             continue
         if gpu.address in draining:
             spec = draining_spec(spec)
+        if gpu.address in reasons:
+            spec = unhealthy_spec(spec, reasons[gpu.address])
         providers.append(spec)
     return DesiredTree(compute_node=compute_node, providers=tuple(providers),
                        problems=tuple(problems))

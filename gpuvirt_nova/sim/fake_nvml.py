@@ -42,6 +42,7 @@ create/list calls take) differ, as on real GPUs.
 """
 
 import types
+import uuid
 
 import pynvml
 
@@ -50,8 +51,15 @@ from gpuvirt_nova.sim import nvml_base as base
 from gpuvirt_nova.sim import nvml_mig
 from gpuvirt_nova.sim import rules
 
-#: What NVML reports until a test sets other values (set_telemetry).
-DEFAULT_TELEMETRY = base.DEFAULT_TELEMETRY
+#: What NVML reports until a test sets other values (set_telemetry); the
+#: guests a GPU has (SimulatedHost.attach_guest) move the load-driven ones.
+DEFAULT_TELEMETRY = dict(base.DEFAULT_TELEMETRY, enc_util=0, dec_util=0,
+                         sm_clock_mhz=210, mem_clock_mhz=1215,
+                         ecc_sbe_total=0, ecc_dbe_total=0)
+#: SM clock of a busy GPU, MHz (the idle one is DEFAULT_TELEMETRY's).
+_BUSY_SM_CLOCK_MHZ = 1410
+#: vGPU instance ids: GPU index * _VGPU_ID_BASE + position among its guests.
+_VGPU_ID_BASE = 1000
 
 
 class FakeNvml(nvml_mig.MigFunctions):
@@ -189,8 +197,47 @@ class FakeNvml(nvml_mig.MigFunctions):
 
     # -- telemetry (values a test sets with SimulatedHost.set_telemetry) --
 
+    def _device(self, handle):
+        index, address = super()._device(handle)
+        if self._gpu(address).get('lost'):
+            raise base.error(pynvml.NVML_ERROR_GPU_IS_LOST)
+        return index, address
+
+    def _guests(self, address):
+        """[(vGPU type, guest)] of the VMs on a GPU, in device order."""
+        gpu_model = self._host.gpu_model(address)
+        result = []
+        for device, guest in sorted(self._gpu(address).get('guests',
+                                                           {}).items()):
+            vgpu_type = gpu_model.vgpu_type_by_id(guest['type_id'])
+            if vgpu_type is not None:
+                result.append((device, vgpu_type, guest))
+        return result
+
+    def _guest_share(self, address, vgpu_type):
+        """The part of the GPU one vGPU of the type stands for (0..1)."""
+        memory = self._host.gpu_model(address).memory_mib
+        return min(1.0, vgpu_type.framebuffer_mib / float(memory))
+
     def _telemetry(self, address):
-        values = dict(base.DEFAULT_TELEMETRY)
+        """Defaults, then what the guests drive, then what a test set."""
+        values = dict(DEFAULT_TELEMETRY)
+        guests = self._guests(address)
+        if guests:
+            util = min(100, int(round(100 * sum(
+                g['load'] * self._guest_share(address, t)
+                for _d, t, g in guests))))
+            limit = values['power_limit_w']
+            values.update(
+                gpu_util=util, mem_util=int(util * 0.6),
+                memory_used_mib=sum(int(t.framebuffer_mib * g['fb_fraction'])
+                                    for _d, t, g in guests),
+                power_w=round(values['power_w'] + (
+                    0.9 * limit - values['power_w']) * util / 100.0, 1),
+                temperature_c=values['temperature_c'] + util // 2,
+                pcie_tx_kbps=util * 2000, pcie_rx_kbps=util * 3000,
+                sm_clock_mhz=_BUSY_SM_CLOCK_MHZ if util else
+                values['sm_clock_mhz'])
         values.update(self._gpu(address).get('telemetry', {}))
         return values
 
@@ -223,6 +270,140 @@ class FakeNvml(nvml_mig.MigFunctions):
         if counter == pynvml.NVML_PCIE_UTIL_TX_BYTES:
             return values['pcie_tx_kbps']
         return values['pcie_rx_kbps']
+
+    def nvmlDeviceGetEncoderUtilization(self, handle):
+        self._check('nvmlDeviceGetEncoderUtilization')
+        return [self._telemetry(self._device(handle)[1])['enc_util'], 167000]
+
+    def nvmlDeviceGetDecoderUtilization(self, handle):
+        self._check('nvmlDeviceGetDecoderUtilization')
+        return [self._telemetry(self._device(handle)[1])['dec_util'], 167000]
+
+    def nvmlDeviceGetClockInfo(self, handle, clock_type):
+        self._check('nvmlDeviceGetClockInfo')
+        values = self._telemetry(self._device(handle)[1])
+        if clock_type == pynvml.NVML_CLOCK_MEM:
+            return values['mem_clock_mhz']
+        return values['sm_clock_mhz']
+
+    def nvmlDeviceGetTotalEccErrors(self, handle, error_type, counter_type):
+        self._check('nvmlDeviceGetTotalEccErrors')
+        values = self._telemetry(self._device(handle)[1])
+        if error_type == pynvml.NVML_MEMORY_ERROR_TYPE_UNCORRECTED:
+            return values['ecc_dbe_total']
+        return values['ecc_sbe_total']
+
+    # -- XID events (SimulatedHost.inject_xid) -------------------------------
+
+    def nvmlEventSetCreate(self):
+        self._check('nvmlEventSetCreate')
+        self._event_sets = getattr(self, '_event_sets', [])
+        self._event_sets.append({})
+        return len(self._event_sets)
+
+    def nvmlDeviceRegisterEvents(self, handle, event_types, event_set):
+        self._check('nvmlDeviceRegisterEvents')
+        address = self._device(handle)[1]
+        if not event_types & pynvml.nvmlEventTypeXidCriticalError:
+            raise base.error(pynvml.NVML_ERROR_NOT_SUPPORTED)
+        # Events from now on: remember the last one already there.
+        seen = max([e[0] for e in self._gpu(address).get('xid_events', [])],
+                   default=0)
+        self._event_sets[event_set - 1][address] = seen
+
+    def nvmlEventSetWait_v2(self, event_set, timeout_ms):
+        self._check('nvmlEventSetWait_v2')
+        registered = self._event_sets[event_set - 1]
+        for index, address in enumerate(self._addresses()):
+            if address not in registered:
+                continue
+            for seq, xid in self._gpu(address).get('xid_events', []):
+                if seq > registered[address]:
+                    registered[address] = seq
+                    data = pynvml.c_nvmlEventData_t()
+                    data.device = base.device_handle(index)
+                    data.eventType = pynvml.nvmlEventTypeXidCriticalError
+                    data.eventData = xid
+                    return data
+        raise base.error(pynvml.NVML_ERROR_TIMEOUT)
+
+    nvmlEventSetWait = nvmlEventSetWait_v2
+
+    def nvmlEventSetFree(self, event_set):
+        self._check('nvmlEventSetFree')
+        self._event_sets[event_set - 1] = {}
+
+    # -- active vGPUs (SimulatedHost.attach_guest) ---------------------------
+
+    def _vgpu(self, vgpu_id):
+        """(address, device, vGPU type, guest) of a vGPU instance id."""
+        index, position = divmod(int(vgpu_id), _VGPU_ID_BASE)
+        addresses = self._addresses()
+        if not 1 <= index <= len(addresses):
+            raise base.error(pynvml.NVML_ERROR_INVALID_ARGUMENT)
+        address = addresses[index - 1]
+        if self._gpu(address).get('lost'):
+            raise base.error(pynvml.NVML_ERROR_GPU_IS_LOST)
+        guests = self._guests(address)
+        if position >= len(guests):
+            raise base.error(pynvml.NVML_ERROR_NOT_FOUND)
+        return (address,) + guests[position]
+
+    def nvmlDeviceGetActiveVgpus(self, handle):
+        self._check('nvmlDeviceGetActiveVgpus')
+        index, address = self._device(handle)
+        return [(index + 1) * _VGPU_ID_BASE + n
+                for n in range(len(self._guests(address)))]
+
+    def nvmlVgpuInstanceGetVmID(self, vgpu_id):
+        self._check('nvmlVgpuInstanceGetVmID')
+        return (self._vgpu(vgpu_id)[3]['vm'], pynvml.NVML_VGPU_VM_ID_UUID)
+
+    def nvmlVgpuInstanceGetUUID(self, vgpu_id):
+        self._check('nvmlVgpuInstanceGetUUID')
+        address, device = self._vgpu(vgpu_id)[:2]
+        return str(uuid.uuid5(uuid.NAMESPACE_URL,
+                              '%s/%s' % (address, device)))
+
+    def nvmlVgpuInstanceGetType(self, vgpu_id):
+        self._check('nvmlVgpuInstanceGetType')
+        return self._vgpu(vgpu_id)[2].type_id
+
+    def nvmlVgpuInstanceGetFbUsage(self, vgpu_id):
+        self._check('nvmlVgpuInstanceGetFbUsage')
+        _a, _d, vgpu_type, guest = self._vgpu(vgpu_id)
+        return int(vgpu_type.framebuffer_mib * guest['fb_fraction']) * \
+            base.MIB
+
+    def nvmlVgpuInstanceGetGpuPciId(self, vgpu_id):
+        self._check('nvmlVgpuInstanceGetGpuPciId')
+        address, device = self._vgpu(vgpu_id)[:2]
+        if device in self._gpu(address)['mdevs']:
+            # NVML gives the parent's id for an mdev-backed vGPU.
+            device = self._gpu(address)['mdevs'][device]['parent']
+        domain, rest = device.split(':', 1)
+        return ('%08X:%s' % (int(domain, 16), rest.upper()))
+
+    def nvmlVgpuInstanceGetMdevUUID(self, vgpu_id):
+        self._check('nvmlVgpuInstanceGetMdevUUID')
+        address, device = self._vgpu(vgpu_id)[:2]
+        if device not in self._gpu(address)['mdevs']:
+            raise base.error(pynvml.NVML_ERROR_NOT_SUPPORTED)
+        return device
+
+    def nvmlDeviceGetVgpuUtilization(self, handle, last_seen_timestamp):
+        self._check('nvmlDeviceGetVgpuUtilization')
+        index, address = self._device(handle)
+        samples = []
+        for n, (_d, vgpu_type, guest) in enumerate(self._guests(address)):
+            sample = pynvml.c_nvmlVgpuInstanceUtilizationSample_t()
+            sample.vgpuInstance = (index + 1) * _VGPU_ID_BASE + n
+            sample.timeStamp = last_seen_timestamp + 1
+            sample.smUtil.uiVal = int(round(100 * guest['load'] * (
+                self._guest_share(address, vgpu_type))))
+            sample.memUtil.uiVal = int(sample.smUtil.uiVal * 0.6)
+            samples.append(sample)
+        return samples
 
     # -- vGPU types ---------------------------------------------------------
 

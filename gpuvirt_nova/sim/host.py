@@ -241,6 +241,67 @@ class SimulatedHost:
             state['gpus'][self._pf(address)].setdefault(
                 'telemetry', {}).update(values)
 
+    def attach_guest(self, device, vm_uuid, load=0.5, fb_fraction=0.5):
+        """A VM runs on a carved vGPU device (VF address or mdev UUID).
+
+        What a guest does moves the GPU's telemetry: ``load`` (0..1) is
+        how busy the guest keeps its vGPU, ``fb_fraction`` how much of its
+        framebuffer it fills. NVML then lists the vGPU as active, with
+        ``vm_uuid`` as its VM id (libvirt's domain UUID, Nova's instance
+        UUID on KVM).
+        """
+        if not 0 <= load <= 1 or not 0 <= fb_fraction <= 1:
+            raise exception.UsageError(
+                'attach_guest: load and fb_fraction are fractions (0..1)')
+        with self.store.transaction() as state:
+            pf, type_id = self._guest_device(state, device)
+            if not type_id:
+                raise exception.UsageError(
+                    'attach_guest: %s carries no vGPU type: carve it first'
+                    % device)
+            state['gpus'][pf].setdefault('guests', {})[device] = {
+                'vm': str(vm_uuid), 'type_id': type_id, 'load': load,
+                'fb_fraction': fb_fraction}
+
+    def detach_guest(self, device):
+        """The VM on ``device`` is gone; its load leaves the GPU."""
+        with self.store.transaction() as state:
+            pf, _type = self._guest_device(state, device)
+            state['gpus'][pf].get('guests', {}).pop(device, None)
+
+    def set_gpu_lost(self, address, lost=True):
+        """The GPU fell off the bus: every NVML call on it fails.
+
+        NVML answers ``NVML_ERROR_GPU_IS_LOST`` until ``lost=False`` (a
+        reset or the GPU coming back); sysfs still lists the device.
+        """
+        with self.store.transaction() as state:
+            state['gpus'][self._pf(address)]['lost'] = bool(lost)
+
+    def inject_xid(self, address, xid):
+        """An XID error on the GPU, delivered to registered event sets."""
+        with self.store.transaction() as state:
+            gpu = state['gpus'][self._pf(address)]
+            gpu['xid_seq'] = gpu.get('xid_seq', 0) + 1
+            gpu['xid_events'] = (gpu.get('xid_events', []) + [
+                [gpu['xid_seq'], int(xid)]])[-_JOURNAL_MAX:]
+
+    def _guest_device(self, state, device):
+        """(PF address, vGPU type id) of a VF address or an mdev UUID."""
+        for pf, gpu in state['gpus'].items():
+            if device in gpu['mdevs']:
+                return pf, gpu['mdevs'][device]['type_id']
+        try:
+            pf, index = self._owner(state, writers.validate_pci_address(
+                device))
+        except exception.UsageError:
+            pf, index = None, None
+        if pf is None or index is None:
+            raise exception.UsageError(
+                'no VF or mdev %s on simulated host %s'
+                % (device, state['spec']['hostname']))
+        return pf, state['gpus'][pf]['vfs'][index]['current_vgpu_type']
+
     def set_mdev_persistent(self, mdev_uuid, persistent=True):
         """Mark an mdev as defined with autostart (mdevctl / libvirt)."""
         with self.store.transaction() as state:

@@ -43,6 +43,7 @@ instance never runs without the vGPU Placement allocated to it.
 
 import contextlib
 import threading
+import time
 
 from nova import context as nova_context
 from nova import exception as nova_exception
@@ -53,6 +54,7 @@ from oslo_log import log as logging
 
 import gpuvirt_nova.conf  # noqa: F401  (registers [gpuvirt] options)
 from gpuvirt_nova import exception
+from gpuvirt_nova.monitor import fence
 from gpuvirt_nova.placement import naming
 from gpuvirt_nova.placement import offers as offers_mod
 from gpuvirt_nova.placement import tree
@@ -103,6 +105,8 @@ class GpuvirtLibvirtDriver(migrate.LiveMigrationMixin,
         #: uuid of this compute node's root provider.
         self._gpuvirt_root_uuid = None
         self._gpuvirt_hardware = None
+        #: GPUs fenced as unhealthy (see _gpuvirt_fenced).
+        self._gpuvirt_fence = fence.Fence(time.monotonic)
 
     # -- plumbing ---------------------------------------------------------
 
@@ -429,6 +433,7 @@ class GpuvirtLibvirtDriver(migrate.LiveMigrationMixin,
         desired = tree.build_provider_tree(
             nodename, host, offers_mod.offers_from_hardware(host),
             draining=provider.draining_gpus(provider_tree, nodename),
+            unhealthy=self._gpuvirt_fenced(provider_tree, nodename, host),
             isolate=True)
         for address, problem in desired.problems:
             LOG.warning('GPU %s is not offered (its provider, if any, is '
@@ -439,6 +444,28 @@ class GpuvirtLibvirtDriver(migrate.LiveMigrationMixin,
             provider_tree, desired, self._provider_usages)
         for note in notes:
             LOG.warning('%s', note)
+
+    def _gpuvirt_fenced(self, provider_tree, nodename, host):
+        """``{address: reason}`` of the GPUs to fence (monitor.fence)."""
+        group = CONF.gpuvirt_monitor
+        if not group.fence_unhealthy_gpus:
+            return {}
+        marked = provider.unhealthy_gpus(provider_tree, nodename)
+        try:
+            found = fence.probe(self._gpu_hardware().nvml(),
+                                [g.address for g in host.gpus])
+        except Exception as exc:
+            LOG.warning('GPU health check failed, fences kept as they '
+                        'are: %s', exc)
+            return marked
+        fenced = self._gpuvirt_fence.update(marked, found,
+                                            group.fence_release_after)
+        for address, reason in sorted(fenced.items()):
+            LOG.warning('GPU %s is fenced (%s): nothing new lands on it; '
+                        'guests on it keep running. Released after %ds '
+                        'healthy', address, reason,
+                        group.fence_release_after)
+        return fenced
 
     def _provider_usages(self, rp_uuid):
         """``{rc: used}`` of a provider, read from Placement.

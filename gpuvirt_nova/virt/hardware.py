@@ -45,6 +45,12 @@ class RealHardware(object):
             self.sysfs_root, discover_mod.AUTO if self.use_nvml else None,
             hostname=self.hostname)
 
+    def nvml(self):
+        """The pynvml module health checks read; None without NVML."""
+        if not self.use_nvml:
+            return None
+        return discover_mod.nvml_module(discover_mod.AUTO, self.sysfs_root)
+
     def writer(self):
         if self._writer is None:
             self._writer = backends.privsep_writer()
@@ -58,6 +64,9 @@ class SimulatedHardware(object):
 
     def discover(self):
         return discover_mod.discover_host(self.sim_host, self.hostname)
+
+    def nvml(self):
+        return self.sim_host.nvml()
 
     def writer(self):
         return self.sim_host.writer()

@@ -90,6 +90,13 @@ def draining_gpus(provider_tree, root):
          for name in _child_names(provider_tree, root)), root)
 
 
+def unhealthy_gpus(provider_tree, root):
+    """``{address: reason}`` of GPUs the fence marked (see monitor.fence)."""
+    return tree.unhealthy_addresses(
+        ((name, provider_tree.data(name).traits)
+         for name in _child_names(provider_tree, root)), root)
+
+
 def stale_providers(provider_tree, root, wanted):
     """Names of our GPU providers under ``root`` that are not wanted."""
     stale = []

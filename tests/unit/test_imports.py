@@ -85,11 +85,18 @@ MAY_LOAD = {
     # The driver: its hardware adapter (virt/hardware) uses the wiring;
     # the scheduler is another service and the privsep daemon loads only
     # when a host writes.
+    # The driver also asks the monitor's fence which GPUs are unhealthy
+    # (monitor/fence.py), and feeds them to the one provider-tree path.
     'virt': {'hardware', 'exception', 'conf', BACKENDS, 'layout',
-             'placement'},
-    # Empty rooms so far, ruled from DESIGN.md's flow: the monitor samples
-    # hardware, the doctor checks what the other rooms decide.
+             'placement', 'monitor'},
+    # The monitor samples hardware (NVML through hardware/nvml's helpers,
+    # the catalog for vGPU type names) and reads its options. It never
+    # loads placement, virt or Nova: it runs as its own daemon on hosts
+    # where nova-compute's modules need not load, and the fence's
+    # Placement marks are named by placement/naming in the driver. Its
+    # daemon wiring reaches the backends from inside a function only.
     'monitor': {'hardware', 'exception', 'conf'},
+    # Empty room so far: the doctor checks what the other rooms decide.
     'doctor': {'hardware', 'exception', 'conf', BACKENDS, 'layout',
                'placement'},
     # The CLI over everything, but a command that only reads never starts

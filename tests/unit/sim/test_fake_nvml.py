@@ -103,10 +103,9 @@ class DeviceTestCase(NvmlTestCase):
                              nvml.nvmlDeviceGetHandleByIndex, 2)
 
     def test_unsimulated_function_is_not_supported(self):
-        self.assertNotIn('nvmlDeviceGetTotalEccErrors', fake_nvml.SIMULATED)
+        self.assertNotIn('nvmlDeviceGetFanSpeed', fake_nvml.SIMULATED)
         self.assertNvmlError(pynvml.NVML_ERROR_NOT_SUPPORTED,
-                             self.nvml.nvmlDeviceGetTotalEccErrors,
-                             self.dev, 0, 0)
+                             self.nvml.nvmlDeviceGetFanSpeed, self.dev)
 
     def test_telemetry_is_settable(self):
         self.host.set_telemetry('0000:3b:00.0', temperature_c=81,
