@@ -12,13 +12,14 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""``gpuvirt-nova catalog list|show``: the GPU models we know."""
+"""``gpuvirt-nova catalog list|show|check``: the GPU models we know."""
 
 from cliff import lister
 from cliff import show
 
 from gpuvirt_nova import exception
 from gpuvirt_nova.hardware import catalog
+from gpuvirt_nova.hardware import listings
 
 
 class ListCatalog(lister.Lister):
@@ -60,3 +61,44 @@ class ShowCatalog(show.ShowOne):
                  gpu_model.memory_mib, '\n'.join(profiles),
                  '\n'.join(types),
                  '\n'.join('%s: %s' % s for s in gpu_model.sources)))
+
+
+class CheckCatalog(lister.Lister):
+    """Compare every catalog MIG table with real published listings.
+
+    Per model: matches, differs (which profile and field, catalog value
+    against the listing's), no public listing found, or a listed model the
+    catalog lacks. Exit status 1 when any catalog table differs, so CI
+    notices a catalog that drifted from real hosts.
+    """
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        parser.add_argument(
+            '--listing', action='append', default=None, metavar='FILE',
+            help='an `nvidia-smi mig -lgip` capture with a "# model:" and '
+                 '"# source: URL" header (repeatable); default: the '
+                 'listings shipped with the catalog')
+        return parser
+
+    def take_action(self, parsed_args):
+        found = None
+        if parsed_args.listing:
+            found = []
+            for path in parsed_args.listing:
+                try:
+                    with open(path, encoding='utf-8') as f:
+                        found.append(listings.parse_lgip(f.read(), path))
+                except (OSError, ValueError) as exc:
+                    raise exception.UsageError('--listing %s: %s' % (
+                        path, getattr(exc, 'strerror', None) or exc))
+        results = listings.check(listings=found)
+        self.app.differs = any(r['status'] == listings.DIFFERS
+                               for r in results)
+        return (('Model', 'Status', 'Details', 'Sources'),
+                [(r['model'], r['status'], '\n'.join(r['details']),
+                  '\n'.join(r['sources'])) for r in results])
+
+    def run(self, parsed_args):
+        status = super().run(parsed_args)
+        return status or (1 if getattr(self.app, 'differs', False) else 0)

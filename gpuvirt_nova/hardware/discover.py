@@ -64,8 +64,14 @@ def merge_gpu(from_sysfs, from_nvml, gpu_catalog):
         gpu.mig_current = from_nvml.mig_current
         gpu.mig_pending = from_nvml.mig_pending
         gpu.gpu_instances = list(from_nvml.gpu_instances)
+        gpu.mig_profiles = list(from_nvml.mig_profiles)
         if from_nvml.memory_mib:
             gpu.memory_mib = from_nvml.memory_mib
+        if from_sysfs is not None and from_nvml.vgpu_type_ids:
+            # NOTE: both lists are the driver's; NVML's is complete.
+            gpu.vgpu_type_ids = dict(from_nvml.vgpu_type_ids,
+                                     **from_sysfs.vgpu_type_ids)
+            gpu.vgpu_types_complete = from_nvml.vgpu_types_complete
     if gpu_model is None and from_sysfs is not None:
         gpu_model = gpu_catalog.find(from_sysfs.model)
     if gpu_model is not None:
@@ -75,6 +81,8 @@ def merge_gpu(from_sysfs, from_nvml, gpu_catalog):
         gpu.mig_capable = gpu.mig_capable or gpu_model.mig_capable
     elif from_nvml is not None:
         gpu.model = from_nvml.model
+    if from_sysfs is not None and from_nvml is not None:
+        sysfs.name_vgpu_types(gpu, gpu_model)
     return gpu
 
 

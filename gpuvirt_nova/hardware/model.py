@@ -47,6 +47,35 @@ def normalize_pci_address(address):
     return text
 
 
+#: Words NVIDIA's drivers put before a vGPU type name (``NVIDIA A100-2-10C``,
+#: ``GRID T4-4Q``); the name without them is the one every layer uses.
+TYPE_NAME_PREFIXES = ('NVIDIA', 'GRID')
+#: What NVML and nvidia-smi put before a MIG profile name (``MIG 1g.5gb``).
+MIG_NAME_PREFIX = 'MIG'
+
+
+def driver_type_name(name):
+    """A vGPU type name as the driver prints it, without its prefix.
+
+    ``'NVIDIA A100-2-10C'`` and ``'GRID T4-4Q'`` -> ``'A100-2-10C'``,
+    ``'T4-4Q'``. The one rule for every source (``creatable_vgpu_types``,
+    an mdev type's ``name``, NVML's ``nvmlVgpuTypeGetName``), so one type
+    id never gets two names.
+    """
+    words = str(name).split()
+    if len(words) > 1 and words[0].upper() in TYPE_NAME_PREFIXES:
+        words = words[1:]
+    return ' '.join(words)
+
+
+def mig_profile_name(name):
+    """NVML's GPU-instance profile name without ``MIG ``: ``'1g.12gb'``."""
+    words = str(name).split()
+    if len(words) > 1 and words[0].upper() == MIG_NAME_PREFIX:
+        words = words[1:]
+    return ' '.join(words)
+
+
 class Architecture(str, enum.Enum):
     VOLTA = 'volta'
     TURING = 'turing'
@@ -214,10 +243,15 @@ class VirtualFunction:
     """An SR-IOV virtual function of a physical GPU."""
 
     address: str
-    #: vGPU type name currently set (vendor VFIO), None when unset.
+    #: vGPU type name currently set (vendor VFIO), None when unset: the
+    #: driver's name for :attr:`current_vgpu_type_id`.
     current_vgpu_type: str = None
     #: vGPU type names this VF can take now (vendor VFIO).
     creatable_types: tuple = ()
+    #: The numeric type id in ``current_vgpu_type`` (the identity).
+    current_vgpu_type_id: int = None
+    #: The ids of :attr:`creatable_types`, in the same order.
+    creatable_type_ids: tuple = ()
     #: mdev types offered on this VF (SR-IOV mdev hosts).
     mdev_types: list = dataclasses.field(default_factory=list)
 
@@ -247,10 +281,37 @@ class PhysicalGpu:
     mdev_types: list = dataclasses.field(default_factory=list)
     gpu_instances: list = dataclasses.field(default_factory=list)
     mdevs: list = dataclasses.field(default_factory=list)
+    #: ``{type name: type id}`` as this host's driver lists them for this
+    #: GPU (``creatable_vgpu_types``, mdev types, NVML's supported types):
+    #: the only ids ever written to it.
+    vgpu_type_ids: dict = dataclasses.field(default_factory=dict)
+    #: Whether :attr:`vgpu_type_ids` holds every type the driver supports
+    #: on this GPU (NVML's supported list or a physical function's mdev
+    #: types), not only the ones creatable now.
+    vgpu_types_complete: bool = False
+    #: MIG GPU-instance profiles as NVML reports them on this GPU (names,
+    #: ids, memory, placements); empty without NVML.
+    mig_profiles: list = dataclasses.field(default_factory=list)
 
     @property
     def mig_enabled(self):
         return self.mig_current
+
+    def vgpu_type_name(self, text):
+        """The driver's name for a type id, ``nvidia-<id>`` or name.
+
+        ``text`` unchanged when this GPU's driver lists no such id.
+        """
+        if text is None:
+            return None
+        text = str(text)
+        digits = text[len('nvidia-'):] if text.startswith('nvidia-') \
+            else text
+        if digits.isdigit():
+            for name, type_id in self.vgpu_type_ids.items():
+                if type_id == int(digits):
+                    return name
+        return text
 
     def vf(self, address):
         for vf in self.vfs:

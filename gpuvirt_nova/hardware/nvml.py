@@ -197,8 +197,28 @@ class NvmlReader:
             gpu.memory_mib = int(memory.total) // MIB
         if gpu_model is not None:
             gpu.architecture = gpu_model.architecture
+        self.read_vgpu_types(where, handle, gpu)
         self.read_mig(where, handle, gpu, gpu_model)
         return gpu
+
+    def read_vgpu_types(self, where, handle, gpu):
+        """The driver's supported vGPU types: ``{name: id}``, complete.
+
+        NVML lists every type the GPU supports, whatever is carved now
+        (a VF's ``creatable_vgpu_types`` only lists what fits now).
+        """
+        ids = self.call(where, 'nvmlDeviceGetSupportedVgpus', handle,
+                        quiet_not_supported=True)
+        if not ids:
+            return
+        found = {}
+        for type_id in ids:
+            name = self.call(where, 'nvmlVgpuTypeGetName', type_id)
+            if name is not None:
+                found.setdefault(model.driver_type_name(text(name)),
+                                 int(type_id))
+        gpu.vgpu_type_ids = found
+        gpu.vgpu_types_complete = len(found) == len(ids)
 
     def read_mig(self, where, handle, gpu, gpu_model):
         modes = self.call(where, 'nvmlDeviceGetMigMode', handle,
@@ -210,31 +230,75 @@ class NvmlReader:
         gpu.mig_current, gpu.mig_pending = (bool(modes[0]), bool(modes[1]))
         if gpu.mig_current:
             gpu.gpu_instances = self.read_gpu_instances(where, handle,
-                                                        gpu_model)
+                                                        gpu_model, gpu)
 
-    def _gi_profile_ids(self, gpu_model):
-        if gpu_model is not None and gpu_model.mig_profiles:
-            return [p.nvml_id for p in gpu_model.mig_profiles]
+    def _gi_profile_ids(self):
         return range(_const(self.nvml, 'NVML_GPU_INSTANCE_PROFILE_COUNT',
                             NVML_GPU_INSTANCE_PROFILE_COUNT))
 
-    @staticmethod
-    def gi_profile_name(gpu_model, profile, info):
-        """Catalog name of an NVML GI profile, else ``<n>g.<m>gb``."""
+    def gi_profile_name(self, gpu_model, profile, info):
+        """The profile's name as NVML gives it (``MIG 1g.12gb`` -> 1g.12gb).
+
+        Never derived from slices and memory: a real H100 NVL ``1g.12gb``
+        has 11008 MiB and its ``+me`` sibling the same size. Only an NVML
+        without names (profile info v1) falls back to the catalog's name
+        for the profile id, then to ``profile-<id>`` with a warning.
+        """
+        name = model.mig_profile_name(text(getattr(info, 'name', b'')))
+        if name:
+            return name
         for known in (gpu_model.mig_profiles if gpu_model else ()):
             if known.nvml_id == profile:
                 return known.name
-        return '%dg.%dgb' % (info.sliceCount,
-                             round(info.memorySizeMB / 1024.0))
+        self.warn('NVML gives no name for MIG GPU-instance profile %d '
+                  '(id %d); shown as profile-%d'
+                  % (profile, info.id, profile))
+        return 'profile-%d' % profile
 
-    def read_gpu_instances(self, where, handle, gpu_model):
-        instances = []
-        for profile in self._gi_profile_ids(gpu_model):
+    def read_placements(self, where, handle, profile_id):
+        """Placements of a GI profile (``nvmlDeviceGetGpuInstance...``)."""
+        c_type = getattr(self.nvml, 'c_nvmlGpuInstancePlacement_t', None)
+        if c_type is None:
+            return ()
+        array = (c_type * _MAX_INSTANCES)()
+        count = ctypes.c_uint(_MAX_INSTANCES)
+        try:
+            self.nvml.nvmlDeviceGetGpuInstancePossiblePlacements(
+                handle, profile_id, array, ctypes.byref(count))
+        except self.error as exc:
+            if not _is_not_supported(self.nvml, exc):
+                self.warn('NVML nvmlDeviceGetGpuInstancePossiblePlacements'
+                          ' on %s failed: %s' % (where, exc))
+            return ()
+        return tuple(model.Placement(int(p.start), int(p.size))
+                     for p in array[:count.value])
+
+    def read_profiles(self, where, handle, gpu_model):
+        """[(profile index, info, MigProfile)] NVML reports on a GPU."""
+        found = []
+        for profile in self._gi_profile_ids():
             info = self.call(where, 'nvmlDeviceGetGpuInstanceProfileInfo',
                              handle, profile, quiet_not_supported=True)
             if info is None:
                 continue
             name = self.gi_profile_name(gpu_model, profile, info)
+            placements = self.read_placements(where, handle, info.id)
+            count = int(info.instanceCount)
+            found.append((profile, info, model.MigProfile(
+                name=name, nvml_id=profile,
+                compute_slices=int(info.sliceCount),
+                memory_mib=int(info.memorySizeMB), placements=placements,
+                max_instances=(count if placements and
+                               1 <= count <= len(placements) else None))))
+        return found
+
+    def read_gpu_instances(self, where, handle, gpu_model, gpu=None):
+        instances = []
+        profiles = self.read_profiles(where, handle, gpu_model)
+        if gpu is not None:
+            gpu.mig_profiles = [p for _, _, p in profiles]
+        for _profile, info, mig_profile in profiles:
+            name = mig_profile.name
             try:
                 handles = _list_call(self.nvml, 'nvmlDeviceGetGpuInstances',
                                      handle, info.id, 'c_nvmlGpuInstance_t')

@@ -125,8 +125,9 @@ def parse_creatable_vgpu_types(text, path):
 
     The file has an optional header line (``ID    : vGPU Name``) and then
     one ``<id> : <name>`` line per type, the name as NVIDIA prints it
-    (``NVIDIA H100-1-10C``). The ``NVIDIA``/``GRID`` prefix is dropped so
-    names match the catalog. An empty file means no type is creatable now.
+    (``NVIDIA H100-1-10C``), in the driver's order (not sorted). The
+    ``NVIDIA``/``GRID`` prefix is dropped (:func:`short_type_name`). A
+    header alone or an empty file means no type is creatable now.
     """
     types = []
     for number, line in enumerate(text.splitlines(), start=1):
@@ -144,11 +145,11 @@ def parse_creatable_vgpu_types(text, path):
 
 
 def short_type_name(name):
-    """``'NVIDIA A100-2-10C'`` / ``'GRID T4-4Q'`` -> the catalog name."""
-    words = name.split()
-    if len(words) > 1 and words[0].upper() in ('NVIDIA', 'GRID'):
-        words = words[1:]
-    return ' '.join(words)
+    """``'NVIDIA A100-2-10C'`` / ``'GRID T4-4Q'`` -> ``'A100-2-10C'``.
+
+    :func:`gpuvirt_nova.hardware.model.driver_type_name`, the one rule.
+    """
+    return model.driver_type_name(name)
 
 
 def parse_mdev_type_id(mdev_type):
@@ -380,6 +381,10 @@ class SysfsReader:
         gpu.vgpu_mode = infer_vgpu_mode(
             gpu.mdev_types, [vf for vf in gpu.vfs if vf.mdev_types],
             vendor_vfs)
+        gpu.vgpu_type_ids = driver_type_ids(gpu)
+        # A physical function's mdev types are every type it supports.
+        gpu.vgpu_types_complete = bool(gpu.mdev_types)
+        name_vgpu_types(gpu, gpu_model, self.warn)
         return gpu
 
     def _iommu_group(self, dev_dir):
@@ -428,32 +433,15 @@ class SysfsReader:
         creatable = self.read_parsed(
             os.path.join(vendor_dir, 'creatable_vgpu_types'),
             parse_creatable_vgpu_types, default=())
-        vf.creatable_types = tuple(self.type_name(gpu_model, type_id, name)
-                                   for type_id, name in creatable)
-        current = self.read_parsed(
+        vf.creatable_type_ids = tuple(type_id for type_id, _ in creatable)
+        vf.creatable_types = tuple(name for _, name in creatable)
+        vf.current_vgpu_type_id = self.read_parsed(
             os.path.join(vendor_dir, 'current_vgpu_type'),
             parse_current_vgpu_type)
-        if current is not None:
-            vf.current_vgpu_type = self.type_name(gpu_model, current)
         return vf, True
 
-    @staticmethod
-    def type_name(gpu_model, type_id, raw_name=None):
-        """Catalog name of a numeric vGPU type id, else the raw name."""
-        known = gpu_model.vgpu_type_by_id(type_id) if gpu_model else None
-        if known is not None:
-            return known.name
-        return raw_name or 'nvidia-%d' % type_id
-
     def _types_for(self, parent, mdev_types, gpu_model):
-        types = []
-        for mdev_type in mdev_types.get(parent, ()):
-            type_id = parse_mdev_type_id(mdev_type.mdev_type)
-            if type_id is not None:
-                mdev_type.name = self.type_name(gpu_model, type_id,
-                                                mdev_type.name)
-            types.append(mdev_type)
-        return types
+        return list(mdev_types.get(parent, ()))
 
     def _mdev_types_by_parent(self, functions):
         """{parent address: [MdevType]} from ``/sys/class/mdev_bus``."""
@@ -528,6 +516,63 @@ class SysfsReader:
         return self.read_parsed(self.path(NVIDIA_MODULE_VERSION),
                                 lambda t, p: t.strip() or None,
                                 optional=True)
+
+
+def driver_type_ids(gpu):
+    """``{name: type id}`` every list the driver shows for ``gpu`` gives.
+
+    Sources: each VF's ``creatable_vgpu_types`` and the ``name`` file of
+    each ``nvidia-<id>`` mdev type of the GPU and its VFs.
+    """
+    found = {}
+    for vf in gpu.vfs:
+        for type_id, name in zip(vf.creatable_type_ids, vf.creatable_types):
+            found.setdefault(name, type_id)
+    for mdev_type in list(gpu.mdev_types) + [t for vf in gpu.vfs
+                                             for t in vf.mdev_types]:
+        type_id = parse_mdev_type_id(mdev_type.mdev_type)
+        if type_id is not None and mdev_type.name != mdev_type.mdev_type:
+            found.setdefault(mdev_type.name, type_id)
+    return found
+
+
+def name_vgpu_types(gpu, gpu_model=None, warn=None):
+    """Name every type id on ``gpu`` as the driver does (in place).
+
+    The id is the identity; its name is the one ``gpu.vgpu_type_ids``
+    (what this host's driver lists) gives it. Only an id no list of the
+    driver names falls back to the catalog's name for that id, then to
+    ``nvidia-<id>``, and ``warn`` (a callable) is told.
+    """
+    by_id = {}
+    for name, type_id in gpu.vgpu_type_ids.items():
+        by_id.setdefault(type_id, name)
+
+    def name_of(type_id, where):
+        if type_id in by_id:
+            return by_id[type_id]
+        known = gpu_model.vgpu_type_by_id(type_id) if gpu_model else None
+        if warn is not None:
+            warn('%s: vGPU type id %d is not named by any type list of this '
+                 'host\'s driver; shown as %s' % (
+                     where, type_id, known.name if known
+                     else 'nvidia-%d' % type_id))
+        return known.name if known else 'nvidia-%d' % type_id
+
+    for vf in gpu.vfs:
+        if vf.current_vgpu_type_id:
+            vf.current_vgpu_type = name_of(vf.current_vgpu_type_id,
+                                           vf.address)
+        for mdev_type in vf.mdev_types:
+            _name_mdev_type(mdev_type, by_id)
+    for mdev_type in gpu.mdev_types:
+        _name_mdev_type(mdev_type, by_id)
+
+
+def _name_mdev_type(mdev_type, by_id):
+    type_id = parse_mdev_type_id(mdev_type.mdev_type)
+    if type_id in by_id and mdev_type.name == mdev_type.mdev_type:
+        mdev_type.name = by_id[type_id]
 
 
 def read(root='/', gpu_catalog=None):

@@ -146,7 +146,19 @@ def _model(gpu):
 
 
 def _type_id(gpu, name):
-    return _model(gpu).vgpu_type(name).type_id
+    """The id this GPU's driver lists for vGPU type ``name``; never another.
+
+    The catalog's ids are for planning only: a write with an id the
+    driver did not list would name another type, or none.
+    """
+    type_id = gpu.vgpu_type_ids.get(name)
+    if type_id is None:
+        raise StepFailed('the driver on GPU %s does not list vGPU type %s '
+                         '(it lists %s); nothing was written' % (
+                             gpu.address, name,
+                             ', '.join(sorted(gpu.vgpu_type_ids)) or
+                             'no types'))
+    return type_id
 
 
 def _check(ok, message):
@@ -390,13 +402,15 @@ def create_vgpu(writer, reader, args, mdevs=None):
                args['type'])
         return set_vf_type(writer, reader, vf, args['type'])
     if via == plan_mod.VIA_SRIOV_MDEV:
-        vf = _free_vf(gpu, args['type'], args['mdev_type'])
+        mdev_type = 'nvidia-%d' % _type_id(gpu, args['type'])
+        vf = _free_vf(gpu, args['type'], mdev_type)
         _check(vf is not None, 'no free VF offers mdev type %s (%s)' % (
-            args['mdev_type'], args['type']))
-        return create_mdev(writer, reader, vf, args['mdev_type'],
-                           args['uuid'], mdevs)
+            mdev_type, args['type']))
+        return create_mdev(writer, reader, vf, mdev_type, args['uuid'],
+                           mdevs)
     if via == plan_mod.VIA_MDEV:
-        return create_mdev(writer, reader, gpu.address, args['mdev_type'],
+        return create_mdev(writer, reader, gpu.address,
+                           'nvidia-%d' % _type_id(gpu, args['type']),
                            args['uuid'], mdevs)
     raise StepFailed('GPU %s offers no vGPU types (no VFs with types, no '
                      'mdev types): is the NVIDIA vGPU manager loaded?'

@@ -174,7 +174,8 @@ def existing_vgpus(gpu, gpu_model):
     """[(parent, type name, mdev uuid or None)] the GPU serves now."""
     found = [(vf.address, type_name(gpu_model, vf.current_vgpu_type), None)
              for vf in gpu.vfs if vf.current_vgpu_type]
-    found += [(m.parent, type_name(gpu_model, m.mdev_type), m.uuid)
+    found += [(m.parent, type_name(gpu_model,
+                                   gpu.vgpu_type_name(m.mdev_type)), m.uuid)
               for m in gpu.mdevs]
     return found
 
@@ -327,10 +328,24 @@ def _plan_creates(result, target, gpu, need, hostname):
         if not res.type_name or need[res.type_name] <= 0:
             continue
         need[res.type_name] -= 1
+        # NOTE: the id written is the one this host's driver lists for the
+        # name; the catalog's id only stands in until the driver lists it
+        # (apply looks it up again before writing, see apply._type_id).
+        type_id = gpu.vgpu_type_ids.get(res.type_name)
+        if type_id is None and gpu.vgpu_types_complete:
+            result.steps[:] = []
+            result.blocked = (
+                'host %s: the driver on GPU %s does not list vGPU type %s '
+                '(it lists %s); nothing is written with an id the driver '
+                'did not list' % (hostname, gpu.address, res.type_name,
+                                  ', '.join(sorted(gpu.vgpu_type_ids))))
+            return
+        if type_id is None:
+            type_id = res.vgpu_type.type_id
         result.steps.append(Step(gpu.address, CREATE_VGPU, {
             'name': res.name, 'type': res.type_name,
-            'type_id': res.vgpu_type.type_id,
-            'mdev_type': res.vgpu_type.mdev_type, 'via': via,
+            'type_id': type_id, 'mdev_type': 'nvidia-%d' % type_id,
+            'via': via,
             'uuid': mdev_uuid(hostname, gpu.address, res.name)}))
 
 

@@ -112,7 +112,7 @@ class MigFunctions(base.NvmlBase):
             info = pynvml.c_nvmlGpuInstanceProfileInfo_t()
         else:
             info = pynvml.c_nvmlGpuInstanceProfileInfo_v2_t()
-            info.name = profile.name.encode()
+            info.name = ('MIG ' + profile.name).encode()
         info.id = base.gi_profile_id(profile.nvml_id)
         info.isP2pSupported = 0
         info.sliceCount = profile.compute_slices

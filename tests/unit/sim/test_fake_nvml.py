@@ -132,7 +132,7 @@ class MigTestCase(NvmlTestCase):
         self.assertEqual(19, info.id)
         self.assertEqual(1, info.sliceCount)
         self.assertEqual(7, info.instanceCount)
-        self.assertEqual('1g.5gb', info.name)
+        self.assertEqual('MIG 1g.5gb', info.name)
 
     def test_possible_placements_come_from_the_catalog(self):
         profile = catalog.load().get(A100).mig_profile('2g.10gb')
