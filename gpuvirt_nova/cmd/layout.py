@@ -94,6 +94,7 @@ def _load(app, parsed_args):
 
 def _node_name(app, parsed_args, layout, context):
     """The node to act on; any host when the defaults cover it."""
+    hostctx.check_host_is_this_one(parsed_args.host, context)
     try:
         return hostctx.pick_node(layout, context, parsed_args.host)
     except exception.UsageError:

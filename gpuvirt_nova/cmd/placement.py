@@ -152,8 +152,12 @@ def load_host(conf, parsed_args):
                 '--simulate host)' % parsed_args.layout)
         return _carved_simulation(parsed_args, name)
     if parsed_args.sim_root:
-        host = backends.discover_simulated(
-            common.kept_sim_root(parsed_args.sim_root), hostname=name)
+        root = common.kept_sim_root(parsed_args.sim_root)
+        if parsed_args.simulate:
+            from gpuvirt_nova.layout import hostctx
+            hostctx.check_same_host(backends.open_or_create_simulated(root),
+                                    parsed_args.simulate, root)
+        host = backends.discover_simulated(root, hostname=name)
     elif parsed_args.simulate:
         host = backends.discover_simulated(parsed_args.simulate,
                                            hostname=name)

@@ -72,6 +72,7 @@ def simulated(simulate=None, sim_root=None, state_dir=None):
     backends.make_sim_dir(sim_root, field)
     if os.listdir(sim_root):
         sim_host = backends.open_or_create_simulated(sim_root)
+        check_same_host(sim_host, simulate, sim_root)
     else:
         sim_host = backends.open_or_create_simulated(simulate, sim_root)
     name = getattr(sim_host, 'hostname', None)
@@ -82,6 +83,46 @@ def simulated(simulate=None, sim_root=None, state_dir=None):
         read_gpu=lambda address: discover.discover_host_gpu(sim_host,
                                                             address),
         make_mdevs=lambda: mdevs.SimulatedMdevs(sim_host))
+
+
+def check_same_host(sim_host, simulate, sim_root):
+    """Refuse ``--simulate SPEC`` naming another host than ``sim_root`` holds.
+
+    Reopening a kept host ignores the spec; a spec that says otherwise
+    would be silently ignored, so it is an error.
+    """
+    if not simulate:
+        return
+    from gpuvirt_nova.sim import spec as sim_spec  # simulating only
+    wanted = sim_spec.parse_spec(simulate)
+    have = sim_host.spec
+    same_gpus = [(g.model, g.mode) for g in wanted.gpus] == \
+        [(g.model, g.mode) for g in have.gpus]
+    named = '@' in simulate
+    if not same_gpus or (named and wanted.hostname != have.hostname):
+        raise exception.UsageError(
+            '--simulate %s: %s already holds another simulated host (%s, '
+            '%d GPU(s)); drop --simulate to reopen it, or pick another '
+            '--sim-root' % (simulate, sim_root, have.hostname,
+                            len(have.gpus)))
+
+
+def check_host_is_this_one(host, context):
+    """Refuse ``--host NODE`` that would read this machine as NODE.
+
+    On a real host, a layout is checked against the hardware of the host
+    the command runs on; naming another node must not silently read this
+    machine's GPUs instead of that node's.
+    """
+    if not host or context.simulated is not None:
+        return
+    mine = {context.hostname, (context.hostname or '').split('.')[0]}
+    if host not in mine:
+        raise exception.UsageError(
+            '--host %s: this is %s, whose GPUs are the ones read here; run '
+            'the command on %s, or check the layout without a host (drop '
+            '--host), or against a simulated host (--simulate SPEC)'
+            % (host, context.hostname, host))
 
 
 def real(conf):

@@ -230,6 +230,9 @@ def parse(data):
     cluster = data['gpu_cluster']
     layouts = {name: _parse_gpus(items, 'gpu_cluster.layouts.%s' % name)
                for name, items in (cluster.get('layouts') or {}).items()}
+    if not cluster.get('nodes'):
+        _fail('gpu_cluster.nodes', 'the list is empty, so the layout can '
+              'never do anything: add a node (host: and gpus:)')
     nodes = []
     hosts = {}
     for i, item in enumerate(cluster.get('nodes') or ()):
@@ -254,6 +257,11 @@ def parse(data):
             nodes.append(NodeSpec(host=host, path=path,
                                   gpus=_parse_gpus(item.get('gpus'),
                                                    path + '.gpus')))
+    for node in nodes:
+        if not node.gpus and node.layout_name is None:
+            _fail(node.path + '.gpus', 'the list is empty, so this node can '
+                  'never do anything: add a GPU entry (type: or pci: and '
+                  'vgpus:) or remove the node')
     return Layout(nodes=tuple(nodes), layouts=layouts,
                   scheduler=dict(cluster.get('scheduler') or {}))
 

@@ -133,6 +133,10 @@ CASES = [
     ('duplicate_host', 'gpu_cluster: {nodes: [{host: node01}, '
      '{host: node01}]}\n', 'gpu_cluster.nodes[1].host: duplicate host', (),
      'apply'),
+    ('no_nodes', 'gpu_cluster: {nodes: []}\n',
+     'gpu_cluster.nodes: the list is empty', (), 'apply'),
+    ('node_without_gpus', 'gpu_cluster: {nodes: [{host: node01}]}\n',
+     'gpu_cluster.nodes[0].gpus: the list is empty', (), 'apply'),
     ('unknown_named_layout',
      'gpu_cluster: {nodes: [{host: node01, layout: nope}]}\n',
      NODE + '.layout: no layout nope', (), 'apply'),

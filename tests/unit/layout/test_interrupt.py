@@ -174,3 +174,35 @@ class TestSignals(base.LayoutTestCase):
                 self.assertTrue(stop.is_set())
         self.assertEqual(before, signal.getsignal(signal.SIGINT))
         self.assertIn('stopping after the step in progress', said[0])
+
+
+class TestNeverTheWrongHost(base.LayoutTestCase):
+    """--simulate and --host never silently read other hardware."""
+
+    def test_simulate_naming_another_host_than_sim_root_holds(self):
+        root = os.path.join(self.tmp, 'kept')
+        path = self.write_layout(LAYOUT)
+        rc, out, err = self.cli('layout', 'plan', path, '--simulate', SPEC,
+                                '--sim-root', root, '--host', 'node01')
+        self.assertEqual(0, rc, err)
+        # Same spec again: reopened. Another one: refused, not ignored.
+        rc, out, err = self.cli('layout', 'plan', path, '--simulate', SPEC,
+                                '--sim-root', root, '--host', 'node01')
+        self.assertEqual(0, rc, err)
+        for command in (('layout', 'plan', path),
+                        ('placement', 'sync', '--state-dir', self.tmp)):
+            rc, out, err = self.cli(*(command + (
+                '--simulate', '1xT4:mdev', '--sim-root', root, '--host',
+                'node01')))
+            self.assertEqual(2, rc, err)
+            self.assertIn('already holds another simulated host',
+                          err.strip().splitlines()[-1])
+
+    def test_host_naming_another_machine_is_refused(self):
+        path = self.write_layout(LAYOUT.replace('node01', 'render02'))
+        for command in ('resolve', 'plan', 'validate'):
+            rc, out, err = self.cli('layout', command, path, '--host',
+                                    'render02')
+            self.assertEqual(2, rc, err)
+            self.assertIn('--host render02: this is', err)
+            self.assertIn('--simulate SPEC', err)
