@@ -15,8 +15,13 @@ done
 if [ ${#need_debs[@]} -gt 0 ]; then
     SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
     echo "bootstrap: installing Debian packages: ${need_debs[*]}"
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_debs[@]}" >/dev/null
+    # Another apt (unattended upgrades on a fresh machine) may hold the
+    # dpkg lock: wait for it, bounded, instead of failing at once.
+    lock_wait=${GPUVIRT_APT_LOCK_TIMEOUT:-600}
+    echo "bootstrap: waiting up to ${lock_wait}s for the dpkg lock if another apt holds it"
+    $SUDO apt-get -o DPkg::Lock::Timeout="$lock_wait" update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout="$lock_wait" \
+        install -y -qq "${need_debs[@]}" >/dev/null
 fi
 
 if [ ! -x "$VENV/bin/python" ]; then
