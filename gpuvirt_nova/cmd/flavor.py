@@ -86,5 +86,10 @@ class SyncFlavors(lister.Lister):
                 '--os-cloud NAME (clouds.yaml), or --dry-run to print the '
                 'flavors')
         sdk = connect.sdk_for_cloud(cloud)
+        if not hasattr(sdk.compute, 'find_flavor'):
+            raise exception.UsageError(
+                '--os-cloud %s: the cloud\'s service catalog has no Compute '
+                '(nova) endpoint, which flavor sync needs; check the cloud '
+                'in clouds.yaml' % cloud)
         results = flavors.apply(sdk.compute, specs)
         return columns, [(r.name, r.action, r.detail) for r in results]

@@ -19,6 +19,8 @@ underscore in the entry point name is a space on the command line), so each
 room owns its commands in its own module under ``gpuvirt_nova/cmd``.
 """
 
+import configparser
+import difflib
 import os
 import sys
 
@@ -56,7 +58,73 @@ def load_config(config_files, conf=None):
              default_config_dirs=[], validate_default_values=True)
     except (cfg.Error, ValueError) as exc:
         raise exception.ConfigError('configuration error: %s' % exc)
+    check_values(conf, files)
     return conf
+
+
+def _our_options():
+    """{group name: {option names, deprecated names included}}."""
+    from gpuvirt_nova.conf import opts as opts_mod
+    groups = {}
+    for group, opts in opts_mod.list_opts():
+        names = groups.setdefault(group.name, set())
+        for opt in opts:
+            names.add(opt.dest)
+            names.update(d.name for d in opt.deprecated_opts
+                         if d.name and d.group in (None, group.name))
+    return groups
+
+
+def check_values(conf, files):
+    """Read every option of our groups now, so a bad value stops here.
+
+    oslo.config converts a value only when it is first read: without
+    this, ``drain_timeout = ten`` would fail in the middle of a drain.
+
+    :raises exception.ConfigError: one line naming group, option, file
+        and what is wrong.
+    """
+    for group, names in sorted(_our_options().items()):
+        for name in sorted(names):
+            try:
+                getattr(getattr(conf, group), name)
+            except (cfg.NoSuchOptError, AttributeError):
+                continue
+            except (cfg.Error, ValueError) as exc:
+                reason = str(exc).split(' is not valid: ', 1)[-1]
+                raise exception.ConfigError(
+                    '[%s] %s in %s: %s; fix the value (gpuvirt-nova.conf.'
+                    'sample lists what each option takes)' % (
+                        group, name, ', '.join(files) or 'the defaults',
+                        reason))
+
+
+def unknown_options(files):
+    """Warnings for keys of our groups that no option of ours reads.
+
+    A misspelt key (``sysfs_rot``) would otherwise be ignored in silence.
+    """
+    groups = _our_options()
+    warnings = []
+    for path in files:
+        parser = configparser.ConfigParser(strict=False, interpolation=None)
+        try:
+            parser.read(path)
+        except configparser.Error:
+            continue  # oslo.config has read it; its errors came first
+        for group in parser.sections():
+            if group not in groups:
+                continue
+            for key in parser.options(group):
+                if key in groups[group] or key in parser.defaults():
+                    continue
+                close = difflib.get_close_matches(key, groups[group], 1)
+                warnings.append(
+                    '%s: [%s] %s is not an option of gpuvirt-nova and is '
+                    'ignored%s' % (path, group, key,
+                                   '; did you mean %s?' % close[0]
+                                   if close else ''))
+    return warnings
 
 
 class _EarlyExit(SystemExit):
@@ -96,6 +164,10 @@ class GpuvirtApp(app.App):
             return
         try:
             load_config(self.options.config_file, self.conf)
+            files = self.options.config_file or \
+                existing_default_config_files()
+            for warning in unknown_options(files):
+                self.stderr.write('gpuvirt-nova: warning: %s\n' % warning)
             if self.options.os_placement_url:
                 self.conf.set_override('placement_url',
                                        self.options.os_placement_url,

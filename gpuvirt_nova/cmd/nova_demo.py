@@ -47,6 +47,13 @@ class NovaDemo(lister.Lister):
             if getattr(parsed_args, name) < 1:
                 raise exception.UsageError(
                     '--%s must be at least 1' % name)
+        carved = ('A100-2-10C', 'A100-3-20C')
+        for type_name in parsed_args.types or ():
+            if type_name not in carved:
+                raise exception.UsageError(
+                    '--type %s: the demo\'s hosts are carved into %s only '
+                    '(two A100-PCIE-40GB per host); use one of them'
+                    % (type_name, ' and '.join(carved)))
         # The CLI has parsed its arguments; Nova's fixtures register
         # command-line options at import, which oslo.config only allows
         # before parsing. Imported late: it loads Nova's test fixtures.

@@ -350,3 +350,17 @@ class TestLeftDraining(CliTestCase):
         code, out, err = self.gpuvirt('placement', 'show', '--state-dir',
                                       self.state, '-f', 'json')
         self.assertEqual({0}, {r['Reserved'] for r in json.loads(out)})
+
+
+class TestFlavorSyncWithoutCompute(CliTestCase):
+
+    def test_a_cloud_without_compute_gets_a_sentence(self):
+        sdk = mock.Mock(compute=object())
+        self.useFixture(fixtures.MockPatch(
+            'gpuvirt_nova.placement.connect.sdk_for_cloud',
+            return_value=sdk))
+        code, out, err = self.gpuvirt('flavor', 'sync', '--type',
+                                      'A100-2-10C', '--os-cloud', 'mycloud')
+        self.assertEqual(2, code, err)
+        self.assertIn('no Compute (nova) endpoint', err)
+        self.assertNotIn('Proxy', err)

@@ -55,17 +55,44 @@ class TestMain(base.BaseTestCase):
         self.assertEqual(1, len(err))
         self.assertIn('--config-file /nonexistent/gpuvirt.conf', err[0])
 
-    def test_bad_option_value_is_a_config_error(self):
+    def config(self, text):
         with tempfile.NamedTemporaryFile('w', suffix='.conf',
                                          delete=False) as f:
-            f.write('[gpuvirt]\nuse_nvml = maybe\n')
+            f.write(text)
         self.addCleanup(os.unlink, f.name)
-        rc = self._run('--config-file', f.name, 'catalog', 'list')
-        # oslo.config validates lazily; reading the option must fail.
-        if rc == 0:
-            self.assertRaises(ValueError, lambda: cfg.CONF.gpuvirt.use_nvml)
-        else:
+        return f.name
+
+    def err_lines(self):
+        self.stderr.seek(0)
+        return self.stderr.read().strip().splitlines()
+
+    def test_bad_option_value_stops_at_load_in_one_line(self):
+        # oslo.config converts lazily; the value must fail before any
+        # command runs, not in the middle of a drain.
+        for text, option in (
+                ('[gpuvirt]\nuse_nvml = maybe\n', '[gpuvirt] use_nvml'),
+                ('[gpuvirt_layout]\ndrain_timeout = ten\n',
+                 '[gpuvirt_layout] drain_timeout')):
+            self.stderr.seek(0)
+            self.stderr.truncate()
+            rc = self._run('--config-file', self.config(text), 'catalog',
+                           'list')
             self.assertEqual(2, rc)
+            err = self.err_lines()
+            self.assertEqual(1, len(err), err)
+            self.assertIn(option, err[0])
+            self.assertNotIn('LocationInfo', err[0])
+            cfg.CONF.reset()
+
+    def test_unknown_option_of_our_groups_is_warned(self):
+        path = self.config('[gpuvirt]\nsysfs_rot = /x\n'
+                           '[DEFAULT]\ndebug = true\n')
+        rc = self._run('--config-file', path, 'catalog', 'list')
+        self.assertEqual(0, rc)
+        err = self.err_lines()
+        self.assertEqual(1, len(err), err)
+        self.assertIn('[gpuvirt] sysfs_rot is not an option', err[0])
+        self.assertIn('did you mean sysfs_root?', err[0])
 
     def test_config_file_option_is_read(self):
         with tempfile.NamedTemporaryFile('w', suffix='.conf',

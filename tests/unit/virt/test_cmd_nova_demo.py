@@ -27,3 +27,9 @@ class TestNovaDemoCommand(base.BaseTestCase):
         rc, _out, err = self.cli('nova', 'demo', '--servers', '0')
         self.assertEqual(2, rc)
         self.assertIn('--servers must be at least 1', err)
+
+    def test_a_type_the_demo_hosts_do_not_carry_is_a_usage_error(self):
+        rc, out, err = self.cli('nova', 'demo', '--type', 'A100-99C')
+        self.assertEqual(2, rc)
+        self.assertIn('--type A100-99C', err)
+        self.assertEqual('', out)
