@@ -29,6 +29,7 @@ import argparse
 import os
 import shutil
 import sys
+import uuid
 
 from cliff import lister
 from oslo_log import log as logging
@@ -216,8 +217,13 @@ class Demo(lister.Lister):
             parsed_args.state_dir or self.app.conf.gpuvirt.state_dir), 'demo')
         shutil.rmtree(base, ignore_errors=True)
         os.makedirs(base)
+        # Against another Placement the demo's hosts get names no real
+        # host has, and everything it made goes when it ends.
+        external = bool(parsed_args.placement_url)
+        prefix = 'demo-%s-' % uuid.uuid4().hex[:6] if external else 'node'
         hosts = demo.build_hosts(layout, hosts_count,
-                                 os.path.join(base, 'sim'), hints)
+                                 os.path.join(base, 'sim'), hints,
+                                 prefix=prefix)
         progress = ProgressBar(self.app.stderr)
         mix = self.app.conf.gpuvirt_scheduler.typical_requests
         with connect.connect(placement_url=parsed_args.placement_url,
@@ -229,6 +235,7 @@ class Demo(lister.Lister):
                                             sum(len(h.gpus)
                                                 for _, h, _ in hosts),
                                             connection.where))
+            demo.check_unused_names(connection.client, hosts)
             try:
                 if parsed_args.compare:
                     results = demo.compare(
@@ -242,6 +249,13 @@ class Demo(lister.Lister):
                         progress=progress, configured_mix=mix, **shape)]
             except placement_client.PlacementError as exc:
                 raise exception.GpuvirtError(str(exc))
+            finally:
+                # Also on Ctrl-C: a real Placement keeps nothing of ours.
+                if external:
+                    self.app.stderr.write('removing the demo\'s providers '
+                                          'and allocations from %s\n'
+                                          % connection.where)
+                    demo.teardown(connection.client, hosts)
         for result in results:
             self.app.stderr.write(
                 '%s: %d requests placed (%d vGPUs, %d requests of two), %d '

@@ -357,8 +357,43 @@ def usage(client, hosts, mix_weights=None):
     return [u for _, u in result]
 
 
+def check_unused_names(client, hosts):
+    """Refuse to start when a provider has a demo host's name.
+
+    The demo only ever touches what it made: a provider of that name
+    belongs to someone else (a real compute node, another demo).
+    """
+    for hostname, _host, _offers in hosts:
+        if client.provider_by_name(hostname) is not None:
+            raise exception.UsageError(
+                'Placement already has a provider named %s, which the demo '
+                'did not create; the demo never touches providers it did '
+                'not make: pick another host name prefix or another '
+                'Placement' % hostname)
+
+
+def teardown(client, hosts):
+    """Remove every allocation and provider the demo made on ``hosts``.
+
+    Safe to call at any point (also after a failed or interrupted run):
+    what is not there is skipped. Children go before their root.
+    """
+    for hostname, _host, _offers in hosts:
+        root = client.provider_by_name(hostname)
+        if root is None:
+            continue
+        tree_providers = client.providers(in_tree=root['uuid'])
+        for provider in tree_providers:
+            for consumer in client.provider_allocations(provider['uuid']):
+                client.delete_allocations(consumer)
+        for provider in sorted(tree_providers, key=lambda p: (
+                p['uuid'] == root['uuid'], p['name'])):
+            client.delete_provider(provider['uuid'])
+
+
 def setup(client, hosts, progress=None, total_steps=None):
     """Sync ``hosts`` into Placement in one new aggregate; a Cluster."""
+    check_unused_names(client, hosts)
     cluster = Cluster(hosts=hosts, aggregate=str(uuid.uuid4()),
                       capacity=collections.Counter())
     total_steps = total_steps or len(hosts)

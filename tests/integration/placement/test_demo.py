@@ -393,3 +393,42 @@ class TestDemoCommand(base.base.BaseTestCase):
         placed = int(total.split()[1])
         self.assertIn('(%d with 2+ vGPUs)' % placed, total)
         self.assertIn('vGPUs: %d placed' % (2 * placed), total)
+
+
+class TestDemoAgainstAnotherPlacement(base.PlacementTestCase):
+    """The demo cannot harm a cloud: a Placement already holding node01."""
+
+    def test_demo_leaves_others_alone_and_takes_everything_it_made(self):
+        node = self.client.create_provider('node01')
+        generation, _ = self.client.inventories(node['uuid'])
+        self.client.set_inventories(node['uuid'], generation, {'VCPU': {
+            'total': 8, 'reserved': 0, 'min_unit': 1, 'max_unit': 8,
+            'step_size': 1, 'allocation_ratio': 1.0}})
+        before = self.client.providers()
+        tmp = base.scratch_tmp(self)
+        path = base.write_file(tmp, 'layout.yaml', LAYOUT)
+        code, out, err = self.useFixture(cli_fixture.CliFixture()).cli(
+            'demo', '--hosts', '2', '--requests', '12', '--layout', path,
+            '--state-dir', tmp, '--placement-url', self.service.url,
+            '-f', 'json')
+        self.assertEqual(0, code, err)
+        hosts = {r['Host'] for r in json.loads(out)} - {'TOTAL'}
+        self.assertEqual(2, len(hosts))
+        self.assertNotIn('node01', hosts)
+        self.assertTrue(all(h.startswith('demo-') for h in hosts), hosts)
+        # node01 is as it was, and nothing the demo made is left.
+        self.assertEqual(before, self.client.providers())
+        self.assertEqual({}, self.client.provider_allocations(node['uuid']))
+
+    def test_a_provider_with_a_demo_host_name_stops_it_untouched(self):
+        tmp = base.scratch_tmp(self)
+        layout, hints = demo.load_layout(base.write_file(
+            tmp, 'layout.yaml', LAYOUT))
+        hosts = demo.build_hosts(layout, 1, os.path.join(tmp, 'sim'), hints,
+                                 prefix='taken-%s-' % uuid.uuid4().hex[:4])
+        name = hosts[0][0]
+        self.client.create_provider(name)
+        self.assertRaises(exception.UsageError, demo.setup, self.client,
+                          hosts)
+        self.assertEqual([name], [p['name'] for p in self.client.providers(
+            name=name)])
