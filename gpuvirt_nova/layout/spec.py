@@ -230,7 +230,10 @@ def parse(data):
     cluster = data['gpu_cluster']
     layouts = {name: _parse_gpus(items, 'gpu_cluster.layouts.%s' % name)
                for name, items in (cluster.get('layouts') or {}).items()}
-    if not cluster.get('nodes'):
+    # A layout with a scheduler: block configures the scheduler even
+    # with no GPU entries; without one, empty lists can do nothing.
+    configures = bool(cluster.get('scheduler'))
+    if not cluster.get('nodes') and not configures:
         _fail('gpu_cluster.nodes', 'the list is empty, so the layout can '
               'never do anything: add a node (host: and gpus:)')
     nodes = []
@@ -258,7 +261,7 @@ def parse(data):
                                   gpus=_parse_gpus(item.get('gpus'),
                                                    path + '.gpus')))
     for node in nodes:
-        if not node.gpus and node.layout_name is None:
+        if not node.gpus and node.layout_name is None and not configures:
             _fail(node.path + '.gpus', 'the list is empty, so this node can '
                   'never do anything: add a GPU entry (type: or pci: and '
                   'vgpus:) or remove the node')

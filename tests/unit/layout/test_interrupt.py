@@ -206,3 +206,14 @@ class TestNeverTheWrongHost(base.LayoutTestCase):
             self.assertEqual(2, rc, err)
             self.assertIn('--host render02: this is', err)
             self.assertIn('--simulate SPEC', err)
+
+
+class TestSchedulerOnlyLayout(base.LayoutTestCase):
+
+    def test_a_scheduler_block_alone_is_a_layout(self):
+        layout = self.layout('gpu_cluster:\n'
+                             '  nodes:\n'
+                             '    - host: host1\n'
+                             '  scheduler:\n'
+                             '    max_jobs_per_user: 2\n')
+        self.assertEqual({'max_jobs_per_user': 2}, layout.scheduler)
