@@ -25,6 +25,7 @@ or the path of a YAML file, which adds per-group options::
 
     hostname: node01
     driver_version: "550.127.06"
+    iommu: false                      # VT-d/AMD-Vi off (default: on)
     gpus:
       - model: A100-PCIE-40GB
         count: 2
@@ -94,6 +95,7 @@ YAML_SCHEMA = {
         'hostname': {'type': 'string', 'pattern': _HOSTNAME_RE.pattern},
         'driver_version': {'type': 'string',
                            'pattern': r'^\d+\.\d+(\.\d+)?$'},
+        'iommu': {'type': 'boolean'},
         'gpus': {
             'type': 'array', 'minItems': 1,
             'items': {
@@ -142,6 +144,8 @@ class HostSpec:
     hostname: str
     driver_version: str
     gpus: tuple
+    #: Whether the IOMMU (VT-d / AMD-Vi) is on: groups, kernel command line.
+    iommu: bool = True
 
     def to_dict(self):
         return dataclasses.asdict(self)
@@ -150,7 +154,8 @@ class HostSpec:
     def from_dict(cls, data):
         return cls(hostname=data['hostname'],
                    driver_version=data['driver_version'],
-                   gpus=tuple(GpuSpec(**g) for g in data['gpus']))
+                   gpus=tuple(GpuSpec(**g) for g in data['gpus']),
+                   iommu=data.get('iommu', True))
 
 
 def _fail(text, reason):
@@ -296,8 +301,10 @@ def parse_yaml(path):
             _fail(path, 'gpus.%d.scheduling: %s has no mixed-size mode: use '
                   'equal-size' % (index, gpu_model.name))
         groups.append((gpu_model, entry.get('count', 1), mode, entry))
-    return _expand(path, groups, data.get('hostname', DEFAULT_HOSTNAME),
-                   data.get('driver_version', DEFAULT_DRIVER_VERSION))
+    return dataclasses.replace(
+        _expand(path, groups, data.get('hostname', DEFAULT_HOSTNAME),
+                data.get('driver_version', DEFAULT_DRIVER_VERSION)),
+        iommu=data.get('iommu', True))
 
 
 def parse_spec(text):

@@ -37,6 +37,11 @@ Where each part comes from:
   NVIDIA's vGPU User Guide, "Creating an NVIDIA vGPU on a Linux with KVM
   Hypervisor that Uses a Vendor-Specific VFIO Framework".
 - ``sys/module/nvidia/version``: the loaded driver's version.
+- What a host around the GPUs shows (what ``gpuvirt-nova doctor`` reads):
+  ``proc/cmdline`` (``intel_iommu=on iommu=pt`` unless the spec turns the
+  IOMMU off, which also drops ``sys/class/iommu`` and the IOMMU groups),
+  ``sys/module/<name>`` of the vfio and vGPU modules, and two NUMA nodes'
+  ``sys/devices/system/node/node<N>/cpulist`` (a 2-socket, 64-thread box).
 
 The tree is a view: :func:`render_gpu` rewrites a GPU's files from the
 state after every change (only files whose text changes are written).
@@ -53,6 +58,14 @@ NVIDIA_VENDOR = '0x10de'
 GPU_CLASS = '0x030200'
 CREATABLE_HEADER = 'ID    : vGPU Name'
 WRITE_ONLY = 0o200
+#: CPUs of each NUMA node of the simulated 2-socket host (threads paired).
+NODE_CPUS = {0: '0-15,32-47', 1: '16-31,48-63'}
+KERNEL_CMDLINE = 'BOOT_IMAGE=/boot/vmlinuz-6.8.0 root=/dev/sda1 ro quiet'
+IOMMU_CMDLINE = ' intel_iommu=on iommu=pt'
+#: Modules loaded on every simulated host, and where vGPUs use mdevs.
+MODULES = ('vfio', 'vfio_pci', 'vfio_iommu_type1', 'nvidia',
+           'nvidia_vgpu_vfio')
+MDEV_MODULES = ('mdev',)
 
 
 def sys_path(root, *parts):
@@ -149,8 +162,32 @@ def _gpu_model(gpu_spec):
     return catalog.load().get(gpu_spec['model'])
 
 
+def _iommu(state):
+    return state['spec'].get('iommu', True)
+
+
+def render_platform(root, state):
+    """Kernel command line, modules, IOMMU units and NUMA nodes."""
+    iommu = _iommu(state)
+    _write(os.path.join(root, 'proc', 'cmdline'),
+           KERNEL_CMDLINE + (IOMMU_CMDLINE if iommu else ''))
+    modules = MODULES
+    if any(g['mode'] in ('mdev', 'sriov-mdev', 'mig-mdev')
+           for g in state['spec']['gpus']):
+        modules += MDEV_MODULES
+    for name in modules:
+        os.makedirs(sys_path(root, 'module', name), exist_ok=True)
+    if iommu:
+        os.makedirs(sys_path(root, 'class', 'iommu', 'dmar0'), exist_ok=True)
+    os.makedirs(sys_path(root, 'kernel', 'iommu_groups'), exist_ok=True)
+    for node, cpus in NODE_CPUS.items():
+        _write(sys_path(root, 'devices', 'system', 'node', 'node%d' % node,
+                        'cpulist'), cpus)
+
+
 def render(root, state):
     """Write the whole tree (a new host, or after a reboot)."""
+    render_platform(root, state)
     _write(sys_path(root, 'module', 'nvidia', 'version'),
            state['spec']['driver_version'])
     for name in ('nvidia', 'vfio-pci'):
@@ -159,11 +196,13 @@ def render(root, state):
     os.makedirs(sys_path(root, 'bus', 'mdev', 'devices'), exist_ok=True)
     os.makedirs(sys_path(root, 'class', 'mdev_bus'), exist_ok=True)
     for index, gpu_spec in enumerate(state['spec']['gpus']):
-        _render_function(root, gpu_spec['address'], gpu_spec, index)
+        _render_function(root, gpu_spec['address'], gpu_spec, index,
+                         iommu=_iommu(state))
         render_gpu(root, state, gpu_spec['address'])
 
 
-def _render_function(root, address, gpu_spec, pf_index, vf_index=None):
+def _render_function(root, address, gpu_spec, pf_index, vf_index=None,
+                     iommu=True):
     """The static files of one PCI function (PF or VF)."""
     gpu_model = _gpu_model(gpu_spec)
     path = device_dir(root, address)
@@ -199,14 +238,19 @@ def _render_function(root, address, gpu_spec, pf_index, vf_index=None):
     link(os.path.join(path, 'driver'),
          sys_path(root, 'bus', 'pci', 'drivers', driver))
     link(sys_path(root, 'bus', 'pci', 'drivers', driver, address), path)
+    if iommu:
+        _link_iommu_group(root, path, address, pf_index, vf_index, link)
+    if vf_index is not None:
+        link(os.path.join(path, 'physfn'),
+             device_dir(root, gpu_spec['address']))
+
+
+def _link_iommu_group(root, path, address, pf_index, vf_index, link):
     group = sys_path(root, 'kernel', 'iommu_groups',
                      str(iommu_group(pf_index, vf_index)))
     os.makedirs(os.path.join(group, 'devices'), exist_ok=True)
     link(os.path.join(group, 'devices', address), path)
     link(os.path.join(path, 'iommu_group'), group)
-    if vf_index is not None:
-        link(os.path.join(path, 'physfn'),
-             device_dir(root, gpu_spec['address']))
 
 
 def _remove_function(root, address, pf_index, vf_index):
@@ -255,7 +299,8 @@ def _render_vfs(root, state, gpu_spec, gpu_model, pf_index):
     for i in range(numvfs):
         vf = state_mod.vf_address(address, i)
         if not os.path.lexists(os.path.join(pf_dir, 'virtfn%d' % i)):
-            _render_function(root, vf, gpu_spec, pf_index, i)
+            _render_function(root, vf, gpu_spec, pf_index, i,
+                             iommu=_iommu(state))
             _link(os.path.join(pf_dir, 'virtfn%d' % i),
                   device_dir(root, vf))
         if gpu_spec['mode'] in ('vfio', 'mig'):
