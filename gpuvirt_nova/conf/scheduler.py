@@ -92,10 +92,12 @@ OPTS = [
     cfg.IntOpt('cluster_usage_cache_seconds',
                default=10,
                min=0,
-               help='How long the cluster-wide vGPU capacity and usage '
-                    'read by VGPUFairShareFilter is reused across '
-                    'requests. Per-request reads are always cached for '
-                    'the request.'),
+               help='How long VGPUFairShareFilter reuses the number of '
+                    'managed GPU providers (one GET /resource_providers'
+                    '?required=CUSTOM_GPUVIRT_MANAGED) across requests. '
+                    'The GPUs\' usage comes from the request\'s own '
+                    'allocation candidates; a managed GPU absent from '
+                    'them counts as used.'),
 ]
 
 

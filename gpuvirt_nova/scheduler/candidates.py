@@ -177,40 +177,152 @@ def host_gpus(summaries, root_uuid, mix_weights=None):
     ``mix_weights`` maps resource class -> weight of the typical-request
     mix; by default every offered class weighs the same.
     """
+    return host_gpus_of({uuid: s for uuid, s in summaries.items()
+                         if s.get('root_provider_uuid', uuid) == root_uuid},
+                        mix_weights)
+
+
+def _gpu_key(summary, classes, weights):
+    """A hashable key of what the state of one GPU depends on."""
+    return (tuple(summary.get('traits', ())),
+            tuple((rc, r.get('capacity'), r.get('used', 0))
+                  for rc, r in summary.get('resources', {}).items()),
+            classes, weights)
+
+
+# NOTE: a fleet has few distinct (model, offers, usage) GPUs; memoising
+# the replay keeps the per-GPU cost of a request to one hash lookup.
+@functools.lru_cache(maxsize=8192)
+def _gpu_found(key):
+    """(shape key, state) of one GPU from its :func:`_gpu_key`."""
+    traits, resources, classes, weights = key
+    summary = {'traits': traits,
+               'resources': {rc: {'capacity': c, 'used': u}
+                             for rc, c, u in resources}}
     lookup = _lookup()
-    gpus = {uuid: s for uuid, s in summaries.items()
-            if s.get('root_provider_uuid', uuid) == root_uuid
-            and vgpu_classes(s.get('resources', {}))}
+    gpu_model = next((lookup.models[t] for t in traits
+                      if t in lookup.models), None)
+    if gpu_model is not None:
+        types = [lookup.types.get((gpu_model.name, rc))
+                 if rc in summary['resources'] else None for rc in classes]
+        if any(types):
+            found = _typed_gpu(gpu_model, types, summary, classes, weights)
+            if found is not None:
+                return found
+    return _fractional_gpu(summary, classes)
+
+
+def host_gpus_of(providers, mix_weights=None):
+    """HostGpus of one host's providers ({uuid: summary}), or None."""
+    gpus = {uuid: s for uuid, s in providers.items()
+            if vgpu_classes(s.get('resources', {}))}
     if not gpus:
         return None
     mix_weights = dict(mix_weights or {})
-    classes = sorted({rc for s in gpus.values()
-                      for rc in vgpu_classes(s['resources'])}
-                     | set(mix_weights))
+    classes = tuple(sorted({rc for s in gpus.values()
+                            for rc in vgpu_classes(s['resources'])}
+                           | set(mix_weights)))
     weights = _round_weights([mix_weights.get(rc, 0 if mix_weights else 1)
                               for rc in classes])
     keys, starts, slots = [], [], {}
     for uuid in sorted(gpus):
-        summary = gpus[uuid]
-        found = None
-        gpu_model = next((lookup.models[t] for t in summary.get('traits', ())
-                          if t in lookup.models), None)
-        if gpu_model is not None:
-            types = [lookup.types.get((gpu_model.name, rc))
-                     if rc in summary['resources'] else None
-                     for rc in classes]
-            if any(types):
-                found = _typed_gpu(gpu_model, types, summary, classes,
-                                   weights)
-        if found is None:
-            found = _fractional_gpu(summary, classes)
+        found = _gpu_found(_gpu_key(gpus[uuid], classes, weights))
         slots[uuid] = len(keys)
         keys.append(found[0])
         starts.append(found[1])
     space, table, mix = _host_space(tuple(keys), weights)
-    states = np.array([space.offsets[i] + s for i, s in enumerate(starts)])
-    return HostGpus(space=space, classes=tuple(classes), slots=slots,
+    states = np.array(space.offsets[:len(starts)]) + np.array(starts)
+    return HostGpus(space=space, classes=classes, slots=slots,
                     states=states, table=table, mix=mix)
+
+
+def _unit_moves(gpus, candidate):
+    """[(slot, class index)] one per vGPU unit, or None if not judged."""
+    moves = []
+    for uuid, alloc in candidate.get('allocations', {}).items():
+        for rc, amount in alloc.get('resources', {}).items():
+            if not rc.startswith(VGPU_PREFIX):
+                continue
+            slot = gpus.slots.get(uuid)
+            if slot is None or rc not in gpus.classes:
+                return None
+            moves.extend([(slot, gpus.classes.index(rc))] * int(amount))
+    return moves
+
+
+def score_hosts(by_root, hosts, mix_weights=None):
+    """Every host's candidate order and weights in a few numpy passes.
+
+    ``by_root`` is {root uuid: {provider uuid: summary}}, ``hosts``
+    [(root uuid, candidates)]. Returns {root: (order, pack, spread)}:
+    ``order`` the candidate indexes as :func:`order_candidates` ranks
+    them, ``pack``/``spread`` the weights :func:`gpu_level.host_weight`
+    gives the best one. Hosts of the same GPU shapes share one
+    fragmentation call, so a request costs O(candidates) small Python
+    steps plus a constant number of array operations per shape group.
+    """
+    groups = {}
+    for root, found in hosts:
+        gpus = host_gpus_of(by_root.get(root, {}), mix_weights)
+        if gpus is None or not found:
+            continue
+        group = groups.setdefault((id(gpus.space), id(gpus.mix)), {
+            'gpus': gpus, 'roots': [], 'states': [], 'host': [],
+            'local': [], 'moves': []})
+        h = len(group['roots'])
+        group['roots'].append(root)
+        group['states'].append(gpus.states)
+        for i, candidate in enumerate(found):
+            group['host'].append(h)
+            group['local'].append(i)
+            group['moves'].append(_unit_moves(gpus, candidate))
+    out = {}
+    for group in groups.values():
+        out.update(_score_group(group))
+    return out
+
+
+def _score_group(group):
+    gpus = group['gpus']
+    space, table, mix = gpus.space, gpus.table, gpus.mix
+    before = np.stack(group['states'])
+    host = np.array(group['host'])
+    after = before[host].copy()
+    valid = np.array([m is not None for m in group['moves']])
+    steps = max((len(m) for m in group['moves'] if m), default=0)
+    for k in range(steps):
+        rows = [(c, m[k][0], m[k][1]) for c, m in enumerate(group['moves'])
+                if m and len(m) > k]
+        c, s, r = (np.array(x) for x in zip(*rows))
+        nxt = table[after[c, s], r]
+        bad = nxt < 0
+        valid[c[bad]] = False
+        after[c, s] = np.where(bad, after[c, s], nxt)
+    capacity = float(shapes.MILLI * before.shape[1])
+    f_before = scoring.fragmentation(space, before, 0, mix)
+    f_after = scoring.fragmentation(space, after, 0, mix)
+    deltas = np.where(valid, f_after - f_before[host], np.inf)
+    free_after = space.free[after]
+    left = np.where(valid, free_after.sum(axis=1), np.inf) / capacity
+    tight = np.where(valid, (free_after * (after != before[host])).sum(
+        axis=1), np.inf)
+    finite = np.isfinite(deltas)
+    score = np.where(finite, np.round(np.where(finite, deltas, 0) / 1000.0
+                                      + scoring.PACK_BLEND * left, 9),
+                     np.inf)
+    local = np.array(group['local'])
+    order = np.lexsort((local, tight, score, host))
+    spread = space.free[before].sum(axis=1) / capacity
+    out = {}
+    bounds = np.searchsorted(host[order], np.arange(len(group['roots']) + 1))
+    for h, root in enumerate(group['roots']):
+        picked = order[bounds[h]:bounds[h + 1]]
+        best = picked[0]
+        pack = -float(deltas[best] / 1000.0
+                      + scoring.PACK_BLEND * left[best]) \
+            if finite[best] else -1.0 - scoring.PACK_BLEND
+        out[root] = (local[picked].tolist(), pack, float(spread[h]))
+    return out
 
 
 def apply_candidate(gpus, candidate):

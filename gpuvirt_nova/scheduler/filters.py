@@ -60,6 +60,9 @@ CONF = conf.CONF
 #: One cache of Placement reads per scheduler process, shared by the
 #: filters and the weigher so that a request reads each thing once.
 READS = reads_mod.PlacementReads()
+# NOTE: the provider summaries Nova's scheduler already fetched for the
+# request (see reads.install_tap; pinned by test_nova_seams).
+reads_mod.install_tap(READS)
 #: The layout file's scheduler options, kept current per request.
 LAYOUT = layout_options.LayoutOptions(CONF)
 
@@ -85,6 +88,12 @@ def mix_weights(summaries, asked):
                                  CONF.gpuvirt_scheduler.typical_requests)
 
 
+def request_mix(reads, spec_obj):
+    """The request's typical mix, derived once per request."""
+    return reads.per_request(spec_obj, 'mix', lambda: mix_weights(
+        reads.provider_summaries(spec_obj), flavor_vgpus(spec_obj)))
+
+
 def flavor_vgpus(spec_obj):
     flavor = spec_obj.flavor if spec_obj.obj_attr_is_set('flavor') else None
     return limits.requested_vgpus(getattr(flavor, 'extra_specs', None))
@@ -102,17 +111,53 @@ class VGPUPlacementFilter(filters.BaseHostFilter,
     hosts = 0
 
     def filter_all(self, filter_obj_list, spec_obj):
-        # Once per request, for the weigher's weigher_policy.
+        """Order every kept host's candidates at once (never drops one).
+
+        Nova hands a filter the hosts its earlier filters kept; scoring
+        them together (:func:`candidates.score_hosts`) costs a few array
+        operations per GPU shape instead of several per host, and leaves
+        the weigher each host's weight.
+        """
         self.layout.refresh()
-        return super().filter_all(filter_obj_list, spec_obj)
+        hosts = list(filter_obj_list)
+        start = time.perf_counter()
+        try:
+            self._reorder_all(hosts, spec_obj)
+        except Exception:
+            # NOTE: ordering is an optimisation; a scoring failure must
+            # never cost a boot, so keep Placement's order.
+            LOG.exception('Could not score vGPU candidates; keeping '
+                          'Placement order')
+        type(self).spent += time.perf_counter() - start
+        type(self).hosts += len(hosts)
+        return hosts
+
+    def _reorder_all(self, hosts, spec_obj):
+        found = [h for h in hosts if h.allocation_candidates]
+        if not any(asks_vgpu(h.allocation_candidates) for h in found):
+            return
+        scored = candidates.score_hosts(
+            self.reads.request_view(spec_obj),
+            [(h.uuid, h.allocation_candidates) for h in found],
+            request_mix(self.reads, spec_obj))
+        weights = {}
+        for host in found:
+            got = scored.get(host.uuid)
+            if got is None:
+                continue
+            order, pack, spread = got
+            listed = host.allocation_candidates
+            host.allocation_candidates = [listed[i] for i in order]
+            weights[host.uuid] = (host.allocation_candidates[0], pack,
+                                  spread)
+        self.reads.put(spec_obj, 'weights', weights)
 
     def host_passes(self, host_state, spec_obj):
+        """One host alone (callers outside Nova's filter handler)."""
         start = time.perf_counter()
         try:
             self._reorder(host_state, spec_obj)
         except Exception:
-            # NOTE: ordering is an optimisation; a scoring failure must
-            # never cost a boot, so keep Placement's order.
             LOG.exception('Could not score vGPU candidates of host %s; '
                           'keeping Placement order', host_state)
         type(self).spent += time.perf_counter() - start
@@ -123,10 +168,11 @@ class VGPUPlacementFilter(filters.BaseHostFilter,
         found = host_state.allocation_candidates
         if len(found) < 2 or not asks_vgpu(found):
             return
-        summaries = self.reads.provider_summaries(spec_obj)
-        weights = mix_weights(summaries, flavor_vgpus(spec_obj))
+        providers = self.reads.request_view(spec_obj).get(host_state.uuid,
+                                                          {})
         host_state.allocation_candidates = candidates.order_candidates(
-            summaries, host_state.uuid, found, weights)
+            providers, host_state.uuid, found,
+            request_mix(self.reads, spec_obj))
 
 
 class _AdmissionFilter(filters.BaseHostFilter):
@@ -199,19 +245,10 @@ class VGPUFairShareFilter(_AdmissionFilter):
         if not limits.vgpu_count(asked):
             return None
         shares = limits.type_shares()
-        fallback = {}
-        cluster_used = cluster_capacity = 0.0
-        for inventories, usages in self.reads.cluster_gpus(
-                opts.cluster_usage_cache_seconds):
-            vgpu = {rc: inv for rc, inv in inventories.items()
-                    if rc.startswith(candidates.VGPU_PREFIX)}
-            if not vgpu:
-                continue
-            for rc, inv in vgpu.items():
-                fallback.setdefault(rc, 1.0 / max(inv.get('total', 1), 1))
-            cluster_capacity += 1.0
-            cluster_used += min(1.0, limits.gpu_share(usages, shares,
-                                                      fallback))
+        cluster_used, cluster_capacity, fallback = limits.cluster_use(
+            self.reads.provider_summaries(spec_obj),
+            self.reads.managed_gpus(opts.cluster_usage_cache_seconds),
+            shares)
         project_used = limits.gpu_share(self.reads.project_usages(spec_obj),
                                         shares, fallback)
         share = limits.project_share(spec_obj.project_id,

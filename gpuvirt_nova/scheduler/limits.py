@@ -92,6 +92,33 @@ def gpu_share(usages, shares, fallback=None):
     return total
 
 
+def cluster_use(summaries, managed_count, shares):
+    """(GPUs used, GPU capacity, fallback shares) for fair share.
+
+    ``summaries`` are the request's provider summaries (Nova's
+    ``GET /allocation_candidates``): every GPU provider that could take
+    the request, with its usage. ``managed_count`` is the number of
+    managed GPU providers (None: unknown). A managed GPU absent from the
+    answer cannot take this request (full, or excluded by the request's
+    constraints), so it counts as used: utilization is the share of the
+    GPU capacity this request cannot have. Reads nothing per GPU.
+    """
+    fallback, used, seen = {}, 0.0, 0
+    for summary in summaries.values():
+        resources = {rc: r for rc, r in summary.get('resources', {}).items()
+                     if rc.startswith(naming.VGPU_RC_PREFIX)}
+        if not resources:
+            continue
+        seen += 1
+        for rc, r in resources.items():
+            fallback.setdefault(rc, 1.0 / max(r.get('capacity') or 1, 1))
+        used += min(1.0, gpu_share({rc: r.get('used', 0)
+                                    for rc, r in resources.items()},
+                                   shares, fallback))
+    capacity = max(managed_count or 0, seen)
+    return used + (capacity - seen), float(capacity), fallback
+
+
 def project_share(project_id, weights, default_weight):
     """The share of the cluster project ``project_id`` is entitled to."""
     weights = {p: float(w) for p, w in (weights or {}).items()}

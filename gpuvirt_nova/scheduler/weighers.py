@@ -54,14 +54,22 @@ class GpuPackingWeigher(weights.BaseHostWeigher):
 
     def _weigh_object(self, host_state, spec_obj):
         found = host_state.allocation_candidates
-        if not found or not filters.asks_vgpu(found):
+        if not found:
+            return 0.0
+        policy = CONF.gpuvirt_scheduler.weigher_policy
+        # NOTE: VGPUPlacementFilter scored every host already; its weight
+        # holds while the host's first candidate is the one it scored.
+        scored = (self.reads.peek(spec_obj, 'weights') or {}).get(
+            host_state.uuid)
+        if scored is not None and scored[0] is found[0]:
+            return scored[2] if policy == 'spread' else scored[1]
+        if not filters.asks_vgpu(found):
             return 0.0
         try:
-            summaries = self.reads.provider_summaries(spec_obj)
-            mix = filters.mix_weights(summaries,
-                                      filters.flavor_vgpus(spec_obj))
-            return host_weight(summaries, host_state.uuid, found[0],
-                               CONF.gpuvirt_scheduler.weigher_policy, mix)
+            providers = self.reads.request_view(spec_obj).get(
+                host_state.uuid, {})
+            return host_weight(providers, host_state.uuid, found[0], policy,
+                               filters.request_mix(self.reads, spec_obj))
         except Exception:
             # NOTE: a weight is a preference; never fail a boot over it.
             LOG.exception('Could not weigh vGPU host %s', host_state)

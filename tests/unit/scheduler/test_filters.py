@@ -155,10 +155,13 @@ class _AdmissionBase(_Base):
     FILTER = None
     #: {instance uuid: [uuids of its migrations in flight]}.
     migrations = {}
+    #: The request's provider summaries (Nova's allocation candidates).
+    summaries = {}
 
     def _filter(self):
         filt = self.FILTER()
-        filt.reads = self.reads_for({}, self.answers, self.migrations)
+        filt.reads = self.reads_for(self.summaries, self.answers,
+                                    self.migrations)
         return filt
 
     def moving(self, vgpus=1):
@@ -263,14 +266,13 @@ class FairShareFilterTest(_AdmissionBase):
                          project_weights={'p1': '1', 'p2': '1'},
                          fair_share_threshold=0.8)
         four = fx.rc('A100-4C')
-        inv = {'inventories': {four: {'total': 10}}}
+        self.summaries = {
+            'cn1': fx.compute('cn1'),
+            'g1': fx.gpu('cn1', {'A100-4C': 10}, used={'A100-4C': 9}),
+            'g2': fx.gpu('cn1', {'A100-4C': 10}, used={'A100-4C': 9})}
         self.answers = {
             '/resource_providers?required=CUSTOM_GPUVIRT_MANAGED': {
                 'resource_providers': [{'uuid': 'g1'}, {'uuid': 'g2'}]},
-            '/resource_providers/g1/inventories': inv,
-            '/resource_providers/g2/inventories': inv,
-            '/resource_providers/g1/usages': {'usages': {four: 9}},
-            '/resource_providers/g2/usages': {'usages': {four: 9}},
             '/usages?project_id=p1': {'usages': {four: 17}},
             '/usages?project_id=p2': {'usages': {four: 1}},
         }
@@ -301,10 +303,54 @@ class FairShareFilterTest(_AdmissionBase):
         self.assertIn('project p1', err)
 
     def test_idle_cluster_serves_everyone(self):
-        four = fx.rc('A100-4C')
-        self.answers['/resource_providers/g1/usages'] = {'usages': {four: 2}}
-        self.answers['/resource_providers/g2/usages'] = {'usages': {four: 2}}
+        for gpu in ('g1', 'g2'):
+            self.summaries[gpu] = fx.gpu('cn1', {'A100-4C': 10},
+                                         used={'A100-4C': 2})
         self.assert_passes(_spec('alice', 'p1'))
+
+    def test_gpus_absent_from_the_answer_count_as_used(self):
+        # Two idle GPUs answer; 18 more managed GPUs are full (Placement
+        # left them out), so the cluster is 90% used, not 0%.
+        for gpu in ('g1', 'g2'):
+            self.summaries[gpu] = fx.gpu('cn1', {'A100-4C': 10})
+        self.answers['/resource_providers?required=CUSTOM_GPUVIRT_MANAGED'] \
+            = {'resource_providers': [{'uuid': 'g%d' % i}
+                                      for i in range(20)]}
+        self.answers['/usages?project_id=p1'] = {
+            'usages': {fx.rc('A100-4C'): 120}}
+        err = self.refusal(_spec('alice', 'p1'))
+        self.assertIn('90% used', err)
+
+    def _reads_per_request(self, gpus):
+        self.summaries = {'cn1': fx.compute('cn1')}
+        for g in range(gpus):
+            self.summaries['g%d' % g] = fx.gpu('cn1', {'A100-4C': 10},
+                                               used={'A100-4C': 9})
+        self.answers['/resource_providers?required=CUSTOM_GPUVIRT_MANAGED'] \
+            = {'resource_providers': [{'uuid': 'g%d' % g}
+                                      for g in range(gpus)]}
+        filt = self._filter()
+        calls = []
+        for _ in range(2):
+            self.placement.calls[:] = []
+            try:
+                list(filt.filter_all(['h1'], _spec('alice', 'p1')))
+            except nova_exception.NoValidHost:
+                pass
+            calls.append(list(self.placement.calls))
+        return calls
+
+    def test_placement_reads_do_not_grow_with_the_gpus(self):
+        small = self._reads_per_request(2)
+        large = self._reads_per_request(200)
+        self.assertEqual(small, large)
+        first, then = large
+        # the request's own candidates, the project's usage, and the
+        # managed GPU count (kept across requests): nothing per GPU.
+        self.assertEqual(3, len(first), first)
+        self.assertEqual(2, len(then), then)
+        self.assertFalse([u for u in first + then
+                          if u.startswith('/resource_providers/')])
 
 
 class PackingWeigherTest(_Base):
