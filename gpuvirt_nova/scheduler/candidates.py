@@ -212,16 +212,23 @@ def _gpu_found(key):
     return _fractional_gpu(summary, classes)
 
 
+@functools.lru_cache(maxsize=1024)
+def _classes_of(names):
+    return tuple(rc for rc in names if rc.startswith(VGPU_PREFIX))
+
+
 def host_gpus_of(providers, mix_weights=None):
     """HostGpus of one host's providers ({uuid: summary}), or None."""
-    gpus = {uuid: s for uuid, s in providers.items()
-            if vgpu_classes(s.get('resources', {}))}
+    gpus, offered = {}, set()
+    for uuid, s in providers.items():
+        found = _classes_of(tuple(s.get('resources', ())))
+        if found:
+            gpus[uuid] = s
+            offered.update(found)
     if not gpus:
         return None
     mix_weights = dict(mix_weights or {})
-    classes = tuple(sorted({rc for s in gpus.values()
-                            for rc in vgpu_classes(s['resources'])}
-                           | set(mix_weights)))
+    classes = tuple(sorted(offered | set(mix_weights)))
     weights = _round_weights([mix_weights.get(rc, 0 if mix_weights else 1)
                               for rc in classes])
     keys, starts, slots = [], [], {}

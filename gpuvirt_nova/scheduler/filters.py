@@ -247,8 +247,7 @@ class VGPUFairShareFilter(_AdmissionFilter):
         shares = limits.type_shares()
         cluster_used, cluster_capacity, fallback = limits.cluster_use(
             self.reads.provider_summaries(spec_obj),
-            self.reads.managed_gpus(opts.cluster_usage_cache_seconds),
-            shares)
+            self.reads.managed_gpus(opts.cluster_usage_cache_seconds))
         project_used = limits.gpu_share(self.reads.project_usages(spec_obj),
                                         shares, fallback)
         share = limits.project_share(spec_obj.project_id,

@@ -21,6 +21,7 @@ catalog (a MIG-backed type takes its memory slices out of 8, a
 time-sliced type ``1/max_instances``), else from the provider's capacity.
 """
 
+import functools
 import re
 
 from gpuvirt_nova.hardware import catalog
@@ -66,6 +67,7 @@ def check_user_limit(user_id, project_id, in_use, asked, limit,
             % (user_id, project_id, in_use, asked, limit, source))
 
 
+@functools.lru_cache(maxsize=1)
 def type_shares():
     """{resource class: GPU share of one unit} from the catalog."""
     shares = {}
@@ -92,7 +94,23 @@ def gpu_share(usages, shares, fallback=None):
     return total
 
 
-def cluster_use(summaries, managed_count, shares):
+@functools.lru_cache(maxsize=4096)
+def _gpu_use(resources):
+    """(GPUs used, fallback shares) of one provider; None: not a GPU.
+
+    Memoised: a fleet has few distinct (offers, usage) providers.
+    """
+    vgpu = [(rc, cap, used) for rc, cap, used in resources
+            if rc.startswith(naming.VGPU_RC_PREFIX)]
+    if not vgpu:
+        return None
+    fallback = tuple((rc, 1.0 / max(cap or 1, 1)) for rc, cap, _ in vgpu)
+    used = min(1.0, gpu_share({rc: u for rc, _, u in vgpu}, type_shares(),
+                              dict(fallback)))
+    return used, fallback
+
+
+def cluster_use(summaries, managed_count):
     """(GPUs used, GPU capacity, fallback shares) for fair share.
 
     ``summaries`` are the request's provider summaries (Nova's
@@ -105,16 +123,15 @@ def cluster_use(summaries, managed_count, shares):
     """
     fallback, used, seen = {}, 0.0, 0
     for summary in summaries.values():
-        resources = {rc: r for rc, r in summary.get('resources', {}).items()
-                     if rc.startswith(naming.VGPU_RC_PREFIX)}
-        if not resources:
+        gpu = _gpu_use(tuple(
+            (rc, r.get('capacity'), r.get('used', 0))
+            for rc, r in summary.get('resources', {}).items()))
+        if gpu is None:
             continue
         seen += 1
-        for rc, r in resources.items():
-            fallback.setdefault(rc, 1.0 / max(r.get('capacity') or 1, 1))
-        used += min(1.0, gpu_share({rc: r.get('used', 0)
-                                    for rc, r in resources.items()},
-                                   shares, fallback))
+        used += gpu[0]
+        for rc, share in gpu[1]:
+            fallback.setdefault(rc, share)
     capacity = max(managed_count or 0, seen)
     return used + (capacity - seen), float(capacity), fallback
 
