@@ -43,6 +43,7 @@ import argparse
 import gc
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -375,11 +376,13 @@ def run_baseline(ref, argv):
                                  cwd=root, check=True,
                                  stdout=subprocess.PIPE).stdout
         subprocess.run(['tar', '-x', '-C', tmp], input=archive, check=True)
+        # NOTE: this tree's benchmark next to that commit's package; the
+        # working directory comes first on sys.path.
+        shutil.copytree(os.path.join(root, 'benchmarks'),
+                        os.path.join(tmp, 'benchmarks'))
         out = os.path.join(tmp, 'results.json')
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join([tmp, root]))
         subprocess.run([sys.executable, '-m', 'benchmarks.scheduler_fleet',
-                        '--json', out] + argv, cwd=root, env=env,
-                       check=True)
+                        '--json', out] + argv, cwd=tmp, check=True)
         with open(out) as stream:
             return json.load(stream)
 

@@ -15,6 +15,7 @@
 """Nova filters and weigher, on Nova's own HostState test objects."""
 
 import os
+from unittest import mock
 
 import fixtures
 from nova import exception as nova_exception
@@ -127,6 +128,22 @@ class PlacementFilterTest(_Base):
         first = host1.allocation_candidates[0]['allocations']
         self.assertIn('g-half', first)
         self.assertEqual(2, len(host1.allocation_candidates))
+
+    def test_filter_all_orders_every_kept_host_and_weighs_them(self):
+        summaries, host1, host2 = _two_hosts()
+        filt = filters.VGPUPlacementFilter()
+        weigher = weighers.GpuPackingWeigher()
+        filt.reads = weigher.reads = self.reads_for(summaries)
+        spec = _spec()
+        self.assertEqual([host1, host2],
+                         list(filt.filter_all([host1, host2], spec)))
+        self.assertIn('g-half', host1.allocation_candidates[0]['allocations'])
+        with mock.patch.object(weighers, 'host_weight') as per_host:
+            half = weigher._weigh_object(host1, spec)
+            empty = weigher._weigh_object(host2, spec)
+        per_host.assert_not_called()
+        self.assertGreater(half, empty)
+        self.assertEqual(['allocation_candidates'], self.placement.calls)
 
     def test_placement_read_once_per_request(self):
         summaries, host1, host2 = _two_hosts()
