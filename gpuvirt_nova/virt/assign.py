@@ -168,6 +168,11 @@ def _mdev_parents(gpu):
     return parents
 
 
+def mdev_type_names(gpu):
+    """``{mdev type directory: vGPU type name}`` of every parent of ``gpu``."""
+    return _mdev_type_names(gpu)
+
+
 def _mdev_type_names(gpu):
     return {t.mdev_type: t.name
             for _, types in _mdev_parents(gpu) for t in types}

@@ -83,6 +83,33 @@ def placeholders(devices):
     return result
 
 
+def pair_mdevs(source_mdevs, devices):
+    """``{source mdev UUID: destination mdev UUID}``, type by type.
+
+    ``source_mdevs``: ``{uuid: vGPU type name}`` the guest has at the
+    source; ``devices``: the destination's chosen devices. Nova rewrites
+    each ``<hostdev type='mdev'>`` of the guest with this map (its own
+    ``target_mdevs``).
+
+    :raises ValueError: a source mdev has no destination device of its
+        type, or the destination chose more mdevs than the guest has.
+    """
+    free = sorted((d for d in devices if d.kind == 'mdev'),
+                  key=lambda d: d.mdev_uuid)
+    result = {}
+    for uuid, type_name in sorted(source_mdevs.items()):
+        match = next((d for d in free if d.vgpu_type == type_name), None)
+        if match is None:
+            raise ValueError('the destination has no free %s mdev for the '
+                             'guest\'s mdev %s' % (type_name, uuid))
+        free.remove(match)
+        result[uuid] = match.mdev_uuid
+    if free:
+        raise ValueError('the destination chose %d mdev(s) the guest does '
+                         'not have at the source' % len(free))
+    return result
+
+
 def resolve(pci_map, source_vfs):
     """Replace placeholder keys with the source's VF addresses.
 

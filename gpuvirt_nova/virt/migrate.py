@@ -14,14 +14,18 @@
 
 """The live-migration half of GpuvirtLibvirtDriver (a mixin).
 
-Only servers whose vGPUs are VFs (vendor-specific VFIO) live-migrate; the
-destination checks that the vGPU types and the NVIDIA driver branch match
-the source, claims its own carved VFs, and hands them to the source as
-placeholders (see :mod:`gpuvirt_nova.virt.livemig`). mdev-backed vGPUs
-are refused with a clear reason. Uses the driver's device plumbing
-(``_gpuvirt_devices``, claims). No device is ever written here: the
-source VF keeps its type once the guest has left (it is simply free
-again), and a rollback at either end only drops the claim.
+Servers live-migrate with their vGPUs, VF-backed (vendor-specific VFIO)
+and mdev-backed (time-sliced and MIG-backed) alike. The destination checks
+that the vGPU types and the NVIDIA driver branch match the source, and
+claims its own carved devices: VFs are handed to the source as
+placeholders resolved there (see :mod:`gpuvirt_nova.virt.livemig`), mdevs
+through Nova's own ``target_mdevs`` map, with which Nova rewrites the
+guest's mdev hostdevs. The libvirt/QEMU minimums for mdev migration are
+Nova's own checks of both hosts (``dst_supports_mdev_live_migration``).
+Uses the driver's device plumbing (``_gpuvirt_devices``, claims). No
+device is ever written here: the source device keeps its carve once the
+guest has left (it is simply free again), and a rollback at either end
+only drops the claim.
 """
 
 import collections
@@ -49,17 +53,30 @@ class LiveMigrationMixin(object):
     def check_can_live_migrate_source(self, context, instance,
                                       dest_check_data,
                                       block_device_info=None):
-        if any(kind == assign.KIND_MDEV
-               for kind, _ in self._current_keys(instance)) and \
-                assign.vgpu_resource_classes(
-                    self._allocations_for(context, instance)):
-            raise nova_exception.MigrationPreCheckError(
-                reason='live migration of a server with an mdev-backed '
-                       'vGPU is not supported by the gpuvirt driver: cold '
-                       'migrate it (openstack server migrate) instead')
-        return super().check_can_live_migrate_source(
+        data = super().check_can_live_migrate_source(
             context, instance, dest_check_data,
             block_device_info=block_device_info)
+        mdevs = self._own_mdev_types(instance)
+        if mdevs:
+            # Nova names the types from [devices] enabled_mdev_types, which
+            # a gpuvirt host leaves empty: ours come from the carve.
+            data.source_mdev_types = mdevs
+        return data
+
+    def _own_mdev_types(self, instance):
+        """``{mdev UUID: vGPU type name}`` of the guest's mdevs here."""
+        uuids = {ident for kind, ident in self._current_keys(instance)
+                 if kind == assign.KIND_MDEV}
+        if not uuids:
+            return {}
+        result = {}
+        for gpu in self._gpu_hardware().discover().gpus:
+            names = assign.mdev_type_names(gpu)
+            for mdev in gpu.mdevs:
+                if mdev.uuid in uuids:
+                    result[mdev.uuid] = names.get(mdev.mdev_type,
+                                                  mdev.mdev_type)
+        return result
 
     def _provider_traits(self, context, rp_uuids):
         traits = set()
@@ -73,6 +90,13 @@ class LiveMigrationMixin(object):
 
     def check_source_migrate_data_at_dest(self, ctxt, instance, migrate_data,
                                           migration, limits, allocs):
+        source_mdevs = {}
+        if 'source_mdev_types' in migrate_data and \
+                migrate_data.source_mdev_types:
+            # Ours, not [devices] types: Nova's own mapping would refuse
+            # them (and allocate from classes it does not serve).
+            source_mdevs = dict(migrate_data.source_mdev_types)
+            migrate_data.source_mdev_types = {}
         data = super().check_source_migrate_data_at_dest(
             ctxt, instance, migrate_data, migration, limits, allocs)
         dest = assign.vgpu_resource_classes(allocs)
@@ -99,15 +123,19 @@ class LiveMigrationMixin(object):
             raise nova_exception.MigrationPreCheckError(reason=str(exc))
         finally:
             self._gpuvirt_allocations.pop(instance.uuid, None)
-        if any(d.kind != assign.KIND_VF for d in devices):
+        try:
+            target_mdevs = livemig.pair_mdevs(source_mdevs, devices)
+        except ValueError as exc:
             self._end_claim(instance)
-            raise nova_exception.MigrationPreCheckError(
-                reason='live migration to a host with mdev-backed vGPUs is '
-                       'not supported by the gpuvirt driver')
+            raise nova_exception.MigrationPreCheckError(reason=str(exc))
         pci_map = dict(data.pci_dev_map_src_dst) \
             if 'pci_dev_map_src_dst' in data else {}
-        pci_map.update(livemig.placeholders(devices))
+        pci_map.update(livemig.placeholders(
+            [d for d in devices if d.kind == assign.KIND_VF]))
         data.pci_dev_map_src_dst = pci_map
+        if target_mdevs:
+            # Nova rewrites the guest's mdev hostdevs with this map.
+            data.target_mdevs = target_mdevs
         if 'target_mdevs' not in data:
             # Nova rolls the destination back (and so ends this claim)
             # only when it holds something to clean up: with a shared

@@ -25,9 +25,14 @@ from gpuvirt_nova.virt import assign
 
 
 def mdev_hostdev(mdev_uuid):
-    """``<hostdev type='mdev' model='vfio-pci' display='off'>``."""
+    """``<hostdev type='mdev' managed='no' model='vfio-pci' display='off'>``.
+
+    ``managed='no'`` as Nova writes its own: Nova parses these hostdevs
+    back (suspend detaches them, resume re-attaches them) and cannot
+    format one without it.
+    """
     hostdev = etree.Element('hostdev', mode='subsystem', type='mdev',
-                            model='vfio-pci', display='off')
+                            managed='no', model='vfio-pci', display='off')
     source = etree.SubElement(hostdev, 'source')
     etree.SubElement(source, 'address', uuid=mdev_uuid)
     return hostdev
