@@ -21,6 +21,7 @@ QEMU, nova.conf values) is plain data.
 """
 
 import os
+import subprocess
 
 import fixtures
 from oslotest import base
@@ -102,6 +103,7 @@ class TestIommu(DoctorTestCase):
                           '  - {model: A100-PCIE-40GB, mode: mig}\n')
         facts = self.facts(self.sim(path))
         self.assertEqual(0, facts.iommu_groups)
+        self.assertNotIn('iommu', facts.cmdline)
         [error] = self.assertErrors(checks.check_iommu(facts), 'iommu')
         self.assertIn('0000:3b:00.0', error.evidence)
         self.assertIn('intel_iommu=on', error.fix)
@@ -389,3 +391,19 @@ class TestHostGpus(DoctorTestCase):
             '4xA100-PCIE-40GB:vfio')))
         self.assertEqual([facts_mod.INFO], self.severities(findings))
         self.assertIn('NUMA node 1: 0000:86:00.0', findings[0].evidence)
+
+
+class TestApplyRunning(base.BaseTestCase):
+    """A lock's pid counts only while that process lives."""
+
+    def test_live_and_dead_holders(self):
+        from gpuvirt_nova.layout import hostlock
+
+        locks = self.useFixture(fixtures.TempDir()).path
+        dead = subprocess.Popen(['true'])
+        dead.wait()
+        for host, pid in (('live', os.getpid()), ('dead', dead.pid)):
+            with open(hostlock.lock_file(locks, host) + '.pid', 'w') as f:
+                f.write('%d\n' % pid)
+        self.assertEqual({'live': os.getpid()}, gather.apply_running(
+            locks, ['live', 'dead', 'none']))
