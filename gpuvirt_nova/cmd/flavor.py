@@ -92,4 +92,9 @@ class SyncFlavors(lister.Lister):
                 '(nova) endpoint, which flavor sync needs; check the cloud '
                 'in clouds.yaml' % cloud)
         results = flavors.apply(sdk.compute, specs)
+        if not parsed_args.type:
+            # Synced from what Placement offers: the rest is not offered.
+            results += flavors.mark_not_offered(
+                sdk.compute, {rc for s in specs
+                              for rc in flavors.vgpu_classes(s.extra_specs)})
         return columns, [(r.name, r.action, r.detail) for r in results]

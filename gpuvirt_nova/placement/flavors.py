@@ -172,6 +172,43 @@ def apply(compute, specs):
     return results
 
 
+#: Start of the description of a flavor whose vGPU type no GPU offers.
+NOT_OFFERED = 'gpuvirt-nova: no GPU offers'
+
+
+def vgpu_classes(extra):
+    """The CUSTOM_VGPU_* classes a flavor's extra specs request."""
+    return {key.split(':', 1)[1] for key in extra
+            if key.startswith('resources') and ':' in key
+            and key.split(':', 1)[1].startswith(naming.VGPU_RC_PREFIX)}
+
+
+def mark_not_offered(compute, offered_classes):
+    """Mark our flavors whose vGPU class no GPU offers any more; [result].
+
+    Such a flavor is never deleted: servers may use it, and a deleted
+    flavor cannot be resized away from. Its description says why no new
+    server will find a host, and what to do once none uses it. Flavors
+    that are not ours (no ``vgpu.`` name, no ``CUSTOM_VGPU_*`` request)
+    are never touched.
+    """
+    results = []
+    for flavor in compute.flavors(details=True):
+        if not flavor.name.startswith(PREFIX):
+            continue
+        extra = dict(getattr(compute.fetch_flavor_extra_specs(flavor),
+                             'extra_specs', None) or {})
+        gone = sorted(vgpu_classes(extra) - set(offered_classes))
+        if not gone:
+            continue
+        note = ('%s %s any more; kept because servers may use it: delete '
+                'it once none does' % (NOT_OFFERED, ', '.join(gone)))
+        if (getattr(flavor, 'description', None) or '') != note:
+            compute.update_flavor(flavor, description=note)
+        results.append(FlavorResult(flavor.name, 'kept, not offered', note))
+    return results
+
+
 def _text(spec):
     return '%d vCPU, %d MiB, %d GiB, %s' % (
         spec.vcpus, spec.ram_mib, spec.disk_gib, ', '.join(
