@@ -6,15 +6,20 @@
 #   enable_plugin gpuvirt-nova https://opendev.org/x/gpuvirt-nova
 #   GPUVIRT_SIMULATE=2xA100-PCIE-40GB:mig   # optional: simulated GPUs
 #
-# Phases: stack install (package), stack post-config (shim, nova.conf of
-# compute and scheduler), stack extra (layout, Placement, flavors, boot
-# unit), unstack (boot unit off), clean (shim, unit, state removed).
+# Phases: stack install (package), stack post-config (nova.conf of compute
+# and scheduler, nova-compute started as gpuvirt-nova-compute, the layout
+# applied before nova-compute starts), stack extra (Placement, flavors,
+# boot and monitor units), unstack (units off), clean (units, state
+# removed). Nothing is written into Nova's source tree.
 
 GPUVIRT_DRIVER=gpuvirt.GpuvirtLibvirtDriver
 GPUVIRT_FILTERS=VGPUUserLimitFilter,VGPUFairShareFilter,VGPUPlacementFilter
 GPUVIRT_ALL_FILTERS=gpuvirt_nova.scheduler.filters.all_filters
 GPUVIRT_WEIGHER=gpuvirt_nova.scheduler.weighers.GpuPackingWeigher
 GPUVIRT_UNIT=gpuvirt-nova-layout.service
+GPUVIRT_MONITOR_UNIT=gpuvirt-nova-monitor.service
+# devstack runs nova-compute as this systemd unit (run_process n-cpu).
+GPUVIRT_NCPU_UNIT=devstack@n-cpu.service
 GPUVIRT_SYSTEMD_DIR=${GPUVIRT_SYSTEMD_DIR:-/etc/systemd/system}
 GPUVIRT_SUDOERS_DIR=${GPUVIRT_SUDOERS_DIR:-/etc/sudoers.d}
 # The layout file the boot unit waits for when GPUVIRT_LAYOUT_FILE is empty
@@ -60,12 +65,21 @@ function install_gpuvirt_nova {
     setup_develop $GPUVIRT_NOVA_DIR
 }
 
-# Nova imports compute_driver only from under nova.virt.: add the one-line
-# shim module to the nova tree devstack installed.
-function install_gpuvirt_nova_shim {
-    local shim=$NOVA_DIR/nova/virt/gpuvirt.py
-    $PYTHON -c 'from gpuvirt_nova.virt import shim
-print(shim.SHIM_SOURCE, end="")' | sudo tee $shim >/dev/null
+# Nova imports compute_driver only from under nova.virt.: start
+# nova-compute as gpuvirt-nova-compute (nova-compute with the
+# nova.virt.gpuvirt alias, same arguments) through a drop-in of the unit
+# devstack writes when it starts n-cpu, so Nova's tree stays untouched.
+function install_gpuvirt_nova_compute_dropin {
+    local dropin=$GPUVIRT_SYSTEMD_DIR/$GPUVIRT_NCPU_UNIT.d
+    local bin
+    bin=$(dirname "$(gpuvirt_bin)")/gpuvirt-nova-compute
+    sudo install -d "$dropin"
+    cat <<EOF | sudo tee "$dropin/gpuvirt-nova.conf" >/dev/null
+# Written by the gpuvirt-nova devstack plugin.
+[Service]
+ExecStart=
+ExecStart=$bin --config-file $NOVA_CPU_CONF
+EOF
 }
 
 # Options both nova-compute and the gpuvirt-nova command read.
@@ -141,9 +155,13 @@ function configure_gpuvirt_nova_scheduler {
 function configure_gpuvirt_nova {
     configure_gpuvirt_nova_common
     if is_service_enabled n-cpu; then
-        install_gpuvirt_nova_shim
+        install_gpuvirt_nova_compute_dropin
         install_gpuvirt_nova_sudoers
         configure_gpuvirt_nova_compute
+        # Carve the GPUs before nova-compute starts and reports them.
+        if [[ "$GPUVIRT_APPLY_LAYOUT" == "True" ]]; then
+            apply_gpuvirt_nova_layout
+        fi
     fi
     if is_service_enabled n-sch && \
             [[ "$GPUVIRT_ENABLE_SCHEDULER_PLUGINS" == "True" ]]; then
@@ -158,7 +176,7 @@ function gpuvirt_cli {
     if [[ -n "$GPUVIRT_SIMULATE" ]]; then
         $(gpuvirt_bin) --config-file $NOVA_CONF "$@"
     else
-        sudo $(gpuvirt_bin) --config-file $NOVA_CONF "$@"
+        sudo "$(gpuvirt_bin)" --config-file $NOVA_CONF "$@"
     fi
 }
 
@@ -214,20 +232,41 @@ EOF
     sudo systemctl enable $GPUVIRT_UNIT
 }
 
+# The shipped monitor unit, run as the stack user on this devstack's
+# command and nova.conf.
+function install_gpuvirt_nova_monitor_unit {
+    local dropin=$GPUVIRT_SYSTEMD_DIR/$GPUVIRT_MONITOR_UNIT.d
+    sudo install -m 0644 \
+        $GPUVIRT_NOVA_DIR/etc/systemd/$GPUVIRT_MONITOR_UNIT \
+        $GPUVIRT_SYSTEMD_DIR/$GPUVIRT_MONITOR_UNIT
+    sudo install -d $dropin
+    cat <<EOF | sudo tee $dropin/devstack.conf >/dev/null
+# Written by the gpuvirt-nova devstack plugin.
+[Service]
+ExecStart=
+ExecStart=$(gpuvirt_bin) --config-file $NOVA_CONF monitor
+User=$STACK_USER
+EOF
+    sudo systemctl daemon-reload
+    sudo systemctl enable --now $GPUVIRT_MONITOR_UNIT
+}
+
 function remove_gpuvirt_nova_unit {
-    if [[ -e $GPUVIRT_SYSTEMD_DIR/$GPUVIRT_UNIT ]]; then
-        sudo systemctl disable $GPUVIRT_UNIT || true
-        sudo rm -rf $GPUVIRT_SYSTEMD_DIR/$GPUVIRT_UNIT \
-            $GPUVIRT_SYSTEMD_DIR/$GPUVIRT_UNIT.d
-        sudo systemctl daemon-reload
-    fi
+    local unit
+    for unit in $GPUVIRT_UNIT $GPUVIRT_MONITOR_UNIT; do
+        if [[ -e $GPUVIRT_SYSTEMD_DIR/$unit ]]; then
+            sudo systemctl disable --now $unit || true
+            sudo rm -rf $GPUVIRT_SYSTEMD_DIR/$unit \
+                $GPUVIRT_SYSTEMD_DIR/$unit.d
+        fi
+    done
+    sudo rm -f $GPUVIRT_SYSTEMD_DIR/$GPUVIRT_NCPU_UNIT.d/gpuvirt-nova.conf
+    sudo rmdir $GPUVIRT_SYSTEMD_DIR/$GPUVIRT_NCPU_UNIT.d 2>/dev/null || true
+    sudo systemctl daemon-reload
 }
 
 function extra_gpuvirt_nova {
     if is_service_enabled n-cpu; then
-        if [[ "$GPUVIRT_APPLY_LAYOUT" == "True" ]]; then
-            apply_gpuvirt_nova_layout
-        fi
         if [[ "$GPUVIRT_PLACEMENT_SYNC" == "True" ]]; then
             sync_gpuvirt_nova_placement
         fi
@@ -238,6 +277,13 @@ function extra_gpuvirt_nova {
                 install_gpuvirt_nova_unit
             fi
         fi
+        if [[ "$GPUVIRT_MONITOR" == "True" ]]; then
+            if [[ -n "$GPUVIRT_SIMULATE" ]]; then
+                echo "gpuvirt-nova: simulated GPUs, no monitor unit installed"
+            else
+                install_gpuvirt_nova_monitor_unit
+            fi
+        fi
     fi
     if [[ -n "$GPUVIRT_FLAVORS" ]]; then
         create_gpuvirt_nova_flavors
@@ -246,6 +292,7 @@ function extra_gpuvirt_nova {
 
 function cleanup_gpuvirt_nova {
     remove_gpuvirt_nova_unit
+    # Left by older versions of this plugin, which wrote a shim there.
     sudo rm -f $NOVA_DIR/nova/virt/gpuvirt.py
     sudo rm -f $GPUVIRT_SUDOERS_DIR/gpuvirt-nova
     sudo rm -rf $GPUVIRT_STATE_DIR
@@ -259,12 +306,15 @@ if is_service_enabled gpuvirt-nova; then
         echo_summary "Configuring gpuvirt-nova"
         configure_gpuvirt_nova
     elif [[ "$1" == "stack" && "$2" == "extra" ]]; then
-        echo_summary "Applying the gpuvirt-nova GPU layout"
+        echo_summary "gpuvirt-nova: Placement, flavors and units"
         extra_gpuvirt_nova
     elif [[ "$1" == "unstack" ]]; then
         # A reboot after unstack leaves the GPUs as the driver left them.
         if [[ -e $GPUVIRT_SYSTEMD_DIR/$GPUVIRT_UNIT ]]; then
             sudo systemctl disable $GPUVIRT_UNIT || true
+        fi
+        if [[ -e $GPUVIRT_SYSTEMD_DIR/$GPUVIRT_MONITOR_UNIT ]]; then
+            sudo systemctl disable --now $GPUVIRT_MONITOR_UNIT || true
         fi
     elif [[ "$1" == "clean" ]]; then
         cleanup_gpuvirt_nova

@@ -83,6 +83,7 @@ function is_service_enabled {
     return 1
 }
 function enable_service { ENABLED_SERVICES+=",$1"; }
+function define_plugin { _log define_plugin "$@"; }
 function trueorfalse {
     case "${!2:-$1}" in
         1|[Tt]rue|[Yy]es|TRUE|YES) echo True ;;
@@ -97,6 +98,14 @@ function sudo { _log sudo "$@"; "$@"; }
 '''
 
 FAKE_CLI = '#!/bin/bash\nprintf "gpuvirt-nova %s\\n" "$*" >> "$CALLS"\n'
+
+
+def _console_script(name):
+    """The target of one of our console scripts, from setup.cfg."""
+    with open(os.path.join(REPO, 'setup.cfg')) as f:
+        match = re.search(r'^\s*%s = (\S+)$' % re.escape(name), f.read(),
+                          re.M)
+    return match and match.group(1)
 
 
 class DevstackPlugin(base.BaseTestCase):
@@ -227,7 +236,8 @@ class TestScripts(DevstackPlugin):
         subprocess.run(['bash', '-c', script], env=self.env, check=True)
         with open(self.store) as f:
             self.assertEqual('', f.read())
-        self.assertEqual([], self.calls_log())
+        # settings declares the plugin; nothing else runs.
+        self.assertEqual(['define_plugin gpuvirt-nova'], self.calls_log())
 
 
 class TestPostConfig(DevstackPlugin):
@@ -252,9 +262,20 @@ class TestPostConfig(DevstackPlugin):
                          self.values('gpuvirt', 'state_dir'))
         self.assertTrue(os.path.isdir(self._path('data', 'gpuvirt-nova')))
         self.assertEqual([], self.values('devices', 'enabled_mdev_types'))
-        with open(os.path.join(self.nova_dir, 'nova', 'virt',
-                               'gpuvirt.py')) as f:
-            self.assertEqual(shim.SHIM_SOURCE, f.read())
+        # Nothing in Nova's tree: n-cpu starts as gpuvirt-nova-compute.
+        self.assertEqual([], os.listdir(os.path.join(self.nova_dir, 'nova',
+                                                     'virt')))
+        with open(os.path.join(self.systemd, 'devstack@n-cpu.service.d',
+                               'gpuvirt-nova.conf')) as f:
+            dropin = f.read().splitlines()
+        self.assertIn('ExecStart=', dropin)
+        self.assertIn('ExecStart=%s --config-file %s' % (
+            self._path('bin', 'gpuvirt-nova-compute'),
+            self._path('nova-cpu.conf')), dropin)
+        self.assertEqual('gpuvirt_nova.virt.shim:main', _console_script(
+            'gpuvirt-nova-compute'))
+        self.assertEqual(shim.DRIVER_NAME.split('.')[0],
+                         shim.SHIM_MODULE.rsplit('.', 1)[1])
 
     def test_compute_gets_the_privsep_sudoers_rule(self):
         self.run_phase('stack', 'post-config')
@@ -380,11 +401,15 @@ class TestPostConfig(DevstackPlugin):
 class TestExtra(DevstackPlugin):
 
     def test_layout_sync_flavors_in_order_on_simulated_host(self):
-        self.run_phase('stack', 'extra',
-                       GPUVIRT_SIMULATE='2xA100-PCIE-40GB:mig',
-                       GPUVIRT_LAYOUT_FILE='/srv/layout.yaml',
-                       GPUVIRT_PLACEMENT_SYNC='True',
-                       GPUVIRT_FLAVORS='A100-2-10C,A100-3-20C')
+        env = dict(GPUVIRT_SIMULATE='2xA100-PCIE-40GB:mig',
+                   GPUVIRT_LAYOUT_FILE='/srv/layout.yaml',
+                   GPUVIRT_PLACEMENT_SYNC='True',
+                   GPUVIRT_FLAVORS='A100-2-10C,A100-3-20C')
+        self.run_phase('stack', 'post-config', **env)
+        # The layout is carved in post-config: before nova-compute starts
+        # (devstack starts services between post-config and extra).
+        self.assertEqual(1, len(self.cli_calls()))
+        self.run_phase('stack', 'extra', **env)
         conf = '--config-file %s ' % self.nova_conf
         self.assertEqual([
             'gpuvirt-nova ' + conf + 'layout apply /srv/layout.yaml --boot '
@@ -397,8 +422,9 @@ class TestExtra(DevstackPlugin):
         # A simulated host belongs to the stack user: never written as root.
         self.assertFalse([line for line in self.calls_log()
                           if line.startswith('sudo ')
-                          and 'gpuvirt-nova' in line])
-        self.assertEqual([], os.listdir(self.systemd))
+                          and self._path('bin', 'gpuvirt-nova ') in line])
+        self.assertEqual(['devstack@n-cpu.service.d'],
+                         os.listdir(self.systemd))
 
     def test_defaults_apply_nothing_without_layout(self):
         self.run_phase('stack', 'extra', GPUVIRT_SIMULATE='1xT4:mdev')
@@ -412,6 +438,8 @@ class TestExtra(DevstackPlugin):
              'devstack-admin -f value' % self.nova_conf], self.cli_calls())
 
     def test_real_gpus_apply_as_root_and_install_boot_unit(self):
+        self.run_phase('stack', 'post-config',
+                       GPUVIRT_LAYOUT_FILE='/srv/layout.yaml')
         self.run_phase('stack', 'extra',
                        GPUVIRT_LAYOUT_FILE='/srv/layout.yaml')
         cli = self._path('bin', 'gpuvirt-nova')
@@ -434,7 +462,27 @@ class TestExtra(DevstackPlugin):
                       self.calls_log())
 
     def test_boot_unit_can_be_turned_off(self):
+        self.run_phase('stack', 'extra', GPUVIRT_BOOT_UNIT='False',
+                       GPUVIRT_MONITOR='False')
+        self.assertEqual([], os.listdir(self.systemd))
+
+    def test_monitor_unit_on_real_gpus(self):
         self.run_phase('stack', 'extra', GPUVIRT_BOOT_UNIT='False')
+        unit = os.path.join(self.systemd, 'gpuvirt-nova-monitor.service')
+        with open(unit) as installed, open(os.path.join(
+                REPO, 'etc', 'systemd',
+                'gpuvirt-nova-monitor.service')) as shipped:
+            self.assertEqual(shipped.read(), installed.read())
+        with open(unit + '.d/devstack.conf') as f:
+            dropin = f.read().splitlines()
+        self.assertIn('ExecStart=%s --config-file %s monitor' % (
+            self._path('bin', 'gpuvirt-nova'), self.nova_conf), dropin)
+        self.assertIn('User=%s' % self._user(), dropin)
+        self.assertIn('systemctl enable --now gpuvirt-nova-monitor.service',
+                      self.calls_log())
+
+    def test_no_monitor_unit_on_simulated_gpus(self):
+        self.run_phase('stack', 'extra', GPUVIRT_SIMULATE='1xT4:mdev')
         self.assertEqual([], os.listdir(self.systemd))
 
 
@@ -449,9 +497,36 @@ class TestUnstackClean(DevstackPlugin):
         self.assertIn('systemctl disable gpuvirt-nova-layout.service',
                       self.calls_log())
         self.assertTrue(os.path.exists(unit))
+        self.assertTrue(os.path.exists(os.path.join(
+            self.systemd, 'gpuvirt-nova-monitor.service')))
         self.run_phase('clean')
         self.assertEqual([], os.listdir(self.systemd))
         self.assertFalse(os.path.exists(os.path.join(
             self.nova_dir, 'nova', 'virt', 'gpuvirt.py')))
         self.assertFalse(os.path.exists(self._path('data', 'gpuvirt-nova')))
         self.assertEqual([], os.listdir(self.sudoers))
+
+
+class TestContract(DevstackPlugin):
+    """What devstack's plugin contract asks of the plugin's files."""
+
+    def test_settings_define_the_plugin(self):
+        self.run_phase('stack', 'install')
+        self.assertIn('define_plugin gpuvirt-nova', self.calls_log())
+
+    def test_system_packages_listed(self):
+        with open(os.path.join(DEVSTACK, 'files', 'debs',
+                               'gpuvirt-nova')) as f:
+            packages = [line.strip() for line in f
+                        if line.strip() and not line.startswith('#')]
+        self.assertIn('mdevctl', packages)
+
+    def test_shellcheck_clean(self):
+        if shutil.which('shellcheck') is None:
+            self.skipTest('shellcheck is not installed')
+        result = subprocess.run(
+            ['shellcheck', '-S', 'warning', '-s', 'bash',
+             os.path.join(DEVSTACK, 'plugin.sh'),
+             os.path.join(DEVSTACK, 'settings')],
+            capture_output=True, text=True)
+        self.assertEqual(0, result.returncode, result.stdout)
