@@ -185,6 +185,17 @@ class GpuvirtNovaTestBase(base.ServersTestBase):
                 for g in self.hardware(hostname).gpus for vf in g.vfs
                 if vf.current_vgpu_type}
 
+    def one_vf(self, hostname, server, gpu_index, type_name):
+        """The server's only device: a VF of that GPU with that type."""
+        keys = self.domain_keys(hostname, server)
+        self.assertEqual(1, len(keys), keys)
+        kind, vf_address = keys.pop()
+        self.assertEqual('vf', kind)
+        self.assertEqual(self.gpu_address(hostname, gpu_index),
+                         self.vf_gpu(hostname, vf_address))
+        self.assertEqual(type_name, self.vf_types(hostname)[vf_address])
+        return vf_address
+
     def carve_state(self, hostname):
         """What the host is carved into: VF types and mdevs (by type)."""
         host = self.hardware(hostname)

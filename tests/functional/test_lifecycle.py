@@ -39,7 +39,6 @@ from gpuvirt_nova.placement import naming
 from gpuvirt_nova.placement import offers as offers_mod
 from gpuvirt_nova.placement import sync as sync_mod
 from gpuvirt_nova.placement import tree as tree_mod
-from gpuvirt_nova.virt import assign
 from tests.functional import base
 
 TYPE_2_10C = 'A100-2-10C'
@@ -109,17 +108,6 @@ class _Base(base.GpuvirtTestBase):
 
     def host_of(self, server):
         return self.api.get_server(server['id'])['OS-EXT-SRV-ATTR:host']
-
-    def one_vf(self, hostname, server, gpu_index, type_name):
-        """The server's only device: a VF of that GPU with that type."""
-        keys = self.domain_keys(hostname, server)
-        self.assertEqual(1, len(keys), keys)
-        kind, vf_address = keys.pop()
-        self.assertEqual(assign.KIND_VF, kind)
-        self.assertEqual(self.gpu_address(hostname, gpu_index),
-                         self.vf_gpu(hostname, vf_address))
-        self.assertEqual(type_name, self.vf_types(hostname)[vf_address])
-        return vf_address
 
     def assert_no_claims(self, *hostnames):
         for hostname in hostnames:

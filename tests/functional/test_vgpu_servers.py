@@ -53,14 +53,7 @@ class VgpuServerTests(base.GpuvirtTestBase):
 
     def assert_server_has_vf(self, hostname, server, gpu_index, type_name):
         """One hostdev, a VF of that GPU carrying that type; returns it."""
-        keys = self.domain_keys(hostname, server)
-        self.assertEqual(1, len(keys), keys)
-        kind, vf_address = keys.pop()
-        self.assertEqual(assign.KIND_VF, kind)
-        self.assertEqual(self.gpu_address(hostname, gpu_index),
-                         self.vf_gpu(hostname, vf_address))
-        self.assertEqual(type_name, self.vf_types(hostname)[vf_address])
-        return vf_address
+        return self.one_vf(hostname, server, gpu_index, type_name)
 
     def boot_2_10c(self):
         """An A100-2-10C server on host1's first GPU: (server, its VF)."""
