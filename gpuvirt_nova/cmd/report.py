@@ -1,0 +1,157 @@
+# Copyright 2026 The gpuvirt-nova Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""``gpuvirt-nova report``: the cluster's GPUs as Placement holds them.
+
+Utilization per GPU model, vGPU type and project, the scheduler's
+fragmentation rate, idle, fenced and draining GPUs
+(:mod:`gpuvirt_nova.scheduler.report`); ``-f json`` for tools,
+``--plot FILE.png`` for people. matplotlib is optional: only ``--plot``
+needs it.
+"""
+
+import json
+
+from cliff import command
+
+from gpuvirt_nova.cmd import placement as placement_cmd
+from gpuvirt_nova import exception
+from gpuvirt_nova.placement import client as placement_client
+from gpuvirt_nova.scheduler import report
+
+#: Slot colours of the plot: used, free, reserved (draining), fenced.
+COLOURS = {'used': '#d62728', 'free': '#2ca02c', 'reserved': '#7f7f7f',
+           'fenced': '#000000'}
+
+
+def _pct(value):
+    return '%.1f%%' % (100.0 * value)
+
+
+def _table(data):
+    """The report as plain text: one block per view."""
+    lines = ['GPUs: %d  utilization: %s  fragmentation rate: %s' % (
+        data['gpus'], _pct(data['utilization']),
+        _pct(data['fragmentation_rate'])), '', 'Per GPU model:']
+    for name, entry in data['by_model'].items():
+        lines.append('  %-24s %3d GPU(s)  %s' % (
+            name, entry['gpus'], _pct(entry['utilization'])))
+    lines += ['', 'Per vGPU type (used/total slots, reserved):']
+    for name, entry in data['by_vgpu_type'].items():
+        lines.append('  %-24s %4d/%-4d reserved %-4d %s' % (
+            name, entry['used'], entry['total'], entry['reserved'],
+            _pct(entry['utilization'])))
+    lines += ['', 'Per project (vGPUs, GPU share):']
+    for name, entry in data['by_project'].items():
+        lines.append('  %-36s %4d  %.2f  %s' % (
+            name, entry['vgpus'], entry['gpu_share'], ', '.join(
+                '%s x%d' % kv for kv in sorted(entry['types'].items()))))
+    lines.append('')
+    for what in ('idle', 'fenced', 'draining'):
+        lines.append('%s GPUs: %s' % (what.capitalize(),
+                                      ', '.join(data[what]) or '-'))
+    return '\n'.join(lines) + '\n'
+
+
+def _import_pyplot():
+    try:
+        import matplotlib
+        matplotlib.use('Agg')
+        from matplotlib import pyplot
+    except ImportError:
+        raise exception.UsageError(
+            '--plot needs matplotlib, which is not installed: pip install '
+            'matplotlib (or run without --plot)')
+    return pyplot
+
+
+def _slot_states(gpu):
+    """[(vGPU type, state)] of one GPU's slots, state in COLOURS."""
+    states = []
+    for name, slot in sorted(gpu['slots'].items()):
+        free_state = 'fenced' if gpu['fenced'] else 'reserved'
+        held = max(slot['reserved'] - slot['used'], 0)
+        states += [(name, 'used')] * slot['used']
+        states += [(name, free_state)] * min(held, slot['total']
+                                             - slot['used'])
+        states += [(name, 'free')] * max(
+            slot['total'] - slot['used'] - held, 0)
+    return states
+
+
+def plot(data, path):
+    """Draw each GPU's vGPU slots (used/free/reserved/fenced) to ``path``."""
+    pyplot = _import_pyplot()
+    gpus = data['per_gpu']
+    figure, axes = pyplot.subplots(figsize=(10, 1 + 0.45 * max(len(gpus),
+                                                               1)))
+    for row, gpu in enumerate(gpus):
+        states = _slot_states(gpu)
+        width = 1.0 / max(len(states), 1)
+        for index, (_name, state) in enumerate(states):
+            axes.barh(row, width, left=index * width, color=COLOURS[state],
+                      edgecolor='white', height=0.8)
+    axes.set_yticks(range(len(gpus)))
+    axes.set_yticklabels(['%s (%s)' % (g['provider'], g['model'])
+                          for g in gpus], fontsize=7)
+    axes.invert_yaxis()
+    axes.set_xlim(0, 1)
+    axes.set_xlabel('vGPU slots of each GPU')
+    axes.set_title('GPU utilization %s, fragmentation rate %s' % (
+        _pct(data['utilization']), _pct(data['fragmentation_rate'])))
+    from matplotlib import patches
+    axes.legend(handles=[patches.Patch(color=c, label=s)
+                         for s, c in COLOURS.items()],
+                loc='lower right', fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, format='png')
+    pyplot.close(figure)
+
+
+class Report(command.Command):
+    """Report GPU utilization, fragmentation, idle and fenced GPUs."""
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        placement_cmd.add_placement_options(parser)
+        parser.add_argument('-f', '--format', choices=('table', 'json'),
+                            default='table', help='Output format.')
+        parser.add_argument('--plot', metavar='FILE.png',
+                            help="Also draw each GPU's slots into a PNG "
+                                 "(needs matplotlib).")
+        return parser
+
+    def take_action(self, parsed_args):
+        conf = self.app.conf
+        if parsed_args.plot:
+            _import_pyplot()  # fail before any Placement call
+        # Read-only, as placement show: the embedded Placement a simulated
+        # sync filled may be read when its directory is named.
+        with placement_cmd.open_placement(conf, parsed_args, embedded_for=(
+                parsed_args.state_dir and '--state-dir')) as connection:
+            try:
+                gpus = report.read(connection.client)
+            except placement_client.PlacementError as exc:
+                raise exception.GpuvirtError(str(exc))
+        data = report.build(
+            gpus, conf.gpuvirt_scheduler.typical_requests)
+        if parsed_args.format == 'json':
+            self.app.stdout.write(json.dumps(data, indent=2,
+                                             sort_keys=True) + '\n')
+        else:
+            self.app.stdout.write(_table(data))
+        if parsed_args.plot:
+            plot(data, parsed_args.plot)
+            self.app.stderr.write('wrote %s\n' % parsed_args.plot)
+        return 0
