@@ -21,10 +21,21 @@ placement`` (openstacksdk), a keystoneauth ``Adapter``, or the one
 Placement. The counts (``reads``, ``writes``) are what ``placement sync``
 reports and what the tests assert: a sync with nothing to change makes no
 write.
+
+A Placement that answers 5xx (500, 502, 503, 504), or that stops
+answering after this client has reached it once, is retried with
+exponential backoff for at most ``retry_total`` seconds, then the call
+fails with :class:`Unavailable`. A Placement never reached fails at once
+(a wrong address is not worth waiting for). Retrying a write is safe:
+every write is guarded by a generation or a unique name, so a write that
+landed before its answer was lost comes back as a 409 that the caller
+already handles (the sync re-reads; no provider is created twice).
 """
 
+import time
 import urllib.parse
 
+from keystoneauth1 import exceptions as ks_exceptions
 from oslo_log import log as logging
 
 from gpuvirt_nova import exception
@@ -36,6 +47,13 @@ LOG = logging.getLogger(__name__)
 MICROVERSION = '1.39'
 
 _WRITE_METHODS = frozenset(('POST', 'PUT', 'PATCH', 'DELETE'))
+
+#: Statuses that mean Placement (or a proxy before it) fails for now.
+RETRY_STATUSES = frozenset((500, 502, 503, 504))
+#: Seconds: first wait, longest wait, and the most spent on one call.
+BACKOFF = 0.5
+BACKOFF_MAX = 8.0
+RETRY_TOTAL = 60.0
 
 
 class PlacementError(exception.GpuvirtError):
@@ -51,6 +69,17 @@ class Conflict(PlacementError):
     """HTTP 409: a generation changed under us (or a name is taken)."""
 
 
+class Unavailable(PlacementError):
+    """Placement kept failing (5xx or unreachable) past the retry bound."""
+
+    def __init__(self, method, path, attempts, waited, last):
+        exception.GpuvirtError.__init__(
+            self, 'Placement %s %s still failing after %d attempts over '
+            '%.1f s (last: %s); check that Placement is up, then rerun'
+            % (method, path, attempts, waited, last))
+        self.status = None
+
+
 def _detail(response):
     try:
         errors = response.json().get('errors') or []
@@ -63,11 +92,20 @@ def _detail(response):
 class PlacementClient:
     """JSON calls to Placement, counted by kind."""
 
-    def __init__(self, adapter, microversion=MICROVERSION):
+    def __init__(self, adapter, microversion=MICROVERSION,
+                 retry_total=RETRY_TOTAL, sleep=time.sleep,
+                 clock=time.monotonic):
         self.adapter = adapter
         self.microversion = microversion
         self.reads = 0
         self.writes = 0
+        #: Retries of calls that failed with 5xx or a lost connection.
+        self.retries = 0
+        self.retry_total = retry_total
+        self.sleep = sleep
+        self.clock = clock
+        #: Placement answered once: a lost connection is worth a retry.
+        self._reached = False
 
     @property
     def calls(self):
@@ -82,15 +120,11 @@ class PlacementClient:
         :raises Conflict: on HTTP 409.
         :raises PlacementError: on any other status not in ``ok``.
         """
-        if method in _WRITE_METHODS:
-            self.writes += 1
-        else:
-            self.reads += 1
         kwargs = {'microversion': self.microversion, 'raise_exc': False,
                   'headers': {'Accept': 'application/json'}}
         if body is not None:
             kwargs['json'] = body
-        response = self.adapter.request(path, method, **kwargs)
+        response = self._send(method, path, kwargs)
         status = response.status_code
         LOG.debug('placement %s %s -> %s', method, path, status)
         if status in ok:
@@ -99,6 +133,38 @@ class PlacementClient:
             return response.json()
         error = Conflict if status == 409 else PlacementError
         raise error(method, path, status, _detail(response))
+
+    def _send(self, method, path, kwargs):
+        """The response, retrying 5xx and lost connections (bounded)."""
+        started = self.clock()
+        delay = BACKOFF
+        attempts = 0
+        while True:
+            attempts += 1
+            if method in _WRITE_METHODS:
+                self.writes += 1
+            else:
+                self.reads += 1
+            try:
+                response = self.adapter.request(path, method, **kwargs)
+            except ks_exceptions.ConnectionError as exc:
+                if not self._reached:
+                    raise
+                last = 'no answer: %s' % exc
+            else:
+                self._reached = True
+                if response.status_code not in RETRY_STATUSES:
+                    return response
+                last = 'HTTP %s: %s' % (response.status_code,
+                                        _detail(response))
+            waited = self.clock() - started
+            if waited + delay > self.retry_total:
+                raise Unavailable(method, path, attempts, waited, last)
+            LOG.warning('Placement %s %s failed (%s); retry %d in %.1f s',
+                        method, path, last, attempts, delay)
+            self.retries += 1
+            self.sleep(delay)
+            delay = min(delay * 2, BACKOFF_MAX)
 
     # Resource providers.
 

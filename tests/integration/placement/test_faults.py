@@ -14,12 +14,17 @@
 
 """Faults between the sync and a real Placement (SQLite or MariaDB).
 
-A generation-conflict storm: twenty writers on one provider tree at once.
-Placement's generations are the only lock; every writer must finish, and
-no trait or inventory written by one may be lost to another.
+Placement failing (5xx, unreachable, an answer lost after a write landed)
+must cost retries within a bound, then a clear error, and never a
+duplicate provider; the next sync converges. A generation-conflict storm
+(twenty writers on one tree at once): Placement's generations are the
+only lock; every writer must finish, and no trait or inventory written by
+one may be lost to another.
 """
 
 import threading
+
+from keystoneauth1 import exceptions as ks_exceptions
 
 from gpuvirt_nova.placement import client as placement_client
 from gpuvirt_nova.placement import naming
@@ -181,3 +186,144 @@ class TestGenerationConflictStorm(base.PlacementTestCase):
         self.assertGreaterEqual(sum(r.conflicts for r in self.reports),
                                 WRITERS - 2)
         self.assert_tree(AFTER, operator_traits)
+
+
+class _Answer:
+    """A Placement error answer made up by the faulty adapter."""
+
+    def __init__(self, status):
+        self.status_code = status
+        self.text = 'injected %d' % status
+        self.content = self.text.encode()
+
+    def json(self):
+        return {'errors': [{'detail': self.text}]}
+
+
+class _FaultyAdapter:
+    """Forwards to a real adapter unless ``fault(method, path)`` says not.
+
+    A fault is ``None`` (forward), an HTTP status to answer instead, or
+    ``'down'`` (no connection) or ``'lost'`` (forwarded, answer lost).
+    """
+
+    def __init__(self, real, fault):
+        self.real = real
+        self.fault = fault
+        self.calls = 0
+
+    def request(self, path, method, **kwargs):
+        self.calls += 1
+        if self.calls > 2000:
+            raise AssertionError('the client never gave up')
+        fault = self.fault(method, path)
+        if fault is None:
+            return self.real.request(path, method, **kwargs)
+        if fault == 'down':
+            raise ks_exceptions.ConnectFailure('injected: connection refused')
+        if fault == 'lost':
+            self.real.request(path, method, **kwargs)
+            raise ks_exceptions.ConnectFailure('injected: connection reset')
+        return _Answer(fault)
+
+
+class TestPlacementFailing(base.PlacementTestCase):
+    """The sync's client against Placement answering 5xx or not at all."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.host = base.simulated_host(SPEC)
+
+    def setUp(self):
+        super().setUp()
+        self.now = 0.0
+        self.sleeps = []
+        self.client.create_provider(self.compute_node)
+
+    def sleep(self, seconds):
+        # No real waiting: the clock moves by what the client slept.
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    def faulty_client(self, fault):
+        return placement_client.PlacementClient(
+            _FaultyAdapter(self.new_client().adapter, fault),
+            sleep=self.sleep, clock=lambda: self.now)
+
+    def desired(self):
+        return tree.build_provider_tree(self.compute_node, self.host, BEFORE)
+
+    def assert_converged(self):
+        desired = self.desired()
+        root = self.client.provider_by_name(self.compute_node)
+        names = sorted(p['name'] for p in self.client.providers(
+            in_tree=root['uuid']) if p['uuid'] != root['uuid'])
+        self.assertEqual(sorted(s.name for s in desired.providers), names)
+        self.assertEqual(0, sync.sync(self.client, desired).writes)
+
+    def test_5xx_answers_are_retried_with_backoff(self):
+        calls = []
+
+        def fault(method, path):
+            # Every call first fails three times: 500, 502, 503.
+            calls.append((method, path))
+            return (500, 502, 503, None)[(len(calls) - 1) % 4]
+
+        client = self.faulty_client(fault)
+        report = sync.sync(client, self.desired())
+        self.assertGreater(len(report.changes), 0)
+        self.assertEqual([0.5, 1.0, 2.0] * (len(calls) // 4), self.sleeps)
+        self.assertEqual(3 * len(calls) // 4, client.retries)
+        self.assert_converged()
+
+    def test_an_answer_lost_after_a_create_makes_no_duplicate(self):
+        posts = []
+        lost = []
+
+        def fault(method, path):
+            # Each provider created, then its answer lost (the first
+            # POST of each, not the retry).
+            if method == 'POST' and path == '/resource_providers':
+                posts.append(path)
+                if len(posts) % 2:
+                    lost.append(path)
+                    return 'lost'
+            return None
+
+        client = self.faulty_client(fault)
+        report = sync.sync(client, self.desired())
+        self.assertEqual(2, len(lost))
+        # The retried POST met the name taken; the sync re-read it.
+        self.assertEqual(2, report.conflicts)
+        self.assert_converged()
+
+    def test_placement_down_fails_within_the_bound_then_converges(self):
+        state = {'down': False, 'calls': 0}
+
+        def fault(method, path):
+            state['calls'] += 1
+            # Placement goes away after the sync's first answer.
+            return 'down' if state['down'] or state['calls'] > 1 else None
+
+        client = self.faulty_client(fault)
+        exc = self.assertRaises(placement_client.Unavailable, sync.sync,
+                                client, self.desired())
+        self.assertIn('still failing after', str(exc))
+        self.assertIn('connection refused', str(exc))
+        # Exponential backoff, capped, and never past the bound.
+        self.assertEqual([0.5, 1.0, 2.0, 4.0, 8.0, 8.0],
+                         self.sleeps[:6])
+        self.assertLessEqual(sum(self.sleeps), client.retry_total)
+        self.assertGreater(sum(self.sleeps), client.retry_total - 8.0)
+        # Placement returns: the next sync converges.
+        state['down'] = False
+        state['calls'] = -10 ** 6
+        sync.sync(client, self.desired())
+        self.assert_converged()
+
+    def test_placement_never_reached_fails_at_once(self):
+        client = self.faulty_client(lambda method, path: 'down')
+        self.assertRaises(ks_exceptions.ConnectFailure, sync.sync, client,
+                          self.desired())
+        self.assertEqual([], self.sleeps)
