@@ -30,6 +30,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import types
 
 import nova.conf
 from oslotest import base
@@ -352,7 +353,13 @@ class TestPostConfig(DevstackPlugin):
 
     def test_unset_scheduler_options_start_from_nova_defaults(self):
         self.run_phase('stack', 'post-config')
-        defaults = nova.conf.CONF.filter_scheduler
+        # Nova's own defaults, as its option definitions give them (not
+        # the process's CONF, which other tests may have configured).
+        defaults = types.SimpleNamespace(**{
+            name: nova.conf.CONF._get_opt_info(
+                name, 'filter_scheduler')['opt'].default
+            for name in ('enabled_filters', 'weight_classes',
+                         'available_filters')})
         self.assertEqual(
             [','.join(list(defaults.enabled_filters) + OURS)],
             self.values('filter_scheduler', 'enabled_filters'))

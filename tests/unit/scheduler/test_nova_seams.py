@@ -29,11 +29,13 @@ A Nova release that changes either fails here, not in production.
 
 import inspect
 
+from nova import conf as nova_conf
 from nova import context as nova_context
 from nova import objects
 from nova.scheduler.client import report
 from nova.scheduler import manager
 from nova.scheduler import utils
+from oslo_config import fixture as config_fixture
 from oslotest import base
 
 from benchmarks import scheduler_fleet
@@ -63,7 +65,8 @@ class SeamTest(base.BaseTestCase):
         client = scheduler_fleet.FleetPlacement(fleet)
         own = reads.PlacementReads(client=client)
         reads.install_tap(own)
-        context = nova_context.RequestContext('u1', 'p1')
+        # is_admin given: no policy check, so no configuration needed.
+        context = nova_context.RequestContext('u1', 'p1', is_admin=False)
         spec = scheduler_fleet._spec(fleet, context)
         resources = utils.ResourceRequest.from_request_spec(spec)
         _, summaries, _ = client.get_allocation_candidates(context,
@@ -80,6 +83,12 @@ class FleetSmokeTest(base.BaseTestCase):
     Counts only: our plugins add a constant number of Placement requests
     (no second GET /allocation_candidates, nothing per host or GPU).
     """
+
+    def setUp(self):
+        super().setUp()
+        # The benchmark configures the process's global CONF as a
+        # scheduler; nothing of it may leak into the next test.
+        self.useFixture(config_fixture.Config(nova_conf.CONF))
 
     def _counts(self, hosts):
         results = scheduler_fleet.run([hosts], 2, 2, ['mig', 'timesliced'])
