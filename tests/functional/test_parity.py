@@ -66,6 +66,7 @@ class MdevLiveMigrationTests(libvirt_base.LibvirtMigrationMixin, _MdevHosts):
         self.src = self.start_gpu_compute('host1')
         self.dest = self.start_gpu_compute('host2')
         self.flavor = self.vgpu_flavor(TYPE_10C)
+        self.resource_class = 'CUSTOM_VGPU_A100_10C'
         self.fail_migration = False
 
     def _migrate_stub(self, domain, destination, params, flags):
@@ -93,7 +94,7 @@ class MdevLiveMigrationTests(libvirt_base.LibvirtMigrationMixin, _MdevHosts):
         self.assertEqual(set(), self.used_devices('host1'))
         self.assertEqual({}, self.computes['host2'].driver._gpuvirt_claims)
         self.assertEqual(
-            {self.gpu_rp_uuid('host2', 0): {'CUSTOM_VGPU_A100_10C': 1}},
+            {self.gpu_rp_uuid('host2', 0): {self.resource_class: 1}},
             self.vgpu_allocations(server))
         # Nobody created or removed an mdev on either host.
         self.assertEqual(carves, {h: self.carve_state(h)
@@ -256,3 +257,15 @@ class PauseSuspendTests(_MdevHosts):
         # Its mdev was never free for others meanwhile: the carve holds
         # exactly the four mdevs, and a resumed guest keeps its own.
         self.assertEqual(4, len(self.carve_state('host1')[1]))
+
+
+class MigBackedMdevLiveMigrationTests(MdevLiveMigrationTests):
+    """The same with MIG-backed mdevs: 2g.10gb GPU instances, vGPU <= 16."""
+
+    SIM_SPEC = '1xA100-PCIE-40GB:mig-mdev'
+    LAYOUT = inprocess.layout_text(('type: A100-PCIE-40GB', 'A100-2-10C', 3))
+
+    def setUp(self):
+        super().setUp()
+        self.flavor = self.vgpu_flavor('A100-2-10C')
+        self.resource_class = 'CUSTOM_VGPU_A100_2_10C'
