@@ -542,7 +542,10 @@ def name_vgpu_types(gpu, gpu_model=None, warn=None):
     The id is the identity; its name is the one ``gpu.vgpu_type_ids``
     (what this host's driver lists) gives it. Only an id no list of the
     driver names falls back to the catalog's name for that id, then to
-    ``nvidia-<id>``, and ``warn`` (a callable) is told.
+    ``nvidia-<id>``. A driver lists only the types it can still create,
+    so a fully carved GPU names its own type nowhere: the catalog's name
+    is then expected, and ``warn`` (a callable) is told only about an id
+    that neither the driver nor the catalog names.
     """
     by_id = {}
     for name, type_id in gpu.vgpu_type_ids.items():
@@ -552,11 +555,10 @@ def name_vgpu_types(gpu, gpu_model=None, warn=None):
         if type_id in by_id:
             return by_id[type_id]
         known = gpu_model.vgpu_type_by_id(type_id) if gpu_model else None
-        if warn is not None:
-            warn('%s: vGPU type id %d is not named by any type list of this '
-                 'host\'s driver; shown as %s' % (
-                     where, type_id, known.name if known
-                     else 'nvidia-%d' % type_id))
+        if known is None and warn is not None:
+            warn('%s: vGPU type id %d is named neither by this host\'s '
+                 'driver nor by the catalog; shown as nvidia-%d (a driver '
+                 'newer than the catalog?)' % (where, type_id, type_id))
         return known.name if known else 'nvidia-%d' % type_id
 
     for vf in gpu.vfs:

@@ -147,7 +147,7 @@ class TestL40sTypeNamedOnce(base.BaseTestCase):
         fixtures.l40s_vfio_tree(root, current_type_id=4242)
         host = discover.discover(root, nvml=None)
         self.assertEqual('nvidia-4242', host.gpus[0].vfs[0].current_vgpu_type)
-        self.assertTrue(any('vGPU type id 4242 is not named' in w
+        self.assertTrue(any('vGPU type id 4242 is named neither' in w
                             for w in host.warnings))
 
 

@@ -217,3 +217,28 @@ class TestSchedulerOnlyLayout(base.LayoutTestCase):
                              '  scheduler:\n'
                              '    max_jobs_per_user: 2\n')
         self.assertEqual({'max_jobs_per_user': 2}, layout.scheduler)
+
+
+class TestFullyCarvedGpuIsQuiet(base.LayoutTestCase):
+    """A driver lists only the types it can still create.
+
+    A GPU carved full names its own type in no list: the catalog names
+    it, and discovery does not warn about a healthy host.
+    """
+
+    def test_no_type_warning_on_a_full_mig_gpu(self):
+        sim_host = self.sim_host('1xA100-PCIE-40GB:mig')
+        layout = ('gpu_cluster:\n'
+                  '  nodes:\n'
+                  '    - host: node01\n'
+                  '      gpus:\n'
+                  '        - type: A100-PCIE-40GB\n'
+                  '          vgpus:\n'
+                  '            - {profile: A100-2-10C, count: 3}\n')
+        results = self.apply_layout(layout, sim_host)
+        self.assertEqual([apply.APPLIED], [r.status for r in results])
+        host = self.read(sim_host)
+        self.assertEqual(3, sum(vf.current_vgpu_type == 'A100-2-10C'
+                                for vf in host.gpus[0].vfs))
+        self.assertEqual([], [w for w in host.warnings
+                              if 'vGPU type id' in w])
