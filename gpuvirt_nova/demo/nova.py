@@ -44,6 +44,7 @@ from gpuvirt_nova.layout import hostctx
 from gpuvirt_nova.layout import mdevs as layout_mdevs
 from gpuvirt_nova.layout import spec as layout_spec
 from gpuvirt_nova.placement import naming
+from gpuvirt_nova.virt import assign
 from gpuvirt_nova.virt import hardware
 from gpuvirt_nova.virt import shim
 from gpuvirt_nova.virt import xml as vxml
@@ -185,12 +186,26 @@ class GpuvirtNovaTestBase(base.ServersTestBase):
                 for g in self.hardware(hostname).gpus for vf in g.vfs
                 if vf.current_vgpu_type}
 
+    def settle(self, server, states=('ACTIVE', 'ERROR')):
+        """The server once its status is one of ``states``, task done.
+
+        Sized for a loaded 2-core machine (up to 5 minutes), and quick to
+        return on a failed boot (ERROR is a state like any other).
+        """
+        for _ in range(1200):
+            server = self.api.get_server(server['id'])
+            if server['status'] in states and \
+                    not server['OS-EXT-STS:task_state']:
+                return server
+            time.sleep(0.25)
+        self.fail('server %s still %s' % (server['id'], server['status']))
+
     def one_vf(self, hostname, server, gpu_index, type_name):
         """The server's only device: a VF of that GPU with that type."""
         keys = self.domain_keys(hostname, server)
         self.assertEqual(1, len(keys), keys)
         kind, vf_address = keys.pop()
-        self.assertEqual('vf', kind)
+        self.assertEqual(assign.KIND_VF, kind)
         self.assertEqual(self.gpu_address(hostname, gpu_index),
                          self.vf_gpu(hostname, vf_address))
         self.assertEqual(type_name, self.vf_types(hostname)[vf_address])

@@ -290,8 +290,8 @@ def build_hosts(layout, count, sim_dir, hints=None, prefix='node'):
         sim_host = sim.SimulatedHost.create(root, sim.parse_spec(spec_text),
                                             replace=True)
         host = discover.discover_host(sim_host, hostname=hostname)
-        hosts.append((hostname, host, offers_mod.merge_offers(
-            offers_mod.offers_for_node(node, host))))
+        hosts.append((hostname, host,
+                      offers_mod.offers_for_node(node, host)))
     return hosts
 
 

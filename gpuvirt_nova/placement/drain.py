@@ -27,7 +27,6 @@ from gpuvirt_nova import exception
 from gpuvirt_nova.layout import drain
 from gpuvirt_nova.placement import client as placement_client
 from gpuvirt_nova.placement import naming
-from gpuvirt_nova.placement import tree
 
 RETRIES = 5
 
@@ -89,10 +88,10 @@ class PlacementDrainer(drain.Drainer):
 
     def draining(self, host):
         """GPU addresses of ``host`` whose provider is marked draining."""
-        return sorted(tree.draining_addresses(
-            ((p['name'], {naming.DRAINING_TRAIT})
-             for p in self.client.providers_with_trait(
-                 naming.DRAINING_TRAIT)), host))
+        addresses = (naming.address_from_provider_name(host, p['name'])
+                     for p in self.client.providers_with_trait(
+                         naming.DRAINING_TRAIT))
+        return sorted(a for a in addresses if a)
 
     def has_allocations(self, host, gpu_address):
         uuid = self._provider(host, gpu_address)['uuid']

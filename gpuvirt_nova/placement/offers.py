@@ -71,16 +71,6 @@ def offers_from_hardware(host):
     return offers
 
 
-def merge_offers(*sources):
-    """The first source that offers anything for a GPU wins, per GPU."""
-    merged = {}
-    for source in sources:
-        for address, offer in (source or {}).items():
-            if offer and address not in merged:
-                merged[address] = dict(offer)
-    return merged
-
-
 def offers_from_layout(layout, host, node_name, select=None):
     """Offers the layout file gives ``host`` (its ``node_name`` entry).
 

@@ -170,10 +170,6 @@ def _mdev_parents(gpu):
 
 def mdev_type_names(gpu):
     """``{mdev type directory: vGPU type name}`` of every parent of ``gpu``."""
-    return _mdev_type_names(gpu)
-
-
-def _mdev_type_names(gpu):
     return {t.mdev_type: t.name
             for _, types in _mdev_parents(gpu) for t in types}
 
@@ -202,7 +198,7 @@ def _reuse(chooser, gpu, request, previous):
     there with the type (after a host reboot the carve, restored by
     ``layout apply --boot`` and libvirt's autostart, brings them back).
     """
-    names = _mdev_type_names(gpu)
+    names = mdev_type_names(gpu)
     mdevs = {m.uuid: m for m in gpu.mdevs}
     for kind, ident in sorted(previous):
         if not chooser.free((kind, ident)):
@@ -226,7 +222,7 @@ def _choose(chooser, gpu, request, previous):
         device = _vf_device(gpu, vf, request)
         if device is not None and chooser.free(device.key):
             return device
-    names = _mdev_type_names(gpu)
+    names = mdev_type_names(gpu)
     for mdev in sorted(gpu.mdevs, key=lambda m: m.uuid):
         device = _mdev_device(gpu, mdev, request, names)
         if device is not None and chooser.free(device.key):

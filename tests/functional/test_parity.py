@@ -19,7 +19,6 @@ Live migration of mdev-backed vGPUs (upstream since 2024.1 with libvirt
 with a vGPU.
 """
 
-import time
 
 import fixtures
 from lxml import etree
@@ -39,16 +38,6 @@ class _MdevHosts(base.GpuvirtTestBase):
 
     SIM_SPEC = '1xA100-PCIE-40GB:sriov-mdev'
     LAYOUT = inprocess.layout_text(('type: A100-PCIE-40GB', TYPE_10C, 4))
-
-    def settle(self, server, states=('ACTIVE', 'ERROR')):
-        """The server once its status is one of ``states`` (5 minutes)."""
-        for _ in range(1200):
-            server = self.api.get_server(server['id'])
-            if server['status'] in states and \
-                    not server['OS-EXT-STS:task_state']:
-                return server
-            time.sleep(0.25)
-        self.fail('server %s still %s' % (server['id'], server['status']))
 
     def one_mdev(self, hostname, server):
         keys = self.domain_keys(hostname, server)

@@ -21,7 +21,6 @@ one GPU's surprise.
 """
 
 import threading
-import time
 
 import fixtures
 from nova.tests.fixtures import libvirt as fakelibvirt
@@ -57,19 +56,6 @@ class _Base(base.GpuvirtTestBase):
     def assert_fully_reserved(self, inventory):
         for rc, record in inventory.items():
             self.assertEqual(record['total'], record['reserved'], rc)
-
-    def settle(self, server):
-        """The server once it is ACTIVE or ERROR.
-
-        Sized for a loaded 2-core machine (ten spawns finish together
-        behind a barrier), and quick to give up on a failed boot.
-        """
-        for _ in range(1200):
-            server = self.api.get_server(server['id'])
-            if server['status'] in ('ACTIVE', 'ERROR'):
-                return server
-            time.sleep(0.25)
-        self.fail('server %s still %s' % (server['id'], server['status']))
 
     def assert_cpu_only_server_boots(self, hostname):
         server = self._create_server(flavor_id=self.cpu_flavor(),

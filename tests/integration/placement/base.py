@@ -34,6 +34,7 @@ from gpuvirt_nova.placement import client as placement_client
 from gpuvirt_nova.placement import connect
 from gpuvirt_nova.placement import embedded
 from tests import sim_fixture
+from tests.unit.cmd import cli as cli_fixture
 
 DB_URL_ENV = 'GPUVIRT_TEST_DB_URL'
 
@@ -84,6 +85,19 @@ def scratch_tmp(test):
     """A temporary directory for ``test`` where simulated hosts build fast."""
     return test.useFixture(fixtures.TempDir(
         rootdir=sim_fixture.scratch_dir())).path
+
+
+def isolated_cli(test):
+    """(scratch dir, ``cli(*argv)``, state dir) for a command-line test.
+
+    The CLI reads no host configuration and no Placement address from
+    the environment, so each test talks to the Placement it names.
+    """
+    tmp = scratch_tmp(test)
+    test.useFixture(fixtures.EnvironmentVariable('OS_PLACEMENT_URL'))
+    test.useFixture(fixtures.EnvironmentVariable('OS_CLOUD'))
+    cli = test.useFixture(cli_fixture.CliFixture()).cli
+    return tmp, cli, os.path.join(tmp, 'state')
 
 
 def write_file(directory, name, text):

@@ -34,7 +34,6 @@ from gpuvirt_nova import exception
 from gpuvirt_nova.placement import connect
 from gpuvirt_nova.placement import drain as placement_drain
 from tests.integration.placement import base as placement_base
-from tests.unit.cmd import cli as cli_fixture
 
 SPEC = '2xA100-PCIE-40GB:mig'
 LAYOUT = """
@@ -53,13 +52,10 @@ class CliTestCase(base.BaseTestCase):
 
     def setUp(self):
         super().setUp()
-        self.tmp = placement_base.scratch_tmp(self)
-        self.useFixture(fixtures.EnvironmentVariable('OS_PLACEMENT_URL'))
-        self.useFixture(fixtures.EnvironmentVariable('OS_CLOUD'))
-        self.gpuvirt = self.useFixture(cli_fixture.CliFixture()).cli
+        self.tmp, self.gpuvirt, self.state = \
+            placement_base.isolated_cli(self)
         self.layout = placement_base.write_file(self.tmp, 'layout.yaml',
                                                 LAYOUT)
-        self.state = os.path.join(self.tmp, 'state')
 
     def placement(self, command, *extra, layout=True):
         argv = ['placement', command, '--simulate', SPEC, '--host', 'node01',

@@ -23,7 +23,6 @@ the problem and its fix and exit 2. Placement is the embedded one.
 import json
 import os
 
-import fixtures
 from oslotest import base
 import pynvml
 
@@ -35,7 +34,6 @@ from gpuvirt_nova.placement import drain as placement_drain
 from gpuvirt_nova.placement import naming
 from gpuvirt_nova.sim import host as sim_host_mod
 from tests.integration.placement import base as placement_base
-from tests.unit.cmd import cli as cli_fixture
 
 LAYOUT = """
 gpu_cluster:
@@ -64,11 +62,8 @@ class DoctorCase(base.BaseTestCase):
 
     def setUp(self):
         super().setUp()
-        self.tmp = placement_base.scratch_tmp(self)
-        self.useFixture(fixtures.EnvironmentVariable('OS_PLACEMENT_URL'))
-        self.useFixture(fixtures.EnvironmentVariable('OS_CLOUD'))
-        self.gpuvirt = self.useFixture(cli_fixture.CliFixture()).cli
-        self.state = os.path.join(self.tmp, 'state')
+        self.tmp, self.gpuvirt, self.state = \
+            placement_base.isolated_cli(self)
         self.layout = placement_base.write_file(self.tmp, 'layout.yaml',
                                                 LAYOUT)
 

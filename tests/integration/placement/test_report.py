@@ -23,7 +23,6 @@ import json
 import os
 from unittest import mock
 
-import fixtures
 from oslotest import base
 
 from gpuvirt_nova.placement import connect
@@ -31,7 +30,6 @@ from gpuvirt_nova.placement import drain as placement_drain
 from gpuvirt_nova.placement import naming
 from gpuvirt_nova.scheduler import gpu_level
 from tests.integration.placement import base as placement_base
-from tests.unit.cmd import cli as cli_fixture
 
 SPEC = '4xA100-PCIE-40GB:mig'
 LAYOUT = """
@@ -52,11 +50,8 @@ class TestReport(base.BaseTestCase):
 
     def setUp(self):
         super().setUp()
-        self.tmp = placement_base.scratch_tmp(self)
-        self.useFixture(fixtures.EnvironmentVariable('OS_PLACEMENT_URL'))
-        self.useFixture(fixtures.EnvironmentVariable('OS_CLOUD'))
-        self.gpuvirt = self.useFixture(cli_fixture.CliFixture()).cli
-        self.state = os.path.join(self.tmp, 'state')
+        self.tmp, self.gpuvirt, self.state = \
+            placement_base.isolated_cli(self)
         layout = placement_base.write_file(self.tmp, 'layout.yaml', LAYOUT)
         code, _, err = self.gpuvirt(
             'placement', 'sync', '--simulate', SPEC, '--host', 'node01',

@@ -26,29 +26,10 @@ import os
 from gpuvirt_nova.layout import apply
 from gpuvirt_nova.layout import plan
 from tests.unit.layout import base
+from tests.unit.layout import test_apply
 
-TWO_GPUS = '''
-gpu_cluster:
-  nodes:
-    - host: node01
-      gpus:
-        - type: A100-40GB
-          vgpus:
-            - {name: a, memory: 10GB, compute: 25%}
-            - {name: b, memory: 8GB, compute: 15%}
-            - {name: c, mig: 1g.5gb}
-'''
-
-TIME_SLICED = '''
-gpu_cluster:
-  nodes:
-    - host: node01
-      gpus:
-        - type: %s
-          mode: time-sliced
-          vgpus:
-            - {name: v, count: 3, memory: 4GB}
-'''
+TWO_GPUS = test_apply.TWO_GPUS
+TIME_SLICED = test_apply.TIME_SLICED
 
 PCI = '/sys/bus/pci/devices/%s'
 MDEV_BUS = '/sys/class/mdev_bus/%s'

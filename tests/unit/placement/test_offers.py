@@ -82,9 +82,3 @@ class TestOffers(base.BaseTestCase):
                                   current_vgpu_type='nvidia-1145')]
         self.assertEqual({B: {'nvidia-1145': 1}},
                          offers.offers_from_hardware(host))
-
-    def test_merge_first_source_wins_per_gpu(self):
-        self.assertEqual(
-            {A: {'x': 1}, B: {'y': 2}},
-            offers.merge_offers({A: {'x': 1}, B: {}}, {A: {'z': 1},
-                                                       B: {'y': 2}}))
