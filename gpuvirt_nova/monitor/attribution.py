@@ -99,7 +99,7 @@ def parse_domain(xml_text):
 
 
 def attribute(host_sample, domains):
-    """Fill each vGPU's owner and each GPU's instances (pure).
+    """Fill each vGPU's and MIG instance's owner, each GPU's instances.
 
     ``domains``: Domain objects of every domain on the host. A vGPU is
     matched by NVML's VM id (the domain UUID) first, then by its device;
@@ -121,6 +121,13 @@ def attribute(host_sample, domains):
         if domain is not None:
             vgpu.owner = dataclasses.replace(domain.owner)
             per_gpu.setdefault(vgpu.gpu_address, set()).add(domain.uuid)
+    owners = {(v.gpu_address, v.device): v.owner for v in host_sample.vgpus
+              if v.device}
+    for mig in host_sample.migs:
+        # A MIG instance belongs to whoever has the vGPU on it.
+        owner = owners.get((mig.gpu_address, mig.device))
+        if owner is not None:
+            mig.owner = dataclasses.replace(owner)
     for gpu in host_sample.gpus:
         found = set(per_gpu.get(gpu.address, ()))
         # A whole GPU passed through (or a domain NVML cannot see).

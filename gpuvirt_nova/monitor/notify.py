@@ -29,7 +29,11 @@ the epoch), ``driver_version``, ``gpus`` (each: ``address``, ``model``,
 ``unsupported``, ``instances``), ``vgpus`` (each: ``gpu_address``,
 ``vgpu_id``, ``device_kind``, ``device``, ``vgpu_type``, ``vm_id``,
 ``owner`` {``instance_uuid``, ``instance_name``, ``domain_name``,
-``project_id``, ``project_name``, ``user_id``}, ``metrics``).
+``project_id``, ``project_name``, ``user_id``}, ``metrics``); since
+1.1 each vGPU's ``gpu_instance_id`` and ``migs`` (each: ``gpu_address``,
+``gpu_instance_id``, ``profile``, ``placement``, ``device_kind``,
+``device``, ``vgpu_type``, ``owner``, ``metrics`` (keys of
+``monitor.sample.MIG_METRICS``)).
 ``GpuAlertPayload`` 1.0 data: ``host``, ``rule``, ``state`` (``raised``
 or ``cleared``), ``severity``, ``scope`` (``gpu``, ``vgpu``, ``host``),
 ``subject``, ``value``, ``summary``, ``labels``. A new field raises the
@@ -50,7 +54,7 @@ from gpuvirt_nova.monitor import sample as sample_mod
 
 METRICS_EVENT = 'gpuvirt.gpu.metrics'
 ALERT_EVENT = 'gpuvirt.gpu.alert'
-METRICS_PAYLOAD = ('GpuMetricsPayload', '1.0')
+METRICS_PAYLOAD = ('GpuMetricsPayload', '1.1')
 ALERT_PAYLOAD = ('GpuAlertPayload', '1.0')
 
 

@@ -23,7 +23,10 @@ Nova instances on the GPU, comma-separated). Per vGPU there is no DCGM
 field, so the names are ours (``gpuvirt_vgpu_*``) with the GPU's labels
 plus ``vgpu_type``, ``vgpu_device``, ``instance_uuid`` and
 ``project_id``. (``instance`` is Prometheus's own target label, hence
-``instance_uuid``.)
+``instance_uuid``.) Per MIG GPU instance the names are ours too
+(``gpuvirt_mig_*``, so a sum over dcgm-exporter's names never counts a
+GPU twice) with dcgm-exporter's MIG labels ``GPU_I_PROFILE`` and
+``GPU_I_ID`` and the owner of the vGPU on it.
 
 :class:`Collector` renders the latest HostSample on each scrape (pure
 apart from prometheus_client's types); :func:`serve` binds the endpoint,
@@ -86,6 +89,20 @@ VGPU_FIELDS = {
     'sm_util': ('gpuvirt_vgpu_sm_util',
                 'Share of the GPU the vGPU used (in %).'),
     'mem_util': ('gpuvirt_vgpu_mem_util', 'vGPU memory utilization (in %).'),
+}
+
+MIG_LABELS = ('gpu', 'UUID', 'modelName', 'Hostname', 'pci_bus_id', 'host',
+              'GPU_I_PROFILE', 'GPU_I_ID', 'vgpu_type', 'vgpu_device',
+              'instance_uuid', 'instance_name', 'project_id', 'project_name')
+MIG_FIELDS = {
+    'fb_used_mib': ('gpuvirt_mig_fb_used_mib',
+                    'Framebuffer used in the MIG GPU instance (in MiB).'),
+    'fb_total_mib': ('gpuvirt_mig_fb_total_mib',
+                     'Framebuffer of the MIG GPU instance (in MiB).'),
+    'sm_util': ('gpuvirt_mig_sm_util',
+                'Share of the GPU the MIG instance used (in %).'),
+    'mem_util': ('gpuvirt_mig_mem_util',
+                 'MIG instance memory utilization (in %).'),
 }
 
 
@@ -182,6 +199,7 @@ class Collector(registry_mod.Collector):
                         name, text, labels=VGPU_LABELS)
                 family.add_metric(labels, value)
         yield from vgpu_families.values()
+        yield from _mig_families(host_sample)
 
         alerts = core.GaugeMetricFamily(
             'gpuvirt_alert_active', '1 for each alert raised and not yet '
@@ -195,6 +213,31 @@ class Collector(registry_mod.Collector):
             counter = core.CounterMetricFamily(name, text)
             counter.add_metric([], value)
             yield counter
+
+
+def _mig_families(host_sample):
+    families = {}
+    for mig in host_sample.migs:
+        gpu = host_sample.gpu(mig.gpu_address)
+        index = '' if gpu is None or gpu.index is None else str(gpu.index)
+        labels = [index, (gpu.uuid if gpu else '') or '',
+                  (gpu.model if gpu else '') or '',
+                  host_sample.hostname or '', mig.gpu_address,
+                  host_sample.hostname or '', mig.profile or '',
+                  str(mig.gpu_instance_id), mig.vgpu_type or '',
+                  mig.device or '', mig.owner.instance_uuid or '',
+                  mig.owner.instance_name or '', mig.owner.project_id or '',
+                  mig.owner.project_name or '']
+        for key, value in sorted(mig.metrics.items()):
+            if key not in MIG_FIELDS or value is None:
+                continue
+            name, text = MIG_FIELDS[key]
+            family = families.get(name)
+            if family is None:
+                family = families[name] = core.GaugeMetricFamily(
+                    name, text, labels=MIG_LABELS)
+            family.add_metric(labels, value)
+    return families.values()
 
 
 def make_registry(state):

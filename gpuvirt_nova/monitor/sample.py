@@ -50,6 +50,14 @@ VGPU_METRICS = {
     'mem_util': 'memory utilization of the vGPU (%)',
 }
 
+#: Per-MIG-instance (GPU instance) metric keys.
+MIG_METRICS = {
+    'fb_total_mib': 'framebuffer of the GPU instance (MiB)',
+    'fb_used_mib': 'framebuffer used in the GPU instance (MiB)',
+    'sm_util': 'share of the GPU the instance used (%)',
+    'mem_util': 'memory utilization of the instance (%)',
+}
+
 
 @dataclasses.dataclass
 class Owner:
@@ -76,6 +84,26 @@ class VgpuSample:
     vgpu_type: str = None
     #: The VM id NVML reports (the libvirt domain UUID on KVM).
     vm_id: str = None
+    #: The GPU instance of a MIG-backed vGPU (None: time-sliced).
+    gpu_instance_id: int = None
+    owner: Owner = dataclasses.field(default_factory=Owner)
+    metrics: dict = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class MigSample:
+    """One MIG GPU instance of a physical GPU, and who uses it."""
+
+    gpu_address: str
+    gpu_instance_id: int
+    #: ``1g.10gb``...
+    profile: str = None
+    #: ``start:size`` in memory slices.
+    placement: str = None
+    #: The VF or mdev of the vGPU on it (None: no guest).
+    device_kind: str = None
+    device: str = None
+    vgpu_type: str = None
     owner: Owner = dataclasses.field(default_factory=Owner)
     metrics: dict = dataclasses.field(default_factory=dict)
 
@@ -110,6 +138,7 @@ class HostSample:
     driver_version: str = None
     gpus: list = dataclasses.field(default_factory=list)
     vgpus: list = dataclasses.field(default_factory=list)
+    migs: list = dataclasses.field(default_factory=list)
     #: GPUs whose carve differs from the layout (None: not checked).
     drift: list = None
     warnings: list = dataclasses.field(default_factory=list)

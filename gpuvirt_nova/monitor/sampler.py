@@ -47,6 +47,8 @@ NVML_MEMORY_ERROR_TYPE_CORRECTED = 0
 NVML_MEMORY_ERROR_TYPE_UNCORRECTED = 1
 NVML_VOLATILE_ECC = 0
 NVML_EVENT_TYPE_XID = 0x8
+#: What NVML answers for the GPU instance of a time-sliced vGPU.
+INVALID_GPU_INSTANCE_ID = 0xFFFFFFFF
 
 
 class GpuLost(Exception):
@@ -178,8 +180,11 @@ class Sampler:
                     continue
                 handles[gpu.address] = handle
                 self._read_gpu(gpu_sample, handle, result.warnings)
-                result.vgpus.extend(self._read_vgpus(
-                    gpu, gpu_sample, handle, result.warnings))
+                vgpus = self._read_vgpus(gpu, gpu_sample, handle,
+                                         result.warnings)
+                result.vgpus.extend(vgpus)
+                result.migs.extend(self._read_migs(gpu, handle, vgpus,
+                                                   result.warnings))
             except GpuLost:
                 gpu_sample.present = False
                 gpu_sample.metrics = {}
@@ -358,9 +363,82 @@ class Sampler:
                 except ValueError:
                     warnings.append('vGPU %d on GPU %s: odd PCI id %r'
                                     % (vgpu_id, gpu.address, pci))
+        gi_id = read('nvmlVgpuInstanceGetGpuInstanceId')
+        if gi_id is not None and int(gi_id) != INVALID_GPU_INSTANCE_ID:
+            vgpu.gpu_instance_id = int(gi_id)
         used = read('nvmlVgpuInstanceGetFbUsage')
         if used is not None:
             vgpu.metrics['fb_used_mib'] = int(used) // MIB
         if util is not None:
             vgpu.metrics['sm_util'], vgpu.metrics['mem_util'] = util
         return vgpu
+
+    # -- MIG instances ------------------------------------------------------
+
+    def _read_migs(self, gpu, handle, vgpus, warnings):
+        """One MigSample per GPU instance of the discovered carve.
+
+        Its size comes from the GPU's own profile table (NVML's, else the
+        catalog's); what is used comes from the MIG-backed vGPU NVML puts
+        on it (``nvmlVgpuInstanceGetGpuInstanceId``) and, where NVML has
+        MIG device handles (compute instances made on the host), from the
+        MIG device's own memory info.
+        """
+        if not gpu.gpu_instances:
+            return []
+        sizes = {p.name: p.memory_mib for p in gpu.mig_profiles}
+        gpu_model = self.catalog.find(gpu.model)
+        migs = {}
+        for gi in sorted(gpu.gpu_instances, key=lambda g: g.id):
+            mig = sample_mod.MigSample(
+                gpu_address=gpu.address, gpu_instance_id=gi.id,
+                profile=gi.profile, placement='%d:%d' % (
+                    gi.placement.start, gi.placement.size))
+            total = sizes.get(gi.profile)
+            if total is None and gpu_model is not None:
+                profile = gpu_model.mig_profile(gi.profile)
+                total = profile.memory_mib if profile else None
+            if total is not None:
+                mig.metrics['fb_total_mib'] = int(total)
+            # No vGPU on it and no MIG device saying otherwise: unused.
+            mig.metrics['fb_used_mib'] = 0
+            migs[gi.id] = mig
+        for vgpu in vgpus:
+            mig = migs.get(vgpu.gpu_instance_id)
+            if mig is None:
+                continue
+            mig.device_kind, mig.device = vgpu.device_kind, vgpu.device
+            mig.vgpu_type = vgpu.vgpu_type
+            for key in ('fb_used_mib', 'sm_util', 'mem_util'):
+                if key in vgpu.metrics:
+                    mig.metrics[key] = vgpu.metrics[key]
+        self._read_mig_devices(gpu, handle, migs, warnings)
+        return list(migs.values())
+
+    def _read_mig_devices(self, gpu, handle, migs, warnings):
+        """Memory of each MIG device handle (where NVML has them).
+
+        Calls on MIG handles are remembered as unsupported apart from the
+        GPU's own, so a MIG device lacking one never hides a GPU metric.
+        """
+        key = gpu.address + ' MIG'
+        try:
+            count = self.call(gpu.address, 'nvmlDeviceGetMaxMigDeviceCount',
+                              handle, warnings=warnings)
+            for index in range(int(count or 0)):
+                # None: NOT_FOUND, no MIG device at this index.
+                mig_handle = self.call(
+                    key, 'nvmlDeviceGetMigDeviceHandleByIndex', handle,
+                    index)
+                gi_id = mig_handle and self.call(
+                    key, 'nvmlDeviceGetGpuInstanceId', mig_handle,
+                    warnings=warnings)
+                mig = migs.get(gi_id)
+                memory = mig and self.call(
+                    key, 'nvmlDeviceGetMemoryInfo', mig_handle,
+                    warnings=warnings)
+                if memory is not None and mig is not None:
+                    mig.metrics['fb_total_mib'] = int(memory.total) // MIB
+                    mig.metrics['fb_used_mib'] = int(memory.used) // MIB
+        except Unsupported:
+            pass  # no MIG device handles: the vGPU's numbers stand

@@ -50,6 +50,7 @@ from gpuvirt_nova.hardware import model
 from gpuvirt_nova.sim import nvml_base as base
 from gpuvirt_nova.sim import nvml_mig
 from gpuvirt_nova.sim import rules
+from gpuvirt_nova.sim import state as state_mod
 
 #: What NVML reports until a test sets other values (set_telemetry); the
 #: guests a GPU has (SimulatedHost.attach_guest) move the load-driven ones.
@@ -390,6 +391,23 @@ class FakeNvml(nvml_mig.MigFunctions):
         if device not in self._gpu(address)['mdevs']:
             raise base.error(pynvml.NVML_ERROR_NOT_SUPPORTED)
         return device
+
+    def nvmlVgpuInstanceGetGpuInstanceId(self, vgpu_id):
+        """The GPU instance a MIG-backed vGPU runs on.
+
+        NVML answers ``INVALID_GPU_INSTANCE_ID`` (0xFFFFFFFF) for a
+        time-sliced vGPU.
+        """
+        self._check('nvmlVgpuInstanceGetGpuInstanceId')
+        address, device = self._vgpu(vgpu_id)[:2]
+        gpu = self._gpu(address)
+        if device in gpu['mdevs']:
+            gi_id = gpu['mdevs'][device].get('gpu_instance')
+        else:
+            index = state_mod.vf_index(address, device)
+            gi_id = gpu['vfs'][index].get('gpu_instance') \
+                if index is not None and index < len(gpu['vfs']) else None
+        return base.INVALID_PROFILE_ID if gi_id is None else int(gi_id)
 
     def nvmlDeviceGetVgpuUtilization(self, handle, last_seen_timestamp):
         self._check('nvmlDeviceGetVgpuUtilization')

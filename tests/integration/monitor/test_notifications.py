@@ -98,7 +98,7 @@ class NotificationTests(base.BaseTestCase):
         metrics = next(p for e, p in self.endpoint.received
                        if e == notify.METRICS_EVENT)
         self.assertEqual('GpuMetricsPayload', metrics['gpuvirt_object.name'])
-        self.assertEqual('1.0', metrics['gpuvirt_object.version'])
+        self.assertEqual('1.1', metrics['gpuvirt_object.version'])
         data = metrics['gpuvirt_object.data']
         self.assertEqual('node1', data['host'])
         (vgpu,) = data['vgpus']
