@@ -30,6 +30,7 @@ import time
 from oslo_log import log as logging
 
 from gpuvirt_nova.monitor import attribution
+from gpuvirt_nova.monitor import drift as drift_mod
 from gpuvirt_nova.monitor import fence
 from gpuvirt_nova.monitor import notify
 from gpuvirt_nova.monitor import rules as rules_mod
@@ -53,11 +54,13 @@ class Monitor:
 
     def __init__(self, discover, sampler, rules, domains=None,
                  emitter=None, clock=time.time, rediscover_every=20,
-                 metrics_every=4):
+                 metrics_every=4, drift=None):
         """Wire the pieces of one round.
 
         ``discover()`` -> model.Host; ``domains(warnings)`` ->
-        [attribution.Domain]; ``emitter``: a notify.Emitter or None.
+        [attribution.Domain]; ``emitter``: a notify.Emitter or None;
+        ``drift(host)`` -> addresses of the GPUs whose carve differs from
+        the layout, or None (not checked), asked after each discovery.
         """
         self.discover = discover
         self.sampler = sampler
@@ -71,18 +74,32 @@ class Monitor:
         self.eval_state = rules_mod.EvalState()
         self.rounds = 0
         self._host = None
+        self.drift = drift
+        self._drift = None
         self.sample_seconds = 0.0
 
     def _hardware(self):
         if self._host is None or self.rounds % self.rediscover_every == 0:
             self._host = self.discover()
+            if self.drift is not None:
+                self._drift = self._check_drift(self._host)
         return self._host
+
+    def _check_drift(self, host):
+        try:
+            return self.drift(host)
+        except Exception:
+            LOG.exception('layout drift check failed; not checked this '
+                          'time')
+            return None
 
     def run_once(self):
         """One round; returns (HostSample, [AlertEvent])."""
         started = time.process_time()
         host = self._hardware()
         host_sample = self.sampler.sample(host, self.clock())
+        host_sample.drift = None if self._drift is None else \
+            list(self._drift)
         if self.domains is not None:
             attribution.attribute(host_sample,
                                   self.domains(host_sample.warnings))
@@ -174,6 +191,7 @@ def from_conf(conf, hostname=None):
         domains = read_domains
     return Monitor(
         discover=lambda: backends.discover_from_conf(conf, hostname),
+        drift=drift_mod.from_conf(conf, hostname),
         sampler=sampler, rules=rules_mod.default_rules(group),
         domains=domains, emitter=emitter,
         rediscover_every=group.rediscover_every,

@@ -208,6 +208,14 @@ class Collector(registry_mod.Collector):
             alerts.add_metric([host_sample.hostname or '', rule, scope,
                                subject], 1)
         yield alerts
+        if host_sample.drift is not None:
+            drift = core.GaugeMetricFamily(
+                'gpuvirt_layout_drift_gpus', 'GPUs whose carve differs from '
+                'the layout file (what layout apply would change).',
+                labels=('host',))
+            drift.add_metric([host_sample.hostname or ''],
+                             len(host_sample.drift))
+            yield drift
         for name, (value, text) in sorted((self.state.counters or
                                            {}).items()):
             counter = core.CounterMetricFamily(name, text)

@@ -125,7 +125,8 @@ def subjects(host_sample):
             'instance_uuid': vgpu.owner.instance_uuid,
             'project_id': vgpu.owner.project_id})
     result[(HOST, host_sample.hostname)] = (host_sample, {
-        'host': host_sample.hostname})
+        'host': host_sample.hostname,
+        'drifting_gpus': list(host_sample.drift or ())})
     return result
 
 

@@ -67,4 +67,5 @@ def busy_monitor(sim_host, emitter=None):
         discover=lambda: discover.discover_host(sim_host),
         sampler=sampler, rules=rules.default_rules(Group),
         domains=lambda warnings: domains, emitter=emitter,
-        clock=lambda: 1000.0, metrics_every=1), pf, vf
+        clock=lambda: 1000.0, metrics_every=1,
+        drift=lambda host: []), pf, vf
