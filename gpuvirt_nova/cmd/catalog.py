@@ -14,15 +14,13 @@
 
 """``gpuvirt-nova catalog list|show|check``: the GPU models we know."""
 
-from cliff import lister
-from cliff import show
-
+from gpuvirt_nova.cmd import common
 from gpuvirt_nova import exception
 from gpuvirt_nova.hardware import catalog
 from gpuvirt_nova.hardware import listings
 
 
-class ListCatalog(lister.Lister):
+class ListCatalog(common.Lister):
     """List supported GPU models and what they can be sliced into."""
 
     def take_action(self, parsed_args):
@@ -30,13 +28,13 @@ class ListCatalog(lister.Lister):
                    'vGPU types', 'Host vGPU modes')
         rows = [(m.name, m.architecture.value, m.memory_mib,
                  len(m.mig_profiles), len(m.vgpu_types),
-                 ','.join(v.value for v in m.vgpu_modes))
+                 [v.value for v in m.vgpu_modes])
                 for m in (catalog.load().models[n]
                           for n in catalog.load().names())]
         return columns, rows
 
 
-class ShowCatalog(show.ShowOne):
+class ShowCatalog(common.ShowOne):
     """Show one GPU model: MIG profiles with placements, vGPU types."""
 
     def get_parser(self, prog_name):
@@ -58,12 +56,11 @@ class ShowCatalog(show.ShowOne):
         return (('Model', 'Architecture', 'Memory MiB', 'MIG profiles',
                  'vGPU types', 'Sources'),
                 (gpu_model.name, gpu_model.architecture.value,
-                 gpu_model.memory_mib, '\n'.join(profiles),
-                 '\n'.join(types),
-                 '\n'.join('%s: %s' % s for s in gpu_model.sources)))
+                 gpu_model.memory_mib, profiles, types,
+                 ['%s: %s' % s for s in gpu_model.sources]))
 
 
-class CheckCatalog(lister.Lister):
+class CheckCatalog(common.Lister):
     """Compare every catalog MIG table with real published listings.
 
     Per model: matches, differs (which profile and field, catalog value
@@ -96,8 +93,8 @@ class CheckCatalog(lister.Lister):
         self.app.differs = any(r['status'] == listings.DIFFERS
                                for r in results)
         return (('Model', 'Status', 'Details', 'Sources'),
-                [(r['model'], r['status'], '\n'.join(r['details']),
-                  '\n'.join(r['sources'])) for r in results])
+                [(r['model'], r['status'], list(r['details']),
+                  list(r['sources'])) for r in results])
 
     def run(self, parsed_args):
         status = super().run(parsed_args)

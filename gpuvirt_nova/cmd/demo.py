@@ -31,10 +31,10 @@ import shutil
 import sys
 import uuid
 
-from cliff import lister
 from oslo_log import log as logging
 
 import gpuvirt_nova
+from gpuvirt_nova.cmd import common
 from gpuvirt_nova.cmd import nova_demo
 from gpuvirt_nova.demo import placement as demo
 from gpuvirt_nova import exception
@@ -85,7 +85,13 @@ class ProgressBar:
 
 
 def _pct(value):
-    return '%.1f%%' % (100.0 * value)
+    """A fraction: 0.25 for tools, ``25.0%`` for people."""
+    return common.Cell(round(value, 4), '%.1f%%' % (100.0 * value))
+
+
+def _used_total(used, total):
+    return common.Cell({'used': used, 'total': total},
+                       '%d/%d' % (used, total))
 
 
 def _rows(result):
@@ -93,16 +99,18 @@ def _rows(result):
     for gpu in result.gpus:
         rows.append((
             gpu.host, gpu.address, gpu.model,
-            '\n'.join('%s %d/%d' % (t, u, n)
-                      for t, (u, n) in sorted(gpu.slots.items())),
-            '%d/%d' % (gpu.used, gpu.total),
+            common.Cell({t: {'used': u, 'total': n}
+                         for t, (u, n) in sorted(gpu.slots.items())},
+                        '\n'.join('%s %d/%d' % (t, u, n)
+                                  for t, (u, n) in sorted(gpu.slots.items()))),
+            _used_total(gpu.used, gpu.total),
             _pct(gpu.used_milli / 1000.0),
             _pct(gpu.fragmented_milli / 1000.0)))
     used = sum(g.used for g in result.gpus)
     total = sum(g.total for g in result.gpus)
     rows.append(('TOTAL',
                  '%d GPUs, %d idle' % (len(result.gpus), result.idle_gpus),
-                 result.policy, _counts(result), '%d/%d' % (used, total),
+                 result.policy, _counts(result), _used_total(used, total),
                  _pct(result.utilization), _pct(result.fragmentation)))
     return rows
 
@@ -132,7 +140,7 @@ def _summary_row(result):
             _pct(result.utilization), _pct(result.fragmentation))
 
 
-class Demo(lister.Lister):
+class Demo(common.Lister):
     """Simulate a GPU cluster, pool it in Placement, place vGPU requests."""
 
     def get_parser(self, prog_name):

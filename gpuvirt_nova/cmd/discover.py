@@ -21,11 +21,7 @@ types). Warnings go to stderr so that JSON on stdout stays parseable.
 """
 
 import collections
-import json
 import os
-
-from cliff import lister
-import yaml
 
 from gpuvirt_nova.cmd import common
 from gpuvirt_nova.conf import backends
@@ -80,7 +76,7 @@ def types_cell(gpu):
         names.extend(t.name for t in vf.mdev_types if t.available_instances)
         names.extend(vf.creatable_types)
     offered.extend(dict.fromkeys(names))
-    return '\n'.join(offered) or '-'
+    return offered
 
 
 def in_use_cell(gpu):
@@ -88,21 +84,19 @@ def in_use_cell(gpu):
     used = collections.Counter(vf.current_vgpu_type for vf in gpu.vfs
                                if vf.current_vgpu_type)
     used.update(names.get(m.mdev_type, m.mdev_type) for m in gpu.mdevs)
-    return '\n'.join('%s x%d' % item for item in sorted(used.items())) \
-        or '-'
+    return ['%s x%d' % item for item in sorted(used.items())]
 
 
 def gpu_row(gpu):
     """One table row for an operator (pure)."""
-    instances = ', '.join('%s@%s' % (gi.profile, gi.placement)
-                          for gi in gpu.gpu_instances) or '-'
-    return (gpu.address, gpu.model,
-            '-' if gpu.numa_node is None else gpu.numa_node,
+    instances = ['%s@%s' % (gi.profile, gi.placement)
+                 for gi in gpu.gpu_instances]
+    return (gpu.address, gpu.model, gpu.numa_node,
             gpu.vgpu_mode.value, mig_cell(gpu), instances, vfs_cell(gpu),
             types_cell(gpu), in_use_cell(gpu))
 
 
-class Discover(lister.Lister):
+class Discover(common.Lister):
     """List this host's NVIDIA GPUs: VFs, MIG state, vGPU types, mdevs."""
 
     def get_parser(self, prog_name):
@@ -126,20 +120,8 @@ class Discover(lister.Lister):
             self.app.stderr.write('warning: %s\n' % warning)
         if not host.gpus:
             self.app.stderr.write('no NVIDIA GPU found\n')
-        self.host = host
+        self.document = discover.host_to_dict(host)
         return COLUMNS, [gpu_row(gpu) for gpu in host.gpus]
-
-    def produce_output(self, parsed_args, column_names, data):
-        if parsed_args.formatter not in ('json', 'yaml'):
-            return super().produce_output(parsed_args, column_names, data)
-        full = discover.host_to_dict(self.host)
-        if parsed_args.formatter == 'json':
-            indent = None if getattr(parsed_args, 'noindent', False) else 2
-            self.app.stdout.write(json.dumps(full, indent=indent) + '\n')
-        else:
-            self.app.stdout.write(yaml.safe_dump(full, sort_keys=False,
-                                                 default_flow_style=False))
-        return 0
 
     def discover(self, parsed_args):
         conf = self.app.conf

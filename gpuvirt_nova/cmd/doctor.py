@@ -25,8 +25,6 @@ import contextlib
 import os
 import socket
 
-from cliff import lister
-
 from gpuvirt_nova.cmd import common
 from gpuvirt_nova.cmd import placement as placement_cmd
 from gpuvirt_nova.conf import backends
@@ -59,7 +57,7 @@ def _simulated(spec, sim_root):
         yield backends.open_or_create_simulated(spec, root)
 
 
-class Doctor(lister.Lister):
+class Doctor(common.Lister):
     """Check this host (and Placement) for what stops vGPUs; name the fix."""
 
     def get_parser(self, prog_name):

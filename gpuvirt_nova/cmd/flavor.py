@@ -14,8 +14,7 @@
 
 """``gpuvirt-nova flavor sync``: one Nova flavor per offered vGPU type."""
 
-from cliff import lister
-
+from gpuvirt_nova.cmd import common
 from gpuvirt_nova.cmd import placement as placement_cmd
 from gpuvirt_nova import exception
 from gpuvirt_nova.placement import client as placement_client
@@ -23,7 +22,7 @@ from gpuvirt_nova.placement import connect
 from gpuvirt_nova.placement import flavors
 
 
-class SyncFlavors(lister.Lister):
+class SyncFlavors(common.Lister):
     """Create or update vgpu.* flavors for the vGPU types Placement offers."""
 
     def get_parser(self, prog_name):

@@ -21,14 +21,11 @@ before anything is written.
 """
 
 import contextlib
-import json
 import os
 import signal
 import threading
 import time
 
-from cliff import lister
-from cliff import show
 from oslo_log import log as logging
 import yaml
 
@@ -142,14 +139,22 @@ def _plan(app, parsed_args):
 def _resolution_rows(owner, res):
     model_name = res.gpu_model.name
     if not res.vgpus:
-        return [(owner, res.spec.path, model_name, res.mode, '-', '-', '-',
-                 '-')]
+        return [(owner, res.spec.path, model_name, res.mode, None, None,
+                 None, None)]
     return [(owner, res.spec.path, model_name, res.mode, r.name,
-             r.request.describe_request(), r.target(), r.waste())
+             r.request.describe_request(), r.target(), _unused(r))
             for r in res.vgpus]
 
 
-class _Lister(lister.Lister):
+def _unused(resolved):
+    """What a vGPU leaves unused: numbers for tools, a phrase for people."""
+    return common.Cell({'memory_mib': max(resolved.memory_unused_mib, 0),
+                        'compute_percent': round(
+                            max(resolved.compute_unused, 0), 2)},
+                       resolved.waste())
+
+
+class _Lister(common.Lister):
     #: Set by take_action; run() returns it as the exit status.
     status = 0
 
@@ -171,7 +176,7 @@ class _HostLister(_Lister):
         return parser
 
 
-class ValidateLayout(show.ShowOne):
+class ValidateLayout(common.ShowOne):
     """Check a layout file: schema, profiles, feasibility (writes nothing)."""
 
     def get_parser(self, prog_name):
@@ -198,12 +203,9 @@ class ValidateLayout(show.ShowOne):
                  'Resolved per host', 'vGPUs', 'Named layouts', 'Scheduler'),
                 ('valid', checked, len(layout.nodes),
                  sum(len(n.gpus) for n in layout.nodes),
-                 '\n'.join(later) or '-',
+                 later,
                  sum(len(g.vgpus) for n in layout.nodes for g in n.gpus),
-                 ', '.join(sorted(layout.layouts)) or '-',
-                 ', '.join('%s=%s' % kv
-                           for kv in sorted(layout.scheduler.items()))
-                 or '-'))
+                 sorted(layout.layouts), dict(layout.scheduler)))
 
 
 class ResolveLayout(_HostLister):
@@ -232,13 +234,12 @@ class PlanLayout(_HostLister):
         rows = []
         for gpu_plan in plan.gpus:
             if gpu_plan.blocked:
-                rows.append((gpu_plan.address, '-', 'blocked',
-                             gpu_plan.blocked, '-'))
+                rows.append((gpu_plan.address, None, 'blocked',
+                             gpu_plan.blocked, False, False))
             for i, step in enumerate(gpu_plan.steps, 1):
                 rows.append((gpu_plan.address, i, step.action,
                              step.describe().split(': ', 1)[1],
-                             'yes' if step.destroys else
-                             'reset' if step.reset else ''))
+                             bool(step.destroys), bool(step.reset)))
         draining = [g.address for g in plan.gpus if g.destroys]
         if plan.empty:
             self.say('No changes: %s matches the layout.' % name)
@@ -248,7 +249,8 @@ class PlanLayout(_HostLister):
                 sum(1 for g in plan.gpus if g.steps),
                 ' Drain first (--drain): %s.' % ', '.join(draining)
                 if draining else ''))
-        return ('GPU', 'Step', 'Action', 'Description', 'Destroys'), rows
+        return (('GPU', 'Step', 'Action', 'Description', 'Destroys',
+                 'Resets GPU'), rows)
 
 
 class ApplyLayout(_HostLister):
@@ -319,7 +321,7 @@ class ApplyLayout(_HostLister):
             len(bad)))
         return (('GPU', 'Status', 'Steps done', 'Rolled back', 'Message'),
                 [(r.address, r.status, len(r.done), len(r.rolled_back),
-                  r.message or '-') for r in results])
+                  r.message or None) for r in results])
 
 
 @contextlib.contextmanager
@@ -444,7 +446,7 @@ class UndrainLayout(_Lister):
                 drainer.set_reserved(parsed_args.host, address, False)
         self.say('%s: %d GPU(s) released' % (parsed_args.host, len(wanted)))
         return (('GPU', 'Was draining'),
-                [(a, 'yes' if a in marked else 'no') for a in wanted])
+                [(a, a in marked) for a in wanted])
 
 
 class AssertLayout(_HostLister):
@@ -468,8 +470,6 @@ class AssertLayout(_HostLister):
 class _DocumentLister(_Lister):
     """A Lister whose -f json/yaml prints a whole layout document."""
 
-    document = None
-
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
         parser.add_argument(
@@ -482,16 +482,6 @@ class _DocumentLister(_Lister):
             common.write_output(parsed_args.output, yaml.safe_dump(
                 self.document, sort_keys=False))
             self.say('wrote %s' % parsed_args.output)
-
-    def produce_output(self, parsed_args, column_names, data):
-        if parsed_args.formatter == 'json':
-            self.app.stdout.write(json.dumps(self.document, indent=2) + '\n')
-            return 0
-        if parsed_args.formatter == 'yaml':
-            self.app.stdout.write(yaml.safe_dump(self.document,
-                                                 sort_keys=False))
-            return 0
-        return super().produce_output(parsed_args, column_names, data)
 
 
 class ExportLayout(_DocumentLister):

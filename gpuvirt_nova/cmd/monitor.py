@@ -23,8 +23,6 @@ interval`` seconds until SIGTERM/SIGINT, serving the Prometheus endpoint
 import signal
 import threading
 
-from cliff import lister
-
 from gpuvirt_nova.cmd import common
 from gpuvirt_nova.monitor import daemon
 from gpuvirt_nova.monitor import prometheus
@@ -34,7 +32,7 @@ COLUMNS = ('GPU', 'Model', 'Present', 'GPU util %', 'FB used MiB',
            'Alerts')
 
 
-class Monitor(lister.Lister):
+class Monitor(common.Lister):
     """Sample GPUs, raise alerts, send notifications, serve Prometheus."""
 
     def get_parser(self, prog_name):
@@ -84,7 +82,7 @@ def rows(host_sample, alerts):
             m.get('temperature_c'), m.get('power_w'),
             sum(1 for v in host_sample.vgpus
                 if v.gpu_address == gpu.address),
-            ','.join(gpu.instances),
-            ','.join(rule for rule, _scope, subject in alerts
-                     if subject == gpu.address)))
+            list(gpu.instances),
+            [rule for rule, _scope, subject in alerts
+             if subject == gpu.address]))
     return result

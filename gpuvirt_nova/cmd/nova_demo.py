@@ -21,13 +21,13 @@ which GPU provider and which device every server's vGPU landed on.
 
 import logging
 
-from cliff import lister
 from oslo_config import cfg
 
+from gpuvirt_nova.cmd import common
 from gpuvirt_nova import exception
 
 
-class NovaDemo(lister.Lister):
+class NovaDemo(common.Lister):
     """Boot vGPU servers through in-process Nova on simulated hosts."""
 
     def get_parser(self, prog_name):

@@ -25,7 +25,6 @@ import socket
 import sys
 
 from cliff import command
-from cliff import lister
 from oslo_log import log as logging
 import yaml
 
@@ -202,7 +201,7 @@ def _run_sync(conf, connection, desired, dry_run, create_root=False):
         raise exception.GpuvirtError(str(exc))
 
 
-class SyncPlacement(lister.Lister):
+class SyncPlacement(common.Lister):
     """Make Placement hold this host's GPU providers, inventories, traits."""
 
     def get_parser(self, prog_name):
@@ -236,7 +235,7 @@ class SyncPlacement(lister.Lister):
                 [(c.provider, c.action, c.detail) for c in report.changes])
 
 
-class AuditPlacement(lister.Lister):
+class AuditPlacement(common.Lister):
     """Show drift between the hardware/layout and Placement (exit 1)."""
 
     def get_parser(self, prog_name):
@@ -268,17 +267,18 @@ def _provider_rows(client, provider):
     _, inventories = client.inventories(provider['uuid'])
     usages = client.usages(provider['uuid'])
     _, traits = client.traits(provider['uuid'])
-    custom = '\n'.join(sorted(t for t in traits
-                              if t.startswith(naming.CUSTOM_PREFIX)))
+    custom = sorted(t for t in traits if t.startswith(naming.CUSTOM_PREFIX))
     if not inventories:
-        return [(provider['name'], '-', 0, 0, 0, custom)]
-    return [(provider['name'], rc, inv['total'], inv['reserved'],
-             usages.get(rc, 0), custom)
+        return [(provider['name'], provider['uuid'], None, 0, 0, 0, custom)]
+    return [(provider['name'], provider['uuid'], rc, inv['total'],
+             inv['reserved'], usages.get(rc, 0), custom)
             for rc, inv in sorted(inventories.items())]
 
 
-class ShowPlacement(lister.Lister):
+class ShowPlacement(common.Lister):
     """Show the GPU providers in Placement with inventory and usage."""
+
+    machine_only = ('Provider UUID',)
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
@@ -314,8 +314,8 @@ class ShowPlacement(lister.Lister):
                     rows.extend(_provider_rows(client, provider))
             except placement_client.PlacementError as exc:
                 raise exception.GpuvirtError(str(exc))
-        return (('Provider', 'Resource class', 'Total', 'Reserved', 'Used',
-                 'Traits'), rows)
+        return (('Provider', 'Provider UUID', 'Resource class', 'Total',
+                 'Reserved', 'Used', 'Traits'), rows)
 
 
 class ProviderConfig(command.Command):

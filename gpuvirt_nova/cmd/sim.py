@@ -19,9 +19,7 @@ For trying the tools without GPUs: build a host in a directory, point
 reboot it to see what a real reboot would undo.
 """
 
-from cliff import lister
-from cliff import show
-
+from gpuvirt_nova.cmd import common
 from gpuvirt_nova.hardware import catalog
 from gpuvirt_nova.sim import host as sim_host
 from gpuvirt_nova.sim import spec as sim_spec
@@ -31,8 +29,8 @@ _SUMMARY = ('Hostname', 'Directory', 'Driver version', 'GPUs', 'Boot')
 
 def summary(host):
     state = host.store.load()
-    gpus = ', '.join('%s %s:%s' % (g['address'], g['model'], g['mode'])
-                     for g in state['spec']['gpus'])
+    gpus = ['%s %s:%s' % (g['address'], g['model'], g['mode'])
+            for g in state['spec']['gpus']]
     return _SUMMARY, (state['spec']['hostname'], host.root,
                       state['spec']['driver_version'], gpus, state['boot'])
 
@@ -65,7 +63,7 @@ def _vgpus(gpu_model, gpu):
     return ', '.join(sorted(names)) or '-'
 
 
-class CreateSim(show.ShowOne):
+class CreateSim(common.ShowOne):
     """Build a simulated host (sysfs tree and NVML state) in a directory."""
 
     def get_parser(self, prog_name):
@@ -90,7 +88,7 @@ def _add_directory(parser):
     return parser
 
 
-class ShowSim(lister.Lister):
+class ShowSim(common.Lister):
     """List a simulated host's GPUs and what is carved out of them."""
 
     def get_parser(self, prog_name):
@@ -109,13 +107,14 @@ class ShowSim(lister.Lister):
             rows.append((
                 gpu_spec['address'], gpu_spec['model'], gpu_spec['mode'],
                 gpu_spec['scheduling'], _mig(gpu_model, gpu),
-                '%d/%d/%d' % (used, len(gpu['vfs']), gpu['totalvfs']),
+                used, len(gpu['vfs']), gpu['totalvfs'],
                 _gpu_instances(gpu_model, gpu), _vgpus(gpu_model, gpu)))
         return (('Address', 'Model', 'Mode', 'Scheduling', 'MIG',
-                 'VFs used/enabled/total', 'GPU instances', 'vGPUs'), rows)
+                 'VFs used', 'VFs enabled',
+                 'VFs total', 'GPU instances', 'vGPUs'), rows)
 
 
-class RebootSim(show.ShowOne):
+class RebootSim(common.ShowOne):
     """Reboot a simulated host: drop what a real reboot drops."""
 
     def get_parser(self, prog_name):

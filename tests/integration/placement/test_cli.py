@@ -70,8 +70,8 @@ class TestSyncShowAudit(CliTestCase):
     def test_sync_then_nothing_to_write(self):
         code, out, err = self.placement('sync', '-f', 'json')
         self.assertEqual(0, code, err)
-        created = [r['Provider'] for r in json.loads(out)
-                   if r['Action'] == 'create provider']
+        created = [r['provider'] for r in json.loads(out)
+                   if r['action'] == 'create provider']
         self.assertEqual(['node01_pci_0000_3b_00_0',
                           'node01_pci_0000_5e_00_0'], sorted(created))
         self.assertIn('Placement API call(s)', err)
@@ -90,10 +90,10 @@ class TestSyncShowAudit(CliTestCase):
         code, out, err = self.placement('sync', '-f', 'json')
         self.assertEqual(0, code, err)
         self.assertEqual({'update inventory'},
-                         {r['Action'] for r in json.loads(out)})
+                         {r['action'] for r in json.loads(out)})
         code, out, _ = self.gpuvirt('placement', 'show', '--host', 'node01',
                                     '--state-dir', self.state, '-f', 'json')
-        self.assertEqual([3, 3], [r['Total'] for r in json.loads(out)])
+        self.assertEqual([3, 3], [r['total'] for r in json.loads(out)])
 
     def test_dry_run_changes_nothing(self):
         code, out, err = self.placement('sync', '--dry-run', '-f', 'json')
@@ -113,10 +113,10 @@ class TestSyncShowAudit(CliTestCase):
         rows = json.loads(out)
         self.assertEqual(2, len(rows))
         for row in rows:
-            self.assertEqual('CUSTOM_VGPU_A100_2_10C', row['Resource class'])
-            self.assertEqual(2, row['Total'])
-            self.assertEqual(0, row['Used'])
-            self.assertIn('CUSTOM_MIG_2G_10GB', row['Traits'])
+            self.assertEqual('CUSTOM_VGPU_A100_2_10C', row['resource_class'])
+            self.assertEqual(2, row['total'])
+            self.assertEqual(0, row['used'])
+            self.assertIn('CUSTOM_MIG_2G_10GB', row['traits'])
 
     def test_audit_exit_codes(self):
         self.placement('sync')
@@ -128,7 +128,7 @@ class TestSyncShowAudit(CliTestCase):
         code, out, err = self.placement('audit', '-f', 'json', layout=False)
         self.assertEqual(1, code)
         self.assertEqual({'stale provider'},
-                         {r['Drift'] for r in json.loads(out)})
+                         {r['drift'] for r in json.loads(out)})
 
     def test_sim_root_reads_the_host_a_layout_was_applied_to(self):
         sim_root = os.path.join(self.tmp, 'kept')
@@ -141,8 +141,8 @@ class TestSyncShowAudit(CliTestCase):
                                       sim_root, '--state-dir', self.state,
                                       '-f', 'json')
         self.assertEqual(0, code, err)
-        created = [r['Detail'] for r in json.loads(out)
-                   if r['Action'] == 'create provider']
+        created = [r['detail'] for r in json.loads(out)
+                   if r['action'] == 'create provider']
         self.assertEqual(['A100-PCIE-40GB CUSTOM_VGPU_A100_2_10C=2'] * 2,
                          created)
 
@@ -221,8 +221,8 @@ class TestFlavorSync(CliTestCase):
                                       '--state-dir', self.state, '-f', 'json')
         self.assertEqual(0, code, err)
         rows = json.loads(out)
-        self.assertEqual(['vgpu.a100-2-10c'], [r['Flavor'] for r in rows])
-        self.assertIn('resources:CUSTOM_VGPU_A100_2_10C=1', rows[0]['Detail'])
+        self.assertEqual(['vgpu.a100-2-10c'], [r['flavor'] for r in rows])
+        self.assertIn('resources:CUSTOM_VGPU_A100_2_10C=1', rows[0]['detail'])
 
     def test_without_a_cloud_only_dry_run_works(self):
         code, _, err = self.gpuvirt('flavor', 'sync', '--type', 'A100-4C',
@@ -262,7 +262,7 @@ class TestConfiguredLayout(CliTestCase):
         # its GPUs are, so nothing is offered until layout apply runs.
         rows = self.sync_with_configured(LAYOUT)
         self.assertNotIn('CUSTOM_VGPU_A100_2_10C',
-                         {r['Resource class'] for r in rows})
+                         {r['resource_class'] for r in rows})
 
     def test_layout_on_a_real_or_kept_host_is_refused(self):
         code, _, err = self.gpuvirt(
@@ -275,7 +275,7 @@ class TestConfiguredLayout(CliTestCase):
         rows = self.sync_with_configured(
             LAYOUT.replace('host: node01', 'host: node99'))
         self.assertNotIn('CUSTOM_VGPU_A100_2_10C',
-                         {r['Resource class'] for r in rows})
+                         {r['resource_class'] for r in rows})
 
 
 class TestNeverTheWrongPlacement(CliTestCase):
@@ -329,7 +329,7 @@ class TestLeftDraining(CliTestCase):
         code, out, err = self.placement('audit', '-f', 'json')
         self.assertEqual(1, code, err)
         self.assertEqual([('node01_pci_0000_3b_00_0', 'left draining')],
-                         [(r['Provider'], r['Drift'])
+                         [(r['provider'], r['drift'])
                           for r in json.loads(out)])
 
         conf = placement_base.write_file(
@@ -339,13 +339,13 @@ class TestLeftDraining(CliTestCase):
                                       'undrain', '--host', 'node01',
                                       '--simulated', '-f', 'json')
         self.assertEqual(0, code, err)
-        self.assertEqual([{'GPU': gpu, 'Was draining': 'yes'}],
+        self.assertEqual([{'gpu': gpu, 'was_draining': True}],
                          json.loads(out))
         code, out, err = self.placement('audit')
         self.assertEqual(0, code, err)
         code, out, err = self.gpuvirt('placement', 'show', '--state-dir',
                                       self.state, '-f', 'json')
-        self.assertEqual({0}, {r['Reserved'] for r in json.loads(out)})
+        self.assertEqual({0}, {r['reserved'] for r in json.loads(out)})
 
 
 class TestFlavorSyncWithoutCompute(CliTestCase):

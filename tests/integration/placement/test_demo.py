@@ -332,10 +332,10 @@ class TestDemoCommand(base.base.BaseTestCase):
         self.assertEqual(0, code, err)
         rows = json.loads(out)
         self.assertEqual(['node01', 'node01', 'TOTAL'],
-                         [r['Host'] for r in rows])
+                         [r['host'] for r in rows])
         self.assertIn('fragmentation rate', err)
         self.assertIn('[#', err)
-        self.assertEqual('ours', rows[-1]['Model'])
+        self.assertEqual('ours', rows[-1]['model'])
 
     def test_compare_prints_one_row_per_policy(self):
         tmp = base.scratch_tmp(self)
@@ -346,12 +346,12 @@ class TestDemoCommand(base.base.BaseTestCase):
         self.assertEqual(0, code, err)
         rows = json.loads(out)
         self.assertEqual(['first-fit', 'best-fit', 'ours'],
-                         [r['Policy'] for r in rows])
+                         [r['policy'] for r in rows])
         for row in rows:
-            self.assertEqual(4, row['Requests placed']
-                             + row['Requests rejected'])
-            self.assertGreaterEqual(row['vGPUs placed'],
-                                    row['Requests placed'])
+            self.assertEqual(4, row['requests_placed']
+                             + row['requests_rejected'])
+            self.assertGreaterEqual(row['vgpus_placed'],
+                                    row['requests_placed'])
 
     def test_bad_arguments_are_rejected_before_anything_is_touched(self):
         tmp = base.scratch_tmp(self)
@@ -387,7 +387,7 @@ class TestDemoCommand(base.base.BaseTestCase):
             '--state-dir', tmp, '--multi-vgpu-share', '1', '--group-policy',
             'isolate', '-f', 'json')
         self.assertEqual(0, code, err)
-        total = json.loads(out)[-1]['vGPUs used/total']
+        total = json.loads(out)[-1]['vgpus_used_total']
         self.assertRegex(total, r'^requests: [0-9]+ placed \(([0-9]+) with '
                                 r'2\+ vGPUs\)')
         placed = int(total.split()[1])
@@ -412,7 +412,7 @@ class TestDemoAgainstAnotherPlacement(base.PlacementTestCase):
             '--state-dir', tmp, '--placement-url', self.service.url,
             '-f', 'json')
         self.assertEqual(0, code, err)
-        hosts = {r['Host'] for r in json.loads(out)} - {'TOTAL'}
+        hosts = {r['host'] for r in json.loads(out)} - {'TOTAL'}
         self.assertEqual(2, len(hosts))
         self.assertNotIn('node01', hosts)
         self.assertTrue(all(h.startswith('demo-') for h in hosts), hosts)

@@ -42,6 +42,6 @@ class MonitorCommandTests(base.BaseTestCase):
         self.assertEqual(0, rc, err)
         rows = json.loads(out)
         self.assertEqual(['0000:3b:00.0', '0000:5e:00.0'],
-                         [r['GPU'] for r in rows])
-        self.assertTrue(all(r['Present'] for r in rows))
-        self.assertEqual(40960, rows[0]['FB total MiB'])
+                         [r['gpu'] for r in rows])
+        self.assertTrue(all(r['present'] for r in rows))
+        self.assertEqual(40960, rows[0]['fb_total_mib'])

@@ -49,7 +49,7 @@ class TestShippedExamples(base.LayoutTestCase):
         sim_args = ('--sim-root', root)
         rc, out, err = self.cli('layout', 'validate', path, '-f', 'json')
         self.assertEqual(0, rc, err)
-        self.assertEqual('valid', json.loads(out)['Result'])
+        self.assertEqual('valid', json.loads(out)['result'])
         rc, out, err = self.cli('layout', 'plan', path, '--simulate', spec,
                                 *sim_args, '-f', 'json')
         self.assertEqual(0, rc, err)
@@ -59,14 +59,14 @@ class TestShippedExamples(base.LayoutTestCase):
         rc, out, err = self.cli('layout', 'apply', path, *sim_args,
                                 '-f', 'json')
         self.assertEqual(0, rc, err)
-        self.assertEqual({'applied'}, {r['Status'] for r in json.loads(out)})
+        self.assertEqual({'applied'}, {r['status'] for r in json.loads(out)})
         host = sim.SimulatedHost.open(root)
         journal = host.journal_entries()
         rc, out, err = self.cli('layout', 'apply', path, *sim_args,
                                 '-f', 'json')
         self.assertEqual(0, rc, err)
         self.assertEqual({'unchanged'},
-                         {r['Status'] for r in json.loads(out)})
+                         {r['status'] for r in json.loads(out)})
         self.assertEqual(journal, host.journal_entries())
         rc, out, err = self.cli('layout', 'assert', path, *sim_args)
         self.assertEqual(0, rc, err)
@@ -114,8 +114,12 @@ class TestCommands(base.LayoutTestCase):
         self.assertEqual(0, rc, err)
         rows = json.loads(out)
         self.assertEqual(['A100-2-10C (2g.10gb)'] * 2,
-                         [r['Profile'] for r in rows])
-        self.assertEqual('2GB and 13.6% compute unused', rows[1]['Unused'])
+                         [r['profile'] for r in rows])
+        # Numbers for tools, the phrase for people.
+        self.assertEqual({'memory_mib': 2048, 'compute_percent': 13.57},
+                         rows[1]['unused'])
+        rc, out, err = self.cli('layout', 'resolve', self.path)
+        self.assertIn('2GB and 13.6% compute unused', out)
 
     def test_resolve_against_a_host_names_the_gpus(self):
         rc, out, err = self.cli('layout', 'resolve', self.path, '--simulate',
@@ -172,7 +176,7 @@ class TestCommands(base.LayoutTestCase):
                                 '-f', 'json')
         self.assertEqual(1, rc, err)
         result = json.loads(out)[0]
-        self.assertEqual('failed', result['Status'])
-        self.assertIn('Placement has no provider', result['Message'])
-        self.assertIn('placement sync', result['Message'])
+        self.assertEqual('failed', result['status'])
+        self.assertIn('Placement has no provider', result['message'])
+        self.assertIn('placement sync', result['message'])
         self.assertEqual(before, self.state(sim.SimulatedHost.open(root)))

@@ -38,22 +38,23 @@ class SimCommandTestCase(base.BaseTestCase):
                                      'A100-PCIE-40GB:mig+T4:mdev@node01',
                                      '-f', 'json')
         self.assertEqual(0, rc)
-        self.assertEqual('node01', json.loads(out)['Hostname'])
+        self.assertEqual('node01', json.loads(out)['hostname'])
         writer = sim.SimulatedHost.open(self.root).writer()
         writer.create_gpu_instance('0000:3b:00.0', '3g.20gb', 4)
         rc, out, _err = self.run_cli('sim', 'show', self.root, '-f', 'json')
-        rows = {r['Address']: r for r in json.loads(out)}
-        self.assertEqual('1:3g.20gb@4', rows['0000:3b:00.0']['GPU instances'])
-        self.assertEqual('on', rows['0000:3b:00.0']['MIG'])
-        self.assertEqual('-', rows['0000:5e:00.0']['MIG'])
+        rows = {r['address']: r for r in json.loads(out)}
+        self.assertEqual('1:3g.20gb@4', rows['0000:3b:00.0']['gpu_instances'])
+        self.assertEqual('on', rows['0000:3b:00.0']['mig'])
+        self.assertEqual('-', rows['0000:5e:00.0']['mig'])
         rc, out, _err = self.run_cli('sim', 'reboot', self.root, '-f',
                                      'json')
-        self.assertEqual(2, json.loads(out)['Boot'])
+        self.assertEqual(2, json.loads(out)['boot'])
         rc, out, _err = self.run_cli('sim', 'show', self.root, '-f', 'json')
-        rows = {r['Address']: r for r in json.loads(out)}
-        self.assertEqual('-', rows['0000:3b:00.0']['GPU instances'])
-        self.assertEqual('0/0/20', rows['0000:3b:00.0'][
-            'VFs used/enabled/total'])
+        rows = {r['address']: r for r in json.loads(out)}
+        self.assertEqual('-', rows['0000:3b:00.0']['gpu_instances'])
+        self.assertEqual((0, 0, 20), tuple(
+            rows['0000:3b:00.0'][k]
+            for k in ('vfs_used', 'vfs_enabled', 'vfs_total')))
 
     def test_usage_errors_exit_2(self):
         rc, _out, err = self.run_cli('sim', 'create', self.root, 'bogus')
