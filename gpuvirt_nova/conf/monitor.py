@@ -78,9 +78,22 @@ OPTS = [
                     'an alert clears.'),
     cfg.BoolOpt('fence_unhealthy_gpus', default=True,
                 help='nova-compute reserves the whole inventory of a GPU '
-                     'NVML reports lost or with uncorrected ECC errors, '
+                     'NVML reports lost, with uncorrected ECC errors, with '
+                     'a critical XID error (fence_xids), or cannot read '
+                     '(timeout or another NVML error on that GPU), '
                      'and marks it CUSTOM_GPUVIRT_UNHEALTHY_<REASON>; '
                      'guests on it are never touched.'),
+    cfg.ListOpt('fence_xids',
+                item_type=cfg.types.Integer(min=0),
+                default=[48, 62, 64, 74, 79, 95, 119, 120, 140],
+                help='XID errors that fence a GPU when NVML reports one '
+                     '(nova-compute watches for them between two provider '
+                     'updates): 48 double-bit ECC, 62 internal '
+                     'micro-controller halt, 64 ECC page retirement or '
+                     'row remapping failure, 74 NVLink error, 79 fallen '
+                     'off the bus, 95 uncontained ECC error, 119/120 GSP '
+                     'timeout/error, 140 unrecovered ECC error. Empty: '
+                     'XIDs never fence.'),
     cfg.IntOpt('fence_release_after', default=300, min=0,
                help='Seconds a fenced GPU must be healthy, without a '
                     'break, before it is offered again.'),

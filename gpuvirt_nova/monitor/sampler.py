@@ -59,6 +59,15 @@ class Unsupported(Exception):
     """The GPU, driver or binding lacks this call."""
 
 
+class Failed(Exception):
+    """NVML answered another error (``strict`` calls only): ``.code``."""
+
+    def __init__(self, name, code, text):
+        super().__init__('%s: %s' % (name, text))
+        self.name = name
+        self.code = code
+
+
 def _const(nvml, name, default):
     return getattr(nvml, name, default)
 
@@ -80,23 +89,29 @@ class Sampler:
         self._vgpu_seen = {}
         self.started = False
         self.why_not = None
+        self.absent = False
 
     # -- life cycle ---------------------------------------------------------
 
     def start(self):
         """nvmlInit; False (and ``why_not``) when NVML is unusable."""
+        # absent: no NVML on this host at all (as opposed to an NVML
+        # that fails, such as a driver/library version mismatch).
+        self.absent = True
         if self.nvml is None:
             self.why_not = 'NVML is not available (nvidia-ml-py missing)'
             return False
         try:
             self.nvml.nvmlInit()
         except self.error as exc:
-            self.why_not = nvml_mod.missing_reason(self.nvml, exc) or \
-                'nvmlInit failed: %s' % exc
+            missing = nvml_mod.missing_reason(self.nvml, exc)
+            self.absent = bool(missing)
+            self.why_not = missing or 'nvmlInit failed: %s' % exc
             return False
         except Exception as exc:  # a binding without its library
             self.why_not = 'nvmlInit failed: %s' % exc
             return False
+        self.absent = False
         self.started = True
         try:
             self._event_set = self.nvml.nvmlEventSetCreate()
@@ -117,8 +132,12 @@ class Sampler:
 
     # -- calls --------------------------------------------------------------
 
-    def call(self, address, name, *args, warnings=None):
-        """``nvml.<name>(*args)``; raises GpuLost/Unsupported, else None."""
+    def call(self, address, name, *args, warnings=None, strict=False):
+        """``nvml.<name>(*args)``; raises GpuLost/Unsupported, else None.
+
+        ``strict``: any other NVML error raises :class:`Failed` instead
+        of giving None (the fence's health reads).
+        """
         if name in self.unsupported.get(address, ()):
             raise Unsupported(name)
         func = getattr(self.nvml, name, None)
@@ -138,6 +157,8 @@ class Sampler:
                                NVML_ERROR_FUNCTION_NOT_FOUND)):
                 self.unsupported.setdefault(address, set()).add(name)
                 raise Unsupported(name)
+            if strict:
+                raise Failed(name, code, exc)
             if warnings is not None:
                 warnings.append('NVML %s on GPU %s failed: %s'
                                 % (name, address, exc))
@@ -264,37 +285,56 @@ class Sampler:
                                  warnings=warnings)
             if value is not None:
                 m[key] = int(value)
-        if self._event_set is not None and \
-                sample.address not in self._registered:
-            try:
-                self.call(sample.address, 'nvmlDeviceRegisterEvents',
-                          handle, _const(nvml,
-                                         'nvmlEventTypeXidCriticalError',
-                                         NVML_EVENT_TYPE_XID),
-                          self._event_set, warnings=warnings)
-                self._registered.add(sample.address)
-            except Unsupported:
-                pass
+        self.watch_xids(sample.address, handle, warnings)
 
-    def _read_xids(self, result, handles):
-        """Drain the XID events NVML queued since the last round."""
+    def watch_xids(self, address, handle, warnings=None):
+        """Register the GPU for XID events (once); NVML queues those after.
+
+        False when NVML has no event set or the GPU cannot be watched.
+        """
+        if self._event_set is None:
+            return False
+        if address in self._registered:
+            return True
+        try:
+            self.call(address, 'nvmlDeviceRegisterEvents', handle,
+                      _const(self.nvml, 'nvmlEventTypeXidCriticalError',
+                             NVML_EVENT_TYPE_XID),
+                      self._event_set, warnings=warnings)
+        except Unsupported:
+            return False
+        self._registered.add(address)
+        return True
+
+    def take_xids(self, handles):
+        """``{address: [xid, ...]}`` queued since the last call, in order.
+
+        ``handles``: ``{address: device handle}`` of the GPUs to report;
+        events of other GPUs are dropped.
+        """
+        found = {}
         if self._event_set is None or not self._registered:
-            return
-        by_handle = {}
-        for address, handle in handles.items():
-            by_handle[self._handle_key(handle)] = address
+            return found
+        by_handle = {self._handle_key(h): a for a, h in handles.items()}
         for _ in range(1000):  # never loop forever on a chatty GPU
             try:
                 data = self.nvml.nvmlEventSetWait_v2(self._event_set, 0)
             except AttributeError:
-                return
+                break
             except self.error:
-                return  # NVML_ERROR_TIMEOUT: nothing more queued
+                break  # NVML_ERROR_TIMEOUT: nothing more queued
             address = by_handle.get(self._handle_key(data.device))
-            gpu = result.gpu(address) if address else None
+            if address is not None:
+                found.setdefault(address, []).append(int(data.eventData))
+        return found
+
+    def _read_xids(self, result, handles):
+        """Drain the XID events NVML queued since the last round."""
+        for address, xids in self.take_xids(handles).items():
+            gpu = result.gpu(address)
             if gpu is not None:
-                gpu.xids.append(int(data.eventData))
-                self._last_xid[address] = int(data.eventData)
+                gpu.xids.extend(xids)
+                self._last_xid[address] = xids[-1]
 
     @staticmethod
     def _handle_key(handle):

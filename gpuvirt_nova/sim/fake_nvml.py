@@ -200,8 +200,11 @@ class FakeNvml(nvml_mig.MigFunctions):
 
     def _device(self, handle):
         index, address = super()._device(handle)
-        if self._gpu(address).get('lost'):
+        gpu = self._gpu(address)
+        if gpu.get('lost'):
             raise base.error(pynvml.NVML_ERROR_GPU_IS_LOST)
+        if gpu.get('nvml_error'):
+            raise base.error(gpu['nvml_error'])
         return index, address
 
     def _guests(self, address):

@@ -278,6 +278,15 @@ class SimulatedHost:
         with self.store.transaction() as state:
             state['gpus'][self._pf(address)]['lost'] = bool(lost)
 
+    def set_gpu_nvml_error(self, address, code=None):
+        """Every NVML call on this GPU's handle fails with ``code``.
+
+        An NVML error code (``pynvml.NVML_ERROR_TIMEOUT``...) on one GPU,
+        the others unaffected, until ``code=None``.
+        """
+        with self.store.transaction() as state:
+            state['gpus'][self._pf(address)]['nvml_error'] = code
+
     def inject_xid(self, address, xid):
         """An XID error on the GPU, delivered to registered event sets."""
         with self.store.transaction() as state:

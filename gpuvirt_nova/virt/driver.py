@@ -107,6 +107,8 @@ class GpuvirtLibvirtDriver(migrate.LiveMigrationMixin,
         self._gpuvirt_hardware = None
         #: GPUs fenced as unhealthy (see _gpuvirt_fenced).
         self._gpuvirt_fence = fence.Fence(time.monotonic)
+        #: NVML kept open between health checks, to see XID events.
+        self._gpuvirt_health = None
 
     # -- plumbing ---------------------------------------------------------
 
@@ -452,8 +454,11 @@ class GpuvirtLibvirtDriver(migrate.LiveMigrationMixin,
             return {}
         marked = provider.unhealthy_gpus(provider_tree, nodename)
         try:
-            found = fence.probe(self._gpu_hardware().nvml(),
-                                [g.address for g in host.gpus])
+            if self._gpuvirt_health is None:
+                self._gpuvirt_health = fence.HealthProbe(
+                    self._gpu_hardware().nvml(), group.fence_xids)
+            found = self._gpuvirt_health.check(
+                [g.address for g in host.gpus])
         except Exception as exc:
             LOG.warning('GPU health check failed, fences kept as they '
                         'are: %s', exc)

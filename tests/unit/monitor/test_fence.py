@@ -15,6 +15,7 @@
 """The fence: at once when unhealthy, released after a healthy time."""
 
 from oslotest import base
+import pynvml
 
 from gpuvirt_nova.hardware import discover
 from gpuvirt_nova.monitor import fence
@@ -97,3 +98,93 @@ class TreeTests(base.BaseTestCase):
         self.assertTrue(all(naming.is_package_trait(t) for t in
                             (naming.UNHEALTHY_TRAIT,
                              naming.unhealthy_trait('gpu-lost'))))
+
+
+class XidReasonTests(base.BaseTestCase):
+
+    def test_the_last_critical_xid_names_the_reason(self):
+        self.assertEqual('xid-48', fence.xid_reason([79, 13, 48], {48, 79}))
+        self.assertIsNone(fence.xid_reason([13, 31, 43], {48, 79}))
+        self.assertIsNone(fence.xid_reason([79], ()))
+
+    def test_reasons_make_traits_and_come_back(self):
+        for reason in ('xid-79', fence.NVML_TIMEOUT, fence.NVML_ERROR):
+            trait = naming.unhealthy_trait(reason)
+            self.assertEqual(reason, naming.unhealthy_reason(
+                {naming.UNHEALTHY_TRAIT, trait}))
+
+
+class HealthProbeTests(base.BaseTestCase):
+    """NVML's view of each GPU's health, on the simulator."""
+
+    CRITICAL = (48, 79)
+
+    def setUp(self):
+        super().setUp()
+        self.sim = self.useFixture(sim_fixture.SimulatedHostFixture(
+            '2xA100-PCIE-40GB:vfio')).host
+        self.a, self.b = self.sim.nvml_addresses()
+        self.health = fence.HealthProbe(self.sim.nvml(), self.CRITICAL)
+        self.addCleanup(self.health.close)
+
+    def check(self):
+        return self.health.check([self.a, self.b])
+
+    def test_healthy(self):
+        self.assertEqual({}, self.check())
+
+    def test_a_critical_xid_fences_that_gpu_once_seen(self):
+        self.assertEqual({}, self.check())  # watching from now on
+        self.sim.inject_xid(self.a, 79)
+        self.assertEqual({self.a: 'xid-79'}, self.check())
+        # Consumed: the next check judges the GPU afresh.
+        self.assertEqual({}, self.check())
+
+    def test_an_application_xid_fences_nothing(self):
+        self.check()
+        self.sim.inject_xid(self.a, 13)  # graphics engine exception
+        self.sim.inject_xid(self.b, 43)  # a guest's application stopped
+        self.assertEqual({}, self.check())
+
+    def test_lost_wins_over_a_xid(self):
+        self.check()
+        self.sim.inject_xid(self.a, 79)
+        self.sim.set_gpu_lost(self.a)
+        self.assertEqual({self.a: fence.GPU_LOST}, self.check())
+
+    def test_a_timeout_on_one_gpu_fences_it_alone(self):
+        self.sim.set_gpu_nvml_error(self.b, pynvml.NVML_ERROR_TIMEOUT)
+        self.assertEqual({self.b: fence.NVML_TIMEOUT}, self.check())
+        self.sim.set_gpu_nvml_error(self.b, pynvml.NVML_ERROR_UNKNOWN)
+        self.assertEqual({self.b: fence.NVML_ERROR}, self.check())
+        self.sim.set_gpu_nvml_error(self.b, None)
+        self.assertEqual({}, self.check())
+
+    def test_version_mismatch_is_no_verdict_on_any_gpu(self):
+        self.sim.inject_failure(
+            'nvmlInit', nvml_error=pynvml.NVML_ERROR_LIB_RM_VERSION_MISMATCH)
+        exc = self.assertRaises(fence.HealthUnknown, self.check)
+        self.assertIn('mismatch', str(exc).lower())
+        # The next check starts NVML again.
+        self.assertEqual({}, self.check())
+
+    def test_version_mismatch_mid_session_restarts_nvml(self):
+        self.check()
+        self.sim.inject_failure(
+            'nvmlDeviceGetUUID',
+            nvml_error=pynvml.NVML_ERROR_LIB_RM_VERSION_MISMATCH)
+        self.assertRaises(fence.HealthUnknown, self.check)
+        self.assertIsNone(self.health.sampler)
+        self.assertEqual({}, self.check())
+
+    def test_no_nvml_or_no_driver_is_healthy(self):
+        self.assertEqual({}, fence.HealthProbe(None).check([self.a]))
+        self.sim.inject_failure(
+            'nvmlInit', nvml_error=pynvml.NVML_ERROR_DRIVER_NOT_LOADED)
+        self.assertEqual({}, self.check())
+
+    def test_one_shot_probe_still_reads_lost_and_ecc(self):
+        self.sim.set_gpu_lost(self.a)
+        self.sim.set_telemetry(self.b, ecc_dbe_total=2)
+        self.assertEqual({self.a: fence.GPU_LOST, self.b: fence.ECC_DBE},
+                         fence.probe(self.sim.nvml(), [self.a, self.b]))
