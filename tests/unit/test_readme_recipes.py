@@ -12,7 +12,7 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""The README's recipes work as written.
+"""The operator guide's recipes work as written.
 
 The scheduler snippet keeps Nova's own default filters (oslo.config
 cannot append to a list: the line replaces Nova's default), names only
@@ -23,7 +23,6 @@ next block's ``placement sync`` talks to it.
 """
 
 import os
-import re
 import shutil
 import signal
 import socket
@@ -39,26 +38,11 @@ from oslotest import base
 
 from gpuvirt_nova.scheduler import filters as our_filters
 from gpuvirt_nova.sim import scratch
+from tests.unit import guide
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
-README = os.path.join(REPO, 'README.md')
+REPO = guide.REPO
 #: How long Placement may take to answer on a loaded CI machine.
 START_TIMEOUT = 300
-
-
-def readme_section(title):
-    """The text under the ``### title`` / ``## title`` heading."""
-    with open(README) as stream:
-        text = stream.read()
-    match = re.search(r'^#{2,} %s\n(.*?)(?=^#{2,} )' % re.escape(title), text,
-                      re.M | re.S)
-    assert match, 'README has no section %r' % title
-    return match.group(1)
-
-
-def blocks(section, kind):
-    return re.findall(r'```%s\n(.*?)```' % kind, section, re.S)
 
 
 def console_script(block):
@@ -77,9 +61,8 @@ def nova_default_filters():
 class TestSchedulerSnippet(base.BaseTestCase):
 
     def snippet(self):
-        [ini] = [b for b in blocks(readme_section(
-            'Scheduling: which GPU, which host, who may have more'), 'ini')
-            if 'enabled_filters' in b]
+        [ini] = [b for b in guide.blocks(guide.pages()['scheduler'], 'ini')
+                 if 'enabled_filters' in b]
         values = {}
         for line in ini.splitlines():
             key, sep, value = line.partition('=')
@@ -162,8 +145,9 @@ class TestPlacementRecipe(base.BaseTestCase):
             process.wait()
 
     def test_recipe_as_written(self):
-        section = readme_section('Trying it against a Placement service')
-        serve, use = blocks(section, 'console')[:2]
+        section = guide.section('placement',
+                                'Trying it against a Placement service')
+        serve, use = guide.blocks(section, 'console')[:2]
         self.assertNotIn('/home/', serve)
         port = free_port()
         script = console_script(serve).replace('8778', str(port))
