@@ -548,8 +548,24 @@ def apply_gpu(target, read_gpu, writer, hostname, options):
             raise
     finally:
         for address in drained:
-            options.drainer.set_reserved(hostname, address, False)
+            _release(options.drainer, hostname, address, result)
     return result
+
+
+def _release(drainer, hostname, address, result):
+    """Release a drain; when Placement refuses, say so in ``result``.
+
+    The GPU's outcome stands (it was carved, or rolled back): failing
+    here would hide it and leave the other GPUs unapplied.
+    """
+    try:
+        drainer.set_reserved(hostname, address, False)
+    except Exception as exc:
+        LOG.debug('releasing the drain of %s failed', address, exc_info=True)
+        result.message = '; '.join(m for m in (result.message, (
+            'its drain could not be released (%s): once Placement answers, '
+            'run gpuvirt-nova layout undrain --host %s --gpu %s'
+            % (exc, hostname, address))) if m)
 
 
 def apply(targets, read_host, writer, hostname=None, options=None,

@@ -22,14 +22,24 @@ only lock; every writer must finish, and no trait or inventory written by
 one may be lost to another.
 """
 
+import os
 import threading
+import uuid
 
 from keystoneauth1 import exceptions as ks_exceptions
 
+from gpuvirt_nova.hardware import discover
+from gpuvirt_nova.hardware import model
+from gpuvirt_nova.layout import apply as apply_mod
+from gpuvirt_nova.layout import spec as layout_spec
+from gpuvirt_nova.layout import target
 from gpuvirt_nova.placement import client as placement_client
+from gpuvirt_nova.placement import drain as placement_drain
 from gpuvirt_nova.placement import naming
+from gpuvirt_nova.placement import offers
 from gpuvirt_nova.placement import sync
 from gpuvirt_nova.placement import tree
+from gpuvirt_nova import sim
 from tests.integration.placement import base
 
 SPEC = '2xA100-PCIE-40GB:mig'
@@ -40,6 +50,18 @@ AFTER = {A: {'A100-3-20C': 2}, B: {'A100-4C': 8}}
 WRITERS = 20
 #: Operator traits each operator writer adds to every GPU provider.
 OPERATOR_ROUNDS = 3
+#: The drain tests' carves: the second re-carves both GPUs.
+LAYOUT = """gpu_cluster:
+  nodes:
+    - host: {host}
+      gpus:
+        - type: A100-PCIE-40GB
+          vgpus:
+            - {{profile: %s, count: %d}}
+"""
+BEFORE_LAYOUT = LAYOUT % ('A100-2-10C', 3)
+AFTER_LAYOUT = LAYOUT % ('A100-3-20C', 2)
+RC_2_10C = 'CUSTOM_VGPU_A100_2_10C'
 
 
 class _StormClient(placement_client.PlacementClient):
@@ -327,3 +349,161 @@ class TestPlacementFailing(base.PlacementTestCase):
         self.assertRaises(ks_exceptions.ConnectFailure, sync.sync, client,
                           self.desired())
         self.assertEqual([], self.sleeps)
+
+
+class TestPlacementFailingDuringDrain(base.PlacementTestCase):
+    """``layout apply --drain`` with Placement answering 5xx or gone.
+
+    Two GPUs carved and offered, a guest's allocation on each; the new
+    layout re-carves both, so each must be drained first. The guests
+    leave while the drain waits.
+    """
+
+    def setUp(self):
+        super().setUp()
+        self.now = 0.0
+        self.sleeps = []
+        self.sim = sim.SimulatedHost.create(
+            os.path.join(base.scratch_tmp(self), 'host'), SPEC)
+        self.apply(BEFORE_LAYOUT, apply_mod.Options())
+        host = self.read()
+        sync.sync(self.client, tree.build_provider_tree(
+            self.compute_node, host, offers.offers_from_hardware(host)),
+            create_root=True)
+        self.gpus = sorted(g.address for g in host.gpus)
+        self.consumers = {}
+        for address in self.gpus:
+            consumer = str(uuid.uuid4())
+            self.client.put_allocations(consumer, {
+                self.uuid(address): {'resources': {RC_2_10C: 1}}},
+                project_id=str(uuid.uuid4()), user_id=str(uuid.uuid4()))
+            self.consumers[address] = consumer
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    def read(self):
+        return discover.discover_host(self.sim, self.compute_node)
+
+    def uuid(self, address):
+        return self.client.provider_by_name(naming.gpu_provider_name(
+            self.compute_node, address))['uuid']
+
+    def apply(self, text, options):
+        layout = layout_spec.load_text(text.format(host=self.compute_node))
+        return apply_mod.apply(
+            target.resolve_node(layout.node(self.compute_node), self.read()),
+            self.read, self.sim.writer(), self.compute_node, options,
+            read_gpu=lambda a: discover.discover_host_gpu(self.sim, a))
+
+    def drain_options(self, fault, polls_before_leaving=2):
+        """Options draining through a faulty client.
+
+        The guests leave after the drain polled ``polls_before_leaving``
+        times (a drain asks ``stop()`` after each busy poll).
+        """
+        client = placement_client.PlacementClient(
+            _FaultyAdapter(self.new_client().adapter, fault),
+            sleep=self.sleep, clock=lambda: self.now)
+        polls = []
+
+        def stop():
+            polls.append(1)
+            if len(polls) == polls_before_leaving:
+                while self.consumers:
+                    self.client.delete_allocations(
+                        self.consumers.popitem()[1])
+            return False
+
+        return apply_mod.Options(
+            drainer=placement_drain.PlacementDrainer(client),
+            drain_timeout=3600, drain_interval=0, stop=stop), client
+
+    def assert_released(self):
+        for address in self.gpus:
+            uuid_ = self.uuid(address)
+            self.assertNotIn(naming.DRAINING_TRAIT,
+                             self.client.traits(uuid_)[1])
+            self.assertEqual(
+                {0}, {inv['reserved'] for inv in
+                      self.client.inventories(uuid_)[1].values()})
+        self.assertEqual([], placement_drain.PlacementDrainer(
+            self.client).draining(self.compute_node))
+
+    def carve(self):
+        return model.to_dict(self.read().gpus)
+
+    def test_5xx_answers_during_a_drain_are_retried(self):
+        calls = []
+
+        def fault(method, path):
+            # Every call answers 503 once, then goes through.
+            calls.append((method, path))
+            return 503 if len(calls) % 2 else None
+
+        options, client = self.drain_options(fault)
+        results = self.apply(AFTER_LAYOUT, options)
+        self.assertEqual([apply_mod.APPLIED] * 2,
+                         [r.status for r in results],
+                         [r.message for r in results])
+        self.assertGreater(client.retries, 10)
+        self.assertEqual({0.5}, set(self.sleeps))
+        self.assert_released()
+
+    def test_placement_gone_while_draining_fails_clearly_then_converges(self):
+        state = {'down': False}
+        carve = self.carve()
+
+        def fault(method, path):
+            # Placement goes away once the first GPU is reserved.
+            if method == 'PUT' and path.endswith('/inventories'):
+                state['down'] = True
+                return None
+            return 'down' if state['down'] else None
+
+        options, _ = self.drain_options(fault)
+        results = self.apply(AFTER_LAYOUT, options)
+        self.assertEqual([apply_mod.FAILED] * 2,
+                         [r.status for r in results])
+        for result in results:
+            self.assertIn('still failing after', result.message)
+            self.assertIn('check that Placement is up', result.message)
+        # Nothing was carved without its drain.
+        self.assertEqual(carve, self.carve())
+        # Placement back: the rerun drains, carves and releases.
+        state['down'] = False
+        fault_free, _ = self.drain_options(lambda method, path: None)
+        results = self.apply(AFTER_LAYOUT, fault_free)
+        self.assertEqual([apply_mod.APPLIED] * 2,
+                         [r.status for r in results],
+                         [r.message for r in results])
+        self.assert_released()
+
+    def test_placement_gone_at_release_names_the_undrain(self):
+        state = {'down': False, 'releasing': 0}
+
+        def fault(method, path):
+            # The first GPU is drained and carved; Placement goes away
+            # when its drain is released.
+            if state['down']:
+                return 'down'
+            if method == 'PUT' and path.endswith('/traits'):
+                state['releasing'] += 1
+                if state['releasing'] == 2:
+                    state['down'] = True
+                    return 'down'
+            return None
+
+        options, _ = self.drain_options(fault)
+        results = self.apply(AFTER_LAYOUT, options)
+        # apply never raises: the first GPU is carved and says its drain
+        # is left; the second could not be drained.
+        self.assertEqual([apply_mod.APPLIED, apply_mod.FAILED],
+                         [r.status for r in results])
+        self.assertIn('gpuvirt-nova layout undrain --host %s --gpu %s'
+                      % (self.compute_node, self.gpus[0]),
+                      results[0].message)
+        state['down'] = False
+        self.assertEqual([self.gpus[0]], placement_drain.PlacementDrainer(
+            self.client).draining(self.compute_node))
