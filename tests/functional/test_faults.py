@@ -17,13 +17,21 @@
 libvirt failing to define or start a guest must leave the device free:
 no claim left in the driver, no domain naming it, the carve untouched and
 the allocation gone, so that the next boot gets the very same device.
-Both kinds of carved device: a typed VF (MIG-backed or time-sliced) and
-an mdev. Each case ends with the fault suite's audit (tests.functional.
-audit).
+Placement failing (503, or gone) once the scheduler has claimed: the
+spawn goes on without it, or fails cleanly when it needs it, and the host
+converges when Placement returns. Both kinds of carved device: a typed
+VF (MIG-backed or time-sliced) and an mdev. Each case ends with the
+fault suite's audit (tests.functional.audit).
 """
 
 import fixtures
+from keystoneauth1 import exceptions as ks_exceptions
+from nova import context as nova_context
+from nova.scheduler.client import report
 from nova.tests.fixtures import libvirt as fakelibvirt
+from nova.virt.libvirt import driver as libvirt_driver
+from oslo_serialization import jsonutils
+import requests
 
 from gpuvirt_nova.demo import nova as inprocess
 from gpuvirt_nova.virt import assign
@@ -114,3 +122,143 @@ class MdevLibvirtFailsAfterAssignmentTests(LibvirtFailsAfterAssignmentTests):
     LAYOUT = inprocess.layout_text(('type: A100-PCIE-40GB', 'A100-40C', 1))
     TYPE = 'A100-40C'
     KIND = assign.KIND_MDEV
+
+
+class _PlacementFault(fixtures.Fixture):
+    """Nova's report client on a Placement answering 503, or gone.
+
+    ``mode``: None (Placement answers), ``503`` or ``'down'`` (no
+    connection). Counts the calls it failed.
+    """
+
+    METHODS = ('get', 'put', 'post', 'delete')
+
+    def __init__(self):
+        super().__init__()
+        self.mode = None
+        self.failed = 0
+
+    def _setUp(self):
+        for name in self.METHODS:
+            real = getattr(report.SchedulerReportClient, name)
+            self.useFixture(fixtures.MonkeyPatch(
+                'nova.scheduler.client.report.SchedulerReportClient.%s'
+                % name, self._faulty(real)))
+
+    def _faulty(self, real):
+        fault = self
+
+        def call(client, url, *args, **kwargs):
+            if fault.mode is None:
+                return real(client, url, *args, **kwargs)
+            fault.failed += 1
+            if fault.mode == 'down':
+                raise ks_exceptions.ConnectFailure('injected: refused')
+            answer = requests.models.Response()
+            answer.status_code = fault.mode
+            answer._content = jsonutils.dump_as_bytes(
+                {'errors': [{'status': fault.mode, 'title': 'injected',
+                             'detail': 'injected'}]})
+            answer.headers['Content-Type'] = 'application/json'
+            return answer
+        return call
+
+
+class PlacementFailingDuringSpawnTests(audit.FaultAuditMixin,
+                                       base.GpuvirtTestBase):
+    """Placement fails once the scheduler has claimed the vGPU.
+
+    The spawn needs no Placement (allocations come with it, the GPU
+    providers are known from the last periodic report); a spawn that
+    would need it fails cleanly. nova-compute keeps running either way
+    and converges when Placement returns.
+    """
+
+    def setUp(self):
+        super().setUp()
+        self.start_gpu_compute('host1')
+        self.driver = self.computes['host1'].driver
+        self.flavor = self.vgpu_flavor('A100-3-20C')
+        self.fault = self.useFixture(_PlacementFault())
+        self.carve = self.carve_state('host1')
+
+    def _fail_placement_in_spawn(self, mode, forget_providers=False):
+        """From the start of the driver's spawn on, Placement fails.
+
+        With ``forget_providers`` only while the spawn runs: Nova's own
+        handling of the failed build needs Placement (without it the
+        server stays in BUILD, as with upstream Nova).
+        """
+        real_spawn = libvirt_driver.LibvirtDriver.spawn
+        test = self
+
+        def spawn(driver, *args, **kwargs):
+            test.fault.mode = mode
+            if forget_providers:
+                # As after a restart of nova-compute while Placement was
+                # down: no periodic report told the driver its GPUs.
+                driver._gpuvirt_provider_gpus = {}
+                try:
+                    return real_spawn(driver, *args, **kwargs)
+                finally:
+                    test.fault.mode = None
+            return real_spawn(driver, *args, **kwargs)
+
+        return fixtures.MonkeyPatch(
+            'nova.virt.libvirt.driver.LibvirtDriver.spawn', spawn)
+
+    def _periodic(self):
+        self.computes['host1'].manager.update_available_resource(
+            nova_context.get_admin_context())
+
+    def _assert_compute_up(self):
+        service, = self.admin_api.get_services(binary='nova-compute',
+                                               host='host1')
+        self.assertEqual(('up', 'enabled'),
+                         (service['state'], service['status']))
+
+    def _placement_returns(self):
+        self.fault.mode = None
+        self._periodic()
+        self.assertEqual(self.carve, self.carve_state('host1'))
+        self.assertEqual([], self.leaks('host1'))
+
+    def test_spawn_succeeds_while_placement_answers_503(self):
+        self._spawn_succeeds(503)
+
+    def test_spawn_succeeds_while_placement_is_unreachable(self):
+        self._spawn_succeeds('down')
+
+    def _spawn_succeeds(self, mode):
+        with self._fail_placement_in_spawn(mode):
+            server = self._create_server(flavor_id=self.flavor,
+                                         networks='none')
+        self.assertEqual(1, len(self.domain_keys('host1', server)))
+        # Still failing: the periodic report fails, nova-compute does not.
+        failed = self.fault.failed
+        self._periodic()
+        self.assertGreater(self.fault.failed, failed)
+        self._assert_compute_up()
+        self._placement_returns()
+        # And the next guest gets the other device.
+        other = self._create_server(flavor_id=self.flavor, networks='none')
+        self.assertNotEqual(self.domain_keys('host1', server),
+                            self.domain_keys('host1', other))
+        self.assertEqual([], self.leaks('host1'))
+
+    def test_a_spawn_needing_placement_fails_cleanly(self):
+        with self._fail_placement_in_spawn(503, forget_providers=True):
+            failed = self._create_server(flavor_id=self.flavor,
+                                         networks='none',
+                                         expected_state='ERROR')
+        self.assertGreater(self.fault.failed, 0)
+        # The guest was not started without its vGPU, nothing is claimed.
+        self.assertEqual(set(), self.used_devices('host1'))
+        self.assertEqual({}, {u: k for u, k in
+                              self.driver._gpuvirt_claims.items() if k})
+        self._assert_compute_up()
+        self._delete_server(failed)
+        self._placement_returns()
+        server = self._create_server(flavor_id=self.flavor, networks='none')
+        self.assertEqual(1, len(self.domain_keys('host1', server)))
+        self.assertEqual([], self.leaks('host1'))
