@@ -17,9 +17,10 @@
 Placement failing (5xx, unreachable, an answer lost after a write landed)
 must cost retries within a bound, then a clear error, and never a
 duplicate provider; the next sync converges. A generation-conflict storm
-(twenty writers on one tree at once): Placement's generations are the
-only lock; every writer must finish, and no trait or inventory written by
-one may be lost to another.
+(twenty writers on one tree at once: syncs, an operator's client and
+nova-compute's periodic report through the driver): Placement's
+generations are the only lock; every writer must finish, and no trait or
+inventory written by one may be lost to another.
 """
 
 import os
@@ -27,6 +28,9 @@ import threading
 import uuid
 
 from keystoneauth1 import exceptions as ks_exceptions
+from nova import context as nova_context
+from nova import exception as nova_exception
+from nova.scheduler.client import report
 
 from gpuvirt_nova.hardware import discover
 from gpuvirt_nova.hardware import model
@@ -34,12 +38,14 @@ from gpuvirt_nova.layout import apply as apply_mod
 from gpuvirt_nova.layout import spec as layout_spec
 from gpuvirt_nova.layout import target
 from gpuvirt_nova.placement import client as placement_client
+from gpuvirt_nova.placement import connect
 from gpuvirt_nova.placement import drain as placement_drain
 from gpuvirt_nova.placement import naming
 from gpuvirt_nova.placement import offers
 from gpuvirt_nova.placement import sync
 from gpuvirt_nova.placement import tree
 from gpuvirt_nova import sim
+from gpuvirt_nova.virt import provider
 from tests.integration.placement import base
 
 SPEC = '2xA100-PCIE-40GB:mig'
@@ -98,6 +104,7 @@ class TestGenerationConflictStorm(base.PlacementTestCase):
         super().setUp()
         self.all_read = threading.Barrier(WRITERS)
         self.reports = []
+        self.driver_periods = []
 
     def new_storm_client(self):
         return _StormClient(self.new_client().adapter, self.all_read)
@@ -161,6 +168,46 @@ class TestGenerationConflictStorm(base.PlacementTestCase):
                             continue
         return work, set(traits)
 
+    def driver(self, offers):
+        """nova-compute's periodic report, repeated until it lands.
+
+        What the resource tracker does each period: Nova's report client
+        reads the tree, the driver's ``provider.apply_desired`` changes
+        it, the report client writes it back under the generations read;
+        a conflict clears the cache and the next period tries again.
+        """
+        reportclient = report.SchedulerReportClient(
+            adapter=connect.sdk_for_url(self.service.url).placement)
+        context = nova_context.get_admin_context()
+        root_uuid = self.client.provider_by_name(self.compute_node)['uuid']
+        barrier = self.all_read
+
+        def usages(rp_uuid):
+            return reportclient.get('/resource_providers/%s/usages'
+                                    % rp_uuid, version='1.9').json()['usages']
+
+        def work():
+            for period in range(100):
+                provider_tree = reportclient \
+                    .get_provider_tree_and_ensure_root(
+                        context, root_uuid, name=self.compute_node)
+                provider.apply_desired(provider_tree, self.desired(offers),
+                                       usages)
+                if period == 0:
+                    try:
+                        barrier.wait(timeout=120)
+                    except threading.BrokenBarrierError:
+                        pass
+                try:
+                    reportclient.update_from_provider_tree(context,
+                                                           provider_tree)
+                    self.driver_periods.append(period + 1)
+                    return
+                except nova_exception.NovaException:
+                    reportclient.clear_provider_cache()
+            raise AssertionError('the driver never converged')
+        return work
+
     def gpu_providers(self):
         root = self.client.provider_by_name(self.compute_node)
         return [p for p in self.client.providers(in_tree=root['uuid'])
@@ -207,6 +254,20 @@ class TestGenerationConflictStorm(base.PlacementTestCase):
         # Everyone wrote on the same stale generation: all but one lost.
         self.assertGreaterEqual(sum(r.conflicts for r in self.reports),
                                 WRITERS - 2)
+        self.assert_tree(AFTER, operator_traits)
+
+    def test_syncs_an_operator_and_the_driver_lose_nothing(self):
+        self.client.create_provider(self.compute_node)
+        sync.sync(self.client, self.desired(BEFORE))
+        operator, operator_traits = self.operator([A, B])
+        workers = [self.syncer(AFTER) for _ in range(WRITERS - 2)]
+        errors = self.storm(workers + [operator, self.driver(AFTER)])
+        self.assertEqual([], errors)
+        self.assertGreaterEqual(sum(r.conflicts for r in self.reports),
+                                WRITERS - 3)
+        # The driver's first write met a newer generation.
+        self.assertEqual(1, len(self.driver_periods))
+        self.assertGreater(self.driver_periods[0], 1)
         self.assert_tree(AFTER, operator_traits)
 
 
