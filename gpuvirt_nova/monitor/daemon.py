@@ -46,7 +46,10 @@ class MonitorState:
     sample: object = None
     alerts: list = dataclasses.field(default_factory=list)
     unhealthy: dict = dataclasses.field(default_factory=dict)
-    counters: dict = dataclasses.field(default_factory=dict)
+    #: ``{name: (value, help)}``, or a callable giving it at each scrape
+    #: (the emitter's counts move between rounds, while the broker is
+    #: down as much as when it is up).
+    counters: object = dataclasses.field(default_factory=dict)
 
 
 class Monitor:
@@ -119,7 +122,7 @@ class Monitor:
                     event.state, event.scope, event.subject, event.summary,
                     event.value)
         self._emit(host_sample, events)
-        self.state.counters = self.counters()
+        self.state.counters = self.counters
         return host_sample, events
 
     def _emit(self, host_sample, events):

@@ -122,7 +122,8 @@ class Collector(registry_mod.Collector):
 
         It has ``.sample`` (HostSample or None), ``.alerts`` ([(rule,
         scope, subject)]), ``.unhealthy`` ({address: reason}) and
-        ``.counters`` ({name: (value, help)}).
+        ``.counters`` ({name: (value, help)}, or a callable returning
+        it: read at each scrape).
         """
         self.state = state
 
@@ -216,8 +217,10 @@ class Collector(registry_mod.Collector):
             drift.add_metric([host_sample.hostname or ''],
                              len(host_sample.drift))
             yield drift
-        for name, (value, text) in sorted((self.state.counters or
-                                           {}).items()):
+        counters = self.state.counters
+        if callable(counters):
+            counters = counters()
+        for name, (value, text) in sorted((counters or {}).items()):
             counter = core.CounterMetricFamily(name, text)
             counter.add_metric([], value)
             yield counter
