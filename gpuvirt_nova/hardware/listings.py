@@ -30,7 +30,8 @@ from gpuvirt_nova.hardware import catalog as catalog_mod
 
 #: NVML GPU-instance profile index (NVML_GPU_INSTANCE_PROFILE_*, what the
 #: catalog's ``nvml_id`` holds) -> the profile id NVML reports and
-#: ``nvidia-smi mig -lgip`` prints in its ID column.
+#: ``nvidia-smi mig -lgip`` prints in its ID column, on 7-slice GPUs; a
+#: catalog profile's own ``profile_id`` wins (A30 and RTX PRO 6000 differ).
 GI_PROFILE_ID_BY_INDEX = {0: 19, 7: 20, 9: 15, 1: 14, 2: 9, 3: 5, 4: 0}
 
 _ROW_RE = re.compile(
@@ -151,7 +152,8 @@ def compare(gpu_model, listing):
         if profile is None:
             differences.append((row.name, 'profile', None, 'listed'))
             continue
-        listed_id = GI_PROFILE_ID_BY_INDEX.get(profile.nvml_id)
+        listed_id = (profile.profile_id if profile.profile_id is not None
+                     else GI_PROFILE_ID_BY_INDEX.get(profile.nvml_id))
         if listed_id != row.profile_id:
             differences.append((row.name, 'id', listed_id, row.profile_id))
         if profile.max_instances != row.total:

@@ -156,6 +156,9 @@ class MigProfile:
     #: default) means one per placement. ``+me`` profiles (media
     #: extensions) have seven placements but hold only one instance.
     max_instances: int = None
+    #: The profile id NVML reports (``nvidia-smi mig -lgip``'s ID column);
+    #: None when not known.
+    profile_id: int = None
 
     def __post_init__(self):
         limit = len(self.placements)

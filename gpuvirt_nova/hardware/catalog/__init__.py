@@ -34,6 +34,11 @@ from gpuvirt_nova.hardware import model
 _PLACEMENTS_RE = re.compile(r'^\s*(?P<starts>\d+(\s*,\s*\d+)*)\s*:\s*'
                             r'(?P<size>\d+)\s*$')
 
+#: Every MIG profile-name form NVIDIA uses: ``1g.10gb``, media extensions
+#: ``+me``, all media engines ``+me.all``, graphics ``+gfx``, no media
+#: engines ``-me`` (RTX PRO 6000 Blackwell).
+MIG_NAME_PATTERN = r'^[1-8]g\.[0-9]+gb(\+me|\+me\.all|\+gfx|-me)?$'
+
 SCHEMA = {
     'type': 'object',
     'additionalProperties': False,
@@ -46,6 +51,14 @@ SCHEMA = {
         'pci_device_ids': {'type': 'array',
                            'items': {'type': 'string',
                                      'pattern': '^[0-9a-f]{4}$'}},
+        # Subsystem device ids (sysfs ``subsystem_device``) of this model,
+        # where boards share a device id (A2 and A16: 10de:25b6).
+        'pci_subsystem_ids': {'type': 'array',
+                              'items': {'type': 'string',
+                                        'pattern': '^[0-9a-f]{4}$'}},
+        # False when only some of the driver's types are listed (those a
+        # published listing shows with their ids).
+        'vgpu_types_complete': {'type': 'boolean'},
         'architecture': {'enum': [a.value for a in model.Architecture]},
         'memory_mib': {'type': 'integer', 'minimum': 1},
         'sriov_totalvfs': {'type': 'integer', 'minimum': 0},
@@ -63,13 +76,17 @@ SCHEMA = {
                              'memory_mib', 'placements'],
                 'properties': {
                     'name': {'type': 'string',
-                             'pattern': r'^[1-8]g\.[0-9]+gb(\+me)?$'},
+                             'pattern': MIG_NAME_PATTERN},
                     'nvml_id': {'type': 'integer', 'minimum': 0},
                     'compute_slices': {'type': 'integer', 'minimum': 1,
                                        'maximum': 8},
                     'memory_mib': {'type': 'integer', 'minimum': 1},
                     'placements': {'type': 'string'},
                     'max_instances': {'type': 'integer', 'minimum': 1},
+                    # The id NVML reports and ``nvidia-smi mig -lgip``
+                    # prints (19 for 1g.10gb on H100, 14 for 1g.24gb on
+                    # RTX PRO 6000): it differs between models.
+                    'profile_id': {'type': 'integer', 'minimum': 0},
                 }}},
         'vgpu_types': {
             'type': 'array',
@@ -110,10 +127,13 @@ class GpuModel:
     aliases: tuple = ()
     nvml_names: tuple = ()
     pci_device_ids: tuple = ()
+    pci_subsystem_ids: tuple = ()
     sriov_totalvfs: int = 0
     mig_profiles: tuple = ()
     vgpu_types: tuple = ()
     sources: tuple = ()
+    #: Whether :attr:`vgpu_types` lists every type the driver offers.
+    vgpu_types_complete: bool = True
 
     @property
     def mig_capable(self):
@@ -121,13 +141,13 @@ class GpuModel:
 
     @property
     def memory_slices(self):
-        """Memory slices a MIG GPU is cut into (8 on every MIG model)."""
+        """Memory slices a MIG GPU is cut into (8; 4 on A30/RTX PRO)."""
         return max((p.start + p.size for m in self.mig_profiles
                     for p in m.placements), default=0)
 
     @property
     def compute_slices(self):
-        """Compute slices of a full MIG GPU (7 on A100/H100/H200)."""
+        """Compute slices of a full MIG GPU (7 on A100/H100; 4 on A30)."""
         return max((m.compute_slices for m in self.mig_profiles), default=0)
 
     def mig_profile(self, name):
@@ -204,7 +224,8 @@ def build_model(data, source='<data>'):
                              compute_slices=p['compute_slices'],
                              memory_mib=p['memory_mib'],
                              placements=parse_placements(p['placements']),
-                             max_instances=p.get('max_instances'))
+                             max_instances=p.get('max_instances'),
+                             profile_id=p.get('profile_id'))
             for p in data.get('mig_profiles', ()))
         by_name = {p.name: p for p in profiles}
         types = []
@@ -236,6 +257,8 @@ def build_model(data, source='<data>'):
         aliases=tuple(data.get('aliases', ())),
         nvml_names=tuple(data.get('nvml_names', ())),
         pci_device_ids=tuple(data.get('pci_device_ids', ())),
+        pci_subsystem_ids=tuple(data.get('pci_subsystem_ids', ())),
+        vgpu_types_complete=data.get('vgpu_types_complete', True),
         sriov_totalvfs=data.get('sriov_totalvfs', 0),
         mig_profiles=profiles,
         vgpu_types=tuple(types),
@@ -271,12 +294,29 @@ class Catalog:
         """Like get() but returns None for an unknown model."""
         return self._index.get(self._key(name or ''))
 
-    def by_pci_device_id(self, device_id):
-        device_id = device_id.lower().replace('0x', '')
-        for gpu_model in self.models.values():
-            if device_id in gpu_model.pci_device_ids:
+    def by_pci_device_id(self, device_id, subsystem_id=None):
+        """The model with this PCI device id, or None.
+
+        Where several models share the device id (A2 and A16: 25b6), the
+        subsystem id (sysfs ``subsystem_device``) picks one; without it,
+        or with one no sharing model lists, the answer is None rather
+        than a guess.
+        """
+        device_id = _hex4(device_id)
+        found = [m for m in self.models.values()
+                 if device_id in m.pci_device_ids]
+        if len(found) <= 1:
+            return found[0] if found else None
+        subsystem_id = _hex4(subsystem_id) if subsystem_id else None
+        for gpu_model in found:
+            if subsystem_id in gpu_model.pci_subsystem_ids:
                 return gpu_model
         return None
+
+
+def _hex4(text):
+    """``'0x157E'`` -> ``'157e'``."""
+    return str(text).strip().lower().replace('0x', '')
 
 
 def load_data_files():

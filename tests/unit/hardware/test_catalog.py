@@ -42,10 +42,33 @@ MIG_GEOMETRY = {
     (7, 8): (1, pynvml.NVML_GPU_INSTANCE_PROFILE_7_SLICE),
 }
 
-#: The media-extension profile: the placements of a 1-slice profile, one
-#: instance per GPU (``nvidia-smi mig -lgip`` prints 1/1), NVML's
-#: NVML_GPU_INSTANCE_PROFILE_1_SLICE_REV1.
-ME_GEOMETRY = (7, 1, pynvml.NVML_GPU_INSTANCE_PROFILE_1_SLICE_REV1)
+#: The same on GPUs cut into 4 memory and 4 compute slices (A30, RTX PRO
+#: 6000 Blackwell).
+MIG_GEOMETRY_4 = {
+    (1, 1): (4, pynvml.NVML_GPU_INSTANCE_PROFILE_1_SLICE),
+    (2, 2): (2, pynvml.NVML_GPU_INSTANCE_PROFILE_2_SLICE),
+    (4, 4): (1, pynvml.NVML_GPU_INSTANCE_PROFILE_4_SLICE),
+}
+
+#: (memory slices, compute slices) of each MIG model's whole GPU.
+MIG_SHAPE = {'A30': (4, 4), 'RTX-PRO-6000-BLACKWELL': (4, 4)}
+
+#: Profile variants (name suffix, compute slices) -> (one instance per GPU,
+#: NVML profile index). ``+me`` (media extensions) and ``+me.all`` (every
+#: media engine) take the placements of the plain profile but hold one
+#: instance per GPU (``nvidia-smi mig -lgip`` prints 1/1); ``+gfx``
+#: (graphics) and ``-me`` (no media engines) hold as many as it.
+VARIANTS = {
+    ('+me', 1): (True, pynvml.NVML_GPU_INSTANCE_PROFILE_1_SLICE_REV1),
+    ('+me', 2): (True, pynvml.NVML_GPU_INSTANCE_PROFILE_2_SLICE_REV1),
+    ('+me.all', 1): (True, pynvml.NVML_GPU_INSTANCE_PROFILE_1_SLICE_ALL_ME),
+    ('+me.all', 2): (True, pynvml.NVML_GPU_INSTANCE_PROFILE_2_SLICE_ALL_ME),
+    ('+gfx', 1): (False, pynvml.NVML_GPU_INSTANCE_PROFILE_1_SLICE_GFX),
+    ('+gfx', 2): (False, pynvml.NVML_GPU_INSTANCE_PROFILE_2_SLICE_GFX),
+    ('+gfx', 4): (False, pynvml.NVML_GPU_INSTANCE_PROFILE_4_SLICE_GFX),
+    ('-me', 1): (False, pynvml.NVML_GPU_INSTANCE_PROFILE_1_SLICE_NO_ME),
+    ('-me', 2): (False, pynvml.NVML_GPU_INSTANCE_PROFILE_2_SLICE_NO_ME),
+}
 
 #: MIG profile names NVIDIA's MIG user guide lists per model.
 MIG_NAMES = {
@@ -61,6 +84,19 @@ MIG_NAMES = {
                         '3g.71gb', '4g.71gb', '7g.141gb'},
     'H200-NVL-141GB': {'1g.18gb', '1g.18gb+me', '1g.35gb', '2g.35gb',
                        '3g.71gb', '4g.71gb', '7g.141gb'},
+    'A100-SXM4-40GB': {'1g.5gb', '1g.5gb+me', '1g.10gb', '2g.10gb',
+                       '3g.20gb', '4g.20gb', '7g.40gb'},
+    'A30': {'1g.6gb', '1g.6gb+me', '2g.12gb', '2g.12gb+me', '4g.24gb'},
+    'H100-NVL-94GB': {'1g.12gb', '1g.12gb+me', '1g.24gb', '2g.24gb',
+                      '3g.47gb', '4g.47gb', '7g.94gb'},
+    'B200': {'1g.23gb', '1g.23gb+me', '1g.45gb', '2g.45gb', '3g.90gb',
+             '4g.90gb', '7g.180gb'},
+    'GB200': {'1g.24gb', '1g.24gb+me', '1g.47gb', '2g.47gb', '3g.93gb',
+              '4g.93gb', '7g.186gb'},
+    'RTX-PRO-6000-BLACKWELL': {
+        '1g.24gb', '1g.24gb+me', '1g.24gb+gfx', '1g.24gb+me.all',
+        '1g.24gb-me', '2g.48gb', '2g.48gb+gfx', '2g.48gb+me.all',
+        '2g.48gb-me', '4g.96gb', '4g.96gb+gfx'},
 }
 
 #: Published time-sliced maxima (equal-size, mixed-size) for a sample of
@@ -86,11 +122,18 @@ PUBLISHED_MAXIMA = [
 
 SHIPPED_MODELS = {'A100-PCIE-40GB', 'A100-SXM4-80GB', 'H100-PCIE-80GB',
                   'H100-SXM5-80GB', 'H200-SXM5-141GB', 'H200-NVL-141GB',
-                  'L40S', 'RTX-A6000', 'T4', 'V100-SXM2-32GB'}
+                  'L40S', 'RTX-A6000', 'T4', 'V100-SXM2-32GB',
+                  'A30', 'A100-SXM4-40GB', 'H100-NVL-94GB', 'B200', 'GB200',
+                  'RTX-PRO-6000-BLACKWELL', 'L4', 'L40', 'A16', 'A2', 'A10'}
+
+#: Models whose vGPU type list is partial: only the types a published
+#: listing shows with their ids (``vgpu_types_complete: false``).
+PARTIAL_TYPES = {'H100-NVL-94GB', 'B200', 'GB200', 'RTX-PRO-6000-BLACKWELL'}
 
 _TIME_SLICED_RE = re.compile(r'-(?P<gb>\d+)[CQBA]$')
 _MIG_BACKED_RE = re.compile(r'-(?P<slices>\d)-(?P<gb>\d+)C(?P<me>ME)?$')
-_MIG_NAME_RE = re.compile(r'^(?P<g>\d)g\.(?P<gb>\d+)gb(?P<me>\+me)?$')
+_MIG_NAME_RE = re.compile(
+    r'^(?P<g>\d)g\.(?P<gb>\d+)gb(?P<variant>\+me|\+me\.all|\+gfx|-me)?$')
 
 
 def _models():
@@ -99,6 +142,14 @@ def _models():
 
 def _mig_models():
     return [m for m in _models() if m.mig_capable]
+
+
+def _complete_models():
+    return [m for m in _models() if m.vgpu_types_complete]
+
+
+def _variant(name):
+    return _MIG_NAME_RE.match(name).group('variant')
 
 
 class TestShippedFiles(base.BaseTestCase):
@@ -114,8 +165,12 @@ class TestShippedFiles(base.BaseTestCase):
                         SHIPPED_MODELS.difference(names))
         self.assertEqual(len(names), len(set(names)))
 
+    def test_partial_type_lists_are_the_expected_ones(self):
+        self.assertEqual(PARTIAL_TYPES, {m.name for m in _models()
+                                         if not m.vgpu_types_complete})
+
     def test_every_model_offers_types_and_host_modes(self):
-        for gpu_model in _models():
+        for gpu_model in _complete_models():
             self.assertTrue(gpu_model.vgpu_types, gpu_model.name)
             self.assertTrue(gpu_model.vgpu_modes, gpu_model.name)
             self.assertTrue(gpu_model.time_sliced_types('C'), gpu_model.name)
@@ -128,7 +183,8 @@ class TestShippedFiles(base.BaseTestCase):
                                  list(gpu_model.vgpu_modes), gpu_model.name)
                 self.assertEqual(0, gpu_model.sriov_totalvfs, gpu_model.name)
                 continue
-            most = max(t.max_instances for t in gpu_model.vgpu_types)
+            most = max((t.max_instances for t in gpu_model.vgpu_types),
+                       default=0)
             self.assertGreaterEqual(gpu_model.sriov_totalvfs, most,
                                     gpu_model.name)
 
@@ -136,7 +192,8 @@ class TestShippedFiles(base.BaseTestCase):
         for gpu_model in _mig_models():
             self.assertIn(gpu_model.architecture,
                           (model.Architecture.AMPERE,
-                           model.Architecture.HOPPER), gpu_model.name)
+                           model.Architecture.HOPPER,
+                           model.Architecture.BLACKWELL), gpu_model.name)
 
 
 class TestMigGeometry(base.BaseTestCase):
@@ -149,40 +206,50 @@ class TestMigGeometry(base.BaseTestCase):
             self.assertEqual(MIG_NAMES[gpu_model.name],
                              {p.name for p in gpu_model.mig_profiles})
 
-    def test_eight_memory_slices_seven_compute_slices(self):
+    def test_memory_and_compute_slices(self):
         for gpu_model in _mig_models():
-            self.assertEqual(8, gpu_model.memory_slices, gpu_model.name)
-            self.assertEqual(7, gpu_model.compute_slices, gpu_model.name)
+            self.assertEqual(MIG_SHAPE.get(gpu_model.name, (8, 7)),
+                             (gpu_model.memory_slices,
+                              gpu_model.compute_slices), gpu_model.name)
 
     def test_placement_counts_and_nvml_ids(self):
         for gpu_model in _mig_models():
+            geometry = (MIG_GEOMETRY_4 if gpu_model.name in MIG_SHAPE
+                        else MIG_GEOMETRY)
             seen = set()
             for profile in gpu_model.mig_profiles:
                 key = (profile.compute_slices, profile.memory_slices)
-                if profile.name.endswith('+me'):
-                    self.assertEqual(ME_GEOMETRY, (
-                        len(profile.placements), profile.max_instances,
-                        profile.nvml_id), profile.name)
+                variant = _variant(profile.name)
+                if variant:
+                    where = '%s %s' % (gpu_model.name, profile.name)
+                    one, nvml_id = VARIANTS[variant, profile.compute_slices]
+                    self.assertEqual(nvml_id, profile.nvml_id, where)
+                    self.assertEqual(1 if one else geometry[key][0],
+                                     profile.max_instances, where)
                     continue
-                self.assertIn(key, MIG_GEOMETRY,
+                self.assertIn(key, geometry,
                               '%s %s' % (gpu_model.name, profile.name))
-                count, nvml_id = MIG_GEOMETRY[key]
+                count, nvml_id = geometry[key]
                 self.assertEqual(count, profile.max_instances,
                                  '%s %s' % (gpu_model.name, profile.name))
                 self.assertEqual(nvml_id, profile.nvml_id,
                                  '%s %s' % (gpu_model.name, profile.name))
                 seen.add(key)
-            self.assertEqual(set(MIG_GEOMETRY), seen, gpu_model.name)
+            self.assertEqual(set(geometry), seen, gpu_model.name)
 
-    def test_every_mig_model_has_one_media_extension_profile(self):
+    def test_variants_share_their_plain_profile(self):
         for gpu_model in _mig_models():
-            me = [p for p in gpu_model.mig_profiles
-                  if p.name.endswith('+me')]
-            self.assertEqual(1, len(me), gpu_model.name)
-            plain = gpu_model.mig_profile(me[0].name[:-len('+me')])
-            self.assertEqual(plain.placements, me[0].placements)
-            self.assertEqual(plain.memory_mib, me[0].memory_mib)
-            self.assertEqual(1, me[0].max_instances)
+            variants = [p for p in gpu_model.mig_profiles
+                        if _variant(p.name)]
+            self.assertIn('+me', {_variant(p.name) for p in variants},
+                          gpu_model.name)
+            for variant in variants:
+                plain = gpu_model.mig_profile(
+                    variant.name[:-len(_variant(variant.name))])
+                self.assertEqual(plain.placements, variant.placements)
+                self.assertEqual(plain.memory_mib, variant.memory_mib)
+                self.assertEqual(plain.compute_slices,
+                                 variant.compute_slices)
 
     def test_placements_are_aligned_inside_the_gpu(self):
         for gpu_model in _mig_models():
@@ -192,7 +259,8 @@ class TestMigGeometry(base.BaseTestCase):
                 for placement in profile.placements:
                     self.assertEqual(0, placement.start % placement.size,
                                      '%s %s' % (profile.name, placement))
-                    self.assertLessEqual(placement.start + placement.size, 8)
+                    self.assertLessEqual(placement.start + placement.size,
+                                         gpu_model.memory_slices)
 
     def test_profile_name_matches_slices_and_memory(self):
         for gpu_model in _mig_models():
@@ -202,12 +270,13 @@ class TestMigGeometry(base.BaseTestCase):
                 self.assertEqual(int(match.group('g')),
                                  profile.compute_slices, profile.name)
                 # NVML reports somewhat less than the marketing size
-                # (4.75 GiB for 1g.5gb), never much more.
+                # (4.75 GiB for 1g.5gb; 20.00 GiB for GB200's 1g.24gb),
+                # never much more.
                 gib = profile.memory_mib / 1024
                 gb = int(match.group('gb'))
                 where = '%s %s' % (gpu_model.name, profile.name)
                 self.assertLessEqual(gib, gb + 1, where)
-                self.assertGreaterEqual(gib, 0.85 * gb, where)
+                self.assertGreaterEqual(gib, 0.8 * gb, where)
 
     def test_profile_memory_fits_the_gpu(self):
         for gpu_model in _mig_models():
@@ -222,7 +291,8 @@ class TestVgpuTypes(base.BaseTestCase):
     def test_mig_backed_types_mirror_their_profile(self):
         for gpu_model in _mig_models():
             backed = gpu_model.mig_backed_types()
-            self.assertTrue(backed, gpu_model.name)
+            self.assertTrue(backed or not gpu_model.vgpu_types_complete,
+                            gpu_model.name)
             for vgpu_type in backed:
                 profile = gpu_model.mig_profile(vgpu_type.mig_profile)
                 self.assertEqual(profile.memory_mib,
@@ -240,6 +310,8 @@ class TestVgpuTypes(base.BaseTestCase):
 
     def test_every_mig_profile_has_a_backed_type(self):
         for gpu_model in _mig_models():
+            if not gpu_model.vgpu_types_complete:
+                continue
             self.assertEqual(
                 {p.name for p in gpu_model.mig_profiles},
                 {t.mig_profile for t in gpu_model.mig_backed_types()})
@@ -268,7 +340,7 @@ class TestVgpuTypes(base.BaseTestCase):
                                  vgpu_type.framebuffer_mib, vgpu_type.name)
 
     def test_whole_gpu_type_exists(self):
-        for gpu_model in _models():
+        for gpu_model in _complete_models():
             whole = [t for t in gpu_model.time_sliced_types()
                      if t.framebuffer_mib == gpu_model.memory_mib]
             self.assertTrue(whole, gpu_model.name)
@@ -284,9 +356,14 @@ class TestVgpuTypes(base.BaseTestCase):
                 self.assertEqual('nvidia-%d' % vgpu_type.type_id,
                                  vgpu_type.mdev_type)
 
-    def test_type_names_unique_across_models(self):
-        names = [t.name for m in _models() for t in m.vgpu_types]
-        self.assertEqual(len(names), len(set(names)))
+    def test_a_name_shared_by_two_models_is_one_type(self):
+        # NOTE: NVIDIA names the A100 PCIe 40GB and HGX A100 40GB types
+        # alike; a shared name must then mean the same id and size.
+        seen = {}
+        for gpu_model in _models():
+            for t in gpu_model.vgpu_types:
+                key = (t.type_id, t.framebuffer_mib, t.mig_profile)
+                self.assertEqual(seen.setdefault(t.name, key), key, t.name)
 
     def test_published_maxima(self):
         cat = catalog.load()
@@ -318,11 +395,14 @@ class TestLookups(base.BaseTestCase):
         ids = []
         for gpu_model in _models():
             self.assertTrue(gpu_model.pci_device_ids, gpu_model.name)
+            subsystem = (gpu_model.pci_subsystem_ids or (None,))[0]
             for device_id in gpu_model.pci_device_ids:
-                ids.append(device_id)
-                self.assertIs(gpu_model, cat.by_pci_device_id(device_id))
+                ids.append((device_id, subsystem))
                 self.assertIs(gpu_model,
-                              cat.by_pci_device_id('0x' + device_id.upper()))
+                              cat.by_pci_device_id(device_id, subsystem))
+                self.assertIs(gpu_model, cat.by_pci_device_id(
+                    '0x' + device_id.upper(),
+                    subsystem and '0x' + subsystem.upper()))
         self.assertEqual(len(ids), len(set(ids)))
 
     def test_operator_spellings(self):
@@ -354,9 +434,26 @@ class TestLookups(base.BaseTestCase):
                                     ('26b9', 'L40S'),
                                     ('2230', 'RTX-A6000'),
                                     ('1eb8', 'T4'),
-                                    ('1db5', 'V100-SXM2-32GB')]:
+                                    ('1db5', 'V100-SXM2-32GB'),
+                                    ('20b7', 'A30'),
+                                    ('20b0', 'A100-SXM4-40GB'),
+                                    ('2321', 'H100-NVL-94GB'),
+                                    ('2901', 'B200'),
+                                    ('2941', 'GB200'),
+                                    ('2bb5', 'RTX-PRO-6000-BLACKWELL'),
+                                    ('27b8', 'L4'),
+                                    ('26b5', 'L40'),
+                                    ('2236', 'A10')]:
             self.assertEqual(expected,
                              cat.by_pci_device_id(device_id).name)
+
+    def test_a2_and_a16_share_a_device_id_and_differ_by_subsystem(self):
+        cat = catalog.load()
+        self.assertEqual('A2', cat.by_pci_device_id('25b6', '157e').name)
+        self.assertEqual('A16', cat.by_pci_device_id('25b6', '0x14A9').name)
+        # Without the subsystem id, or with one neither lists: no guess.
+        self.assertIsNone(cat.by_pci_device_id('25b6'))
+        self.assertIsNone(cat.by_pci_device_id('25b6', '1234'))
 
     def test_unknown_model(self):
         cat = catalog.load()

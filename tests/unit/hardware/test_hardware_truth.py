@@ -22,7 +22,6 @@ simulator.
 
 import fixtures as fx
 from oslotest import base
-import yaml
 
 from gpuvirt_nova.hardware import catalog
 from gpuvirt_nova.hardware import discover
@@ -35,17 +34,6 @@ from tests import fixtures
 from tests import sim_fixture
 
 
-def _catalog_with_h100_nvl():
-    """The shipped catalog plus tests/fixtures/mig/h100-nvl-94gb.yaml.
-
-    H100 NVL is not shipped yet (no published vGPU type listing); the
-    fixture holds its published MIG geometry so the simulator can be one.
-    """
-    with open(fixtures.path('mig', 'h100-nvl-94gb.yaml')) as f:
-        nvl = catalog.build_model(yaml.safe_load(f), 'h100-nvl-94gb.yaml')
-    return catalog.Catalog(list(catalog.load().models.values()) + [nvl])
-
-
 class TestH100NvlProfileNames(base.BaseTestCase):
     """H100 NVL: `1g.12gb` (11008 MiB) is never `1g.11gb`.
 
@@ -53,9 +41,6 @@ class TestH100NvlProfileNames(base.BaseTestCase):
     """
 
     def test_names_come_from_nvml_not_from_slices_and_memory(self):
-        self.useFixture(fx.MockPatch(
-            'gpuvirt_nova.hardware.catalog.load',
-            return_value=_catalog_with_h100_nvl()))
         sim = self.useFixture(sim_fixture.SimulatedHostFixture(
             'H100-NVL-94GB:mig')).host
         address = sim.nvml_addresses()[0]
@@ -205,9 +190,15 @@ class TestPublishedListings(base.BaseTestCase):
         self.assertEqual(('1g.12gb', 19, 7, 10.75, 16, 1),
                          (row.name, row.profile_id, row.total,
                           row.memory_gib, row.sm, row.copy_engines))
-        pro = next(f for f in found if 'rtx-pro' in f.name)
+        pro = next(f for f in found
+                   if f.name == 'rtx-pro-6000-blackwell.lgip.txt')
         self.assertEqual(['1g.24gb', '1g.24gb+me', '1g.24gb+gfx'],
                          [r.name for r in pro.rows])
+        variants = next(f for f in found if 'variants' in f.name)
+        self.assertEqual(
+            [('1g.24gb-me', 67, 4), ('2g.48gb+me.all', 64, 1)],
+            [(r.name, r.profile_id, r.total) for r in variants.rows
+             if r.name in ('1g.24gb-me', '2g.48gb+me.all')])
 
     def test_check_reports_matches_differs_and_missing(self):
         by_model = {r['model']: r for r in listings.check()}
@@ -215,18 +206,31 @@ class TestPublishedListings(base.BaseTestCase):
         self.assertEqual(listings.DIFFERS, h200['status'])
         self.assertIn('2g.35gb memory_gib: catalog 32.5, listing 32.25',
                       h200['details'])
-        self.assertEqual(listings.NOT_IN_CATALOG,
-                         by_model['H100 NVL (10de:2321, 94 GB)']['status'])
-        nvl = {r['model']: r for r in listings.check(
-            gpu_catalog=_catalog_with_h100_nvl())}['H100-NVL-94GB']
-        self.assertEqual(listings.MATCHES, nvl['status'])
+        for name in ('H100-NVL-94GB', 'GB200', 'RTX-PRO-6000-BLACKWELL'):
+            self.assertEqual(listings.MATCHES, by_model[name]['status'],
+                             name)
+        # Two driver builds of B200 print different 1-slice memory.
+        self.assertEqual(
+            ['1g.23gb memory_gib: catalog 22.0, listing 20.5',
+             '1g.23gb+me memory_gib: catalog 22.0, listing 20.5'],
+            by_model['B200']['details'])
         self.assertEqual(listings.NO_LISTING,
                          by_model['A100-PCIE-40GB']['status'])
         self.assertTrue(any(r['status'] == listings.NOT_IN_CATALOG and
-                            'GB200' in r['model'] for r in by_model.values()))
+                            'GH200' in r['model'] for r in by_model.values()))
+
+    def test_model_specific_profile_ids_are_checked(self):
+        # RTX PRO 6000's 1g.24gb is id 14 where a 7-slice GPU's is 19.
+        pro = catalog.load().get('RTX-PRO-6000-BLACKWELL')
+        listing = listings.parse_lgip(
+            '# model: RTX PRO 6000\n# source: https://example.org/x\n'
+            '|   0  MIG 1g.24gb         19     4/4        23.12      No     46'
+            '     1     1   |\n', 'made-up')
+        self.assertEqual([('1g.24gb', 'id', 14, 19)],
+                         listings.compare(pro, listing))
 
     def test_a_wrong_catalog_id_or_count_is_named(self):
-        nvl = _catalog_with_h100_nvl().get('H100-NVL-94GB')
+        nvl = catalog.load().get('H100-NVL-94GB')
         listing = listings.parse_lgip(
             '# model: H100 NVL\n# source: https://example.org/x\n'
             '|   0  MIG 1g.12gb       20     6/6        10.75      No     16'
