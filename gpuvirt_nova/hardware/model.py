@@ -274,6 +274,9 @@ class PhysicalGpu:
     iommu_group: int = None
     driver_version: str = None
     pci_device_id: str = None
+    #: PCI subsystem device id (sysfs ``subsystem_device``): tells boards
+    #: that share a device id apart (A2 and A16).
+    pci_subsystem_id: str = None
     mig_capable: bool = False
     mig_current: bool = False
     mig_pending: bool = False

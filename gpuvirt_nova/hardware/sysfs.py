@@ -329,6 +329,11 @@ class SysfsReader:
                 'dir': dev_dir,
                 'device': self.read_parsed(os.path.join(dev_dir, 'device'),
                                            parse_hex_id),
+                # NOTE: A2 and A16 share device 25b6; only the subsystem
+                # id tells them apart.
+                'subsystem': self.read_parsed(
+                    os.path.join(dev_dir, 'subsystem_device'), parse_hex_id,
+                    optional=True),
                 'physfn': self._physfn(dev_dir),
             }
         return functions
@@ -352,13 +357,15 @@ class SysfsReader:
 
     def _gpu(self, address, info, functions, mdev_types):
         dev_dir = info['dir']
-        gpu_model = (self.catalog.by_pci_device_id(info['device'])
+        gpu_model = (self.catalog.by_pci_device_id(info['device'],
+                                                   info.get('subsystem'))
                      if info['device'] else None)
         gpu = model.PhysicalGpu(
             address=address,
             model=gpu_model.name if gpu_model else
             '%s:%s' % (NVIDIA_VENDOR_ID, info['device'] or '????'),
             pci_device_id=info['device'],
+            pci_subsystem_id=info.get('subsystem'),
             numa_node=self.read_parsed(os.path.join(dev_dir, 'numa_node'),
                                        parse_numa_node, optional=True),
             iommu_group=self._iommu_group(dev_dir),

@@ -100,7 +100,9 @@ class SimulatedHost:
         shutil.rmtree(os.path.join(host.root, 'sys'), ignore_errors=True)
         state = state_mod.initial_state(
             host_spec,
-            lambda g: catalog.load().get(g.model).sriov_totalvfs)
+            lambda g: catalog.load().get(g.model).sriov_totalvfs,
+            lambda g: (catalog.load().get(g.model).sriov_vf_offset
+                       or state_mod.VF_OFFSET))
         host.store.save(state)
         sysfs_tree.render(host.root, state)
         LOG.debug('Created simulated host %s in %s', host_spec.hostname,
@@ -163,6 +165,11 @@ class SimulatedHost:
 
     def gpu_model(self, address):
         return catalog.load().get(self.gpu_spec(address)['model'])
+
+    def vf_address(self, pf_address, index):
+        """Address of VF ``index`` of a GPU, with its board's offset."""
+        return state_mod.gpu_vf_address(self.store.load(), pf_address,
+                                        index)
 
     def nvml_addresses(self):
         """GPUs NVML sees: those bound to nvidia, in PCI order."""
@@ -369,7 +376,8 @@ class SimulatedHost:
         if address in state['gpus']:
             return address, None
         for pf, gpu in state['gpus'].items():
-            index = state_mod.vf_index(pf, address)
+            index = state_mod.vf_index(
+                pf, address, state_mod.gpu_vf_offset(state, pf))
             if index is not None and index < len(gpu['vfs']):
                 return pf, index
         return None, None

@@ -36,22 +36,23 @@ STATE_FILE = 'gpuvirt-sim.json'
 LOCK_FILE = 'gpuvirt-sim.lock'
 FORMAT_VERSION = 1
 
-#: First VF routing-id offset and stride, as NVIDIA GPUs report them in
-#: ``sriov_offset``/``sriov_stride``: VFs of 0000:3b:00.0 start at 3b:00.4.
+#: First VF routing-id offset and stride, as most NVIDIA GPUs report them
+#: in ``sriov_offset``/``sriov_stride``: VFs of 0000:3b:00.0 start at
+#: 3b:00.4. Some boards start at 2 (the catalog's ``sriov_vf_offset``).
 VF_OFFSET = 4
 VF_STRIDE = 1
 
 _UUID_NAMESPACE = uuid.UUID('9a1e4c1c-7c1b-4a55-9d43-51d7a9f4c0de')
 
 
-def vf_address(pf_address, index):
+def vf_address(pf_address, index, offset=VF_OFFSET):
     """Address of VF ``index`` (0-based) of the physical function."""
     domain, bus, _rest = pf_address.split(':')
-    devfn = VF_OFFSET + index * VF_STRIDE
+    devfn = offset + index * VF_STRIDE
     return '%s:%s:%02x.%d' % (domain, bus, devfn // 8, devfn % 8)
 
 
-def vf_index(pf_address, address):
+def vf_index(pf_address, address, offset=VF_OFFSET):
     """Inverse of :func:`vf_address`; None when not a VF of that PF."""
     domain, bus, _rest = pf_address.split(':')
     parts = address.split(':')
@@ -59,9 +60,19 @@ def vf_index(pf_address, address):
         return None
     slot, _dot, function = parts[2].partition('.')
     devfn = int(slot, 16) * 8 + int(function)
-    if devfn < VF_OFFSET or (devfn - VF_OFFSET) % VF_STRIDE:
+    if devfn < offset or (devfn - offset) % VF_STRIDE:
         return None
-    return (devfn - VF_OFFSET) // VF_STRIDE
+    return (devfn - offset) // VF_STRIDE
+
+
+def gpu_vf_offset(state, pf_address):
+    """The VF offset of one simulated GPU (4 unless its board says)."""
+    return state['gpus'][pf_address].get('vf_offset', VF_OFFSET)
+
+
+def gpu_vf_address(state, pf_address, index):
+    """:func:`vf_address` with the GPU's own offset."""
+    return vf_address(pf_address, index, gpu_vf_offset(state, pf_address))
 
 
 def gpu_uuid(hostname, address):
@@ -74,7 +85,7 @@ def empty_vf():
     return {'current_vgpu_type': 0, 'gpu_instance': None}
 
 
-def initial_state(host_spec, totalvfs_of):
+def initial_state(host_spec, totalvfs_of, vf_offset_of=None):
     """The state of a freshly booted and configured host."""
     gpus = {}
     for gpu in host_spec.gpus:
@@ -90,6 +101,8 @@ def initial_state(host_spec, totalvfs_of):
             'mdevs': {},
             'gpu_instances': {},
         }
+        if vf_offset_of is not None and vf_offset_of(gpu) != VF_OFFSET:
+            gpus[gpu.address]['vf_offset'] = vf_offset_of(gpu)
     return {'version': FORMAT_VERSION, 'spec': host_spec.to_dict(),
             'boot': 1, 'gpus': gpus, 'failures': [], 'journal': []}
 

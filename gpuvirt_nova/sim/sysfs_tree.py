@@ -94,11 +94,30 @@ def type_display_name(vgpu_type, driver_version):
     return '%s %s' % ('GRID' if major < 535 else 'NVIDIA', vgpu_type.name)
 
 
+#: (num_heads, frl_config, max_resolution) an mdev type's ``description``
+#: shows per series, as a real host driver prints them (``mdevctl types``
+#: of a Tesla P100, tests/fixtures/sysfs/p100-mdevctl-types.txt): B-series
+#: are frame-rate limited to 45, A-series drive one 1280x1024 head, and a
+#: Q-series type of 2 GB or more reaches 7680x4320.
+SERIES_DISPLAY = {
+    'A': (1, 60, '1280x1024'),
+    'B': (4, 45, '5120x2880'),
+    'C': (1, 60, '4096x2160'),
+    'Q': (4, 60, '7680x4320'),
+}
+#: Q-series types under 2 GB stop at 5120x2880 (P100-1Q).
+SMALL_Q_RESOLUTION = '5120x2880'
+
+
 def type_description(vgpu_type):
-    heads = 1 if vgpu_type.series.value in ('C', 'A') else 4
-    return ('num_heads=%d, frl_config=60, framebuffer=%dM, '
-            'max_resolution=4096x2160, max_instance=%d'
-            % (heads, vgpu_type.framebuffer_mib, vgpu_type.max_instances))
+    """The ``description`` file of an mdev type, per its series."""
+    heads, frl, resolution = SERIES_DISPLAY[vgpu_type.series.value]
+    if vgpu_type.series.value == 'Q' and vgpu_type.framebuffer_mib < 2048:
+        resolution = SMALL_Q_RESOLUTION
+    return ('num_heads=%d, frl_config=%d, framebuffer=%dM, '
+            'max_resolution=%s, max_instance=%d'
+            % (heads, frl, vgpu_type.framebuffer_mib, resolution,
+               vgpu_type.max_instances))
 
 
 def _write(path, text, mode=None):
@@ -208,6 +227,9 @@ def _render_function(root, address, gpu_spec, pf_index, vf_index=None,
     path = device_dir(root, address)
     device_id = '0x%s' % (gpu_model.pci_device_ids[0]
                           if gpu_model.pci_device_ids else '0000')
+    # NOTE: boards sharing a device id differ by subsystem (A2, A16).
+    subsystem_id = ('0x%s' % gpu_model.pci_subsystem_ids[0]
+                    if gpu_model.pci_subsystem_ids else device_id)
     driver = 'vfio-pci' if gpu_spec['mode'] == 'none' else 'nvidia'
     files = {'vendor': NVIDIA_VENDOR, 'device': device_id,
              'class': GPU_CLASS, 'numa_node': str(gpu_spec['numa_node'])}
@@ -215,14 +237,15 @@ def _render_function(root, address, gpu_spec, pf_index, vf_index=None,
         # NOTE: VFs get only what readers use: each file costs a syscall
         # and hosts with 8 GPUs x 32 VFs are common in tests.
         files.update(
-            subsystem_vendor=NVIDIA_VENDOR, subsystem_device=device_id,
+            subsystem_vendor=NVIDIA_VENDOR, subsystem_device=subsystem_id,
             revision='0xa1', enable='1',
             uevent='DRIVER=%s\nPCI_CLASS=30200\nPCI_ID=10DE:%s\n'
                    'PCI_SLOT_NAME=%s' % (driver, device_id[2:].upper(),
                                          address))
         if gpu_model.sriov_totalvfs:
             files.update(sriov_totalvfs=str(gpu_model.sriov_totalvfs),
-                         sriov_offset=str(state_mod.VF_OFFSET),
+                         sriov_offset=str(gpu_model.sriov_vf_offset
+                                          or state_mod.VF_OFFSET),
                          sriov_stride=str(state_mod.VF_STRIDE),
                          sriov_vf_device=device_id[2:],
                          sriov_drivers_autoprobe='1')
@@ -281,7 +304,7 @@ def render_gpu(root, state, address):
     elif gpu_spec['mode'] in ('sriov-mdev', 'mig-mdev'):
         for i in range(len(gpu['vfs'])):
             _render_mdev_parent(root, state, gpu_spec, gpu_model,
-                                state_mod.vf_address(address, i))
+                                state_mod.gpu_vf_address(state, address, i))
     _render_mdevs(root, state, address)
 
 
@@ -294,10 +317,10 @@ def _render_vfs(root, state, gpu_spec, gpu_model, pf_index):
         if not os.path.lexists(os.path.join(pf_dir, 'virtfn%d' % i)):
             break
         _remove(os.path.join(pf_dir, 'virtfn%d' % i))
-        _remove_function(root, state_mod.vf_address(address, i),
+        _remove_function(root, state_mod.gpu_vf_address(state, address, i),
                          pf_index, i)
     for i in range(numvfs):
-        vf = state_mod.vf_address(address, i)
+        vf = state_mod.gpu_vf_address(state, address, i)
         if not os.path.lexists(os.path.join(pf_dir, 'virtfn%d' % i)):
             _render_function(root, vf, gpu_spec, pf_index, i,
                              iommu=_iommu(state))
@@ -309,8 +332,8 @@ def _render_vfs(root, state, gpu_spec, gpu_model, pf_index):
 
 def _render_vendor_vfio(root, state, gpu_spec, gpu_model, index):
     gpu = state['gpus'][gpu_spec['address']]
-    vf_dir = device_dir(root, state_mod.vf_address(gpu_spec['address'],
-                                                   index))
+    vf_dir = device_dir(root, state_mod.gpu_vf_address(
+        state, gpu_spec['address'], index))
     lines = [CREATABLE_HEADER]
     for type_id in rules.vf_creatable(gpu_model, gpu,
                                       gpu_spec['scheduling'], index):
@@ -355,7 +378,7 @@ def _render_mdevs(root, state, address):
         link = os.path.join(bus_dir, name)
         target = os.path.realpath(link)
         parent = os.path.basename(os.path.dirname(target))
-        if name not in gpu['mdevs'] and _belongs(address, parent):
+        if name not in gpu['mdevs'] and _belongs(state, address, parent):
             _remove(target)
             _remove(link)
     for mdev_uuid, mdev in sorted(gpu['mdevs'].items()):
@@ -378,14 +401,15 @@ def _render_mdevs(root, state, address):
                     _remove(os.path.join(links, name))
 
 
-def _belongs(pf_address, address):
+def _belongs(state, pf_address, address):
     return address == pf_address or state_mod.vf_index(
-        pf_address, address) is not None
+        pf_address, address,
+        state_mod.gpu_vf_offset(state, pf_address)) is not None
 
 
 def _parent_dirs(root, state, address):
     gpu = state['gpus'][address]
-    parents = [address] + [state_mod.vf_address(address, i)
+    parents = [address] + [state_mod.gpu_vf_address(state, address, i)
                            for i in range(len(gpu['vfs']))]
     return [device_dir(root, p) for p in parents]
 

@@ -62,6 +62,9 @@ SCHEMA = {
         'architecture': {'enum': [a.value for a in model.Architecture]},
         'memory_mib': {'type': 'integer', 'minimum': 1},
         'sriov_totalvfs': {'type': 'integer', 'minimum': 0},
+        # The first VF's function offset (``sriov_offset``) where it is
+        # not 4: VFs of 0001:04:00.0 at 0001:04:00.2 on RTX PRO 6000.
+        'sriov_vf_offset': {'type': 'integer', 'minimum': 1},
         'vgpu_modes': {'type': 'array',
                        'items': {'enum': [m.value
                                           for m in model.HostVgpuMode]}},
@@ -129,6 +132,8 @@ class GpuModel:
     pci_device_ids: tuple = ()
     pci_subsystem_ids: tuple = ()
     sriov_totalvfs: int = 0
+    #: ``sriov_offset`` where the board's is known and not 4.
+    sriov_vf_offset: int = None
     mig_profiles: tuple = ()
     vgpu_types: tuple = ()
     sources: tuple = ()
@@ -260,6 +265,7 @@ def build_model(data, source='<data>'):
         pci_subsystem_ids=tuple(data.get('pci_subsystem_ids', ())),
         vgpu_types_complete=data.get('vgpu_types_complete', True),
         sriov_totalvfs=data.get('sriov_totalvfs', 0),
+        sriov_vf_offset=data.get('sriov_vf_offset'),
         mig_profiles=profiles,
         vgpu_types=tuple(types),
         sources=tuple(sorted(data['sources'].items())))

@@ -20,6 +20,8 @@ published output (tests/fixtures, each naming its source) or on the
 simulator.
 """
 
+import os
+
 import fixtures as fx
 from oslotest import base
 
@@ -27,6 +29,7 @@ from gpuvirt_nova.hardware import catalog
 from gpuvirt_nova.hardware import discover
 from gpuvirt_nova.hardware import listings
 from gpuvirt_nova.hardware import model
+from gpuvirt_nova.hardware import nvml as nvml_mod
 from gpuvirt_nova.layout import apply as apply_mod
 from gpuvirt_nova.layout import plan as plan_mod
 from gpuvirt_nova.placement import offers
@@ -243,3 +246,53 @@ class TestPublishedListings(base.BaseTestCase):
         self.assertRaises(ValueError, listings.parse_lgip,
                           '|   0  MIG 1g.5gb  19  7/7  4.75  No  14  0  0 |',
                           'x')
+
+
+class TestBoardsSharingADeviceId(base.BaseTestCase):
+    """A2 and A16 are both 10de:25b6: the subsystem id tells them apart."""
+
+    def test_a2_and_a16_on_one_host(self):
+        sim = self.useFixture(sim_fixture.SimulatedHostFixture(
+            'A2:vfio+A16:vfio')).host
+        for use_nvml in (False, True):
+            host = discover.discover_host(sim, use_nvml=use_nvml)
+            self.assertEqual(
+                [('A2', '25b6', '157e'), ('A16', '25b6', '14a9')],
+                [(g.model, g.pci_device_id, g.pci_subsystem_id)
+                 for g in host.gpus], use_nvml)
+
+    def test_an_unknown_subsystem_is_not_guessed(self):
+        root = self.useFixture(fx.TempDir()).path
+        fixtures.domain0001_vf_offset2_tree(root)
+        device = os.path.join(root, 'sys/bus/pci/devices/0001:04:00.0')
+        with open(os.path.join(device, 'device'), 'w') as f:
+            f.write('0x25b6\n')
+        with open(os.path.join(device, 'subsystem_device'), 'w') as f:
+            f.write('0x1234\n')
+        gpu = discover.discover(root, nvml=None).gpus[0]
+        self.assertEqual('10de:25b6', gpu.model)
+
+
+class TestRealPciTopology(base.BaseTestCase):
+    """PCI domain 0001 and VFs from function 2, as a real R580 host has."""
+
+    def test_domain_0001_with_vf_offset_2(self):
+        root = self.useFixture(fx.TempDir()).path
+        pf = fixtures.domain0001_vf_offset2_tree(root)
+        host = discover.discover(root, nvml=None)
+        self.assertEqual([pf], [g.address for g in host.gpus])
+        gpu = host.gpus[0]
+        self.assertEqual('RTX-PRO-6000-BLACKWELL', gpu.model)
+        # virtfn order (0, 1, 2, 10, ... 20), not `ls` order.
+        self.assertEqual(
+            ['0001:04:00.2', '0001:04:00.3', '0001:04:00.4', '0001:04:01.4',
+             '0001:04:01.5', '0001:04:01.6', '0001:04:01.7', '0001:04:02.0',
+             '0001:04:02.1', '0001:04:02.2', '0001:04:02.3', '0001:04:02.4',
+             '0001:04:02.5', '0001:04:02.6'],
+            [vf.address for vf in gpu.vfs])
+        self.assertEqual(host.gpu('0001:04:00.0'), gpu)
+        self.assertIsNone(host.gpu('0000:04:00.0'))
+
+    def test_nvml_bus_id_keeps_the_domain(self):
+        self.assertEqual('0001:04:00.0',
+                         nvml_mod.normalize_bus_id('00000001:04:00.0'))

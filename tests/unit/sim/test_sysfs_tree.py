@@ -20,7 +20,10 @@ import os
 from oslotest import base
 
 from gpuvirt_nova.hardware import catalog
+from gpuvirt_nova.hardware import discover
 from gpuvirt_nova.sim import spec
+from gpuvirt_nova.sim import sysfs_tree
+from tests import fixtures
 from tests import sim_fixture
 
 
@@ -147,3 +150,67 @@ class TreeTestCase(base.BaseTestCase):
         first = sorted(os.listdir(name))[0]
         self.assertTrue(read(os.path.join(name, first, 'name')).startswith(
             'GRID T4-'))
+
+
+class TestRealFormats(base.BaseTestCase):
+    """What a real host driver prints, board by board."""
+
+    def _host(self, spec):
+        return self.useFixture(sim_fixture.SimulatedHostFixture(spec)).host
+
+    def test_vf_offset_2_on_rtx_pro_6000(self):
+        sim = self._host('RTX-PRO-6000-BLACKWELL:vfio')
+        pf = sim.nvml_addresses()[0]
+        pf_dir = os.path.join(sim.sysfs_root, 'sys/bus/pci/devices', pf)
+        with open(os.path.join(pf_dir, 'sriov_offset')) as f:
+            self.assertEqual('2\n', f.read())
+        first = os.path.basename(os.readlink(
+            os.path.join(pf_dir, 'virtfn0')))
+        self.assertEqual(pf[:-1] + '2', first)
+        self.assertEqual(first, sim.vf_address(pf, 0))
+        gpu = discover.discover_host(sim).gpus[0]
+        self.assertEqual(first, gpu.vfs[0].address)
+        self.assertEqual(24, len(gpu.vfs))
+
+    def test_vf_offset_4_elsewhere(self):
+        sim = self._host('L40S:vfio')
+        pf = sim.nvml_addresses()[0]
+        self.assertEqual(pf[:-1] + '4', sim.vf_address(pf, 0))
+
+    def test_subsystem_ids_of_a2_and_a16(self):
+        sim = self._host('A2:vfio+A16:vfio')
+        found = []
+        for pf in sim.nvml_addresses():
+            with open(os.path.join(sim.sysfs_root, 'sys/bus/pci/devices',
+                                   pf, 'subsystem_device')) as f:
+                found.append(f.read().strip())
+        self.assertEqual(['0x157e', '0x14a9'], found)
+
+    def test_descriptions_follow_the_real_driver_per_series(self):
+        # Every series and size a real P100 host printed: our text for a
+        # type of the same series and frame buffer must be the same.
+        real = {}
+        for _parent, _type, info in fixtures.mdevctl_types(
+                fixtures.text('sysfs', 'p100-mdevctl-types.txt')):
+            name = info['Name'].split()[-1]
+            if name[-1] in 'ABCQ':
+                real[name.split('-')[-1]] = info['Description']
+        l40s = catalog.load().get('L40S')
+        checked = 0
+        for suffix, description in real.items():
+            try:
+                vgpu_type = l40s.vgpu_type('L40S-' + suffix)
+            except KeyError:
+                continue
+            ours = sysfs_tree.type_description(vgpu_type)
+            self.assertEqual(_display(description), _display(ours), suffix)
+            checked += 1
+        self.assertGreaterEqual(checked, 8)
+        self.assertEqual({'A', 'B', 'C', 'Q'},
+                         {suffix[-1] for suffix in real})
+
+
+def _display(description):
+    """The description without its framebuffer and max_instance."""
+    return [field for field in description.split(', ')
+            if not field.startswith(('framebuffer=', 'max_instance='))]
