@@ -193,6 +193,7 @@ class _OneGpuSysfsReader(sysfs.SysfsReader):
         device = self.read_parsed(os.path.join(pf_dir, 'device'),
                                   sysfs.parse_hex_id)
         functions = {self.address: {'dir': pf_dir, 'device': device,
+                                    'subsystem': self.subsystem_id(pf_dir),
                                     'physfn': None}}
         for name in self.listdir(pf_dir):
             if not name.startswith('virtfn'):

@@ -329,14 +329,19 @@ class SysfsReader:
                 'dir': dev_dir,
                 'device': self.read_parsed(os.path.join(dev_dir, 'device'),
                                            parse_hex_id),
-                # NOTE: A2 and A16 share device 25b6; only the subsystem
-                # id tells them apart.
-                'subsystem': self.read_parsed(
-                    os.path.join(dev_dir, 'subsystem_device'), parse_hex_id,
-                    optional=True),
+                'subsystem': self.subsystem_id(dev_dir),
                 'physfn': self._physfn(dev_dir),
             }
         return functions
+
+    def subsystem_id(self, dev_dir):
+        """``subsystem_device`` of a function, or None.
+
+        A2 and A16 share device 25b6; only the subsystem id tells them
+        apart.
+        """
+        return self.read_parsed(os.path.join(dev_dir, 'subsystem_device'),
+                                parse_hex_id, optional=True)
 
     def _address(self, name, dev_dir):
         try:
