@@ -35,6 +35,7 @@ written once over a pynvml-like module: the privsep daemon passes the real
 import abc
 import collections
 import contextlib
+import ctypes
 import os
 import re
 
@@ -77,7 +78,10 @@ MAX_TYPE_ID = 65535
 #: Compute-instance profile index (NVML_COMPUTE_INSTANCE_PROFILE_*) by
 #: compute slices; a compute instance that fills its GPU instance uses it.
 CI_PROFILE_BY_SLICES = {1: 0, 2: 1, 3: 2, 4: 3, 7: 4, 8: 5, 6: 6}
-_MIG_PROFILE_RE = re.compile(r'[1-8]g\.[0-9]+gb(\+me)?')
+#: Every profile-name form NVIDIA uses (as the catalog's schema).
+_MIG_PROFILE_RE = re.compile(r'[1-8]g\.[0-9]+gb(\+me|\+me\.all|\+gfx|-me)?')
+#: Most placements NVML reports for one GPU-instance profile.
+_MAX_PLACEMENTS = 8
 #: A PCI address argument: full or short (``bb:ss.f``) form, any case.
 _PCI_ARGUMENT = re.compile(r'([0-9a-f]{4}:)?[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]',
                            re.IGNORECASE)
@@ -306,6 +310,56 @@ def _profile_named(gpu_model, address, name):
         raise InvalidWrite('%s: %s' % (address, exc.args[0]))
 
 
+def _text(value):
+    return value.decode() if isinstance(value, bytes) else str(value or '')
+
+
+def _nvml_profiles(nvml, handle):
+    """[(profile index, info)] of every GI profile NVML lists on a GPU."""
+    found = []
+    for index in range(getattr(nvml, 'NVML_GPU_INSTANCE_PROFILE_COUNT', 18)):
+        try:
+            info = nvml.nvmlDeviceGetGpuInstanceProfileInfo(handle, index)
+        except nvml.NVMLError as exc:
+            if exc.value in (nvml.NVML_ERROR_NOT_SUPPORTED,
+                             nvml.NVML_ERROR_INVALID_ARGUMENT):
+                continue
+            raise
+        found.append((index, info))
+    return found
+
+
+def _nvml_profile_named(nvml, handle, address, name):
+    """NVML's profile info for ``name`` (``1g.12gb``), as NVML names it.
+
+    The name NVML prints is the identity (profile info v2 carries it);
+    only an NVML that gives no names falls back to the catalog's name for
+    the profile index.
+    """
+    profiles = _nvml_profiles(nvml, handle)
+    named = [(model.mig_profile_name(_text(getattr(info, 'name', b''))),
+              index, info) for index, info in profiles]
+    if named and not any(n for n, _i, _info in named):
+        by_index = {p.nvml_id: p.name for p in
+                    _gpu_model(nvml, handle, address).mig_profiles}
+        named = [(by_index.get(i, ''), i, info) for _n, i, info in named]
+    for listed, _index, info in named:
+        if listed == name:
+            return info
+    raise InvalidWrite('%s: NVML lists no MIG profile %r on this GPU: use '
+                       'one of %s' % (address, name, ', '.join(
+                           n for n, _i, _info in named if n) or 'none'))
+
+
+def _possible_starts(nvml, handle, profile_id):
+    """{start: size} of the placements NVML allows for a GI profile."""
+    array = (nvml.c_nvmlGpuInstancePlacement_t * _MAX_PLACEMENTS)()
+    count = ctypes.c_uint(_MAX_PLACEMENTS)
+    nvml.nvmlDeviceGetGpuInstancePossiblePlacements(
+        handle, profile_id, array, ctypes.byref(count))
+    return {int(p.start): int(p.size) for p in array[:count.value]}
+
+
 def nvml_set_mig_mode(nvml, address, enabled):
     """Set MIG mode; True when a GPU reset must still apply it."""
     address = validate_pci_address(address)
@@ -326,12 +380,18 @@ def nvml_create_gpu_instance(nvml, address, profile, start):
     what = 'create MIG %s at slice %d on %s' % (profile, start, address)
     with _nvml_session(nvml, what):
         handle = _handle(nvml, address)
-        mig_profile = _profile_named(_gpu_model(nvml, handle, address),
-                                     address, profile)
-        info = nvml.nvmlDeviceGetGpuInstanceProfileInfo(handle,
-                                                        mig_profile.nvml_id)
+        # NOTE: the profile and its placements as this GPU's NVML lists
+        # them, never the catalog's: names and ids differ between boards
+        # and driver builds.
+        info = _nvml_profile_named(nvml, handle, address, profile)
+        starts = _possible_starts(nvml, handle, info.id)
+        if start not in starts:
+            raise InvalidWrite(
+                '%s: MIG %s cannot start at memory slice %d: NVML allows '
+                'starts %s' % (address, profile, start, ', '.join(
+                    str(s) for s in sorted(starts)) or 'none'))
         placement = nvml.c_nvmlGpuInstancePlacement_t()
-        placement.start, placement.size = start, mig_profile.memory_slices
+        placement.start, placement.size = start, starts[start]
         gpu_instance = nvml.nvmlDeviceCreateGpuInstanceWithPlacement(
             handle, info.id, placement)
         return nvml.nvmlGpuInstanceGetInfo(gpu_instance).id

@@ -477,8 +477,8 @@ class FakeNvml(nvml_mig.MigFunctions):
         for address in self._addresses():
             gpu_model = self._host.gpu_model(address)
             if gpu_model.vgpu_type_by_id(type_id):
-                return base.gi_profile_id(
-                    gpu_model.mig_profile(vgpu_type.mig_profile).nvml_id)
+                return base.profile_gi_id(
+                    gpu_model.mig_profile(vgpu_type.mig_profile))
 
 
 #: The nvml* functions the simulator answers (everything else raises

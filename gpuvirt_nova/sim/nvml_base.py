@@ -58,6 +58,17 @@ def gi_profile_id(profile_index):
     return GI_PROFILE_IDS.get(profile_index, 32 + profile_index)
 
 
+def profile_gi_id(profile):
+    """The id NVML reports for a MIG profile.
+
+    The board's own where the catalog knows it (1g.24gb is 14 on RTX PRO
+    6000, 19 on H100).
+    """
+    if profile.profile_id is not None:
+        return profile.profile_id
+    return gi_profile_id(profile.nvml_id)
+
+
 def error(code):
     return pynvml.NVMLError(code)
 
@@ -159,7 +170,7 @@ class NvmlBase:
 
     def _profile_by_id(self, gpu_model, profile_id):
         for profile in gpu_model.mig_profiles:
-            if gi_profile_id(profile.nvml_id) == profile_id:
+            if profile_gi_id(profile) == profile_id:
                 return profile
         raise error(pynvml.NVML_ERROR_INVALID_ARGUMENT)
 

@@ -113,7 +113,7 @@ class MigFunctions(base.NvmlBase):
         else:
             info = pynvml.c_nvmlGpuInstanceProfileInfo_v2_t()
             info.name = ('MIG ' + profile.name).encode()
-        info.id = base.gi_profile_id(profile.nvml_id)
+        info.id = base.profile_gi_id(profile)
         info.isP2pSupported = 0
         info.sliceCount = profile.compute_slices
         info.instanceCount = profile.max_instances
@@ -177,7 +177,7 @@ class MigFunctions(base.NvmlBase):
                          if str(i) not in gpu['gpu_instances'])
             gpu['gpu_instances'][str(gi_id)] = {
                 'profile_index': profile.nvml_id,
-                'profile_id': base.gi_profile_id(profile.nvml_id),
+                'profile_id': base.profile_gi_id(profile),
                 'start': wanted.start, 'size': wanted.size,
                 'compute_instances': {}}
             self._host.journal(state, 'nvml', 'nvmlDeviceCreateGpuInstance',

@@ -21,6 +21,7 @@ simulator.
 """
 
 import os
+import types
 
 import fixtures as fx
 from oslotest import base
@@ -30,6 +31,7 @@ from gpuvirt_nova.hardware import discover
 from gpuvirt_nova.hardware import listings
 from gpuvirt_nova.hardware import model
 from gpuvirt_nova.hardware import nvml as nvml_mod
+from gpuvirt_nova.hardware import writers
 from gpuvirt_nova.layout import apply as apply_mod
 from gpuvirt_nova.layout import plan as plan_mod
 from gpuvirt_nova.placement import offers
@@ -296,3 +298,61 @@ class TestRealPciTopology(base.BaseTestCase):
     def test_nvml_bus_id_keeps_the_domain(self):
         self.assertEqual('0001:04:00.0',
                          nvml_mod.normalize_bus_id('00000001:04:00.0'))
+
+
+class TestGpuInstancesFromNvml(base.BaseTestCase):
+    """GPU instances by the names and placements NVML lists on the GPU.
+
+    Never by the catalog's.
+    """
+
+    def _sim(self, spec):
+        return self.useFixture(sim_fixture.SimulatedHostFixture(spec)).host
+
+    def test_a_model_the_catalog_lacks_still_gets_its_instances(self):
+        sim = self._sim('H100-NVL-94GB:mig')
+        address = sim.nvml_addresses()[0]
+        without_nvl = catalog.Catalog([
+            m for n, m in catalog.load().models.items()
+            if n != 'H100-NVL-94GB'])
+        # NOTE: only the writer's view of the catalog loses the model.
+        self.useFixture(fx.MockPatch(
+            'gpuvirt_nova.hardware.writers.catalog',
+            types.SimpleNamespace(load=lambda: without_nvl)))
+        gi_id = sim.writer().create_gpu_instance(address, '1g.24gb', 2)
+        gpu = discover.discover_host(sim).gpus[0]
+        self.assertEqual([(gi_id, '1g.24gb', '2:2')],
+                         [(gi.id, gi.profile, str(gi.placement))
+                          for gi in gpu.gpu_instances])
+
+    def test_a_start_nvml_does_not_allow_is_refused_with_the_starts(self):
+        sim = self._sim('H100-NVL-94GB:mig')
+        address = sim.nvml_addresses()[0]
+        exc = self.assertRaises(writers.InvalidWrite,
+                                sim.writer().create_gpu_instance,
+                                address, '2g.24gb', 1)
+        self.assertIn('cannot start at memory slice 1: NVML allows '
+                      'starts 0, 2, 4', str(exc))
+
+    def test_a_name_nvml_does_not_list_is_refused_with_its_names(self):
+        sim = self._sim('H100-NVL-94GB:mig')
+        address = sim.nvml_addresses()[0]
+        exc = self.assertRaises(writers.InvalidWrite,
+                                sim.writer().create_gpu_instance,
+                                address, '1g.11gb', 0)
+        self.assertIn("NVML lists no MIG profile '1g.11gb'", str(exc))
+        self.assertIn('use one of 1g.12gb, 2g.24gb', str(exc))
+
+    def test_rtx_pro_6000_graphics_profile(self):
+        sim = self._sim('RTX-PRO-6000-BLACKWELL:mig')
+        address = sim.nvml_addresses()[0]
+        sim.writer().create_gpu_instance(address, '1g.24gb+gfx', 3)
+        gpu = discover.discover_host(sim).gpus[0]
+        self.assertEqual([('1g.24gb+gfx', '3:1')],
+                         [(gi.profile, str(gi.placement))
+                          for gi in gpu.gpu_instances])
+        by_name = {p.name: p for p in gpu.mig_profiles}
+        self.assertEqual({'1g.24gb', '1g.24gb+me', '1g.24gb+gfx',
+                          '1g.24gb+me.all', '1g.24gb-me', '2g.48gb',
+                          '2g.48gb+gfx', '2g.48gb+me.all', '2g.48gb-me',
+                          '4g.96gb', '4g.96gb+gfx'}, set(by_name))

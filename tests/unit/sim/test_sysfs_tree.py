@@ -21,6 +21,7 @@ from oslotest import base
 
 from gpuvirt_nova.hardware import catalog
 from gpuvirt_nova.hardware import discover
+from gpuvirt_nova.hardware import model
 from gpuvirt_nova.sim import spec
 from gpuvirt_nova.sim import sysfs_tree
 from tests import fixtures
@@ -214,3 +215,27 @@ def _display(description):
     """The description without its framebuffer and max_instance."""
     return [field for field in description.split(', ')
             if not field.startswith(('framebuffer=', 'max_instance='))]
+
+
+class TestRealMigIds(base.BaseTestCase):
+
+    def test_board_specific_profile_ids(self):
+        # `nvidia-smi mig -lgip` on RTX PRO 6000 prints 14 for 1g.24gb
+        # and 47 for 1g.24gb+gfx; on H100 1g.10gb is 19.
+        ids = {}
+        for spec_text in ('RTX-PRO-6000-BLACKWELL:mig', 'H100-SXM5-80GB:mig'):
+            sim = self.useFixture(
+                sim_fixture.SimulatedHostFixture(spec_text)).host
+            nvml = sim.nvml()
+            nvml.nvmlInit()
+            handle = nvml.nvmlDeviceGetHandleByPciBusId(
+                sim.nvml_addresses()[0])
+            for index in (0, 10):
+                try:
+                    info = nvml.nvmlDeviceGetGpuInstanceProfileInfo(
+                        handle, index)
+                except nvml.NVMLError:
+                    continue
+                ids[model.mig_profile_name(info.name)] = info.id
+        self.assertEqual({'1g.24gb': 14, '1g.24gb+gfx': 47,
+                          '1g.10gb': 19}, ids)
