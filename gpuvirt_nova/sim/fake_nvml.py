@@ -407,7 +407,8 @@ class FakeNvml(nvml_mig.MigFunctions):
         if device in gpu['mdevs']:
             gi_id = gpu['mdevs'][device].get('gpu_instance')
         else:
-            index = state_mod.vf_index(address, device)
+            index = state_mod.vf_index(
+                address, device, gpu.get('vf_offset', state_mod.VF_OFFSET))
             gi_id = gpu['vfs'][index].get('gpu_instance') \
                 if index is not None and index < len(gpu['vfs']) else None
         return base.INVALID_PROFILE_ID if gi_id is None else int(gi_id)
