@@ -30,8 +30,10 @@ from gpuvirt_nova.cmd import placement as placement_cmd
 from gpuvirt_nova.conf import backends
 from gpuvirt_nova.doctor import cluster
 from gpuvirt_nova.doctor import facts as facts_mod
+from gpuvirt_nova.doctor import flavors as flavors_mod
 from gpuvirt_nova.doctor import gather
 from gpuvirt_nova.doctor import services
+from gpuvirt_nova.doctor import topology
 from gpuvirt_nova import exception
 from gpuvirt_nova.hardware import discover
 from gpuvirt_nova.placement import audit
@@ -90,6 +92,11 @@ class Doctor(common.Lister):
                  '[gpuvirt_layout] file).')
         common.add_select(parser)
         parser.add_argument(
+            '--flavors', metavar='FILE',
+            help='Nova flavors to check against this host\'s NUMA nodes '
+                 '(flavor-numa): the output of openstack flavor list '
+                 '--long -f json.')
+        parser.add_argument(
             '--nova-conf', metavar='PATH', action='append', default=[],
             help='nova.conf file(s) to check (repeatable; default: the '
                  '--config-file files, else %s).' % NOVA_CONF)
@@ -132,8 +139,9 @@ class Doctor(common.Lister):
                 host = discover.discover_host(
                     sim_host, parsed_args.host or sim_host.hostname,
                     use_nvml=use_nvml)
-                facts = self.host_facts(parsed_args, host,
-                                        sim_host.sysfs_root, True)
+                facts = self.host_facts(
+                    parsed_args, host, sim_host.sysfs_root, True,
+                    sim_host.nvml() if use_nvml else None)
         else:
             root = parsed_args.sysfs_root or conf.gpuvirt.sysfs_root
             discover.check_sysfs_root(root, '--sysfs-root' if
@@ -143,14 +151,17 @@ class Doctor(common.Lister):
                 root, discover.AUTO if use_nvml else None,
                 hostname=conf.gpuvirt_placement.compute_node
                 or socket.gethostname())
-            facts = self.host_facts(parsed_args, host, root, False)
+            facts = self.host_facts(
+                parsed_args, host, root, False,
+                discover.nvml_module(discover.AUTO, root) if use_nvml
+                else None)
         findings = services.run_host(facts)
         if parsed_args.host or parsed_args.all_hosts:
             findings += cluster.run_cluster(
                 self.cluster_facts(parsed_args, facts))
         return findings
 
-    def host_facts(self, parsed_args, host, root, simulated):
+    def host_facts(self, parsed_args, host, root, simulated, nvml=None):
         conf = self.app.conf
         on_this_machine = os.path.realpath(root) == os.path.realpath('/')
         nova_files = parsed_args.nova_conf or list(
@@ -159,6 +170,11 @@ class Doctor(common.Lister):
             hostname=host.hostname, host=host, root=root,
             simulated=simulated, nova=gather.read_nova_conf(nova_files),
             **gather.read_platform(root, host))
+        facts.nvlink, unknown = topology.read_nvlinks(
+            nvml, [g.address for g in host.gpus])
+        facts.nvlink_unknown = unknown
+        if parsed_args.flavors:
+            facts.flavors = flavors_mod.load(parsed_args.flavors)
         if on_this_machine and not simulated:
             facts.versions = gather.read_versions()
             facts.privsep = gather.read_privsep()

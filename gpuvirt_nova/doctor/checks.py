@@ -26,6 +26,7 @@ libvirt/QEMU/mdevctl versions, the privileged helper).
 import re
 
 from gpuvirt_nova.doctor import facts as facts_mod
+from gpuvirt_nova.doctor import topology
 from gpuvirt_nova.hardware import catalog as catalog_mod
 from gpuvirt_nova.hardware import model
 from gpuvirt_nova.layout import plan as plan_mod
@@ -345,10 +346,11 @@ def check_numa_affinity(facts):
 
 
 def check_topology(facts):
-    """Which GPUs share a NUMA node.
+    """How the GPUs reach each other: NUMA nodes, PCIe paths, NVLink.
 
     The part of ``nvidia-smi topo -m`` that decides which GPUs a
-    multi-vGPU guest should get.
+    multi-vGPU guest should get. NVLink is read where NVML reports it;
+    otherwise it is said to be unknown, never guessed.
     """
     gpus = _gpus(facts)
     if len(gpus) < 2:
@@ -359,13 +361,66 @@ def check_topology(facts):
     evidence = '; '.join('NUMA node %s: %s' % (n, ', '.join(a))
                          for n, a in sorted(nodes.items(),
                                             key=lambda i: str(i[0])))
+    evidence += '; PCIe: %s; NVLink: %s' % (
+        _pcie_text(facts, gpus), _nvlink_text(facts))
+    findings = [Finding(
+        'topology', INFO, address,
+        'NVLink partly down: %d of %d links active' % (
+            sum(links['active'].values()),
+            sum(links['active'].values()) + links['inactive']),
+        'if its bridge or board should link them all, check it and the '
+        'kernel log for XID 74 (nvidia-smi nvlink -s)')
+        for address, links in sorted((facts.nvlink or {}).items())
+        if links['active'] and links['inactive']]
     if len(nodes) > 1:
-        return [Finding('topology', INFO, 'host', evidence + ' (NVLink not '
-                        'read: PCIe only)',
+        return [Finding('topology', INFO, 'host', evidence,
                         'a server with vGPUs of several GPUs is fastest on '
                         'GPUs of one node: use hw:numa_nodes=1 in such '
-                        'flavors')]
-    return [Finding('topology', OK, 'host', evidence)]
+                        'flavors')] + findings
+    return [Finding('topology', OK, 'host', evidence)] + findings
+
+
+def _pcie_text(facts, gpus):
+    """``PIX 0000:3b:00.0-0000:5e:00.0; SYS 4 pair(s)`` (nearest first)."""
+    by_class = {}
+    for i, a in enumerate(gpus):
+        for b in gpus[i + 1:]:
+            link = topology.pcie_link(
+                facts.pcie_paths.get(a.address),
+                facts.pcie_paths.get(b.address), a.numa_node, b.numa_node)
+            by_class.setdefault(link, []).append(
+                '%s-%s' % (a.address, b.address))
+    parts = []
+    for link in topology.CLASSES:
+        pairs = by_class.get(link, [])
+        if pairs:
+            parts.append('%s %s' % (link, ', '.join(pairs))
+                         if len(pairs) <= 4 else
+                         '%s %d pair(s)' % (link, len(pairs)))
+    if None in by_class:
+        parts.append('unknown for %d pair(s) (no PCIe path in sysfs)'
+                     % len(by_class[None]))
+    return '; '.join(parts)
+
+
+def _nvlink_text(facts):
+    if facts.nvlink is None:
+        return 'unknown (%s)' % facts.nvlink_unknown
+    silent = sorted(a for a, links in facts.nvlink.items()
+                    if not links['reported'])
+    if silent and len(silent) == len(facts.nvlink):
+        return ('unknown (NVML answers NOT_SUPPORTED on every GPU: no '
+                'NVLink, or a driver that does not say)')
+    pairs = {}
+    for address, links in facts.nvlink.items():
+        for peer, count in links['active'].items():
+            pairs[tuple(sorted((address, peer)))] = count
+    text = ', '.join('%s-%s x%d' % (a, b, n)
+                     for (a, b), n in sorted(pairs.items())) \
+        or 'no active link'
+    if silent:
+        text += '; unknown on %s (NOT_SUPPORTED)' % ', '.join(silent)
+    return text
 
 
 # -- our own pieces ----------------------------------------------------------

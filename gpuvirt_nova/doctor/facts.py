@@ -102,6 +102,26 @@ class HostFacts:
     #: Privileged helper: {'euid': int, 'helper': path or None,
     #: 'sudo': bool or None}; empty when not read (simulated host).
     privsep: dict = dataclasses.field(default_factory=dict)
+    #: GPU address -> its PCIe path under /sys/devices (None: unknown);
+    #: see :func:`gpuvirt_nova.doctor.topology.read_pcie_paths`.
+    pcie_paths: dict = dataclasses.field(default_factory=dict)
+    #: GPU address -> {'active': {peer: links}, 'inactive': n}; None when
+    #: NVML cannot tell, and ``nvlink_unknown`` says why.
+    nvlink: dict = None
+    nvlink_unknown: str = 'not read'
+    #: The flavors to check against this host ([Flavor]); None when none
+    #: were given.
+    flavors: list = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Flavor:
+    """A Nova flavor as the NUMA checks need it."""
+
+    name: str
+    vcpus: int = None
+    #: Extra specs: {'hw:numa_nodes': '1', 'resources:CUSTOM_...': '1'}.
+    specs: dict = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass

@@ -28,6 +28,7 @@ import shutil
 import subprocess
 
 from gpuvirt_nova.doctor import facts as facts_mod
+from gpuvirt_nova.doctor import topology
 from gpuvirt_nova import exception
 from gpuvirt_nova.hardware import sysfs
 from gpuvirt_nova.layout import hostlock
@@ -87,7 +88,9 @@ def read_platform(root, host):
                 iommu_groups=len(_listdir(os.path.join(root, IOMMU_GROUPS))),
                 iommu_units=_listdir(os.path.join(root, IOMMU_UNITS)),
                 modules=set(_listdir(os.path.join(root, MODULES))),
-                node_cpus=node_cpus, drivers=drivers)
+                node_cpus=node_cpus, drivers=drivers,
+                pcie_paths=topology.read_pcie_paths(
+                    root, [g.address for g in host.gpus]))
 
 
 #: (section, key) -> NovaConf field; sections are compared in lower case.

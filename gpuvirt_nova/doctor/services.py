@@ -22,6 +22,7 @@ import json
 
 from gpuvirt_nova.doctor import checks
 from gpuvirt_nova.doctor import facts as facts_mod
+from gpuvirt_nova.doctor import flavors
 
 Finding = facts_mod.Finding
 OK, INFO, SKIPPED = facts_mod.OK, facts_mod.INFO, facts_mod.SKIPPED
@@ -179,6 +180,7 @@ HOST_CHECKS = (
     checks.check_mig_reset,
     checks.check_host_gpus,
     checks.check_numa_affinity,
+    flavors.check_flavor_numa,
     checks.check_topology,
     checks.check_catalog_drift,
     checks.check_layout,
