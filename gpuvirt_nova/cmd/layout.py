@@ -133,7 +133,8 @@ def _plan(app, parsed_args):
     context = _context(app, parsed_args)
     name, host, targets = _targets(app, parsed_args, layout, context)
     return name, plan_mod.make_plan(
-        targets, host, _conf(app).gpuvirt_layout.create_compute_instances)
+        targets, host, _conf(app).gpuvirt_layout.create_compute_instances,
+        context.dynamic_gpus())
 
 
 def _resolution_rows(owner, res):
@@ -305,7 +306,8 @@ class ApplyLayout(_HostLister):
                 drain_interval=conf.drain_interval,
                 compute_instances=conf.create_compute_instances,
                 progress=lambda text: self.say(text),
-                mdevs=context.mdevs())
+                mdevs=context.mdevs(),
+                owners_path=context.owners_path)
             results = apply_mod.apply(targets, context.read, writer, name,
                                       options,
                                       read_gpu=context.gpu_reader())

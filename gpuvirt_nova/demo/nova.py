@@ -42,6 +42,7 @@ from gpuvirt_nova.hardware import discover
 from gpuvirt_nova.layout import carve as layout_carve
 from gpuvirt_nova.layout import hostctx
 from gpuvirt_nova.layout import mdevs as layout_mdevs
+from gpuvirt_nova.layout import owners
 from gpuvirt_nova.layout import spec as layout_spec
 from gpuvirt_nova.placement import naming
 from gpuvirt_nova.virt import assign
@@ -144,7 +145,9 @@ class GpuvirtNovaTestBase(base.ServersTestBase):
             hostname=hostname,
             read=lambda: discover.discover_host(sim_host, hostname),
             make_writer=sim_host.writer, simulated=sim_host,
-            make_mdevs=lambda: layout_mdevs.SimulatedMdevs(sim_host))
+            make_mdevs=lambda: layout_mdevs.SimulatedMdevs(sim_host),
+            owners_path=owners.path_in(
+                hardware.simulated_host_root(CONF, hostname)))
         layout = layout_spec.load_file(self.layout_file(hostname, text))
         return layout_carve.carve(context, layout, hostname)
 

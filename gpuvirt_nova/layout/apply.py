@@ -36,6 +36,7 @@ from gpuvirt_nova import exception
 from gpuvirt_nova.hardware import catalog
 from gpuvirt_nova.layout import drain as drain_mod
 from gpuvirt_nova.layout import mdevs as mdevs_mod
+from gpuvirt_nova.layout import owners
 from gpuvirt_nova.layout import plan as plan_mod
 
 LOG = logging.getLogger(__name__)
@@ -100,6 +101,8 @@ class Options:
     #: it): the step in progress finishes, the GPU it belongs to is
     #: rolled back, the drain is released, the other GPUs are left alone.
     stop: object = None
+    #: The host's GPU owner record (:mod:`owners`); None: no dynamic GPUs.
+    owners_path: str = None
 
     def stopping(self):
         return bool(self.stop is not None and self.stop())
@@ -134,6 +137,10 @@ class _Gpu:
     def forget(self):
         """After a failed write the last read may be stale: read again."""
         self._last = None
+
+
+#: Public name of the read-back handle, for the driver's dynamic carve.
+GpuReadBack = _Gpu
 
 
 def gpu_reader(read_host):
@@ -490,6 +497,26 @@ def _permitted(gpu_plan, hostname, options, drained):
     return None
 
 
+def _record_owner(options, target, dynamic_now):
+    """Hand a dynamic GPU to the driver, or take it back, once it is set.
+
+    The record changes only after the GPU reached its target, so the
+    driver never carves on a GPU the layout is still changing.
+    """
+    if target.dynamic == dynamic_now:
+        return
+    if not options.owners_path:
+        if target.dynamic:
+            raise StepFailed('owner: dynamic needs the host\'s GPU owner '
+                             'record; set [gpuvirt] state_dir')
+        return
+    if target.dynamic:
+        owners.update(options.owners_path,
+                      dynamic={target.address: target.series})
+    else:
+        owners.update(options.owners_path, static=[target.address])
+
+
 def apply_gpu(target, read_gpu, writer, hostname, options):
     """Bring one GPU to ``target``; return its GpuResult (never raises).
 
@@ -497,13 +524,16 @@ def apply_gpu(target, read_gpu, writer, hostname, options):
     """
     reader = _Gpu(read_gpu, target.address)
     result = GpuResult(address=target.address, status=UNCHANGED)
+    dynamic_now = bool(options.owners_path) and target.address in \
+        owners.dynamic_addresses(options.owners_path)
     journal = []
     current = None
     drained = []
     try:
         for _ in range(MAX_PASSES):
             gpu_plan = plan_mod.plan_gpu(target, reader.read(), hostname,
-                                         options.compute_instances)
+                                         options.compute_instances,
+                                         dynamic_now)
             if gpu_plan.blocked:
                 result.status, result.message = BLOCKED, gpu_plan.blocked
                 return result
@@ -530,6 +560,7 @@ def apply_gpu(target, read_gpu, writer, hostname, options):
         else:
             raise StepFailed('still differs from the layout after %d '
                              'passes' % MAX_PASSES)
+        _record_owner(options, target, dynamic_now)
     except BaseException as exc:
         # BaseException: a KeyboardInterrupt in the middle of a GPU rolls
         # it back too (and is raised again), never leaving it half-carved.

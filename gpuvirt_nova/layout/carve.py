@@ -41,7 +41,8 @@ def carve(context, layout, node_name, select=None):
     results = apply_mod.apply(
         targets, context.read, context.writer(), node_name,
         apply_mod.Options(force=True, progress=lambda text: None,
-                          mdevs=context.mdevs()),
+                          mdevs=context.mdevs(),
+                          owners_path=context.owners_path),
         read_gpu=context.gpu_reader())
     bad = [r for r in results
            if r.status not in (apply_mod.APPLIED, apply_mod.UNCHANGED)]

@@ -29,6 +29,7 @@ from gpuvirt_nova.conf import backends
 from gpuvirt_nova import exception
 from gpuvirt_nova.hardware import discover
 from gpuvirt_nova.layout import mdevs
+from gpuvirt_nova.layout import owners
 
 
 @dataclasses.dataclass
@@ -43,6 +44,14 @@ class HostContext:
     #: Callable returning the mdev door (:mod:`gpuvirt_nova.layout.mdevs`);
     #: None: the kernel's files through the writer.
     make_mdevs: object = None
+    #: The host's GPU owner record (:mod:`gpuvirt_nova.layout.owners`).
+    owners_path: str = None
+
+    def dynamic_gpus(self):
+        """Addresses the owner record marks dynamic (empty without one)."""
+        if not self.owners_path:
+            return frozenset()
+        return owners.dynamic_addresses(self.owners_path)
 
     def gpu_reader(self):
         """``read_gpu(address)``, reading only that GPU where possible."""
@@ -82,7 +91,8 @@ def simulated(simulate=None, sim_root=None, state_dir=None):
         make_writer=sim_host.writer, simulated=sim_host,
         read_gpu=lambda address: discover.discover_host_gpu(sim_host,
                                                             address),
-        make_mdevs=lambda: mdevs.SimulatedMdevs(sim_host))
+        make_mdevs=lambda: mdevs.SimulatedMdevs(sim_host),
+        owners_path=owners.path_in(sim_root))
 
 
 def check_same_host(sim_host, simulate, sim_root):
@@ -140,7 +150,8 @@ def real(conf):
 
     return HostContext(hostname=hostname, read=read,
                        make_writer=backends.privsep_writer,
-                       read_gpu=read_gpu, make_mdevs=mdevs.LibvirtMdevs)
+                       read_gpu=read_gpu, make_mdevs=mdevs.LibvirtMdevs,
+                       owners_path=owners.path_in(group.state_dir))
 
 
 def open_context(conf, simulate=None, sim_root=None):

@@ -234,8 +234,15 @@ def _plan_gis(target, gpu, mig_changes):
     return pool, [(name, start) for start, name in create], kept
 
 
-def plan_gpu(target, gpu, hostname=None, compute_instances=True):
-    """The GpuPlan that takes ``gpu`` (a PhysicalGpu) to ``target``."""
+def plan_gpu(target, gpu, hostname=None, compute_instances=True,
+             dynamic_now=False):
+    """The GpuPlan that takes ``gpu`` (a PhysicalGpu) to ``target``.
+
+    ``dynamic_now``: the GPU is dynamic already (its owner record says
+    so), so its GPU instances and vGPUs are the guests' and stay.
+    """
+    if target.dynamic:
+        return _plan_dynamic(target, gpu, hostname, dynamic_now)
     gpu_model = target.gpu_model
     result = GpuPlan(address=gpu.address, model=gpu_model.name,
                      mode=target.mode)
@@ -322,6 +329,37 @@ def plan_gpu(target, gpu, hostname=None, compute_instances=True):
     return result
 
 
+_GUESTS_STEPS = (REMOVE_VGPU, DESTROY_CI, DESTROY_GI)
+
+
+def _plan_dynamic(target, gpu, hostname, dynamic_now):
+    """A dynamic GPU: MIG mode and SR-IOV VFs, nothing else.
+
+    Becoming dynamic, the static carve goes (its vGPUs and GPU
+    instances, a drain first); once dynamic, every instance on the GPU
+    is a guest's, carved by the driver, and the layout leaves it alone.
+    """
+    bare = dataclasses.replace(target, resolution=dataclasses.replace(
+        target.resolution, spec=dataclasses.replace(
+            target.resolution.spec, owner='static'), vgpus=()))
+    result = plan_gpu(bare, gpu, hostname, compute_instances=False)
+    if result.blocked:
+        return result
+    if dynamic_now:
+        result.steps[:] = [s for s in result.steps
+                           if s.action not in _GUESTS_STEPS]
+    emptied = any(s.action == SET_NUMVFS and s.args['count'] == 0
+                  for s in result.steps)
+    current = 0 if emptied else len(gpu.vfs)
+    total = gpu.sriov_totalvfs
+    if total and current != total and \
+            gpu.vgpu_mode != model.HostVgpuMode.MDEV:
+        result.steps.append(Step(
+            gpu.address, SET_NUMVFS, {'count': total, 'current': current},
+            destroys=bool(current) and vfs_in_use(gpu)))
+    return result
+
+
 def _plan_creates(result, target, gpu, need, hostname):
     via = delivery(gpu)
     for res in target.vgpus:
@@ -356,11 +394,16 @@ def _find_type(gpu_model, name):
         return None
 
 
-def make_plan(targets, host, compute_instances=True):
-    """Plan for every GPU in ``targets`` (from target.resolve_node)."""
+def make_plan(targets, host, compute_instances=True, dynamic_now=()):
+    """Plan for every GPU in ``targets`` (from target.resolve_node).
+
+    ``dynamic_now``: addresses the host's owner record marks dynamic
+    (:mod:`gpuvirt_nova.dynamic.owners`).
+    """
     plan = Plan(host=host.hostname)
     for target in targets:
         gpu = host.gpu(target.address)
         plan.gpus.append(plan_gpu(target, gpu, host.hostname,
-                                  compute_instances))
+                                  compute_instances,
+                                  target.address in dynamic_now))
     return plan

@@ -123,6 +123,9 @@ def gpu_mode(gpu_model, gpu_spec):
     Explicit ``mode:`` wins; else an explicit profile decides; else MIG
     where the model has it. Raises UsageError for a contradiction.
     """
+    if getattr(gpu_spec, 'dynamic', False) and not gpu_model.mig_capable:
+        _fail(gpu_spec.path + '.owner', '%s has no MIG, so it cannot be '
+              'carved per guest; use owner: static' % gpu_model.name)
     if gpu_spec.mode == MIG and not gpu_model.mig_capable:
         _fail(gpu_spec.path + '.mode', '%s has no MIG; use mode: '
               'time-sliced' % gpu_model.name)

@@ -26,6 +26,7 @@ from gpuvirt_nova import exception
 
 POLICIES = ('fair-share', 'pack', 'spread')
 MODES = ('mig', 'time-sliced', 'none')
+OWNERS = ('static', 'dynamic')
 SCHEDULING = ('equal-size', 'mixed-size')
 SERIES = ('C', 'Q', 'B', 'A')
 
@@ -58,6 +59,7 @@ GPU = {
              'items': {'type': 'integer', 'minimum': 0}}]},
         'count': {'type': 'integer', 'minimum': 1},
         'mode': {'enum': list(MODES)},
+        'owner': {'enum': list(OWNERS)},
         'scheduling': {'enum': list(SCHEDULING)},
         'series': {'enum': list(SERIES)},
         'vgpus': {'type': 'array', 'items': VGPU},

@@ -72,6 +72,13 @@ class GpuSpec:
     scheduling: str = model.SchedulingMode.EQUAL_SIZE.value
     series: str = 'C'
     vgpus: tuple = ()
+    #: ``static``: the layout carves the GPU; ``dynamic``: the driver
+    #: carves a MIG instance per guest (see gpuvirt_nova.dynamic).
+    owner: str = 'static'
+
+    @property
+    def dynamic(self):
+        return self.owner == 'dynamic'
 
     def describe_selector(self):
         if self.pci:
@@ -207,6 +214,14 @@ def _parse_gpu(data, path):
                                                  seen[request.name]))
             seen[request.name] = request.path
             vgpus.append(request)
+    owner = data.get('owner', 'static')
+    if owner == 'dynamic' and vgpus:
+        _fail(path + '.vgpus', 'owner: dynamic leaves the carve to the '
+              'driver, which makes a MIG instance per guest from its '
+              'flavor; remove vgpus: or choose owner: static')
+    if owner == 'dynamic' and mode not in (None, 'mig'):
+        _fail(path + '.mode', 'owner: dynamic carves MIG instances per '
+              'guest; use mode: mig (or leave mode: out)')
     if mode == 'none' and vgpus:
         _fail(path + '.vgpus', 'mode: none leaves the GPU whole; remove '
               'vgpus: or choose mode: mig or time-sliced')
@@ -216,7 +231,7 @@ def _parse_gpu(data, path):
         count=data.get('count'), mode=mode,
         scheduling=data.get('scheduling',
                             model.SchedulingMode.EQUAL_SIZE.value),
-        series=data.get('series', 'C'), vgpus=tuple(vgpus))
+        series=data.get('series', 'C'), vgpus=tuple(vgpus), owner=owner)
 
 
 def _parse_gpus(items, path):

@@ -51,6 +51,15 @@ class Target:
     def vgpus(self):
         return self.resolution.vgpus
 
+    @property
+    def dynamic(self):
+        """The driver carves this GPU per guest (layout owner: dynamic)."""
+        return bool(getattr(self.resolution.spec, 'dynamic', False))
+
+    @property
+    def series(self):
+        return getattr(self.resolution.spec, 'series', 'C')
+
 
 def _fail(path, message):
     raise exception.UsageError('%s: %s' % (path, message))

@@ -56,6 +56,17 @@ DRAINING_TRAIT = 'CUSTOM_GPUVIRT_DRAINING'
 #: says why (``CUSTOM_GPUVIRT_UNHEALTHY_GPU_LOST``).
 UNHEALTHY_TRAIT = 'CUSTOM_GPUVIRT_UNHEALTHY'
 UNHEALTHY_TRAIT_PREFIX = UNHEALTHY_TRAIT + '_'
+#: Set on the provider of a dynamic GPU (layout ``owner: dynamic``): it
+#: offers MIG slices, carved per guest by the driver, instead of vGPUs.
+DYNAMIC_TRAIT = 'CUSTOM_GPUVIRT_DYNAMIC'
+#: A dynamic GPU's busy memory slices: ``CUSTOM_GPUVIRT_SLICE_<n>_USED``
+#: for each slice a GPU instance holds, so the scheduler can check
+#: placement geometry from the provider summaries alone.
+SLICE_USED_TRAIT_RE = re.compile(r'^CUSTOM_GPUVIRT_SLICE_([0-9]+)_USED$')
+#: A dynamic GPU's capacity: compute and memory slices (MIG's units).
+MIG_COMPUTE_SLICE_RC = 'CUSTOM_MIG_COMPUTE_SLICE'
+MIG_MEMORY_SLICE_RC = 'CUSTOM_MIG_MEMORY_SLICE'
+SLICE_RCS = (MIG_COMPUTE_SLICE_RC, MIG_MEMORY_SLICE_RC)
 #: The owner trait of our GPU providers. Nova 34 sets OWNER_NOVA on every
 #: provider nova-compute reports (its own pGPU providers included); our GPU
 #: providers are consumed by Nova's scheduler and filled by Nova's driver,
@@ -151,6 +162,25 @@ def mig_profile_trait(profile_name):
     """``'2g.10gb'`` -> ``'CUSTOM_MIG_2G_10GB'``."""
     return validate_custom_name(MIG_TRAIT_PREFIX + normalize(profile_name),
                                 'trait for MIG profile')
+
+
+def slice_used_trait(index):
+    """``3`` -> ``'CUSTOM_GPUVIRT_SLICE_3_USED'``."""
+    return 'CUSTOM_GPUVIRT_SLICE_%d_USED' % int(index)
+
+
+def used_slices(traits):
+    """Memory-slice indexes a dynamic GPU provider's traits mark busy."""
+    found = (SLICE_USED_TRAIT_RE.match(t) for t in traits or ())
+    return sorted(int(m.group(1)) for m in found if m)
+
+
+def mig_profile_of_trait(trait, profile_names):
+    """The profile among ``profile_names`` whose trait is ``trait``."""
+    for name in profile_names:
+        if mig_profile_trait(name) == trait:
+            return name
+    return None
 
 
 def numa_trait(numa_node):

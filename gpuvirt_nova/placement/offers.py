@@ -61,10 +61,17 @@ def gpu_offer_from_hardware(gpu):
     return dict(counts)
 
 
-def offers_from_hardware(host):
-    """Offers of every GPU of ``host`` from its current carve."""
+def offers_from_hardware(host, dynamic=()):
+    """Offers of every GPU of ``host`` from its current carve.
+
+    ``dynamic``: addresses of dynamic GPUs; their devices are the
+    guests' own, carved per guest, and they offer slices instead (see
+    :func:`gpuvirt_nova.placement.tree.build_dynamic_provider`).
+    """
     offers = {}
     for gpu in host.gpus:
+        if gpu.address in dynamic:
+            continue
         offer = gpu_offer_from_hardware(gpu)
         if offer:
             offers[gpu.address] = offer

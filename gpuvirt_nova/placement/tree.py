@@ -46,6 +46,7 @@ naming the GPU and the type before anything is written.
 
 import dataclasses
 
+from gpuvirt_nova.dynamic import geometry
 from gpuvirt_nova import exception
 from gpuvirt_nova.hardware import catalog
 from gpuvirt_nova.hardware import model
@@ -185,6 +186,69 @@ def build_gpu_provider(compute_node, gpu, offer, reserved=False,
         vgpu_types=types)
 
 
+def mig_profiles_of(gpu):
+    """The GPU's MIG profiles: NVML's when read, else the catalog's."""
+    if gpu.mig_profiles:
+        return list(gpu.mig_profiles)
+    gpu_model = _gpu_model(gpu)
+    return list(gpu_model.mig_profiles) if gpu_model else []
+
+
+def dynamic_types(gpu, series='C'):
+    """MIG-backed vGPU types of ``series`` a dynamic GPU can give guests."""
+    gpu_model = _gpu_model(gpu)
+    if gpu_model is None:
+        return []
+    return [t for t in gpu_model.vgpu_types
+            if t.mig_backed and t.series.value == series]
+
+
+def build_dynamic_provider(compute_node, gpu, reserved=False,
+                           driver_version=None, series='C'):
+    """The ProviderSpec of a dynamic GPU: MIG slices, not vGPUs.
+
+    Inventory: the GPU's compute and memory slices (7 and 8 on an A100),
+    so Placement counts capacity for every profile at once; a flavor
+    asks for the slices its profile takes. Traits: the GPU's usual ones
+    (model, architecture, each MIG-backed type and profile it can give),
+    ``CUSTOM_GPUVIRT_DYNAMIC``, and one ``CUSTOM_GPUVIRT_SLICE_<n>_USED``
+    per memory slice a GPU instance holds now, for the scheduler's
+    geometry filter.
+
+    :raises exception.UsageError: the GPU's MIG profiles are unknown
+        (neither NVML nor the catalog lists them).
+    """
+    profiles = mig_profiles_of(gpu)
+    if not profiles or not gpu.mig_current:
+        raise exception.UsageError(
+            'GPU %s is dynamic but %s; run gpuvirt-nova layout apply on '
+            'this host' % (gpu.address, 'MIG mode is off' if profiles
+                           else 'its MIG profiles are unknown'))
+    compute = geometry.compute_total(profiles)
+    memory = geometry.memory_total(profiles)
+    inventories = {
+        naming.MIG_COMPUTE_SLICE_RC: Inventory(
+            total=compute, reserved=compute if reserved else 0,
+            max_unit=compute),
+        naming.MIG_MEMORY_SLICE_RC: Inventory(
+            total=memory, reserved=memory if reserved else 0,
+            max_unit=memory),
+    }
+    types = dynamic_types(gpu, series)
+    traits = set(gpu_traits(gpu, types, driver_version))
+    traits |= {naming.mig_profile_trait(p.name) for p in profiles}
+    traits.add(naming.DYNAMIC_TRAIT)
+    occupied = geometry.occupied_of(gpu)
+    traits |= {naming.slice_used_trait(i)
+               for i in geometry.used_slices(occupied)}
+    gpu_model = _gpu_model(gpu)
+    return ProviderSpec(
+        name=naming.gpu_provider_name(compute_node, gpu.address),
+        parent_name=compute_node, address=gpu.address,
+        model=gpu_model.name if gpu_model else gpu.model,
+        inventories=inventories, traits=frozenset(traits))
+
+
 def draining_spec(spec):
     """``spec`` of a GPU being drained: all reserved, with the trait."""
     inventories = {rc: dataclasses.replace(inv, reserved=inv.total)
@@ -243,7 +307,7 @@ def _normalize_addresses(addresses, field):
 
 
 def build_provider_tree(compute_node, host, offers, draining=(),
-                        unhealthy=(), isolate=False):
+                        unhealthy=(), isolate=False, dynamic=None):
     """Desired GPU providers of one compute node (see the module doc).
 
     ``isolate``: a GPU whose offer cannot be turned into a provider (a
@@ -253,6 +317,10 @@ def build_provider_tree(compute_node, host, offers, draining=(),
     and the standalone sync report with it; a GPU left out keeps its
     existing provider fully reserved, see ``virt/provider.py`` and
     ``placement/sync.py``).
+
+    ``dynamic``: ``{address: vGPU series}`` of the GPUs the driver
+    carves per guest (:mod:`gpuvirt_nova.layout.owners`); they get
+    :func:`build_dynamic_provider` whatever ``offers`` say.
     """
     if not compute_node:
         raise exception.UsageError(
@@ -279,14 +347,22 @@ def build_provider_tree(compute_node, host, offers, draining=(),
                    for a, r in unhealthy.items() if r}
     reserved = draining | _normalize_addresses(unhealthy, 'unhealthy')
     providers = []
+    dynamic = dict(dynamic or {})
     for gpu in sorted(host.gpus, key=lambda g: g.address):
         offer = normalized.get(gpu.address)
-        if not offer:
+        if not offer and gpu.address not in dynamic:
             continue
         try:
-            spec = build_gpu_provider(
-                compute_node, gpu, offer, reserved=gpu.address in reserved,
-                driver_version=host.driver_version)
+            if gpu.address in dynamic:
+                spec = build_dynamic_provider(
+                    compute_node, gpu, reserved=gpu.address in reserved,
+                    driver_version=host.driver_version,
+                    series=dynamic[gpu.address] or 'C')
+            else:
+                spec = build_gpu_provider(
+                    compute_node, gpu, offer,
+                    reserved=gpu.address in reserved,
+                    driver_version=host.driver_version)
         except exception.UsageError as exc:
             if not isolate:
                 raise

@@ -68,8 +68,10 @@ LAYOUT = layout_options.LayoutOptions(CONF)
 
 
 def all_filters():
-    """The filter classes of this module, for ``available_filters``."""
-    return [VGPUPlacementFilter, VGPUUserLimitFilter, VGPUFairShareFilter]
+    """Our filter classes, for ``available_filters``."""
+    from gpuvirt_nova.scheduler import geometry  # it reads READS from here
+    return [VGPUPlacementFilter, VGPUUserLimitFilter, VGPUFairShareFilter,
+            geometry.VGPUGeometryFilter]
 
 
 def asks_vgpu(allocation_candidates):

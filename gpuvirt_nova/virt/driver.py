@@ -53,6 +53,7 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 import gpuvirt_nova.conf  # noqa: F401  (registers [gpuvirt] options)
+from gpuvirt_nova.dynamic import requests as dynamic_requests
 from gpuvirt_nova import exception
 from gpuvirt_nova.monitor import fence
 from gpuvirt_nova.placement import naming
@@ -60,6 +61,7 @@ from gpuvirt_nova.placement import offers as offers_mod
 from gpuvirt_nova.placement import tree
 from gpuvirt_nova.virt import assign
 from gpuvirt_nova.virt import checks
+from gpuvirt_nova.virt import dynamic
 from gpuvirt_nova.virt import hardware
 from gpuvirt_nova.virt import migrate
 from gpuvirt_nova.virt import provider
@@ -82,7 +84,8 @@ def _config_keys(guest_config):
     return keys
 
 
-class GpuvirtLibvirtDriver(migrate.LiveMigrationMixin,
+class GpuvirtLibvirtDriver(dynamic.DynamicGpuMixin,
+                           migrate.LiveMigrationMixin,
                            libvirt_driver.LibvirtDriver):
     """LibvirtDriver that reports, assigns and restores NVIDIA vGPUs."""
 
@@ -173,10 +176,17 @@ class GpuvirtLibvirtDriver(migrate.LiveMigrationMixin,
 
     def _vgpu_requests(self, context, allocations):
         """Requests for this host's share of an instance's allocations."""
+        known, elsewhere = self._locate_providers(
+            context, assign.vgpu_resource_classes(allocations))
+        return assign.requests_from_allocations(allocations, known,
+                                                elsewhere)
+
+    def _locate_providers(self, context, rp_uuids):
+        """({rp uuid: GPU address} of this host, {rp uuid elsewhere})."""
         known = dict(self._gpuvirt_provider_gpus)
         elsewhere = set()
         nodename = self._host.get_hostname()
-        for rp_uuid in assign.vgpu_resource_classes(allocations):
+        for rp_uuid in rp_uuids:
             if rp_uuid in known:
                 continue
             resp = self.virtapi.reportclient.get(
@@ -192,8 +202,7 @@ class GpuvirtLibvirtDriver(migrate.LiveMigrationMixin,
             elif data.get('root_provider_uuid') != self._gpuvirt_root_uuid:
                 # Another node's GPU (evacuation keeps the source's).
                 elsewhere.add(rp_uuid)
-        return assign.requests_from_allocations(allocations, known,
-                                                elsewhere)
+        return known, elsewhere
 
     # -- devices ----------------------------------------------------------
 
@@ -207,10 +216,11 @@ class GpuvirtLibvirtDriver(migrate.LiveMigrationMixin,
         :raises assign.AssignmentError: nothing claimed.
         """
         allocations = self._allocations_for(context, instance)
-        if not assign.vgpu_resource_classes(allocations):
+        slices = dynamic_requests.slice_allocations(allocations)
+        if not assign.vgpu_resource_classes(allocations) and not slices:
             return []
         requests = self._vgpu_requests(context, allocations)
-        if not requests:
+        if not requests and not slices:
             raise assign.AssignmentError(
                 'the vGPU allocations of this instance are all on other '
                 'compute nodes: refusing to start the guest here without '
@@ -218,10 +228,14 @@ class GpuvirtLibvirtDriver(migrate.LiveMigrationMixin,
         previous = set(self._gpuvirt_claims.get(instance.uuid, ()))
         previous |= _config_keys(old_guest)
         with self._gpuvirt_lock:
-            host = self._gpu_hardware().discover()
+            used = self._keys_used_by_others(instance.uuid)
             devices = assign.assign(
-                requests, host, used=self._keys_used_by_others(instance.uuid),
-                previous=previous)
+                requests, self._gpu_hardware().discover(), used=used,
+                previous=previous) if requests else []
+            devices += self._dynamic_devices(
+                context, instance.uuid,
+                getattr(instance.flavor, 'extra_specs', None),
+                allocations, used | {d.key for d in devices})
             if hold or instance.uuid in self._gpuvirt_scopes:
                 self._gpuvirt_claims.setdefault(instance.uuid, set()).update(
                     d.key for d in devices)
@@ -309,15 +323,21 @@ class GpuvirtLibvirtDriver(migrate.LiveMigrationMixin,
             try:
                 allocations = self.virtapi.reportclient \
                     .get_allocations_for_consumer(context, owner)
-                if not assign.vgpu_resource_classes(allocations):
+                slices = dynamic_requests.slice_allocations(allocations)
+                if not assign.vgpu_resource_classes(allocations) and \
+                        not slices:
                     continue
                 requests = self._vgpu_requests(context, allocations)
                 with self._gpuvirt_lock:
-                    host = self._gpu_hardware().discover()
+                    used = self._keys_used_by_others(owner) | chosen
                     devices = assign.assign(
-                        requests, host,
-                        used=self._keys_used_by_others(owner) | chosen,
-                        previous=keys)
+                        requests, self._gpu_hardware().discover(),
+                        used=used, previous=keys) if requests else []
+                    # A dynamic guest's MIG instance is put back where
+                    # it was (a reboot wiped it), before any guest starts.
+                    devices += self._dynamic_devices(
+                        context, owner, None, allocations,
+                        used | {d.key for d in devices})
                     chosen |= {d.key for d in devices}
             except Exception as exc:
                 LOG.error('instance %s: its vGPU device(s) cannot be '
@@ -423,6 +443,12 @@ class GpuvirtLibvirtDriver(migrate.LiveMigrationMixin,
         self.expire_dest_claims()
         self._gpuvirt_root_uuid = provider_tree.data(nodename).uuid
         try:
+            self._dynamic_collect()
+        except Exception as exc:
+            LOG.warning('taking back the MIG instances of departed guests '
+                        'failed (tried again with the next update): %s', exc)
+        dynamic_gpus = self._dynamic_gpus()
+        try:
             host = self._gpu_hardware().discover()
         except Exception as exc:
             # Never fail the node over its GPUs: leave their providers as
@@ -433,10 +459,11 @@ class GpuvirtLibvirtDriver(migrate.LiveMigrationMixin,
                         'driver with gpuvirt-nova discover', exc)
             return
         desired = tree.build_provider_tree(
-            nodename, host, offers_mod.offers_from_hardware(host),
+            nodename, host,
+            offers_mod.offers_from_hardware(host, dynamic_gpus),
             draining=provider.draining_gpus(provider_tree, nodename),
             unhealthy=self._gpuvirt_fenced(provider_tree, nodename, host),
-            isolate=True)
+            isolate=True, dynamic=dynamic_gpus)
         for address, problem in desired.problems:
             LOG.warning('GPU %s is not offered (its provider, if any, is '
                         'fully reserved): %s; fix the carve with '

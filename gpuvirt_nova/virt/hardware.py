@@ -25,7 +25,10 @@ each see their own GPUs.
 import os
 
 from gpuvirt_nova.conf import backends
+from gpuvirt_nova.dynamic import records
 from gpuvirt_nova.hardware import discover as discover_mod
+from gpuvirt_nova.layout import mdevs as mdevs_mod
+from gpuvirt_nova.layout import owners
 
 
 def simulated_host_root(conf, hostname):
@@ -34,11 +37,26 @@ def simulated_host_root(conf, hostname):
 
 
 class RealHardware(object):
-    def __init__(self, sysfs_root, use_nvml, hostname):
+    def __init__(self, sysfs_root, use_nvml, hostname, state_dir=None):
         self.sysfs_root = sysfs_root
         self.use_nvml = use_nvml
         self.hostname = hostname
         self._writer = None
+        #: The GPU owner record layout apply writes (dynamic GPUs).
+        self.owners_path = owners.path_in(state_dir) if state_dir else None
+        #: The driver's record of its dynamic carves.
+        self.records_path = records.path_in(state_dir) if state_dir \
+            else None
+
+    def read_gpu(self, address):
+        """One GPU read back (what a carve step verifies)."""
+        module = discover_mod.nvml_module(
+            discover_mod.AUTO if self.use_nvml else None, self.sysfs_root)
+        return discover_mod.discover_gpu(self.sysfs_root, module, address)
+
+    def mdevs(self):
+        """The mdev door of dynamic carves: libvirt's node devices."""
+        return mdevs_mod.LibvirtMdevs()
 
     def discover(self):
         return discover_mod.discover(
@@ -58,9 +76,17 @@ class RealHardware(object):
 
 
 class SimulatedHardware(object):
-    def __init__(self, sim_host, hostname):
+    def __init__(self, sim_host, hostname, root=None):
         self.sim_host = sim_host
         self.hostname = hostname
+        self.owners_path = owners.path_in(root) if root else None
+        self.records_path = records.path_in(root) if root else None
+
+    def read_gpu(self, address):
+        return discover_mod.discover_host_gpu(self.sim_host, address)
+
+    def mdevs(self):
+        return mdevs_mod.SimulatedMdevs(self.sim_host)
 
     def discover(self):
         return discover_mod.discover_host(self.sim_host, self.hostname)
@@ -76,11 +102,12 @@ def from_conf(conf, hostname):
     """The hardware of compute host ``hostname`` as nova.conf says."""
     group = conf.gpuvirt
     if not group.simulate:
-        return RealHardware(group.sysfs_root, group.use_nvml, hostname)
+        return RealHardware(group.sysfs_root, group.use_nvml, hostname,
+                            group.state_dir)
     root = simulated_host_root(conf, hostname)
     if os.path.isdir(root) and os.listdir(root):
         sim_host = backends.open_or_create_simulated(root)
     else:
         os.makedirs(root, exist_ok=True)
         sim_host = backends.open_or_create_simulated(group.simulate, root)
-    return SimulatedHardware(sim_host, hostname)
+    return SimulatedHardware(sim_host, hostname, root)
