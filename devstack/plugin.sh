@@ -13,7 +13,7 @@
 # removed). Nothing is written into Nova's source tree.
 
 GPUVIRT_DRIVER=gpuvirt.GpuvirtLibvirtDriver
-GPUVIRT_FILTERS=VGPUUserLimitFilter,VGPUFairShareFilter,VGPUPlacementFilter
+GPUVIRT_FILTERS=VGPUUserLimitFilter,VGPUFairShareFilter,VGPUPlacementFilter,VGPUGeometryFilter
 GPUVIRT_ALL_FILTERS=gpuvirt_nova.scheduler.filters.all_filters
 GPUVIRT_WEIGHER=gpuvirt_nova.scheduler.weighers.GpuPackingWeigher
 GPUVIRT_UNIT=gpuvirt-nova-layout.service

@@ -20,7 +20,7 @@ driver creates a GPU instance, compute instance and vGPU for each guest
 at spawn and destroys them when the guest leaves, so capacity follows
 demand instead of a carve decided in advance.
 
-- :mod:`geometry`: where a profile can go on a GPU, and the best place
+- :mod:`gpuvirt_nova.layout.geometry`: where a profile can go on a GPU
   (pure; the scheduler filter and the driver share it).
 - :mod:`carve`: the driver's carve and uncarve, through the layout's
   verified, undoable steps.

@@ -23,10 +23,10 @@ made, so a failed boot never leaves an instance behind.
 
 import uuid as uuid_mod
 
-from gpuvirt_nova.dynamic import geometry
 from gpuvirt_nova.dynamic import records
 from gpuvirt_nova import exception
 from gpuvirt_nova.layout import apply
+from gpuvirt_nova.layout import geometry
 from gpuvirt_nova.layout import plan as plan_mod
 from gpuvirt_nova.placement import tree
 

@@ -46,10 +46,10 @@ naming the GPU and the type before anything is written.
 
 import dataclasses
 
-from gpuvirt_nova.dynamic import geometry
 from gpuvirt_nova import exception
 from gpuvirt_nova.hardware import catalog
 from gpuvirt_nova.hardware import model
+from gpuvirt_nova.layout import geometry
 from gpuvirt_nova.placement import naming
 
 

@@ -49,6 +49,7 @@ from oslo_log import log as logging
 
 from gpuvirt_nova import conf
 from gpuvirt_nova.scheduler import candidates
+from gpuvirt_nova.scheduler import geometry
 from gpuvirt_nova.scheduler import gpu_level
 from gpuvirt_nova.scheduler import layout_options
 from gpuvirt_nova.scheduler import limits
@@ -65,13 +66,14 @@ READS = reads_mod.PlacementReads()
 reads_mod.install_tap(READS)
 #: The layout file's scheduler options, kept current per request.
 LAYOUT = layout_options.LayoutOptions(CONF)
+#: Dynamic GPUs' placement geometry (it reads READS from this module).
+VGPUGeometryFilter = geometry.VGPUGeometryFilter
 
 
 def all_filters():
     """Our filter classes, for ``available_filters``."""
-    from gpuvirt_nova.scheduler import geometry  # it reads READS from here
     return [VGPUPlacementFilter, VGPUUserLimitFilter, VGPUFairShareFilter,
-            geometry.VGPUGeometryFilter]
+            VGPUGeometryFilter]
 
 
 def asks_vgpu(allocation_candidates):

@@ -31,10 +31,10 @@ Enable it with the others (``enabled_filters = ...,VGPUGeometryFilter``;
 from nova.scheduler import filters
 from oslo_log import log as logging
 
-from gpuvirt_nova.dynamic import geometry
 from gpuvirt_nova.dynamic import requests
 from gpuvirt_nova import exception
 from gpuvirt_nova.hardware import catalog
+from gpuvirt_nova.layout import geometry
 from gpuvirt_nova.placement import naming
 
 LOG = logging.getLogger(__name__)

@@ -43,7 +43,8 @@ from gpuvirt_nova.virt import shim
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 DEVSTACK = os.path.join(REPO, 'devstack')
-OURS = ['VGPUUserLimitFilter', 'VGPUFairShareFilter', 'VGPUPlacementFilter']
+OURS = ['VGPUUserLimitFilter', 'VGPUFairShareFilter', 'VGPUPlacementFilter',
+        'VGPUGeometryFilter']
 WEIGHER = 'gpuvirt_nova.scheduler.weighers.GpuPackingWeigher'
 ALL_FILTERS = 'gpuvirt_nova.scheduler.filters.all_filters'
 
@@ -348,7 +349,7 @@ class TestPostConfig(DevstackPlugin):
         self.run_phase('stack', 'post-config')
         self.assertEqual(
             ['VGPUPlacementFilter,ComputeFilter,VGPUUserLimitFilter,'
-             'VGPUFairShareFilter'],
+             'VGPUFairShareFilter,VGPUGeometryFilter'],
             self.values('filter_scheduler', 'enabled_filters'))
 
     def test_unset_scheduler_options_start_from_nova_defaults(self):

@@ -81,14 +81,19 @@ MAY_LOAD = {
     # Placement is told the host; it reads the layout's target but never
     # the scheduler, the driver or the wiring of backends.
     'placement': {'hardware', 'exception', 'conf', 'layout'},
-    'scheduler': {'hardware', 'exception', 'conf', 'layout', 'placement'},
+    # Dynamic GPUs: the driver's carve through the layout's own steps, the
+    # slices' names from placement; the scheduler's filter and the driver
+    # read its flavor requests.
+    'dynamic': {'hardware', 'exception', 'conf', 'layout', 'placement'},
+    'scheduler': {'hardware', 'exception', 'conf', 'layout', 'placement',
+                  'dynamic'},
     # The driver: its hardware adapter (virt/hardware) uses the wiring;
     # the scheduler is another service and the privsep daemon loads only
     # when a host writes.
     # The driver also asks the monitor's fence which GPUs are unhealthy
     # (monitor/fence.py), and feeds them to the one provider-tree path.
     'virt': {'hardware', 'exception', 'conf', BACKENDS, 'layout',
-             'placement', 'monitor'},
+             'placement', 'monitor', 'dynamic'},
     # The monitor samples hardware (NVML through hardware/nvml's helpers,
     # the catalog for vGPU type names) and reads its options. It never
     # loads placement, virt or Nova: it runs as its own daemon on hosts
@@ -103,7 +108,7 @@ MAY_LOAD = {
     # oslo.privsep (the wiring imports it when a host is written).
     'cmd': {'hardware', 'exception', 'conf', BACKENDS, 'layout',
             'placement', 'scheduler', 'virt', 'monitor', 'doctor',
-            'version'},
+            'dynamic', 'version'},
 }
 
 #: Prints the gpuvirt_nova and forbidden modules loaded by importing argv.

@@ -76,7 +76,8 @@ class TestSchedulerSnippet(base.BaseTestCase):
         self.assertEqual(defaults, enabled[:len(defaults)])
         ours = enabled[len(defaults):]
         self.assertEqual({'VGPUUserLimitFilter', 'VGPUFairShareFilter',
-                          'VGPUPlacementFilter'}, set(ours))
+                          'VGPUPlacementFilter', 'VGPUGeometryFilter'},
+                         set(ours))
         for name in ours:
             self.assertTrue(hasattr(our_filters, name), name)
 

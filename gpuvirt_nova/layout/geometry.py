@@ -154,8 +154,8 @@ def occupied_from_slices(profiles, used):
 
     The scheduler sees which slices are busy (provider traits), not which
     profile holds them; one 1-slice stand-in per busy slice gives the
-    same overlaps. Compute use is taken from Placement's own usage of
-    the compute-slice class by the caller's inventory check, so the
-    stand-ins count no compute here.
+    same overlaps. Compute use is Placement's to count (its inventory of
+    the compute-slice class), so the stand-ins hold none.
     """
-    return [Occupied('', model.Placement(i, 1)) for i in sorted(set(used))]
+    return [Occupied('', model.Placement(i, 1), compute=0)
+            for i in sorted(set(used))]
