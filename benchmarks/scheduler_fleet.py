@@ -15,7 +15,8 @@
 """Our scheduler plugins' cost next to Nova's own, on Nova's real path.
 
     nice -n 19 python -m benchmarks.scheduler_fleet [--hosts 100,1000]
-        [--gpus 8] [--requests 5] [--baseline-ref REF] [--json FILE]
+        [--gpus 8] [--requests 5] [--control] [--baseline-ref REF]
+        [--json FILE]
 
 Why: a plugin's cost only means something next to what the scheduler
 already spends. Each scheduling request goes through Nova's own
@@ -33,13 +34,20 @@ A100-PCIE-40GB, MIG-backed (A100-1-5C/3-20C) or time-sliced
 
 Reported per request: CPU (``time.process_time``, median of the steady
 requests; the first request after the fair-share cache expired is shown
-apart) and Placement requests (each ``get``/``claim_resources`` of the
-report client). ``--baseline-ref`` also runs the same measurement with
-the gpuvirt_nova of a git commit (``git archive``) in a subprocess, so a
-change is measured before/after in one run.
+apart), the CPU spent inside our plugins' own methods (the three filters'
+``filter_all``, the weigher's ``weigh_objects`` and the tap that keeps
+Nova's answer), the garbage collector's share of the CPU, and Placement
+requests (each ``get``/``claim_resources`` of the report client). The two
+schedulers' requests alternate, and a third scheduler with Nova's
+defaults (``--control``) shows how far two identical schedulers differ
+in the same run: the noise floor of the end-to-end difference.
+``--baseline-ref`` also runs the same measurement with the gpuvirt_nova
+of a git commit (``git archive``) in a subprocess, so a change is
+measured before/after in one run.
 """
 
 import argparse
+import functools
 import gc
 import json
 import os
@@ -279,41 +287,87 @@ def configure(ours):
     CONF.set_override('service_down_time', 10 ** 6)
     CONF.set_override('max_jobs_per_user', 1000, 'gpuvirt_scheduler')
     CONF.set_override('fair_share', True, 'gpuvirt_scheduler')
+    # NOTE: steady requests keep the managed-GPU count (a slow, niced run
+    # takes more than the default 10 s between requests); the refresh is
+    # measured apart, after _expire_cluster.
+    CONF.set_override('cluster_usage_cache_seconds', 3600,
+                      'gpuvirt_scheduler')
     # NOTE: never the machine's own layout file.
     CONF.set_override('file', '/nonexistent/layout.yaml', 'gpuvirt_layout')
 
 
-def _scheduler(fleet, ours):
-    """A SchedulerManager with Nova's defaults (and ours if ``ours``)."""
+class _Timer:
+    """process_time and garbage-collector time, per request."""
+
+    def __init__(self):
+        self.inside = 0.0
+        self.gc = 0.0
+        self._gc_start = None
+
+    def wrap(self, method):
+        @functools.wraps(method)
+        def timed(*args, **kwargs):
+            start = time.process_time()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                self.inside += time.process_time() - start
+        return timed
+
+    def on_gc(self, phase, info):
+        if phase == 'start':
+            self._gc_start = time.process_time()
+        elif self._gc_start is not None:
+            self.gc += time.process_time() - self._gc_start
+            self._gc_start = None
+
+
+def _scheduler(fleet, ours, timer=None):
+    """A SchedulerManager with Nova's defaults (and ours if ``ours``).
+
+    With ``timer``, our plugins' entry points count their CPU there.
+    """
     configure(ours)
     sched = manager.SchedulerManager()
     sched.host_manager = _host_manager(fleet)
     sched.notifier = _Quiet()
+    if ours and timer is not None:
+        for each in sched.host_manager.enabled_filters:
+            if type(each).__name__ in OURS_FILTERS:
+                each.filter_all = timer.wrap(each.filter_all)
+        for each in sched.host_manager.weighers:
+            if type(each).__name__ == OURS_WEIGHER.rsplit('.', 1)[1]:
+                each.weigh_objects = timer.wrap(each.weigh_objects)
     return sched
 
 
-def _one(sched, client, fleet):
+def _one(sched, client, fleet, timer):
     context = nova_context.RequestContext('u1', 'p1', is_admin=True)
     spec = _spec(fleet, context)
     before = client.requests
     gc.collect()
+    timer.inside = timer.gc = 0.0
     start = time.process_time()
     sel = sched.select_destinations(
         context, spec_obj=spec, instance_uuids=[spec.instance_uuid],
         return_objects=True, return_alternates=True)
     spent = time.process_time() - start
     assert sel and sel[0], 'no host selected'
-    return spent, client.requests - before
+    return spent, client.requests - before, timer.inside, timer.gc
 
 
-def measure(fleet, requests):
-    """{ours: [(cpu seconds, Placement requests)]}, requests interleaved.
+def measure(fleet, requests, control=False):
+    """{kind: [(cpu s, Placement requests, inside ours s, gc s)]}.
 
-    The first row of ``ours`` is the request right after the fair-share
-    cache expired; both schedulers had one warm-up request before.
+    Kinds: 'nova', 'ours' and, with ``control``, 'control' (Nova's
+    defaults again). Requests alternate between the schedulers. The first
+    row of 'ours' is the request right after the fair-share cache
+    expired; every scheduler had one warm-up request before.
     """
     client = FleetPlacement(fleet)
+    timer = _Timer()
     from gpuvirt_nova.scheduler import filters as ours_filters
+    kinds = ['ours', 'nova'] + (['control'] if control else [])
     with mock.patch.object(report, 'report_client_singleton',
                            return_value=client), \
             mock.patch.object(manager.SchedulerManager, '__init__',
@@ -322,17 +376,29 @@ def measure(fleet, requests):
             mock.patch.object(objects.service,
                               'get_minimum_version_all_cells',
                               return_value=objects.service.SERVICE_VERSION):
-        scheds = {False: _scheduler(fleet, False),
-                  True: _scheduler(fleet, True)}
+        scheds = {kind: _scheduler(fleet, kind == 'ours', timer)
+                  for kind in kinds}
         # NOTE: the migrations of a new server: an API DB read in Nova.
         ours_filters.READS._migrations = lambda context, instance: []
-        for ours in (False, True):
-            _one(scheds[ours], client, fleet)
-        _expire_cluster(ours_filters.READS)
-        rows = {False: [], True: []}
-        for _ in range(requests):
-            for ours in (True, False):
-                rows[ours].append(_one(scheds[ours], client, fleet))
+        # NOTE: older trees (--baseline-ref) may have no tap.
+        tap = getattr(ours_filters.READS, 'remember_summaries', None)
+        if tap is not None:
+            ours_filters.READS.remember_summaries = timer.wrap(tap)
+        gc.callbacks.append(timer.on_gc)
+        try:
+            for kind in kinds:
+                _one(scheds[kind], client, fleet, timer)
+            _expire_cluster(ours_filters.READS)
+            rows = {kind: [] for kind in kinds}
+            for i in range(requests):
+                order = kinds if i % 2 == 0 else kinds[::-1]
+                for kind in order:
+                    rows[kind].append(_one(scheds[kind], client, fleet,
+                                           timer))
+        finally:
+            gc.callbacks.remove(timer.on_gc)
+            if tap is not None:
+                ours_filters.READS.remember_summaries = tap
     return rows
 
 
@@ -344,21 +410,23 @@ def _expire_cluster(reads):
             setattr(reads, name, {} if isinstance(value, dict) else None)
 
 
-def run(hosts_list, gpus, requests, offers):
+def run(hosts_list, gpus, requests, offers, control=False):
     objects.register_all()
     CONF([], project='nova')
     results = []
     for hosts in hosts_list:
         for offer in offers:
             fleet = Fleet(hosts, gpus, offer)
-            measured = measure(fleet, requests)
-            for ours in (False, True):
-                rows = measured[ours]
+            measured = measure(fleet, requests, control)
+            for kind, rows in measured.items():
                 steady = rows[1:] or rows
                 results.append({
                     'hosts': hosts, 'gpus': gpus, 'offer': offer,
-                    'plugins': ours,
+                    'plugins': kind == 'ours', 'kind': kind,
                     'cpu_ms': statistics.median(r[0] for r in steady) * 1e3,
+                    'inside_ms': statistics.median(
+                        r[2] for r in steady) * 1e3,
+                    'gc_ms': statistics.mean(r[3] for r in steady) * 1e3,
                     'placement': max(r[1] for r in steady),
                     'refresh_cpu_ms': rows[0][0] * 1e3,
                     'refresh_placement': rows[0][1]})
@@ -387,29 +455,43 @@ def run_baseline(ref, argv):
             return json.load(stream)
 
 
+def _kind(r):
+    return r.get('kind') or ('ours' if r['plugins'] else 'nova')
+
+
 def table(results, label=''):
-    nova = {(r['hosts'], r['offer']): r for r in results
-            if not r['plugins']}
+    by = {(r['hosts'], r['offer'], _kind(r)): r for r in results}
     lines = []
     for r in results:
-        if not r['plugins']:
+        if _kind(r) != 'ours':
             continue
-        base = nova[(r['hosts'], r['offer'])]
+        base = by[(r['hosts'], r['offer'], 'nova')]
+        control = by.get((r['hosts'], r['offer'], 'control'))
         added = r['cpu_ms'] - base['cpu_ms']
+        inside = r.get('inside_ms')
         lines.append(
-            '| %s%d x %d | %s | %.1f ms | %.1f ms | %+.1f ms (%.0f%%) | '
-            '%d | %d | %d (%.0f ms) |' % (
+            '| %s%d x %d | %s | %.1f ms | %.1f ms | %+.1f ms (%+.0f%%) | '
+            '%s | %s | %s | %d | %d | %d (%.0f ms) |' % (
                 label, r['hosts'], r['gpus'], r['offer'], base['cpu_ms'],
                 r['cpu_ms'], added, 100.0 * added / base['cpu_ms'],
+                '-' if inside is None else '%.1f ms (%.1f%%)' % (
+                    inside, 100.0 * inside / base['cpu_ms']),
+                '-' if control is None else '%+.0f%%' % (
+                    100.0 * (control['cpu_ms'] - base['cpu_ms'])
+                    / base['cpu_ms']),
+                '-' if 'gc_ms' not in r else '%.0f / %.0f ms' % (
+                    base['gc_ms'], r['gc_ms']),
                 base['placement'], r['placement'], r['refresh_placement'],
                 r['refresh_cpu_ms']))
     return lines
 
 
 HEADER = ('| hosts x GPUs | offers | Nova alone: CPU/request | '
-          'Nova + ours | added by ours | Placement requests: Nova alone | '
-          'Nova + ours | ours, fair-share refresh request (CPU) |\n'
-          '|---|---|---|---|---|---|---|---|')
+          'Nova + ours | added, end to end | inside our plugins '
+          '(of Nova alone) | control: Nova alone again | garbage '
+          'collection: Nova alone / + ours | Placement requests: Nova '
+          'alone | Nova + ours | ours, fair-share refresh request (CPU) |\n'
+          '|---|---|---|---|---|---|---|---|---|---|---|')
 
 
 def main(argv=None):
@@ -419,6 +501,9 @@ def main(argv=None):
     parser.add_argument('--gpus', type=int, default=8)
     parser.add_argument('--requests', type=int, default=5)
     parser.add_argument('--offers', default='mig,timesliced')
+    parser.add_argument('--control', action='store_true',
+                        help="a third scheduler with Nova's defaults: the "
+                        'noise floor of the end-to-end difference')
     parser.add_argument('--baseline-ref')
     parser.add_argument('--json')
     args = parser.parse_args(argv)
@@ -427,7 +512,7 @@ def main(argv=None):
     baseline = run_baseline(args.baseline_ref, passed) \
         if args.baseline_ref else None
     results = run([int(h) for h in args.hosts.split(',')], args.gpus,
-                  args.requests, args.offers.split(','))
+                  args.requests, args.offers.split(','), args.control)
     if args.json:
         with open(args.json, 'w') as stream:
             json.dump(results, stream)

@@ -243,64 +243,30 @@ def host_gpus_of(providers, mix_weights=None):
                     states=states, table=table, mix=mix)
 
 
-def _unit_moves(gpus, candidate):
-    """[(slot, class index)] one per vGPU unit, or None if not judged."""
-    moves = []
-    for uuid, alloc in candidate.get('allocations', {}).items():
-        for rc, amount in alloc.get('resources', {}).items():
-            if not rc.startswith(VGPU_PREFIX):
-                continue
-            slot = gpus.slots.get(uuid)
-            if slot is None or rc not in gpus.classes:
-                return None
-            moves.extend([(slot, gpus.classes.index(rc))] * int(amount))
-    return moves
-
-
-def score_hosts(by_root, hosts, mix_weights=None):
-    """Every host's candidate order and weights in a few numpy passes.
-
-    ``by_root`` is {root uuid: {provider uuid: summary}}, ``hosts``
-    [(root uuid, candidates)]. Returns {root: (order, pack, spread)}:
-    ``order`` the candidate indexes as :func:`order_candidates` ranks
-    them, ``pack``/``spread`` the weights :func:`gpu_level.host_weight`
-    gives the best one. Hosts of the same GPU shapes share one
-    fragmentation call, so a request costs O(candidates) small Python
-    steps plus a constant number of array operations per shape group.
-    """
-    groups = {}
-    for root, found in hosts:
-        gpus = host_gpus_of(by_root.get(root, {}), mix_weights)
-        if gpus is None or not found:
-            continue
-        group = groups.setdefault((id(gpus.space), id(gpus.mix)), {
-            'gpus': gpus, 'roots': [], 'states': [], 'host': [],
-            'local': [], 'moves': []})
-        h = len(group['roots'])
-        group['roots'].append(root)
-        group['states'].append(gpus.states)
-        for i, candidate in enumerate(found):
-            group['host'].append(h)
-            group['local'].append(i)
-            group['moves'].append(_unit_moves(gpus, candidate))
-    out = {}
-    for group in groups.values():
-        out.update(_score_group(group))
-    return out
-
-
 def _score_group(group):
+    """{root: (order, pack, spread)} of hosts of one GPU shape at once.
+
+    ``group`` (built by :func:`fleet.score_hosts`): ``gpus`` the shared
+    space/table/mix, ``roots``, ``states`` (one row per host), per
+    candidate ``host`` (row) and ``local`` (index on its host),
+    ``units`` four equal lists (candidate, step, slot, class index), one
+    entry per vGPU unit in the order they are placed, and ``unjudged``
+    the candidates the scorer cannot judge. Flat lists, not one list per
+    candidate: a request at 1,000 hosts has 8,000 candidates, and every
+    object kept is work for the garbage collector.
+    """
     gpus = group['gpus']
     space, table, mix = gpus.space, gpus.table, gpus.mix
-    before = np.stack(group['states'])
-    host = np.array(group['host'])
+    before = np.asarray(group['states'])
+    host = np.asarray(group['host'], dtype=np.intp)
     after = before[host].copy()
-    valid = np.array([m is not None for m in group['moves']])
-    steps = max((len(m) for m in group['moves'] if m), default=0)
-    for k in range(steps):
-        rows = [(c, m[k][0], m[k][1]) for c, m in enumerate(group['moves'])
-                if m and len(m) > k]
-        c, s, r = (np.array(x) for x in zip(*rows))
+    valid = np.ones(len(host), dtype=bool)
+    valid[np.asarray(group['unjudged'], dtype=np.intp)] = False
+    cand, step, slot, cls = (np.asarray(x, dtype=np.intp)
+                             for x in group['units'])
+    for k in range(int(step.max()) + 1 if len(step) else 0):
+        at = step == k
+        c, s, r = cand[at], slot[at], cls[at]
         nxt = table[after[c, s], r]
         bad = nxt < 0
         valid[c[bad]] = False

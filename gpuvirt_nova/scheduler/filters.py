@@ -49,8 +49,8 @@ from oslo_log import log as logging
 
 from gpuvirt_nova import conf
 from gpuvirt_nova.scheduler import candidates
+from gpuvirt_nova.scheduler import fleet
 from gpuvirt_nova.scheduler import geometry
-from gpuvirt_nova.scheduler import gpu_level
 from gpuvirt_nova.scheduler import layout_options
 from gpuvirt_nova.scheduler import limits
 from gpuvirt_nova.scheduler import reads as reads_mod
@@ -83,19 +83,15 @@ def asks_vgpu(allocation_candidates):
                for rc in alloc.get('resources', {}))
 
 
-def mix_weights(summaries, asked):
-    """The typical-request mix: configured, else learned from usage.
-
-    See :func:`gpu_level.typical_mix` (shared with the demo).
-    """
-    return gpu_level.typical_mix(summaries, asked,
-                                 CONF.gpuvirt_scheduler.typical_requests)
-
-
 def request_mix(reads, spec_obj):
-    """The request's typical mix, derived once per request."""
-    return reads.per_request(spec_obj, 'mix', lambda: mix_weights(
-        reads.provider_summaries(spec_obj), flavor_vgpus(spec_obj)))
+    """The request's typical mix, derived once per request.
+
+    Configured, else learned from usage: see :func:`fleet.typical_mix`
+    (:func:`gpu_level.typical_mix` for the demo).
+    """
+    return reads.per_request(spec_obj, 'mix', lambda: fleet.typical_mix(
+        reads.request_gpus(spec_obj), flavor_vgpus(spec_obj),
+        CONF.gpuvirt_scheduler.typical_requests))
 
 
 def flavor_vgpus(spec_obj):
@@ -118,7 +114,7 @@ class VGPUPlacementFilter(filters.BaseHostFilter,
         """Order every kept host's candidates at once (never drops one).
 
         Nova hands a filter the hosts its earlier filters kept; scoring
-        them together (:func:`candidates.score_hosts`) costs a few array
+        them together (:func:`fleet.score_hosts`) costs a few array
         operations per GPU shape instead of several per host, and leaves
         the weigher each host's weight.
         """
@@ -140,8 +136,8 @@ class VGPUPlacementFilter(filters.BaseHostFilter,
         found = [h for h in hosts if h.allocation_candidates]
         if not any(asks_vgpu(h.allocation_candidates) for h in found):
             return
-        scored = candidates.score_hosts(
-            self.reads.request_view(spec_obj),
+        scored = fleet.score_hosts(
+            self.reads.request_gpus(spec_obj),
             [(h.uuid, h.allocation_candidates) for h in found],
             request_mix(self.reads, spec_obj))
         weights = {}
@@ -198,7 +194,9 @@ class _AdmissionFilter(filters.BaseHostFilter):
                 LOG.info('%s refused request: %s',
                          type(self).__name__, reason)
                 raise nova_exception.NoValidHost(reason=reason)
-        return super().filter_all(filter_obj_list, spec_obj)
+        # NOTE: every host passes alike; Nova's handler passes a list
+        # (pinned by test_nova_seams), so no per-host call.
+        return filter_obj_list
 
     def asked(self, spec_obj):
         """{rc: amount} this request adds.
@@ -249,9 +247,9 @@ class VGPUFairShareFilter(_AdmissionFilter):
         if not limits.vgpu_count(asked):
             return None
         shares = limits.type_shares()
-        cluster_used, cluster_capacity, fallback = limits.cluster_use(
-            self.reads.provider_summaries(spec_obj),
-            self.reads.managed_gpus(opts.cluster_usage_cache_seconds))
+        cluster_used, cluster_capacity, fallback = \
+            self.reads.request_gpus(spec_obj).cluster_use(
+                self.reads.managed_gpus(opts.cluster_usage_cache_seconds))
         project_used = limits.gpu_share(self.reads.project_usages(spec_obj),
                                         shares, fallback)
         share = limits.project_share(spec_obj.project_id,

@@ -121,15 +121,27 @@ def cluster_use(summaries, managed_count):
     constraints), so it counts as used: utilization is the share of the
     GPU capacity this request cannot have. Reads nothing per GPU.
     """
+    return cluster_use_counted(
+        ((tuple((rc, r.get('capacity'), r.get('used', 0))
+                for rc, r in summary.get('resources', {}).items()), 1)
+         for summary in summaries.values()), managed_count)
+
+
+def cluster_use_counted(providers, managed_count):
+    """:func:`cluster_use` over ``(resources, how many)`` pairs.
+
+    ``resources`` is ``((rc, capacity, used), ...)`` of a provider; the
+    scheduler passes each distinct one once with the number of GPUs that
+    have it (:class:`fleet.RequestGpus`), so the cost does not grow with
+    the fleet.
+    """
     fallback, used, seen = {}, 0.0, 0
-    for summary in summaries.values():
-        gpu = _gpu_use(tuple(
-            (rc, r.get('capacity'), r.get('used', 0))
-            for rc, r in summary.get('resources', {}).items()))
+    for resources, count in providers:
+        gpu = _gpu_use(resources)
         if gpu is None:
             continue
-        seen += 1
-        used += gpu[0]
+        seen += count
+        used += gpu[0] * count
         for rc, share in gpu[1]:
             fallback.setdefault(rc, share)
     capacity = max(managed_count or 0, seen)

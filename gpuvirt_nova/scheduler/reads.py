@@ -21,8 +21,9 @@ candidates. Nova's scheduler fetched them a moment before the filters run
 copy of that answer per request id, so the plugins read no second
 ``GET /allocation_candidates`` (a request the tap did not see falls back
 to one read of its own). Usages by user/project are read once per
-request. Fair share's cluster view is the request's own provider
-summaries plus the number of managed GPUs (one
+request. The summaries are read once per request
+(:meth:`PlacementReads.request_gpus`). Fair share's cluster view is the
+request's own provider summaries plus the number of managed GPUs (one
 ``GET /resource_providers?required=CUSTOM_GPUVIRT_MANAGED`` kept
 ``cluster_usage_cache_seconds``): no read grows with the number of GPUs.
 
@@ -33,10 +34,12 @@ importing this module never needs a keystone configuration.
 import functools
 import threading
 import time
+import weakref
 
 from oslo_log import log as logging
 
 from gpuvirt_nova.placement import naming
+from gpuvirt_nova.scheduler import fleet
 
 LOG = logging.getLogger(__name__)
 
@@ -46,7 +49,8 @@ USAGES_VERSION = '1.9'
 MOVING = ('accepted', 'pre-migrating', 'queued', 'preparing', 'running',
           'post-migrating', 'migrating')
 TRAITS_FILTER_VERSION = '1.18'
-#: Requests whose answers are kept; a scheduler handles a few at a time.
+#: Requests whose answers are kept at most; a scheduler handles a few at
+#: a time, and an answer goes as soon as its request is over.
 MAX_REQUESTS = 32
 
 
@@ -61,6 +65,52 @@ def request_key(spec_obj):
 
 def _context_key(context):
     return getattr(context, 'request_id', None)
+
+
+def _owner_ref(owner):
+    try:
+        return weakref.ref(owner)
+    except TypeError:
+        return None
+
+
+def _gone(ref):
+    return ref is not None and ref() is None
+
+
+class _Kept:
+    """Values kept while their owner object lives, at most MAX_REQUESTS.
+
+    Why: an answer at 1,000 hosts is some 50,000 Python objects; kept
+    after its request (the spec or context gone) they would only make
+    every garbage collection of the scheduler slower.
+    """
+
+    def __init__(self):
+        self._items = {}
+
+    def get(self, key):
+        item = self._items.get(key)
+        return None if item is None or _gone(item[0]) else item[1]
+
+    def setdefault(self, key, owner, value):
+        """The value kept under ``key``, else ``value`` kept now.
+
+        A value whose owner is gone is not returned (a rescheduled
+        request reuses its request id with a new context).
+        """
+        item = self._items.get(key)
+        if item is not None and not _gone(item[0]):
+            return item[1]
+        for k in [k for k, (ref, _) in self._items.items() if _gone(ref)]:
+            del self._items[k]
+        while len(self._items) >= MAX_REQUESTS:
+            self._items.pop(next(iter(self._items)))
+        self._items[key] = (_owner_ref(owner), value)
+        return value
+
+    def __len__(self):
+        return len(self._items)
 
 
 def install_tap(reads):
@@ -133,9 +183,9 @@ class PlacementReads:
         self._clock = clock
         self._migrations = migrations or moving_migrations
         self._lock = threading.Lock()
-        self._per_request = {}
+        self._per_request = _Kept()
         self._cluster = None
-        self._seen = {}
+        self._seen = _Kept()
         self.calls = 0
 
     def remember_summaries(self, context, summaries):
@@ -148,9 +198,7 @@ class PlacementReads:
         if key is None:
             return
         with self._lock:
-            if key not in self._seen and len(self._seen) >= MAX_REQUESTS:
-                self._seen.pop(next(iter(self._seen)))
-            self._seen.setdefault(key, {}).update(summaries)
+            self._seen.setdefault(key, context, {}).update(summaries)
 
     @property
     def client(self):
@@ -170,13 +218,10 @@ class PlacementReads:
             return None
         return resp.json()
 
-    def _cached(self, key, name, load):
+    def _cached(self, spec_obj, name, load):
         with self._lock:
-            entry = self._per_request.get(key)
-            if entry is None:
-                if len(self._per_request) >= MAX_REQUESTS:
-                    self._per_request.pop(next(iter(self._per_request)))
-                entry = self._per_request[key] = {}
+            entry = self._per_request.setdefault(request_key(spec_obj),
+                                                 spec_obj, {})
             if name in entry:
                 return entry[name]
         value = load()
@@ -197,7 +242,7 @@ class PlacementReads:
             self.calls += 1
             res = self.client.get_allocation_candidates(context, resources)
             return (res[1] or {}) if res else {}
-        return self._cached(request_key(spec_obj), 'summaries', load)
+        return self._cached(spec_obj, 'summaries', load)
 
     def request_view(self, spec_obj):
         """The request's summaries grouped by root provider, once.
@@ -211,22 +256,27 @@ class PlacementReads:
                 root = summary.get('root_provider_uuid') or uuid
                 by_root.setdefault(root, {})[uuid] = summary
             return by_root
-        return self._cached(request_key(spec_obj), 'by_root', load)
+        return self._cached(spec_obj, 'by_root', load)
+
+    def request_gpus(self, spec_obj):
+        """The request's GPU providers, read once (fleet.RequestGpus)."""
+        return self._cached(spec_obj, 'gpus', lambda: (
+            fleet.RequestGpus(self.provider_summaries(spec_obj))))
 
     def per_request(self, spec_obj, name, load):
         """Anything derived once per request (the mix, host scores)."""
-        return self._cached(request_key(spec_obj), name, load)
+        return self._cached(spec_obj, name, load)
 
     def put(self, spec_obj, name, value):
-        self._cached(request_key(spec_obj), name, lambda: None)
         with self._lock:
-            self._per_request[request_key(spec_obj)][name] = value
+            self._per_request.setdefault(request_key(spec_obj), spec_obj,
+                                         {})[name] = value
 
     def peek(self, spec_obj, name):
         """What ``put`` kept for this request, or None."""
         with self._lock:
-            return self._per_request.get(request_key(spec_obj),
-                                         {}).get(name)
+            return (self._per_request.get(request_key(spec_obj))
+                    or {}).get(name)
 
     def user_usages(self, spec_obj):
         """{resource class: used} of the request's user in its project."""
@@ -235,14 +285,14 @@ class PlacementReads:
                 spec_obj.project_id, spec_obj.user_id)
             data = self._get_json(url, USAGES_VERSION)
             return (data or {}).get('usages', {})
-        return self._cached(request_key(spec_obj), 'user', load)
+        return self._cached(spec_obj, 'user', load)
 
     def project_usages(self, spec_obj):
         def load():
             data = self._get_json('/usages?project_id=%s'
                                   % spec_obj.project_id, USAGES_VERSION)
             return (data or {}).get('usages', {})
-        return self._cached(request_key(spec_obj), 'project', load)
+        return self._cached(spec_obj, 'project', load)
 
     def consumer_usages(self, spec_obj):
         """{resource class: amount} the instance already holds (moves).
@@ -272,7 +322,7 @@ class PlacementReads:
                     for rc, amount in alloc.get('resources', {}).items():
                         held[rc] = held.get(rc, 0) + amount
             return held
-        return self._cached(request_key(spec_obj), 'consumer', load)
+        return self._cached(spec_obj, 'consumer', load)
 
     def managed_gpus(self, max_age):
         """How many managed GPU providers Placement has (None: unknown).

@@ -52,19 +52,35 @@ class GpuPackingWeigher(weights.BaseHostWeigher):
     def weight_multiplier(self, host_state):
         return CONF.gpuvirt_scheduler.packing_weight_multiplier
 
+    def weigh_objects(self, weighed_obj_list, spec_obj):
+        """Every host's weight in one pass.
+
+        Nova's handler calls this once per request with all hosts (pinned
+        by test_nova_seams); VGPUPlacementFilter scored every host
+        already, so it is one look-up each.
+        """
+        policy = CONF.gpuvirt_scheduler.weigher_policy
+        pick = 2 if policy == 'spread' else 1
+        scored = self.reads.peek(spec_obj, 'weights') or {}
+        weights = []
+        for obj in weighed_obj_list:
+            host_state = obj.obj
+            found = host_state.allocation_candidates
+            got = scored.get(host_state.uuid)
+            # NOTE: the filter's weight holds while the host's first
+            # candidate is the one it scored.
+            if got is not None and found and got[0] is found[0]:
+                weights.append(got[pick])
+            else:
+                weights.append(self._weigh_object(host_state, spec_obj))
+        return weights
+
     def _weigh_object(self, host_state, spec_obj):
+        """One host alone (a host the filter did not score)."""
         found = host_state.allocation_candidates
-        if not found:
+        if not found or not filters.asks_vgpu(found):
             return 0.0
         policy = CONF.gpuvirt_scheduler.weigher_policy
-        # NOTE: VGPUPlacementFilter scored every host already; its weight
-        # holds while the host's first candidate is the one it scored.
-        scored = (self.reads.peek(spec_obj, 'weights') or {}).get(
-            host_state.uuid)
-        if scored is not None and scored[0] is found[0]:
-            return scored[2] if policy == 'spread' else scored[1]
-        if not filters.asks_vgpu(found):
-            return 0.0
         try:
             providers = self.reads.request_view(spec_obj).get(
                 host_state.uuid, {})

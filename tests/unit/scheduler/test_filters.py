@@ -21,6 +21,7 @@ import fixtures
 from nova import exception as nova_exception
 from nova import objects
 from nova.tests.unit.scheduler import fakes
+from nova import weights
 from oslo_config import fixture as config_fixture
 from oslotest import base
 
@@ -139,10 +140,19 @@ class PlacementFilterTest(_Base):
                          list(filt.filter_all([host1, host2], spec)))
         self.assertIn('g-half', host1.allocation_candidates[0]['allocations'])
         with mock.patch.object(weighers, 'host_weight') as per_host:
-            half = weigher._weigh_object(host1, spec)
-            empty = weigher._weigh_object(host2, spec)
+            half, empty = weigher.weigh_objects(
+                [weights.WeighedObject(h, 0.0) for h in (host1, host2)],
+                spec)
         per_host.assert_not_called()
         self.assertGreater(half, empty)
+        # A host whose first candidate changed since is weighed alone.
+        host1.allocation_candidates.reverse()
+        with mock.patch.object(weighers, 'host_weight',
+                               return_value=7.0) as per_host:
+            self.assertEqual([7.0, empty], weigher.weigh_objects(
+                [weights.WeighedObject(h, 0.0) for h in (host1, host2)],
+                spec))
+        self.assertEqual('cn1', per_host.call_args[0][1])
         self.assertEqual(['allocation_candidates'], self.placement.calls)
 
     def test_placement_read_once_per_request(self):

@@ -1,0 +1,269 @@
+# Copyright 2026 The gpuvirt-nova Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""A request's GPU providers read once, and every host scored at once.
+
+Why: at 1,000 hosts x 8 GPUs Nova's answer holds 9,000 provider
+summaries and 8,000 candidates, and Nova itself spends about a third of a
+second on them; the plugins may add a tenth of that. So the summaries
+are read in **one** pass (:class:`RequestGpus`): each GPU provider is
+reduced to a hashable key (traits, and capacity/used per class) interned
+to a small integer, grouped under its host. Everything else works on
+those integers:
+
+- the typical-request mix and fair share's cluster use are sums over the
+  distinct keys times how many GPUs share each (a fleet has few);
+- :func:`score_hosts` gives each (key, host classes) its GPU shape and
+  state once per request, each distinct host shape its option table once,
+  then scores every candidate with :func:`candidates._score_group` (the
+  same numpy passes and policy as :func:`candidates.order_candidates`).
+
+It decides exactly as the per-host functions of :mod:`candidates` and
+:mod:`gpu_level` (tests/unit/scheduler/test_fleet.py checks it).
+"""
+
+import numpy as np
+
+from gpuvirt_nova.scheduler import candidates
+from gpuvirt_nova.scheduler import limits
+
+VGPU_PREFIX = candidates.VGPU_PREFIX
+
+# NOTE: this module is the all-hosts path of :mod:`candidates`; it uses
+# that module's memoised helpers (shapes, option tables, one GPU's state)
+# so both paths share one policy and one cache.
+_classes_of = candidates._classes_of
+_gpu_found = candidates._gpu_found
+_host_space = candidates._host_space
+_round_weights = candidates._round_weights
+_score_group = candidates._score_group
+
+
+class RequestGpus:
+    """The GPU providers of one Placement answer, keyed and grouped.
+
+    ``keys[i]`` is ``(traits, ((rc, capacity, used), ...))`` of the GPUs
+    of key id ``i`` (providers without vGPU classes have keys too, with
+    no GPU), ``counts[i]`` how many GPUs have it, ``kid_of``
+    ``{GPU provider uuid: key id}``, ``by_root`` ``{root uuid: [GPU
+    provider uuid]}``, ``plain`` the providers of the answer without
+    vGPU classes (a candidate cannot put a vGPU there). Built from
+    ``{provider uuid: summary}`` (Placement's ``provider_summaries``).
+    """
+
+    def __init__(self, summaries):
+        ids, keys, counts, offered = {}, [], [], []
+        kid_of, by_root, plain = {}, {}, set()
+        for uuid, summary in summaries.items():
+            key = (tuple(summary.get('traits', ())),
+                   tuple([(rc, r.get('capacity'), r.get('used', 0))
+                          for rc, r in summary.get('resources', {}).items()]))
+            kid = ids.get(key)
+            if kid is None:
+                kid = ids[key] = len(keys)
+                keys.append(key)
+                counts.append(0)
+                offered.append(_classes_of(tuple(rc for rc, _, _ in key[1])))
+            if not offered[kid]:
+                plain.add(uuid)
+                continue
+            counts[kid] += 1
+            kid_of[uuid] = kid
+            root = summary.get('root_provider_uuid') or uuid
+            listed = by_root.get(root)
+            if listed is None:
+                by_root[root] = [uuid]
+            else:
+                listed.append(uuid)
+        self.keys, self.counts, self.offered = keys, counts, offered
+        self.kid_of, self.by_root, self.plain = kid_of, by_root, plain
+
+    def used_by_class(self):
+        """{vGPU resource class: units in use} over every GPU provider."""
+        used = {}
+        for (_, resources), count in zip(self.keys, self.counts):
+            for rc, _, units in resources:
+                if units and rc.startswith(VGPU_PREFIX):
+                    used[rc] = used.get(rc, 0) + units * count
+        return used
+
+    def cluster_use(self, managed_count):
+        """:func:`limits.cluster_use` of these providers, per key."""
+        return limits.cluster_use_counted(
+            zip((k[1] for k in self.keys), self.counts), managed_count)
+
+
+def typical_mix(gpus, asked, configured=None):
+    """:func:`gpu_level.typical_mix` from a :class:`RequestGpus`."""
+    if configured:
+        return {rc: float(w) for rc, w in configured.items()}
+    learned = dict(asked)
+    for rc, units in gpus.used_by_class().items():
+        learned[rc] = learned.get(rc, 0) + units
+    return learned
+
+
+class _Lazy(dict):
+    """A dict that fills a missing key with ``fill(key)`` on first use."""
+
+    def __init__(self, fill):
+        super().__init__()
+        self.fill = fill
+
+    def __missing__(self, key):
+        self.fill(key)
+        return self[key]
+
+
+class _Classes:
+    """One host class set of a request: its GPUs' shapes and states.
+
+    ``shape[kid]`` / ``start[kid]`` give a GPU key's shape id and state
+    under these classes, worked out on first use (dicts, so a host's
+    GPUs are looked up with one ``map``).
+    """
+
+    def __init__(self, request, cid, classes, weights):
+        self.request = request
+        self.cid, self.classes, self.weights = cid, classes, weights
+        self.index = {rc: i for i, rc in enumerate(classes)
+                      if rc.startswith(VGPU_PREFIX)}
+        self.shape, self.start = _Lazy(self._fill), _Lazy(self._fill)
+
+    def _fill(self, kid):
+        shape, start = _gpu_found(self.request.gpus.keys[kid]
+                                  + (self.classes, self.weights))
+        self.shape[kid] = self.request.shape_id(shape)
+        self.start[kid] = start
+
+
+class _Request:
+    """Per-request memo: class sets and GPU shapes."""
+
+    def __init__(self, gpus, mix_weights):
+        self.gpus = gpus
+        self.mix = dict(mix_weights or {})
+        self.by_offer = {}
+        self.shape_ids = {}
+        self.shape_keys = []
+
+    def shape_id(self, shape):
+        sid = self.shape_ids.get(shape)
+        if sid is None:
+            sid = self.shape_ids[shape] = len(self.shape_keys)
+            self.shape_keys.append(shape)
+        return sid
+
+    def host_classes(self, kids):
+        """The :class:`_Classes` of a host's GPU keys."""
+        offered = frozenset(map(self.gpus.offered.__getitem__, kids))
+        found = self.by_offer.get(offered)
+        if found is None:
+            names = set(self.mix)
+            for each in offered:
+                names.update(each)
+            classes = tuple(sorted(names))
+            weights = _round_weights([
+                self.mix.get(rc, 0 if self.mix else 1) for rc in classes])
+            found = self.by_offer[offered] = _Classes(
+                self, len(self.by_offer), classes, weights)
+        return found
+
+
+def _add_units(group, found, slots, index, plain):
+    """Append a host's candidates' vGPU units to ``group['units']``.
+
+    A candidate the scorer cannot judge (a vGPU off this host's GPUs, or
+    a class the host does not offer) goes to ``group['unjudged']``. One
+    call per host, appends bound once: this runs for every candidate.
+    """
+    add_c, add_k, add_s, add_r = (u.append for u in group['units'])
+    unjudged = group['unjudged']
+    c = len(group['host'])
+    for candidate in found:
+        k = 0
+        for uuid, alloc in candidate.get('allocations', {}).items():
+            slot = slots.get(uuid)
+            if slot is None:
+                if uuid in plain or not _classes_of(
+                        tuple(alloc.get('resources', ()))):
+                    continue
+                unjudged.append(c)
+                break
+            for rc, amount in alloc.get('resources', {}).items():
+                r = index.get(rc)
+                if r is None:
+                    if rc.startswith(VGPU_PREFIX):
+                        unjudged.append(c)
+                        break
+                    continue
+                for _ in range(int(amount)):
+                    add_c(c)
+                    add_k(k)
+                    add_s(slot)
+                    add_r(r)
+                    k += 1
+            else:
+                continue
+            break
+        c += 1
+
+
+def score_hosts(gpus, hosts, mix_weights=None):
+    """Every host's candidate order and weights, in one go.
+
+    ``gpus`` is the request's :class:`RequestGpus`, ``hosts``
+    ``[(root uuid, candidates)]``. Returns ``{root: (order, pack,
+    spread)}`` as :func:`candidates.order_candidates` orders and
+    :func:`gpu_level.host_weight` weighs; a host without GPU providers
+    is left out.
+    """
+    memo = _Request(gpus, mix_weights)
+    groups = {}
+    plain, kid_of = gpus.plain, gpus.kid_of
+    for root, found in hosts:
+        listed = gpus.by_root.get(root)
+        if not listed or not found:
+            continue
+        listed.sort()
+        kids = list(map(kid_of.__getitem__, listed))
+        cls = memo.host_classes(kids)
+        sids = tuple(map(cls.shape.__getitem__, kids))
+        group = groups.get((cls.cid, sids))
+        if group is None:
+            group = groups[(cls.cid, sids)] = _new_group(memo, cls, sids)
+        h = len(group['roots'])
+        group['roots'].append(root)
+        group['starts'].extend(map(cls.start.__getitem__, kids))
+        slots = dict(zip(listed, range(len(listed))))
+        _add_units(group, found, slots, cls.index, plain)
+        group['host'].extend([h] * len(found))
+        group['local'].extend(range(len(found)))
+    out = {}
+    for group in groups.values():
+        starts = np.array(group.pop('starts')).reshape(
+            len(group['roots']), -1)
+        group['states'] = starts + group.pop('offsets')
+        out.update(_score_group(group))
+    return out
+
+
+def _new_group(memo, cls, sids):
+    space, table, mix = _host_space(
+        tuple(memo.shape_keys[s] for s in sids), cls.weights)
+    gpus = candidates.HostGpus(space=space, classes=cls.classes, slots={},
+                               states=None, table=table, mix=mix)
+    return {'gpus': gpus, 'offsets': np.array(space.offsets[:len(sids)]),
+            'roots': [], 'starts': [], 'host': [], 'local': [],
+            'units': ([], [], [], []), 'unjudged': []}
