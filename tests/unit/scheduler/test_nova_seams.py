@@ -19,28 +19,36 @@
   what ``SchedulerManager.select_destinations`` calls once per request
   (reads.install_tap keeps its summaries so the plugins need no second
   read);
-- Nova's filter handler passes a filter the list of hosts the earlier
-  filters kept through ``filter_all`` (VGPUPlacementFilter scores them
-  all at once there) and the weigher then sees the same HostState
-  objects.
+- Nova's filter handler passes a filter the **list** of hosts the
+  earlier filters kept through ``filter_all`` (VGPUPlacementFilter scores
+  them all at once there; the admission filters hand the list back) and
+  the weigher then sees the same HostState objects;
+- Nova's weight handler calls a weigher's ``weigh_objects`` once per
+  request with every host wrapped in a ``WeighedObject`` (``.obj``):
+  GpuPackingWeigher weighs them all in that one call.
 
 A Nova release that changes either fails here, not in production.
 """
 
 import inspect
+from unittest import mock
 
 from nova import conf as nova_conf
 from nova import context as nova_context
 from nova import objects
 from nova.scheduler.client import report
+from nova.scheduler import filters as nova_filters
 from nova.scheduler import manager
 from nova.scheduler import utils
+from nova.scheduler import weights as nova_weights
+from nova.tests.unit.scheduler import fakes
 from oslo_config import fixture as config_fixture
 from oslotest import base
 
 from benchmarks import scheduler_fleet
 from gpuvirt_nova.scheduler import filters
 from gpuvirt_nova.scheduler import reads
+from gpuvirt_nova.scheduler import weighers
 
 objects.register_all()
 
@@ -75,6 +83,39 @@ class SeamTest(base.BaseTestCase):
         self.assertEqual(summaries, own.provider_summaries(spec))
         self.assertEqual(1, client.requests)
         self.assertEqual(0, own.calls)
+
+
+class HandlerSeamTest(base.BaseTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.useFixture(config_fixture.Config(nova_conf.CONF))
+        nova_conf.CONF.set_override('file', '/nonexistent/layout.yaml',
+                                    'gpuvirt_layout')
+        self.hosts = [fakes.FakeHostState('h%d' % i, 'n%d' % i, {
+            'uuid': 'cn%d' % i, 'allocation_candidates': []})
+            for i in range(3)]
+        self.spec = objects.RequestSpec(
+            user_id='u1', project_id='p1', num_instances=1,
+            flavor=objects.Flavor(extra_specs={}), scheduler_hints={})
+
+    def test_filter_handler_passes_the_kept_hosts_as_a_list(self):
+        filt = filters.VGPUUserLimitFilter()
+        with mock.patch.object(filt, 'filter_all',
+                               wraps=filt.filter_all) as spy:
+            kept = nova_filters.HostFilterHandler().get_filtered_objects(
+                [filt], iter(self.hosts), self.spec)
+        self.assertEqual(self.hosts, kept)
+        self.assertIsInstance(spy.call_args[0][0], list)
+
+    def test_weight_handler_weighs_every_host_in_one_call(self):
+        weigher = weighers.GpuPackingWeigher()
+        with mock.patch.object(weigher, 'weigh_objects',
+                               wraps=weigher.weigh_objects) as spy:
+            nova_weights.HostWeightHandler().get_weighed_objects(
+                [weigher], self.hosts, self.spec)
+        spy.assert_called_once()
+        self.assertEqual(self.hosts, [w.obj for w in spy.call_args[0][0]])
 
 
 class FleetSmokeTest(base.BaseTestCase):
