@@ -181,18 +181,26 @@ class _Request:
         return found
 
 
+#: A unit (candidate, step, slot, class index) packed in one int64: one
+#: append per unit instead of four. 12 bits each for step, slot and
+#: class (a host beyond 4,095 GPUs or classes is left unscored), 27 for
+#: the candidate.
+_BITS = 12
+_MASK = (1 << _BITS) - 1
+
+
 def _add_units(group, found, slots, index, plain):
     """Append a host's candidates' vGPU units to ``group['units']``.
 
     A candidate the scorer cannot judge (a vGPU off this host's GPUs, or
     a class the host does not offer) goes to ``group['unjudged']``. One
-    call per host, appends bound once: this runs for every candidate.
+    call per host; this runs for every candidate.
     """
-    add_c, add_k, add_s, add_r = (u.append for u in group['units'])
+    add = group['units'].append
     unjudged = group['unjudged']
     c = len(group['host'])
     for candidate in found:
-        k = 0
+        unit = c << (3 * _BITS)
         for uuid, alloc in candidate.get('allocations', {}).items():
             slot = slots.get(uuid)
             if slot is None:
@@ -208,16 +216,24 @@ def _add_units(group, found, slots, index, plain):
                         unjudged.append(c)
                         break
                     continue
-                for _ in range(int(amount)):
-                    add_c(c)
-                    add_k(k)
-                    add_s(slot)
-                    add_r(r)
-                    k += 1
+                amount = int(amount)
+                if amount > _MASK:
+                    unjudged.append(c)
+                    break
+                for _ in range(amount):
+                    add(unit | slot << _BITS | r)
+                    unit += 1 << (2 * _BITS)
             else:
                 continue
             break
         c += 1
+
+
+def _unpack(units):
+    """(candidate, step, slot, class index) arrays of packed units."""
+    packed = np.asarray(units, dtype=np.int64)
+    return (packed >> (3 * _BITS), (packed >> (2 * _BITS)) & _MASK,
+            (packed >> _BITS) & _MASK, packed & _MASK)
 
 
 def score_hosts(gpus, hosts, mix_weights=None):
@@ -239,6 +255,8 @@ def score_hosts(gpus, hosts, mix_weights=None):
         listed.sort()
         kids = list(map(kid_of.__getitem__, listed))
         cls = memo.host_classes(kids)
+        if len(kids) > _MASK or len(cls.classes) > _MASK:
+            continue
         sids = tuple(map(cls.shape.__getitem__, kids))
         group = groups.get((cls.cid, sids))
         if group is None:
@@ -255,6 +273,7 @@ def score_hosts(gpus, hosts, mix_weights=None):
         starts = np.array(group.pop('starts')).reshape(
             len(group['roots']), -1)
         group['states'] = starts + group.pop('offsets')
+        group['units'] = _unpack(group['units'])
         out.update(_score_group(group))
     return out
 
@@ -266,4 +285,4 @@ def _new_group(memo, cls, sids):
                                states=None, table=table, mix=mix)
     return {'gpus': gpus, 'offsets': np.array(space.offsets[:len(sids)]),
             'roots': [], 'starts': [], 'host': [], 'local': [],
-            'units': ([], [], [], []), 'unjudged': []}
+            'units': [], 'unjudged': []}

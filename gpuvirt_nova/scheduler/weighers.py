@@ -49,7 +49,13 @@ class GpuPackingWeigher(weights.BaseHostWeigher):
 
     reads = filters.READS
 
+    #: The multiplier read once per request by weigh_objects (Nova's
+    #: handler asks it once per host, right after).
+    _multiplier = None
+
     def weight_multiplier(self, host_state):
+        if self._multiplier is not None:
+            return self._multiplier
         return CONF.gpuvirt_scheduler.packing_weight_multiplier
 
     def weigh_objects(self, weighed_obj_list, spec_obj):
@@ -59,8 +65,9 @@ class GpuPackingWeigher(weights.BaseHostWeigher):
         by test_nova_seams); VGPUPlacementFilter scored every host
         already, so it is one look-up each.
         """
-        policy = CONF.gpuvirt_scheduler.weigher_policy
-        pick = 2 if policy == 'spread' else 1
+        opts = CONF.gpuvirt_scheduler
+        self._multiplier = opts.packing_weight_multiplier
+        pick = 2 if opts.weigher_policy == 'spread' else 1
         scored = self.reads.peek(spec_obj, 'weights') or {}
         weights = []
         for obj in weighed_obj_list:
