@@ -204,6 +204,8 @@ def _run_sync(conf, connection, desired, dry_run, create_root=False):
 class SyncPlacement(common.Lister):
     """Make Placement hold this host's GPU providers, inventories, traits."""
 
+    machine_only = ('Provider UUID',)
+
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
         add_host_options(add_placement_options(parser))
@@ -222,6 +224,10 @@ class SyncPlacement(common.Lister):
         with open_placement(conf, parsed_args) as connection:
             report = _run_sync(conf, connection, desired, parsed_args.dry_run,
                                parsed_args.create_compute_node)
+            uuids = {}
+            if parsed_args.formatter in common.MACHINE_FORMATS and \
+                    report.changes:
+                uuids = _tree_uuids(connection.client, name)
         for note in report.protected:
             self.app.stderr.write('protected: %s\n' % note)
         self.app.stderr.write(
@@ -231,8 +237,25 @@ class SyncPlacement(common.Lister):
                 len(report.changes), len(report.protected), report.calls,
                 report.reads, report.writes, report.conflicts,
                 connection.where))
-        return (('Provider', 'Action', 'Detail'),
-                [(c.provider, c.action, c.detail) for c in report.changes])
+        return (('Provider', 'Provider UUID', 'Action', 'Detail'),
+                [(c.provider, uuids.get(c.provider), c.action, c.detail)
+                 for c in report.changes])
+
+
+def _tree_uuids(client, name):
+    """{provider name: UUID} of compute node ``name``'s tree (2 reads).
+
+    For machine output only: a provider a dry run would create, or one
+    the sync deleted, has none.
+    """
+    try:
+        root = client.provider_by_name(name)
+        if root is None:
+            return {}
+        return {p['name']: p['uuid']
+                for p in client.providers(in_tree=root['uuid'])}
+    except placement_client.PlacementError as exc:
+        raise exception.GpuvirtError(str(exc))
 
 
 class AuditPlacement(common.Lister):

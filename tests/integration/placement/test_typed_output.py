@@ -38,11 +38,20 @@ class TestPlacementJson(test_cli.CliTestCase):
                             *extra)
 
     def test_sync_rows_have_identifier_keys(self):
+        code, out, err = self.placement('sync', '--dry-run')
+        self.assertIn('create provider', out)
+        self.assertNotIn('UUID', out)
         code, out, err = self.placement('sync', '-f', 'json')
         self.assertEqual(0, code, err)
         rows = json.loads(out)
         self.assertTrue(rows)
-        self.assertEqual({'provider', 'action', 'detail'}, set(rows[0]))
+        self.assertEqual({'provider', 'provider_uuid', 'action', 'detail'},
+                         set(rows[0]))
+        created = [r for r in rows if r['action'] == 'create provider']
+        self.assertEqual(2, len(created))
+        for row in created:
+            self.assertEqual(row['provider_uuid'],
+                             str(uuid.UUID(row['provider_uuid'])))
 
     def test_show_numbers_traits_list_and_uuid(self):
         self.placement('sync')
