@@ -36,6 +36,7 @@ from oslo_log import log as logging
 import gpuvirt_nova
 from gpuvirt_nova.cmd import common
 from gpuvirt_nova.cmd import nova_demo
+from gpuvirt_nova.demo import carving
 from gpuvirt_nova.demo import placement as demo
 from gpuvirt_nova import exception
 from gpuvirt_nova.placement import client as placement_client
@@ -132,6 +133,11 @@ COMPARE_COLUMNS = ('Policy', 'Requests placed', 'Requests rejected',
                    'Fragmentation rate')
 
 
+CARVE_COLUMNS = ('Carve', 'Requests placed', 'Requests rejected',
+                 'Rejected with a GPU idle', 'Requests finished', 'GPUs',
+                 'Idle GPUs', 'Utilization', 'Fragmentation rate')
+
+
 def _summary_row(result):
     return (result.policy, result.placed, result.rejected, result.finished,
             result.placed_vgpus, result.rejected_vgpus,
@@ -182,6 +188,11 @@ class Demo(common.Lister):
                  'and ours, each on the empty cluster, and print one row '
                  'per policy.')
         parser.add_argument(
+            '--compare-carve', action='store_true',
+            help='Play the same request stream on the layout\'s static '
+                 'carve and with its MIG GPUs dynamic (a MIG instance '
+                 'carved per request), and print one row per carve.')
+        parser.add_argument(
             '--with-nova', action='store_true',
             help='Boot vGPU servers through an in-process Nova instead '
                  '(same as "nova demo").')
@@ -191,6 +202,13 @@ class Demo(common.Lister):
                             help='Where the demo keeps its simulated hosts '
                                  'and Placement database.')
         return parser
+
+    @staticmethod
+    def _carve_table(results):
+        return (CARVE_COLUMNS, [
+            (r.carve, r.placed, r.rejected, r.rejected_idle, r.finished,
+             r.gpus, r.idle_gpus, _pct(r.utilization),
+             _pct(r.fragmentation)) for r in results])
 
     def _layout(self, parsed_args):
         if parsed_args.layout:
@@ -245,6 +263,11 @@ class Demo(common.Lister):
                                             connection.where))
             demo.check_unused_names(connection.client, hosts)
             try:
+                if parsed_args.compare_carve:
+                    return self._carve_table(carving.compare(
+                        connection.client, hosts, parsed_args.requests,
+                        seed=parsed_args.seed, mix=mix,
+                        multi_share=parsed_args.multi_vgpu_share))
                 if parsed_args.compare:
                     results = demo.compare(
                         connection.client, hosts, parsed_args.requests,
