@@ -57,6 +57,12 @@ from gpuvirt_nova.sim import state as state_mod
 NVIDIA_VENDOR = '0x10de'
 GPU_CLASS = '0x030200'
 CREATABLE_HEADER = 'ID    : vGPU Name'
+#: The host driver branch from which a VF's ``nvidia/`` directory holds
+#: six attributes, not two (``ls -l <VF>/nvidia/`` on an R580 host:
+#: creatable_vgpu_types, current_vgpu_type, gpu_instance_id, placement_id,
+#: vgpu_params, warm_update; https://github.com/bigstack-oss/cubecos/
+#: issues/312).
+R580 = 580
 WRITE_ONLY = 0o200
 #: CPUs of each NUMA node of the simulated 2-socket host (threads paired).
 NODE_CPUS = {0: '0-15,32-47', 1: '16-31,48-63'}
@@ -335,15 +341,39 @@ def _render_vendor_vfio(root, state, gpu_spec, gpu_model, index):
     vf_dir = device_dir(root, state_mod.gpu_vf_address(
         state, gpu_spec['address'], index))
     lines = [CREATABLE_HEADER]
-    for type_id in rules.vf_creatable(gpu_model, gpu,
-                                      gpu_spec['scheduling'], index):
+    # NOTE: the driver lists types by id, so series interleave as their
+    # ids fall (L40S: 1145 1B, 1146 2B, 1147 1Q ... 1166 48A, 2164 3B).
+    for type_id in sorted(rules.vf_creatable(gpu_model, gpu,
+                                             gpu_spec['scheduling'], index)):
         vgpu_type = gpu_model.vgpu_type_by_id(type_id)
         lines.append('%-5d : %s' % (type_id, type_display_name(
             vgpu_type, state['spec']['driver_version'])))
     _write(os.path.join(vf_dir, 'nvidia', 'creatable_vgpu_types'),
            '\n'.join(lines))
+    vf = gpu['vfs'][index]
     _write(os.path.join(vf_dir, 'nvidia', 'current_vgpu_type'),
-           str(gpu['vfs'][index]['current_vgpu_type']))
+           str(vf['current_vgpu_type']))
+    if _driver_branch(state) >= R580:
+        _render_r580_attributes(os.path.join(vf_dir, 'nvidia'), vf)
+
+
+def _driver_branch(state):
+    return int(state['spec']['driver_version'].split('.')[0])
+
+
+def _render_r580_attributes(nvidia_dir, vf):
+    """The R580 VF attributes, with the values a fresh VF showed.
+
+    NOTE: the published capture shows ``gpu_instance_id`` only for a VF
+    carrying a MIG-backed type (the GPU instance's id); what it reads on
+    other VFs is not published, so the simulator leaves it empty.
+    """
+    gpu_instance = vf.get('gpu_instance')
+    _write(os.path.join(nvidia_dir, 'gpu_instance_id'),
+           '' if gpu_instance is None else str(gpu_instance))
+    _write(os.path.join(nvidia_dir, 'placement_id'), '0')
+    _write(os.path.join(nvidia_dir, 'vgpu_params'), '')
+    _write(os.path.join(nvidia_dir, 'warm_update'), '0')
 
 
 def _render_mdev_parent(root, state, gpu_spec, gpu_model, parent):

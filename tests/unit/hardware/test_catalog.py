@@ -578,3 +578,18 @@ class TestMalformedDocuments(base.BaseTestCase):
         message = self._error()
         self.assertIn(self.SOURCE, message)
         self.assertIn('architecture', message)
+
+
+class TestPublishedTypeIds(base.BaseTestCase):
+    """Type ids a real host driver printed, each in a cited source."""
+
+    def test_ids_from_published_hosts(self):
+        cat = catalog.load()
+        for model_name, type_name, type_id in [
+                ('L40S', 'L40S-1B', 1145), ('L40S', 'L40S-3B', 2164),
+                ('L40S', 'L40S-48A', 1166), ('L40S', 'L40S-1Q', 1147),
+                ('A10', 'A10-6Q', 594),
+                ('RTX-PRO-6000-BLACKWELL', 'RTX Pro 6000 Blackwell DC-4Q',
+                 1521)]:
+            self.assertEqual(type_id, cat.get(model_name).vgpu_type(
+                type_name).type_id, type_name)

@@ -17,6 +17,7 @@
 import dataclasses
 import os
 
+import fixtures as fixtures_lib
 from oslotest import base
 
 from gpuvirt_nova.hardware import catalog
@@ -239,3 +240,64 @@ class TestRealMigIds(base.BaseTestCase):
                 ids[model.mig_profile_name(info.name)] = info.id
         self.assertEqual({'1g.24gb': 14, '1g.24gb+gfx': 47,
                           '1g.10gb': 19}, ids)
+
+
+class TestR580VfDirectory(base.BaseTestCase):
+    """A VF's nvidia/ directory as the host driver branch lays it out."""
+
+    def _host(self, driver_version):
+        root = self.useFixture(fixtures_lib.TempDir()).path
+        path = os.path.join(root, 'host.yaml')
+        with open(path, 'w') as f:
+            f.write('driver_version: "%s"\ngpus:\n'
+                    '  - model: A100-PCIE-40GB\n    mode: mig\n'
+                    % driver_version)
+        return self.useFixture(sim_fixture.SimulatedHostFixture(path)).host
+
+    def _vf_dir(self, sim):
+        pf = sim.nvml_addresses()[0]
+        vf = sim.vf_address(pf, 0)
+        return pf, vf, os.path.join(sim.sysfs_root, 'sys/bus/pci/devices',
+                                    vf, 'nvidia')
+
+    def test_r550_has_two_attributes(self):
+        _pf, _vf, nvidia = self._vf_dir(self._host('550.127.06'))
+        self.assertEqual(['creatable_vgpu_types', 'current_vgpu_type'],
+                         sorted(os.listdir(nvidia)))
+
+    def test_r580_has_six_and_names_the_gpu_instance(self):
+        sim = self._host('580.65.05')
+        pf, vf, nvidia = self._vf_dir(sim)
+        self.assertEqual(['creatable_vgpu_types', 'current_vgpu_type',
+                          'gpu_instance_id', 'placement_id', 'vgpu_params',
+                          'warm_update'], sorted(os.listdir(nvidia)))
+        writer = sim.writer()
+        gi_id = writer.create_gpu_instance(pf, '1g.5gb', 0)
+        writer.write_sysfs('/sys/bus/pci/devices/%s/nvidia/'
+                           'current_vgpu_type' % vf, '474')
+        read = {}
+        for name in ('current_vgpu_type', 'gpu_instance_id', 'placement_id',
+                     'vgpu_params', 'warm_update'):
+            with open(os.path.join(nvidia, name)) as f:
+                read[name] = f.read()
+        self.assertEqual({'current_vgpu_type': '474\n',
+                          'gpu_instance_id': '%d\n' % gi_id,
+                          'placement_id': '0\n', 'vgpu_params': '',
+                          'warm_update': '0\n'}, read)
+
+
+class TestCreatableOrder(base.BaseTestCase):
+
+    def test_types_in_the_drivers_order(self):
+        # The published L40S list is in id order, B, Q and A series
+        # interleaved as their ids fall, 2164 (3B) last.
+        real = [int(line.split(':')[0]) for line in fixtures.text(
+            'sysfs', 'l40s-vf-creatable_vgpu_types.txt').splitlines()[1:]]
+        sim = self.useFixture(
+            sim_fixture.SimulatedHostFixture('L40S:vfio')).host
+        vf = sim.vf_address(sim.nvml_addresses()[0], 0)
+        with open(os.path.join(sim.sysfs_root, 'sys/bus/pci/devices', vf,
+                               'nvidia', 'creatable_vgpu_types')) as f:
+            listed = [int(line.split(':')[0])
+                      for line in f.read().splitlines()[1:]]
+        self.assertEqual(real, [i for i in listed if i in real])
