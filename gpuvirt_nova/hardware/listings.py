@@ -23,6 +23,7 @@ model: matches, differs (which profile, which field), or no listing.
 """
 
 import dataclasses
+import functools
 import importlib.resources
 import re
 
@@ -130,6 +131,23 @@ def load_listings():
     return [parse_lgip(entry.read_text(), entry.name)
             for entry in sorted(folder.iterdir(), key=lambda e: e.name)
             if entry.name.endswith('.lgip.txt')]
+
+
+@functools.lru_cache(maxsize=None)
+def published_rows(model_name):
+    """{profile name: LgipRow} a shipped listing shows for a catalog model.
+
+    The first listing (by file name) wins for a profile several show;
+    empty when no listing of the model is shipped.
+    """
+    gpu_catalog = catalog_mod.load()
+    rows = {}
+    for listing in load_listings():
+        found = match_model(listing, gpu_catalog)
+        if found is not None and found.name == model_name:
+            for row in listing.rows:
+                rows.setdefault(row.name, row)
+    return rows
 
 
 def match_model(listing, gpu_catalog):

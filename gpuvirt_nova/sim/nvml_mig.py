@@ -27,6 +27,7 @@ MIG mode change stays pending until a GPU reset.
 
 import pynvml
 
+from gpuvirt_nova.hardware import listings
 from gpuvirt_nova.hardware import model
 from gpuvirt_nova.sim import nvml_base as base
 from gpuvirt_nova.sim import rules
@@ -96,7 +97,7 @@ class MigFunctions(base.NvmlBase):
         found = [p for p in gpu_model.mig_profiles if p.nvml_id == profile]
         if not found:
             raise base.error(pynvml.NVML_ERROR_NOT_SUPPORTED)
-        return self._profile_info(found[0], version)
+        return self._profile_info(gpu_model, found[0], version)
 
     nvmlDeviceGetGpuInstanceProfileInfoV = nvmlDeviceGetGpuInstanceProfileInfo
 
@@ -105,9 +106,11 @@ class MigFunctions(base.NvmlBase):
         gpu_model = self._mig_model(self._device(handle)[1],
                                     need_enabled=False)
         return self._profile_info(
+            gpu_model,
             self._profile_by_id(gpu_model, profile_id), 2)
 
-    def _profile_info(self, profile, version):
+    @staticmethod
+    def _profile_info(gpu_model, profile, version):
         if version == 1:
             info = pynvml.c_nvmlGpuInstanceProfileInfo_t()
         else:
@@ -120,6 +123,16 @@ class MigFunctions(base.NvmlBase):
         info.multiprocessorCount = 14 * profile.compute_slices
         info.copyEngineCount = profile.memory_slices
         info.memorySizeMB = profile.memory_mib
+        row = listings.published_rows(gpu_model.name).get(profile.name)
+        if row is not None and row.copy_engines is not None:
+            # NOTE: engine counts as a real host printed them (`nvidia-smi
+            # mig -lgip`); other profiles keep the A100-like guess above.
+            info.multiprocessorCount = row.sm
+            info.copyEngineCount = row.copy_engines
+            info.decoderCount = row.decoders
+            info.encoderCount = row.encoders
+            info.jpegCount = row.jpeg
+            info.ofaCount = row.ofa
         return info
 
     def nvmlDeviceGetGpuInstancePossiblePlacements(self, handle, profile_id,

@@ -301,3 +301,24 @@ class TestCreatableOrder(base.BaseTestCase):
             listed = [int(line.split(':')[0])
                       for line in f.read().splitlines()[1:]]
         self.assertEqual(real, [i for i in listed if i in real])
+
+
+class TestRealMigEngines(base.BaseTestCase):
+
+    def test_engine_counts_as_a_real_host_printed_them(self):
+        # h100-nvl.lgip.txt: 1g.12gb SM 16, DEC 1, ENC 0, CE 1, JPEG 1,
+        # OFA 0; its +me sibling has the OFA.
+        sim = self.useFixture(
+            sim_fixture.SimulatedHostFixture('H100-NVL-94GB:mig')).host
+        nvml = sim.nvml()
+        nvml.nvmlInit()
+        handle = nvml.nvmlDeviceGetHandleByPciBusId(sim.nvml_addresses()[0])
+        found = {}
+        for index in (0, 7):
+            info = nvml.nvmlDeviceGetGpuInstanceProfileInfo(handle, index)
+            found[model.mig_profile_name(info.name)] = (
+                info.multiprocessorCount, info.decoderCount,
+                info.encoderCount, info.copyEngineCount, info.jpegCount,
+                info.ofaCount)
+        self.assertEqual({'1g.12gb': (16, 1, 0, 1, 1, 0),
+                          '1g.12gb+me': (16, 1, 0, 1, 1, 1)}, found)
