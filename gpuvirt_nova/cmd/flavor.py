@@ -46,34 +46,48 @@ class SyncFlavors(common.Lister):
             '--no-managed-trait', action='store_true',
             help='Do not require CUSTOM_GPUVIRT_MANAGED (lets the flavor '
                  'land on providers gpuvirt-nova does not manage).')
+        parser.add_argument(
+            '--dynamic', action='store_true',
+            help='With --type: make the flavors of dynamic GPUs (a MIG '
+                 'instance carved per server, asking for the profile\'s '
+                 'slices) for those MIG-backed types. Without --type, '
+                 'they are made for every type a dynamic GPU offers.')
         parser.add_argument('--dry-run', action='store_true',
                             help='Print the flavors; change nothing.')
         return parser
 
     def _types(self, parsed_args):
+        """(vGPU types to flavor, MIG-backed types of dynamic GPUs)."""
         if parsed_args.type:
-            return parsed_args.type
+            if parsed_args.dynamic:
+                return [], parsed_args.type
+            return parsed_args.type, []
         with placement_cmd.open_placement(
                 self.app.conf, parsed_args,
                 embedded_for=parsed_args.dry_run and parsed_args.state_dir
                 and '--dry-run --state-dir') as connection:
             try:
                 types = flavors.offered_types(connection.client)
+                dynamic = flavors.offered_dynamic_types(connection.client)
             except placement_client.PlacementError as exc:
                 raise exception.GpuvirtError(str(exc))
-        if not types:
+        if not types and not dynamic:
             raise exception.UsageError(
                 'Placement has no vGPU inventory from gpuvirt-nova (%s): run '
                 'gpuvirt-nova placement sync first, or name types with '
                 '--type' % connection.where)
-        return types
+        return types, dynamic
 
     def take_action(self, parsed_args):
+        static, dynamic = self._types(parsed_args)
         specs = flavors.plan(
-            self._types(parsed_args), vgpus=parsed_args.vgpus,
+            static, vgpus=parsed_args.vgpus,
             vcpus=parsed_args.vcpus, ram_mib=parsed_args.ram,
             disk_gib=parsed_args.disk,
             require_managed=not parsed_args.no_managed_trait)
+        specs += flavors.plan_dynamic(
+            dynamic, vcpus=parsed_args.vcpus, ram_mib=parsed_args.ram,
+            disk_gib=parsed_args.disk)
         columns = ('Flavor', 'Action', 'Detail')
         if parsed_args.dry_run:
             return columns, [(s.name, 'would create or update',

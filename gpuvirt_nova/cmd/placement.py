@@ -129,7 +129,17 @@ def _carved_simulation(parsed_args, name):
         carve.carve(context, layout, node, parsed_args.select)
         host = context.read()
         host.hostname = host.hostname or node
+        host.dynamic = _dynamic_of(context.owners_path)
         return node, host
+
+
+def _dynamic_of(path):
+    """``{address: series}`` of the dynamic GPUs an owner record lists."""
+    from gpuvirt_nova.layout import owners
+    if not path:
+        return {}
+    return {address: entry.get('series') or 'C'
+            for address, entry in owners.read(path).items()}
 
 
 def load_host(conf, parsed_args):
@@ -157,11 +167,16 @@ def load_host(conf, parsed_args):
             hostctx.check_same_host(backends.open_or_create_simulated(root),
                                     parsed_args.simulate, root)
         host = backends.discover_simulated(root, hostname=name)
+        from gpuvirt_nova.layout import owners
+        host.dynamic = _dynamic_of(owners.path_in(root))
     elif parsed_args.simulate:
         host = backends.discover_simulated(parsed_args.simulate,
                                            hostname=name)
     else:
         host = backends.discover_from_conf(conf, hostname=name)
+        if not conf.gpuvirt.simulate:
+            from gpuvirt_nova.layout import owners
+            host.dynamic = _dynamic_of(owners.path_in(conf.gpuvirt.state_dir))
     name = name or host.hostname or socket.gethostname()
     return name, host
 
@@ -173,18 +188,21 @@ def host_offers(conf, parsed_args):
     a layout not yet applied shows in ``layout plan``, not here.
     """
     name, host = load_host(conf, parsed_args)
-    return name, host, offers_mod.offers_from_hardware(host)
+    return name, host, offers_mod.offers_from_hardware(
+        host, getattr(host, 'dynamic', {}))
 
 
 def desired_tree(conf, parsed_args):
     """(compute node, host, offers, DesiredTree) from the arguments."""
     name, host, offers = host_offers(conf, parsed_args)
-    if not offers:
+    dynamic = getattr(host, 'dynamic', {})
+    if not offers and not dynamic:
         LOG.warning(
             '%s: no GPU offers a vGPU type (%d GPU(s) found, none carved '
             'into vGPUs): carve them with gpuvirt-nova layout apply',
             name, len(host.gpus))
-    desired = tree.build_provider_tree(name, host, offers, isolate=True)
+    desired = tree.build_provider_tree(name, host, offers, isolate=True,
+                                       dynamic=dynamic)
     for address, problem in desired.problems:
         LOG.warning('GPU %s is not offered (an existing provider stays '
                     'fully reserved while guests use it): %s', address,

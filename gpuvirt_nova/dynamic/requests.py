@@ -25,6 +25,7 @@ reads the profile back from the same trait.
 import re
 
 from gpuvirt_nova import exception
+from gpuvirt_nova.placement import flavors
 from gpuvirt_nova.placement import naming
 
 _TRAIT_KEY = re.compile(r'^trait(?P<group>[0-9A-Za-z_-]*):(?P<trait>.+)$')
@@ -86,20 +87,6 @@ def profile_from_flavor(extra_specs, profile_names):
     return names[0]
 
 
-def flavor_extra_specs(profile, compute_slices, memory_slices, group='1'):
-    """A flavor's extra specs for one dynamic MIG profile.
-
-    ``profile`` (a MIG profile name) takes ``compute_slices`` and
-    ``memory_slices`` of one GPU, in request group ``group``.
-    """
-    return {
-        'resources%s:%s' % (group, naming.MIG_COMPUTE_SLICE_RC):
-            str(compute_slices),
-        'resources%s:%s' % (group, naming.MIG_MEMORY_SLICE_RC):
-            str(memory_slices),
-        'trait%s:%s' % (group, naming.mig_profile_trait(profile)):
-            'required',
-        'trait%s:%s' % (group, naming.DYNAMIC_TRAIT): 'required',
-        'trait%s:%s' % (group, naming.MANAGED_TRAIT): 'required',
-        'group_policy': 'none',
-    }
+#: A flavor's extra specs for one dynamic MIG profile (see
+#: :func:`gpuvirt_nova.placement.flavors.dynamic_extra_specs`).
+flavor_extra_specs = flavors.dynamic_extra_specs

@@ -74,6 +74,75 @@ def extra_specs(type_name, vgpus=1, require_managed=True):
     return specs
 
 
+def dynamic_extra_specs(profile, compute_slices, memory_slices, group='1'):
+    """A flavor's extra specs for one MIG profile of a dynamic GPU.
+
+    ``profile`` (a MIG profile name) takes ``compute_slices`` and
+    ``memory_slices`` of one GPU, in request group ``group`` (one group,
+    so both come from the same GPU), with the profile's trait required:
+    the scheduler's geometry filter and the driver read it back.
+    """
+    return {
+        'resources%s:%s' % (group, naming.MIG_COMPUTE_SLICE_RC):
+            str(compute_slices),
+        'resources%s:%s' % (group, naming.MIG_MEMORY_SLICE_RC):
+            str(memory_slices),
+        'trait%s:%s' % (group, naming.mig_profile_trait(profile)):
+            'required',
+        'trait%s:%s' % (group, naming.DYNAMIC_TRAIT): 'required',
+        'trait%s:%s' % (group, naming.MANAGED_TRAIT): 'required',
+        'group_policy': 'none',
+    }
+
+
+def dynamic_flavor_name(type_name):
+    """``'A100-3-20C'`` -> ``'vgpu.a100-3-20c.dynamic'``."""
+    return flavor_name(type_name) + '.dynamic'
+
+
+def plan_dynamic(type_names, vcpus=None, ram_mib=None, disk_gib=None):
+    """[FlavorSpec] of MIG-backed ``type_names`` on dynamic GPUs.
+
+    Each asks for its profile's slices and requires the type's trait,
+    which only the dynamic GPUs that can give the type carry.
+    """
+    by_rc = type_by_resource_class()
+    specs = []
+    for type_name in sorted(set(type_names)):
+        vgpu_type = by_rc.get(naming.resource_class(type_name))
+        if vgpu_type is None or not vgpu_type.mig_backed:
+            raise exception.UsageError(
+                '--type %s: a dynamic GPU carves MIG-backed vGPU types '
+                'only; see gpuvirt-nova catalog show <model>' % type_name)
+        profile = next(p for m in catalog.load().models.values()
+                       if vgpu_type in m.vgpu_types
+                       for p in m.mig_profiles
+                       if p.name == vgpu_type.mig_profile)
+        extra = dynamic_extra_specs(profile.name, profile.compute_slices,
+                                    profile.memory_slices)
+        extra['trait1:%s' % naming.vgpu_type_trait(vgpu_type.name)] = \
+            'required'
+        size = default_size(vgpu_type.framebuffer_mib)
+        specs.append(FlavorSpec(
+            name=dynamic_flavor_name(vgpu_type.name),
+            vcpus=vcpus or size[0], ram_mib=ram_mib or size[1],
+            disk_gib=size[2] if disk_gib is None else disk_gib,
+            extra_specs=extra, vgpu_type=vgpu_type.name))
+    return specs
+
+
+def offered_dynamic_types(client):
+    """MIG-backed type names the dynamic GPUs in Placement can give."""
+    by_rc = type_by_resource_class()
+    by_trait = {naming.vgpu_type_trait(t.name): t.name
+                for t in by_rc.values() if t.mig_backed}
+    names = set()
+    for provider in client.providers_with_trait(naming.DYNAMIC_TRAIT):
+        names |= {by_trait[t] for t in client.traits(provider['uuid'])[1]
+                  if t in by_trait}
+    return sorted(names)
+
+
 def default_size(framebuffer_mib, vgpus=1):
     """(vcpus, ram MiB, disk GiB) that suit a vGPU of that memory.
 
