@@ -53,6 +53,7 @@ class Monitor(common.Lister):
                               'gpuvirt_monitor')
         if parsed_args.once:
             conf.set_override('libvirt_uri', '', 'gpuvirt_monitor')
+            conf.set_override('history_keep', 0, 'gpuvirt_monitor')
         monitor = daemon.from_conf(conf)
         if parsed_args.once:
             host_sample, _events = monitor.run_once()

@@ -56,6 +56,14 @@ OPTS = [
                     'they are dropped and counted '
                     '(gpuvirt_notifications_lost_total), so a stopped '
                     'broker never slows sampling.'),
+    cfg.StrOpt('history_file',
+               help='File the monitor appends each round\'s GPU '
+                    'utilization to, for the utilization-over-time chart of '
+                    '"gpuvirt-nova report --plot". Default: '
+                    'monitor/history.jsonl under [gpuvirt] state_dir.'),
+    cfg.IntOpt('history_keep', default=5760, min=0,
+               help='Rounds the history file keeps (5760: a day at the '
+                    'default interval); 0 writes no history.'),
     cfg.FloatOpt('fb_used_percent', default=95.0, min=0, max=100,
                  help='Alert when a GPU or vGPU framebuffer is fuller than '
                       'this (memory overflow).'),

@@ -32,6 +32,7 @@ from oslo_log import log as logging
 from gpuvirt_nova.monitor import attribution
 from gpuvirt_nova.monitor import drift as drift_mod
 from gpuvirt_nova.monitor import fence
+from gpuvirt_nova.monitor import history as history_mod
 from gpuvirt_nova.monitor import notify
 from gpuvirt_nova.monitor import rules as rules_mod
 from gpuvirt_nova.monitor import sampler as sampler_mod
@@ -57,13 +58,14 @@ class Monitor:
 
     def __init__(self, discover, sampler, rules, domains=None,
                  emitter=None, clock=time.time, rediscover_every=20,
-                 metrics_every=4, drift=None):
+                 metrics_every=4, drift=None, history=None):
         """Wire the pieces of one round.
 
         ``discover()`` -> model.Host; ``domains(warnings)`` ->
         [attribution.Domain]; ``emitter``: a notify.Emitter or None;
         ``drift(host)`` -> addresses of the GPUs whose carve differs from
-        the layout, or None (not checked), asked after each discovery.
+        the layout, or None (not checked), asked after each discovery;
+        ``history``: a history.Writer each round is appended to, or None.
         """
         self.discover = discover
         self.sampler = sampler
@@ -78,6 +80,7 @@ class Monitor:
         self.rounds = 0
         self._host = None
         self.drift = drift
+        self.history = history
         self._drift = None
         self.sample_seconds = 0.0
 
@@ -122,6 +125,8 @@ class Monitor:
                     event.state, event.scope, event.subject, event.summary,
                     event.value)
         self._emit(host_sample, events)
+        if self.history is not None:
+            self.history.append(host_sample)
         self.state.counters = self.counters
         return host_sample, events
 
@@ -192,7 +197,13 @@ def from_conf(conf, hostname=None):
         def read_domains(warnings):
             return attribution.libvirt_domains(group.libvirt_uri, warnings)
         domains = read_domains
+    history = None
+    if group.history_keep:
+        history = history_mod.Writer(
+            group.history_file or history_mod.default_path(
+                conf.gpuvirt.state_dir), group.history_keep)
     return Monitor(
+        history=history,
         discover=lambda: backends.discover_from_conf(conf, hostname),
         drift=drift_mod.from_conf(conf, hostname),
         sampler=sampler, rules=rules_mod.default_rules(group),

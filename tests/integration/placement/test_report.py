@@ -166,3 +166,50 @@ class TestReport(base.BaseTestCase):
         self.assertEqual(2, code)
         self.assertIn('--plot needs matplotlib', err)
         self.assertFalse(os.path.exists(path))
+
+    def write_history(self):
+        """Three monitor rounds on two GPUs, as the monitor writes them."""
+        path = os.path.join(self.tmp, 'history.jsonl')
+        with open(path, 'w') as stream:
+            for t, (a, b) in ((1000.0, (10, 30)), (1060.0, (50, 70)),
+                              (1120.0, (90, 10))):
+                stream.write(json.dumps({'t': t, 'host': 'node01', 'gpus': {
+                    '0000:3b:00.0': {'gpu_util': a},
+                    '0000:5e:00.0': {'gpu_util': b}}}) + '\n')
+        return path
+
+    @staticmethod
+    def png_height(path):
+        with open(path, 'rb') as f:
+            header = f.read(24)
+        return int.from_bytes(header[20:24], 'big')
+
+    def test_utilization_over_time_from_the_monitor_history(self):
+        path = self.write_history()
+        out, _ = self.report('-f', 'json', '--history', path)
+        over_time = json.loads(out)['utilization_over_time']
+        self.assertEqual(3, over_time['rounds'])
+        self.assertEqual(1000.0, over_time['start'])
+        self.assertEqual(1120.0, over_time['end'])
+        self.assertEqual([[1000.0, 20.0], [1060.0, 60.0], [1120.0, 50.0]],
+                         over_time['series'])
+        self.assertEqual(60.0, over_time['peak'])
+        out, _ = self.report('--history', path)
+        self.assertIn('GPU utilization over time (monitor history): 3 '
+                      'rounds', out)
+        # The picture gains the chart below the slots.
+        plain = os.path.join(self.tmp, 'plain.png')
+        empty = placement_base.write_file(self.tmp, 'empty.jsonl', '')
+        self.report('--plot', plain, '--history', empty)
+        charted = os.path.join(self.tmp, 'charted.png')
+        self.report('--plot', charted, '--history', path)
+        self.assertGreater(self.png_height(charted),
+                           self.png_height(plain) + 200)
+
+    def test_a_missing_history_file_is_a_usage_error(self):
+        code, _, err = self.gpuvirt('report', '--state-dir', self.state,
+                                    '--history',
+                                    os.path.join(self.tmp, 'nope.jsonl'))
+        self.assertEqual(2, code)
+        self.assertIn('--history', err)
+        self.assertIn('history_file', err)

@@ -12,8 +12,10 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""Layout drift: computed by the daemon with the layout's planner, the
-alert raised once and cleared once."""
+"""Layout drift: computed by the daemon with the layout's planner.
+
+The alert is raised once and cleared once.
+"""
 
 import os
 
