@@ -36,6 +36,7 @@ from oslo_log import log as logging
 import gpuvirt_nova
 from gpuvirt_nova.cmd import common
 from gpuvirt_nova.cmd import nova_demo
+from gpuvirt_nova.cmd import report as report_cmd
 from gpuvirt_nova.demo import carving
 from gpuvirt_nova.demo import placement as demo
 from gpuvirt_nova import exception
@@ -201,6 +202,10 @@ class Demo(common.Lister):
         parser.add_argument('--state-dir', metavar='DIR',
                             help='Where the demo keeps its simulated hosts '
                                  'and Placement database.')
+        parser.add_argument('--plot', metavar='FILE.png',
+                            help='End with the cluster report\'s picture '
+                                 'of every GPU\'s slots (needs '
+                                 'matplotlib).')
         return parser
 
     @staticmethod
@@ -278,6 +283,9 @@ class Demo(common.Lister):
                         connection.client, hosts, parsed_args.requests,
                         policy=parsed_args.policy, seed=parsed_args.seed,
                         progress=progress, configured_mix=mix, **shape)]
+                if not parsed_args.compare and not external:
+                    report_cmd.demo_ending(self.app, connection.client,
+                                           parsed_args.plot)
             except placement_client.PlacementError as exc:
                 raise exception.GpuvirtError(str(exc))
             finally:

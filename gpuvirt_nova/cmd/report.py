@@ -187,6 +187,24 @@ def history_path(conf, given=None):
         conf.gpuvirt.state_dir)
 
 
+def demo_ending(app, client, plot_path=None):
+    """The report the demo ends with: text on stderr, the picture if asked.
+
+    stderr, so the demo's own ``-f json`` output stays one document.
+    """
+    try:
+        gpus = report.read(client)
+    except placement_client.PlacementError as exc:
+        raise exception.GpuvirtError(str(exc))
+    data = report.build(gpus, app.conf.gpuvirt_scheduler.typical_requests)
+    app.stderr.write('\nCluster report (gpuvirt-nova report):\n%s\n'
+                     % _table(data))
+    if plot_path:
+        plot(data, plot_path)
+        app.stderr.write('wrote %s\n' % plot_path)
+    return data
+
+
 class Report(command.Command):
     """Report GPU utilization, fragmentation, idle and fenced GPUs."""
 

@@ -30,6 +30,8 @@ from gpuvirt_nova.placement import drain as placement_drain
 from gpuvirt_nova.placement import naming
 from gpuvirt_nova.scheduler import gpu_level
 from tests.integration.placement import base as placement_base
+from tests.integration.placement import test_demo
+from tests.unit.cmd import cli as cli_fixture
 
 SPEC = '4xA100-PCIE-40GB:mig'
 LAYOUT = """
@@ -213,3 +215,30 @@ class TestReport(base.BaseTestCase):
         self.assertEqual(2, code)
         self.assertIn('--history', err)
         self.assertIn('history_file', err)
+
+
+class TestDemoEndsWithTheReport(base.BaseTestCase):
+
+    def test_report_and_picture_after_the_demo(self):
+        tmp = placement_base.scratch_tmp(self)
+        path = placement_base.write_file(tmp, 'layout.yaml',
+                                         test_demo.LAYOUT)
+        picture = os.path.join(tmp, 'demo.png')
+        code, out, err = self.useFixture(cli_fixture.CliFixture()).cli(
+            'demo', '--hosts', '1', '--requests', '5', '--layout', path,
+            '--state-dir', tmp, '-f', 'json', '--plot', picture)
+        self.assertEqual(0, code, err)
+        # stdout stays the demo's one JSON document.
+        total = json.loads(out)[-1]
+        self.assertEqual('TOTAL', total['host'])
+        report_text = err.split('Cluster report (gpuvirt-nova report):')[1]
+        # The report reads Placement after the run: the demo's numbers.
+        self.assertIn('GPUs: 2  utilization: %.1f%%'
+                      % (100.0 * total['util']), report_text)
+        used = sum(int(line.split()[1].split('/')[0])
+                   for line in report_text.splitlines()
+                   if ' reserved ' in line)
+        self.assertEqual(total['used']['used'], used)
+        self.assertIn('wrote %s' % picture, err)
+        with open(picture, 'rb') as f:
+            self.assertEqual(PNG_MAGIC, f.read(8))
