@@ -29,6 +29,7 @@ each guest's instance back at its placement with the same VF before any
 guest starts.
 """
 
+from nova import exception as nova_exception
 from oslo_log import log as logging
 
 from gpuvirt_nova.dynamic import carve as carve_mod
@@ -147,6 +148,26 @@ class DynamicGpuMixin(object):
                  '(%s %s)', carved.profile, carved.start, address,
                  carved.vgpu_type, carved.ident, instance_uuid=instance_uuid)
         return carved
+
+    def _refuse_dynamic_live_migration(self, instance):
+        """Live migration of a guest on a dynamic GPU is not built yet.
+
+        The destination would need its MIG instance carved before the
+        guest arrives; refusing in the source's pre-check leaves the
+        guest running where it is, with the reason in the migration.
+        """
+        path = getattr(self._gpu_hardware(), 'records_path', None)
+        if not path:
+            return
+        try:
+            carved = records_mod.Records(path).of(instance.uuid)
+        except exception.GpuvirtError:
+            carved = []
+        if carved:
+            raise nova_exception.MigrationPreCheckError(reason=(
+                'the guest has a MIG instance carved on dynamic GPU %s; '
+                'live migration of guests on dynamic GPUs is not '
+                'supported yet: cold migrate it instead' % carved[0].gpu))
 
     def _dynamic_collect(self):
         """Uncarve what no defined domain and no claim refers to.

@@ -53,6 +53,7 @@ class LiveMigrationMixin(object):
     def check_can_live_migrate_source(self, context, instance,
                                       dest_check_data,
                                       block_device_info=None):
+        self._refuse_dynamic_live_migration(instance)
         data = super().check_can_live_migrate_source(
             context, instance, dest_check_data,
             block_device_info=block_device_info)
