@@ -181,6 +181,11 @@ class Sampler:
         result = sample_mod.HostSample(
             hostname=self.hostname or host.hostname, timestamp=now,
             driver_version=host.driver_version)
+        if not self.started and self.why_not and self.nvml is not None:
+            # NVML failed to start (a driver/library version mismatch
+            # while the driver is upgraded, the driver not yet loaded):
+            # try again each round, so metrics come back without a restart.
+            self.start()
         if not self.started:
             result.warnings.append('no metrics: %s' % self.why_not)
             result.gpus = [sample_mod.GpuSample(address=g.address,

@@ -151,3 +151,24 @@ class SamplerTests(base.BaseTestCase):
         self.host.set_telemetry(self.pf, ecc_dbe_total=1)
         self.assertEqual({self.pf: fence.ECC_DBE},
                          fence.probe(self.host.nvml(), [self.pf]))
+
+    def test_nvml_failing_to_start_is_retried_each_round(self):
+        self.host.inject_failure(
+            'nvmlInit', nvml_error=pynvml.NVML_ERROR_LIB_RM_VERSION_MISMATCH)
+        sampler = sampler_mod.Sampler(self.host.nvml(), 'node1')
+        self.addCleanup(sampler.close)
+        self.assertFalse(sampler.start())
+        self.assertFalse(sampler.absent)
+        first = sampler.sample(self.hw, 1.0)
+        self.assertIn('gpu_util', first.gpus[0].metrics)
+        self.assertEqual([], first.warnings)
+
+    def test_a_timeout_on_one_gpu_leaves_the_others_sampled(self):
+        self.host.set_gpu_nvml_error(self.pf, pynvml.NVML_ERROR_TIMEOUT)
+        _s, result = self.sample()
+        sick, well = result.gpus
+        self.assertEqual({}, {k: v for k, v in sick.metrics.items()
+                              if v is not None})
+        self.assertIn('gpu_util', well.metrics)
+        self.assertTrue(any('Timeout' in w or 'timeout' in w.lower()
+                            for w in result.warnings), result.warnings)
