@@ -141,7 +141,8 @@ class Doctor(common.Lister):
                     use_nvml=use_nvml)
                 facts = self.host_facts(
                     parsed_args, host, sim_host.sysfs_root, True,
-                    sim_host.nvml() if use_nvml else None)
+                    sim_host.nvml() if use_nvml else None,
+                    state_directory=sim_host.root)
         else:
             root = parsed_args.sysfs_root or conf.gpuvirt.sysfs_root
             discover.check_sysfs_root(root, '--sysfs-root' if
@@ -154,14 +155,15 @@ class Doctor(common.Lister):
             facts = self.host_facts(
                 parsed_args, host, root, False,
                 discover.nvml_module(discover.AUTO, root) if use_nvml
-                else None)
+                else None, state_directory=conf.gpuvirt.state_dir)
         findings = services.run_host(facts)
         if parsed_args.host or parsed_args.all_hosts:
             findings += cluster.run_cluster(
                 self.cluster_facts(parsed_args, facts))
         return findings
 
-    def host_facts(self, parsed_args, host, root, simulated, nvml=None):
+    def host_facts(self, parsed_args, host, root, simulated, nvml=None,
+                   state_directory=None):
         conf = self.app.conf
         on_this_machine = os.path.realpath(root) == os.path.realpath('/')
         nova_files = parsed_args.nova_conf or list(
@@ -175,6 +177,8 @@ class Doctor(common.Lister):
         facts.nvlink_unknown = unknown
         if parsed_args.flavors:
             facts.flavors = flavors_mod.load(parsed_args.flavors)
+        facts.dynamic, facts.dynamic_carves, facts.dynamic_error = \
+            gather.read_dynamic(state_directory)
         if on_this_machine and not simulated:
             facts.versions = gather.read_versions()
             facts.privsep = gather.read_privsep()
@@ -187,7 +191,8 @@ class Doctor(common.Lister):
                     layout, host, host.hostname,
                     common.selected_layout(conf, parsed_args),
                     conf.gpuvirt_layout.default_vgpu_types,
-                    conf.gpuvirt_layout.create_compute_instances)
+                    conf.gpuvirt_layout.create_compute_instances,
+                    frozenset(facts.dynamic))
         return facts
 
     def cluster_facts(self, parsed_args, host_facts):

@@ -112,6 +112,12 @@ class HostFacts:
     #: The flavors to check against this host ([Flavor]); None when none
     #: were given.
     flavors: list = None
+    #: Dynamic GPUs: {address: owner entry} from the owner record layout
+    #: apply writes, and {instance uuid: [Carved]} the driver keeps;
+    #: ``dynamic_error`` says why they could not be read.
+    dynamic: dict = dataclasses.field(default_factory=dict)
+    dynamic_carves: dict = dataclasses.field(default_factory=dict)
+    dynamic_error: str = None
 
 
 @dataclasses.dataclass(frozen=True)

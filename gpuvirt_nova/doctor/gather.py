@@ -175,8 +175,25 @@ def read_privsep():
                 ['sudo', '-n', 'true']) is not None}
 
 
+def read_dynamic(directory):
+    """(owner entries, driver's carves, error) of the host's dynamic GPUs.
+
+    ``directory``: ``[gpuvirt] state_dir`` (a simulated host's own
+    directory when simulated), where both records live.
+    """
+    from gpuvirt_nova.dynamic import records
+    from gpuvirt_nova.layout import owners
+    if not directory:
+        return {}, {}, None
+    try:
+        return (owners.read(owners.path_in(directory)),
+                records.Records(records.path_in(directory)).load(), None)
+    except exception.GpuvirtError as exc:
+        return {}, {}, str(exc)
+
+
 def layout_plan(path, host, node, select=None, defaults=None,
-                compute_instances=True):
+                compute_instances=True, dynamic_now=()):
     """(Plan, targets, error): the layout's plan for ``node`` on ``host``.
 
     (None, None, None) when the layout names no such node.
@@ -189,8 +206,8 @@ def layout_plan(path, host, node, select=None, defaults=None,
                                           defaults)
     except exception.UsageError as exc:
         return None, None, str(exc)
-    return plan_mod.make_plan(targets, host, compute_instances), targets, \
-        None
+    return plan_mod.make_plan(targets, host, compute_instances,
+                              dynamic_now), targets, None
 
 
 def provider_host(name):

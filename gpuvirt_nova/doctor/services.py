@@ -21,6 +21,7 @@ Pure, like :mod:`gpuvirt_nova.doctor.checks`: they read the
 import json
 
 from gpuvirt_nova.doctor import checks
+from gpuvirt_nova.doctor import dynamic
 from gpuvirt_nova.doctor import facts as facts_mod
 from gpuvirt_nova.doctor import flavors
 
@@ -184,6 +185,7 @@ HOST_CHECKS = (
     checks.check_topology,
     checks.check_catalog_drift,
     checks.check_layout,
+    dynamic.check_dynamic_gpus,
     check_nova_conf,
     check_versions,
     check_privsep,

@@ -103,7 +103,7 @@ MAY_LOAD = {
     'monitor': {'hardware', 'exception', 'conf'},
     # Empty room so far: the doctor checks what the other rooms decide.
     'doctor': {'hardware', 'exception', 'conf', BACKENDS, 'layout',
-               'placement'},
+               'placement', 'dynamic'},
     # The CLI over everything, but a command that only reads never starts
     # oslo.privsep (the wiring imports it when a host is written).
     'cmd': {'hardware', 'exception', 'conf', BACKENDS, 'layout',
