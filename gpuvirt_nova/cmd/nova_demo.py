@@ -17,6 +17,10 @@
 Real Nova API, scheduler, conductor and compute (with our driver) and real
 Placement, all in this process, on simulated GPU hosts: shows which host,
 which GPU provider and which device every server's vGPU landed on.
+``--scheduler`` shows our scheduler plugins at work instead: a user
+refused at ``max_jobs_per_user`` while another is served, fair share
+refusing the over-share project, and pack vs spread placing the same
+requests differently.
 """
 
 import logging
@@ -40,6 +44,10 @@ class NovaDemo(common.Lister):
                             metavar='VGPU_TYPE',
                             help='vGPU type of a flavor (repeatable; default '
                                  'A100-2-10C and A100-3-20C)')
+        parser.add_argument('--scheduler', action='store_true',
+                            help='show the scheduler plugins instead: '
+                                 'per-user cap, fair share, pack vs spread '
+                                 '(two hosts, ten A100-4C per GPU)')
         return parser
 
     def take_action(self, parsed_args):
@@ -64,6 +72,9 @@ class NovaDemo(common.Lister):
                 handler.setLevel(logging.WARNING)
             logging.getLogger('nova').setLevel(logging.WARNING)
         from gpuvirt_nova.demo import nova as inprocess
+        if parsed_args.scheduler:
+            return (('Act', 'User/project', 'Server', 'Host', 'Outcome'),
+                    inprocess.run_scheduler_demo())
         rows = inprocess.run_demo(hosts=parsed_args.hosts,
                                   servers=parsed_args.servers,
                                   types=parsed_args.types)
