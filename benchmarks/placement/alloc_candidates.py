@@ -151,11 +151,15 @@ class Database:
 
 
 def measure(backend, model, sizes, repeat=3, gpus=8, slots=7, host=None,
-            progress=None):
+            progress=None, syncs=None):
     """Rows ``(backend, model, hosts, query, candidates, median s)``.
 
     Hosts are added to one database up to each size in ``sizes`` in turn,
-    and every query is timed at each size.
+    and every query is timed at each size. With a list ``syncs``, each
+    step of ``model`` ours also appends ``(backend, hosts, hosts added,
+    seconds, reads, writes, steady writes)``: the production sync of the
+    hosts added, then the last host synced again (a steady state writes
+    nothing).
     """
     host = host or template_host(gpus)
     database = Database(backend)
@@ -169,6 +173,8 @@ def measure(backend, model, sizes, repeat=3, gpus=8, slots=7, host=None,
             else naming.resource_class(TYPE)
         built = 0
         for size in sorted(sizes):
+            client.reset_counts()
+            start = time.perf_counter()
             for index in range(built, size):
                 hostname = 'bench%04d' % (index + 1)
                 if model == 'upstream':
@@ -176,6 +182,13 @@ def measure(backend, model, sizes, repeat=3, gpus=8, slots=7, host=None,
                                       [g.address for g in host.gpus], slots)
                 else:
                     add_our_host(client, hostname, host, slots)
+            spent = time.perf_counter() - start
+            if syncs is not None and model == 'ours':
+                reads, writes = client.reads, client.writes
+                client.reset_counts()
+                add_our_host(client, hostname, host, slots)
+                syncs.append((backend, size, size - built, spent, reads,
+                              writes, client.writes))
             built = size
             for name, query in queries(rc).items():
                 count, median = time_query(client, query, repeat)
@@ -240,7 +253,7 @@ def main(argv=None):
         parser.error('--models takes upstream,ours; --backend sqlite,mysql')
     host = template_host(args.gpus)
     start = time.perf_counter()
-    rows = []
+    rows, syncs = [], []
 
     def show(row):
         sys.stderr.write('%s %-8s %4d hosts  %-30s %7d candidates  %.3f s\n'
@@ -248,9 +261,17 @@ def main(argv=None):
     for backend in backends:
         for model in models:
             rows += measure(backend, model, args.hosts, args.repeat,
-                            args.gpus, args.slots, host, show)
+                            args.gpus, args.slots, host, show, syncs)
     print(table(rows) if len(models) == 2 else '\n'.join(
         '| %s | %s | %d | %s | %d | %.3f s |' % row for row in rows))
+    if syncs:
+        print('\n| backend | hosts | hosts added | sync time | per host | '
+              'reads | writes | steady-state writes |\n'
+              '|---|---|---|---|---|---|---|---|')
+        for b, size, added, spent, reads, writes, steady in syncs:
+            print('| %s | %d | %d | %.1f s | %.0f ms | %d | %d | %d |'
+                  % (b, size, added, spent, 1e3 * spent / max(added, 1),
+                     reads, writes, steady))
     print('\nwall time %.0f s' % (time.perf_counter() - start))
 
 

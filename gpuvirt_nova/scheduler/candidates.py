@@ -286,16 +286,18 @@ def _score_group(group):
     local = np.array(group['local'])
     order = np.lexsort((local, tight, score, host))
     spread = space.free[before].sum(axis=1) / capacity
-    out = {}
     bounds = np.searchsorted(host[order], np.arange(len(group['roots']) + 1))
-    for h, root in enumerate(group['roots']):
-        picked = order[bounds[h]:bounds[h + 1]]
-        best = picked[0]
-        pack = -float(deltas[best] / 1000.0
-                      + scoring.PACK_BLEND * left[best]) \
-            if finite[best] else -1.0 - scoring.PACK_BLEND
-        out[root] = (local[picked].tolist(), pack, float(spread[h]))
-    return out
+    # NOTE: every host has a candidate; one array pass for all the hosts'
+    # best candidates, then plain lists (no numpy scalar per host).
+    best = order[bounds[:-1]]
+    with np.errstate(invalid='ignore'):
+        packs = np.where(finite[best], -(deltas[best] / 1000.0
+                                         + scoring.PACK_BLEND * left[best]),
+                         -1.0 - scoring.PACK_BLEND).tolist()
+    ordered, spreads = local[order].tolist(), spread.tolist()
+    cuts = bounds.tolist()
+    return {root: (ordered[cuts[h]:cuts[h + 1]], packs[h], spreads[h])
+            for h, root in enumerate(group['roots'])}
 
 
 def apply_candidate(gpus, candidate):

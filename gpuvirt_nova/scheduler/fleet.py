@@ -201,15 +201,19 @@ def _add_units(group, found, slots, index, plain):
     c = len(group['host'])
     for candidate in found:
         unit = c << (3 * _BITS)
-        for uuid, alloc in candidate.get('allocations', {}).items():
+        # NOTE: Placement's schema has 'allocations' and 'resources'
+        # (a KeyError would only keep Placement's order, see the filter).
+        for uuid, alloc in candidate['allocations'].items():
             slot = slots.get(uuid)
             if slot is None:
                 if uuid in plain or not _classes_of(
-                        tuple(alloc.get('resources', ()))):
+                        tuple(alloc['resources'])):
                     continue
                 unjudged.append(c)
                 break
-            for rc, amount in alloc.get('resources', {}).items():
+            if slot < 0:
+                continue
+            for rc, amount in alloc['resources'].items():
                 r = index.get(rc)
                 if r is None:
                     if rc.startswith(VGPU_PREFIX):
@@ -265,6 +269,8 @@ def score_hosts(gpus, hosts, mix_weights=None):
         group['roots'].append(root)
         group['starts'].extend(map(cls.start.__getitem__, kids))
         slots = dict(zip(listed, range(len(listed))))
+        if root in plain:
+            slots[root] = -1
         _add_units(group, found, slots, cls.index, plain)
         group['host'].extend([h] * len(found))
         group['local'].extend(range(len(found)))

@@ -28,10 +28,10 @@ from tests.integration.placement import base as placement_base
 
 class TestAllocationCandidateCounts(base.BaseTestCase):
 
-    def _counts(self, model):
+    def _counts(self, model, syncs=None):
         backend = 'mysql' if os.environ.get(placement_base.DB_URL_ENV) \
             else 'sqlite'
-        rows = bench.measure(backend, model, [1, 2], repeat=1)
+        rows = bench.measure(backend, model, [1, 2], repeat=1, syncs=syncs)
         return {(hosts, query): count
                 for _, _, hosts, query, count, _ in rows}
 
@@ -46,7 +46,12 @@ class TestAllocationCandidateCounts(base.BaseTestCase):
                          counts[(2, '2 vGPU, group_policy=isolate')])
 
     def test_per_gpu_model_enumerates_gpus_not_vfs(self):
-        counts = self._counts('ours')
+        syncs = []
+        counts = self._counts('ours', syncs)
+        # Each step's hosts were written; syncing one again writes nothing.
+        self.assertEqual([(1, 1), (2, 1)], [s[1:3] for s in syncs])
+        self.assertTrue(all(s[5] > 0 for s in syncs), syncs)
+        self.assertEqual([0, 0], [s[6] for s in syncs])
         self.assertEqual(8, counts[(1, '1 vGPU')])
         # Both groups may share a GPU (it has 7 slots) unless isolated.
         self.assertEqual(8 * 8, counts[(1, '2 vGPU, group_policy=none')])
