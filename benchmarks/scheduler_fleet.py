@@ -372,7 +372,8 @@ def measure(fleet, requests, control=False):
                            return_value=client), \
             mock.patch.object(manager.SchedulerManager, '__init__',
                               return_value=None), \
-            mock.patch('nova.compute.utils.notify_about_scheduler_action'), \
+            mock.patch('nova.compute.utils.notify_about_scheduler_action',
+                       new=lambda *args, **kwargs: None), \
             mock.patch.object(objects.service,
                               'get_minimum_version_all_cells',
                               return_value=objects.service.SERVICE_VERSION):

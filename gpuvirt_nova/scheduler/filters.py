@@ -48,6 +48,7 @@ from nova.scheduler import utils as nova_utils
 from oslo_log import log as logging
 
 from gpuvirt_nova import conf
+from gpuvirt_nova.scheduler import admitted as admitted_mod
 from gpuvirt_nova.scheduler import candidates
 from gpuvirt_nova.scheduler import fleet
 from gpuvirt_nova.scheduler import geometry
@@ -66,6 +67,9 @@ READS = reads_mod.PlacementReads()
 reads_mod.install_tap(READS)
 #: The layout file's scheduler options, kept current per request.
 LAYOUT = layout_options.LayoutOptions(CONF)
+#: Requests VGPUUserLimitFilter admitted that Placement shows no claim of
+#: yet (concurrent boots of one user; see admitted.py).
+ADMITTED = admitted_mod.Admitted()
 #: Dynamic GPUs' placement geometry (it reads READS from this module).
 VGPUGeometryFilter = geometry.VGPUGeometryFilter
 
@@ -219,21 +223,42 @@ class _AdmissionFilter(filters.BaseHostFilter):
 
 
 class VGPUUserLimitFilter(_AdmissionFilter):
-    """At most ``max_jobs_per_user`` vGPUs per user at a time."""
+    """At most ``max_jobs_per_user`` vGPUs per user at a time.
+
+    The user's other requests this process admitted and Nova has not
+    claimed yet count as in use (:mod:`admitted`): concurrent boots of
+    one user get past the cap by at most one request per scheduler
+    process, not all of them.
+    """
+
+    admitted = ADMITTED
 
     def refusal(self, spec_obj):
         limit = CONF.gpuvirt_scheduler.max_jobs_per_user
         if not limit:
             return None
-        asked = limits.vgpu_count(self.asked(spec_obj))
+        wanted = self.asked(spec_obj)
+        asked = limits.vgpu_count(wanted)
         if not asked:
             return None
-        in_use = limits.vgpu_count(self.reads.user_usages(spec_obj))
+        key = reads_mod.request_key(spec_obj)
+        user, project = spec_obj.user_id, spec_obj.project_id
         source = limits.LIMIT_FROM_LAYOUT \
             if self.layout.source_of('max_jobs_per_user') == 'layout' \
             else limits.LIMIT_FROM_CONFIG
-        return limits.check_user_limit(spec_obj.user_id, spec_obj.project_id,
-                                       in_use, asked, limit, source)
+        with self.admitted.deciding(user, project):
+            pending = limits.vgpu_count(admitted_mod.unclaimed(
+                self.admitted, key, user, project,
+                self.reads.holds_allocation))
+            in_use = limits.vgpu_count(self.reads.user_usages(spec_obj))
+            reason = limits.check_user_limit(user, project, in_use + pending,
+                                             asked, limit, source)
+            if reason is None:
+                self.admitted.add(
+                    key, spec_obj, user, project, wanted,
+                    spec_obj.instance_uuid
+                    if spec_obj.obj_attr_is_set('instance_uuid') else None)
+        return reason
 
 
 class VGPUFairShareFilter(_AdmissionFilter):

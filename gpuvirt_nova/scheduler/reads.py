@@ -324,6 +324,14 @@ class PlacementReads:
             return held
         return self._cached(spec_obj, 'consumer', load)
 
+    def holds_allocation(self, consumer):
+        """Whether Placement shows an allocation of ``consumer``.
+
+        A read each time: the answer changes when Nova claims.
+        """
+        data = self._get_json('/allocations/%s' % consumer, USAGES_VERSION)
+        return bool((data or {}).get('allocations'))
+
     def managed_gpus(self, max_age):
         """How many managed GPU providers Placement has (None: unknown).
 

@@ -14,6 +14,7 @@
 
 """Nova filters and weigher, on Nova's own HostState test objects."""
 
+import gc
 import os
 from unittest import mock
 
@@ -26,6 +27,7 @@ from oslo_config import fixture as config_fixture
 from oslotest import base
 
 from gpuvirt_nova import conf
+from gpuvirt_nova.scheduler import admitted as admitted_mod
 from gpuvirt_nova.scheduler import filters
 from gpuvirt_nova.scheduler import layout_options
 from gpuvirt_nova.scheduler import reads
@@ -185,10 +187,13 @@ class _AdmissionBase(_Base):
     #: The request's provider summaries (Nova's allocation candidates).
     summaries = {}
 
-    def _filter(self):
+    def _filter(self, admitted=None):
         filt = self.FILTER()
         filt.reads = self.reads_for(self.summaries, self.answers,
                                     self.migrations)
+        # Each check alone, unless a test shares one ledger on purpose.
+        filt.admitted = admitted if admitted is not None \
+            else admitted_mod.Admitted()
         return filt
 
     def moving(self, vgpus=1):
@@ -281,6 +286,36 @@ class UserLimitFilterTest(_AdmissionBase):
         spec = _spec('alice')
         spec.scheduler_hints = {'_nova_check_type': ['rebuild']}
         self.assert_passes(spec)
+
+    def test_concurrent_boots_of_one_user_pass_one_at_a_time(self):
+        # bob holds 1 of 3: two boots in flight together (Placement shows
+        # neither claim yet) pass, the third is refused.
+        ledger = admitted_mod.Admitted()
+        first, second, third = (_spec('bob', instance='i%d' % i)
+                                for i in (1, 2, 3))
+        for spec in (first, second, third):
+            self.answers['/allocations/%s' % spec.instance_uuid] = {
+                'allocations': {}}
+        for spec in (first, second):
+            self._filter(ledger).filter_all(['h1'], spec)
+        err = self.assertRaises(nova_exception.NoValidHost,
+                                self._filter(ledger).filter_all, ['h1'],
+                                third)
+        self.assertIn('user bob in project p1 holds 3 vGPU(s)', str(err))
+        # Placement shows the first claim: counted there, not twice.
+        self.answers['/usages?project_id=p1&user_id=bob'] = {
+            'usages': {fx.rc('A100-4C'): 2}}
+        self.answers['/allocations/i1'] = {'allocations': {
+            'g': {'resources': {fx.rc('A100-4C'): 1}}}}
+        err = self.assertRaises(nova_exception.NoValidHost,
+                                self._filter(ledger).filter_all, ['h1'],
+                                third)
+        self.assertIn('holds 3 vGPU(s)', str(err))
+        # The second request ended without a claim: bob may boot again.
+        del second, spec
+        gc.collect()
+        self.assertEqual(['h1'], self._filter(ledger).filter_all(['h1'],
+                                                                 third))
 
 
 class FairShareFilterTest(_AdmissionBase):
