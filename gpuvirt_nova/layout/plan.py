@@ -281,12 +281,14 @@ def plan_gpu(target, gpu, hostname=None, compute_instances=True,
         if resize_vfs and current_vfs else set()
     need = collections.Counter(wanted_types)
     remove = []
+    kept_mdevs = set()
     for parent, name, mdev in existing_vgpus(gpu, gpu_model):
         vgpu_type = _find_type(gpu_model, name)
         on_gone_gi = vgpu_type is not None and vgpu_type.mig_backed and \
             (vgpu_type.mig_profile in gone_profiles or mig_changes)
         if need[name] > 0 and not on_gone_gi and parent not in lost_vfs:
             need[name] -= 1
+            kept_mdevs.add(mdev)
             continue
         remove.append((parent, name, mdev))
     for parent, name, mdev in remove:
@@ -325,7 +327,7 @@ def plan_gpu(target, gpu, hostname=None, compute_instances=True,
                          {'profile': gi.profile,
                           'start': gi.placement.start}))
     if wanted_types:
-        _plan_creates(result, target, gpu, need, hostname)
+        _plan_creates(result, target, gpu, need, hostname, kept_mdevs)
     return result
 
 
@@ -360,10 +362,18 @@ def _plan_dynamic(target, gpu, hostname, dynamic_now):
     return result
 
 
-def _plan_creates(result, target, gpu, need, hostname):
+def _plan_creates(result, target, gpu, need, hostname, kept_mdevs=()):
+    """Create what ``need`` still lacks.
+
+    A vGPU whose mdev (its layout UUID) is kept already exists: the
+    creates go to the vGPUs that do not, or a rerun after an apply cut
+    short would create a kept UUID again (EEXIST).
+    """
     via = delivery(gpu)
     for res in target.vgpus:
         if not res.type_name or need[res.type_name] <= 0:
+            continue
+        if mdev_uuid(hostname, gpu.address, res.name) in kept_mdevs:
             continue
         need[res.type_name] -= 1
         # NOTE: the id written is the one this host's driver lists for the
