@@ -133,6 +133,11 @@ def _list_call(nvml, func_name, handle, profile_id, c_type_name):
     return list(array[:count.value])
 
 
+#: What a value of an unexpected form raises while it is read.
+UNEXPECTED_ANSWERS = (TypeError, ValueError, AttributeError, IndexError,
+                      KeyError, OverflowError)
+
+
 class NvmlReader:
     """Reads every device of one initialized pynvml-like module."""
 
@@ -161,9 +166,22 @@ class NvmlReader:
     def read(self):
         driver = self.call('the host', 'nvmlSystemGetDriverVersion')
         count = self.call('the host', 'nvmlDeviceGetCount') or 0
+        if not isinstance(count, int) or isinstance(count, bool):
+            self.warn('NVML nvmlDeviceGetCount: expected a number of GPUs, '
+                      'got %r; no GPU is read through NVML' % (count,))
+            count = 0
         gpus = []
         for index in range(count):
-            gpu = self.read_device(index)
+            try:
+                gpu = self.read_device(index)
+            except UNEXPECTED_ANSWERS as exc:
+                # A binding or driver answering in a form we do not know:
+                # that GPU is left out of NVML's view (discovery says
+                # so), the others are read, nothing raises.
+                self.warn('NVML answered GPU index %d in an unexpected '
+                          'form (%s: %s); it is left out of what NVML '
+                          'reports' % (index, type(exc).__name__, exc))
+                continue
             if gpu is not None:
                 gpus.append(gpu)
         return NvmlView(available=True,
