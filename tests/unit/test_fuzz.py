@@ -265,6 +265,10 @@ class TestNvmlFuzz(_Examples):
         shutil.rmtree(cls.root, ignore_errors=True)
         super().tearDownClass()
 
+    def setUp(self):
+        super().setUp()
+        self.read_gpus = []
+
     @SETTINGS
     @hypothesis.given(st.data())
     def test_any_answer(self, data):
@@ -277,8 +281,16 @@ class TestNvmlFuzz(_Examples):
         self._read(data, always_real=('nvmlDeviceGetCount',
                                       'nvmlDeviceGetHandleByIndex'))
 
+    def test_the_fuzz_reaches_the_gpus(self):
+        # Not vacuous: some examples read GPUs, some leave them out.
+        self.test_any_answer_about_one_gpu()
+        self.assertIn(2, self.read_gpus)
+        self.assertLess(min(self.read_gpus), 2)
+
     def _read(self, data, always_real):
         real = self.sim_host.nvml()
+        real.nvmlInit()
+        self.addCleanup(real.nvmlShutdown)
         answers = {name: 'real' for name in always_real}
 
         class Faulty(object):
@@ -303,9 +315,11 @@ class TestNvmlFuzz(_Examples):
                 return call
 
         try:
-            nvml_mod.NvmlReader(Faulty()).read()
+            view = nvml_mod.NvmlReader(Faulty()).read()
         except exception.GpuvirtError:
-            pass
+            return
+        if always_real:
+            self.read_gpus.append(len(view.gpus))
 
 
 def _option_names():
