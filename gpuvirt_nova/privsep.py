@@ -73,9 +73,14 @@ def _pynvml():
 
 
 def _write_file(path, value):
-    """Write one sysfs attribute; OSError -> HardwareRefused."""
+    """Write one sysfs attribute; OSError -> HardwareRefused.
+
+    Only an existing regular file is opened: a sysfs attribute always
+    exists, so nothing is ever created, and a link is not followed.
+    """
     try:
-        with open(path, 'w') as f:
+        fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW)
+        with os.fdopen(fd, 'w') as f:
             f.write(value)
     except OSError as exc:
         raise writers.HardwareRefused(
