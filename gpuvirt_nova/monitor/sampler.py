@@ -305,8 +305,14 @@ class Sampler:
             self.call(address, 'nvmlDeviceRegisterEvents', handle,
                       _const(self.nvml, 'nvmlEventTypeXidCriticalError',
                              NVML_EVENT_TYPE_XID),
-                      self._event_set, warnings=warnings)
-        except Unsupported:
+                      self._event_set, strict=True)
+        except (Unsupported, GpuLost):
+            return False
+        except Failed as exc:
+            # Not watched yet: tried again at the next read of this GPU.
+            if warnings is not None:
+                warnings.append('NVML XID events on GPU %s: %s'
+                                % (address, exc))
             return False
         self._registered.add(address)
         return True

@@ -188,3 +188,11 @@ class HealthProbeTests(base.BaseTestCase):
         self.sim.set_telemetry(self.b, ecc_dbe_total=2)
         self.assertEqual({self.a: fence.GPU_LOST, self.b: fence.ECC_DBE},
                          fence.probe(self.sim.nvml(), [self.a, self.b]))
+
+    def test_a_gpu_that_could_not_be_watched_is_watched_later(self):
+        self.sim.inject_failure('nvmlDeviceRegisterEvents',
+                                nvml_error=pynvml.NVML_ERROR_UNKNOWN)
+        self.assertEqual({}, self.check())  # A not watched yet
+        self.assertEqual({}, self.check())  # now it is
+        self.sim.inject_xid(self.a, 79)
+        self.assertEqual({self.a: 'xid-79'}, self.check())
