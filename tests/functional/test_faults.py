@@ -24,6 +24,8 @@ VF (MIG-backed or time-sliced) and an mdev. Each case ends with the
 fault suite's audit (tests.functional.audit).
 """
 
+import functools
+
 import fixtures
 from keystoneauth1 import exceptions as ks_exceptions
 from nova import context as nova_context
@@ -34,6 +36,12 @@ from oslo_serialization import jsonutils
 import requests
 
 from gpuvirt_nova.demo import nova as inprocess
+from gpuvirt_nova.hardware import discover
+from gpuvirt_nova.layout import apply as apply_mod
+from gpuvirt_nova.layout import mdevs as layout_mdevs
+from gpuvirt_nova.layout import plan as plan_mod
+from gpuvirt_nova.layout import spec as layout_spec
+from gpuvirt_nova.layout import target as layout_target
 from gpuvirt_nova.virt import assign
 from tests.functional import audit
 from tests.functional import base
@@ -261,4 +269,82 @@ class PlacementFailingDuringSpawnTests(audit.FaultAuditMixin,
         self._placement_returns()
         server = self._create_server(flavor_id=self.flavor, networks='none')
         self.assertEqual(1, len(self.domain_keys('host1', server)))
+        self.assertEqual([], self.leaks('host1'))
+
+
+class RebootDuringBootTests(audit.FaultAuditMixin, base.GpuvirtTestBase):
+    """The host reboots; ``layout apply --boot`` is killed half-way.
+
+    A guest on each GPU. After the reboot the boot apply carves GPU 0
+    and is killed before GPU 1; nova-compute starts anyway. The guest
+    on GPU 0 gets its very VF back; the one on GPU 1 is reported and
+    not started without its vGPU. Once ``--boot`` is rerun, a hard
+    reboot gives it its VF back too.
+    """
+
+    def _boot_apply(self, hostname, kill_after=None):
+        """``layout apply --boot`` on the simulated host (no rollback)."""
+        sim_host = self.sims[hostname]
+        layout = layout_spec.load_file(self.layout_file(hostname))
+        read = functools.partial(discover.discover_host, sim_host, hostname)
+        targets = layout_target.resolve_node(layout.node(hostname), read())
+        started = []
+        options = apply_mod.Options(
+            force=True, mdevs=layout_mdevs.SimulatedMdevs(sim_host),
+            progress=started.append,
+            stop=lambda: kill_after is not None and
+            len(started) >= kill_after)
+        with fixtures.MockPatch('gpuvirt_nova.layout.apply._rollback'):
+            return apply_mod.apply(
+                targets, read, sim_host.writer(), hostname, options,
+                read_gpu=functools.partial(discover.discover_host_gpu,
+                                           sim_host))
+
+    def test_every_guest_gets_its_device_back_or_is_reported(self):
+        self.flags(resume_guests_state_on_host_boot=True)
+        self.start_gpu_compute('host1')
+        first = self._create_server(
+            flavor_id=self.vgpu_flavor('A100-2-10C'), networks='none')
+        second = self._create_server(
+            flavor_id=self.vgpu_flavor('A100-3-20C'), networks='none')
+        first_vf = self.one_vf('host1', first, 0, 'A100-2-10C')
+        second_vf = self.one_vf('host1', second, 1, 'A100-3-20C')
+        carve = self.carve_state('host1')
+
+        conn = self.computes['host1'].driver._host.get_connection()
+        inprocess.power_off_all(conn)
+        self.sims['host1'].reboot()
+        gpu0 = self.gpu_address('host1', 0)
+        steps = plan_mod.make_plan(
+            layout_target.resolve_node(layout_spec.load_file(
+                self.layout_file('host1')).node('host1'),
+                self.hardware('host1')), self.hardware('host1')).steps
+        results = self._boot_apply('host1', kill_after=len(
+            [s for s in steps if s.gpu == gpu0]))
+        self.assertEqual([apply_mod.APPLIED, apply_mod.INTERRUPTED],
+                         [r.status for r in results])
+
+        self.restart_compute_service('host1')
+        first = self._wait_for_state_change(first, 'ACTIVE')
+        self.assertEqual(first_vf, self.one_vf('host1', first, 0,
+                                               'A100-2-10C'))
+        second = self._wait_for_server_parameter(
+            second, {'OS-EXT-STS:vm_state': 'error'})
+        self.assertFalse(conn.lookupByUUIDString(second['id']).isActive())
+        self.assertIn('instance %s: its vGPU device(s) cannot be restored'
+                      % second['id'], self.stdlog.logger.output)
+
+        # --boot rerun: the host converges to the carve it had.
+        results = self._boot_apply('host1')
+        self.assertEqual([apply_mod.UNCHANGED, apply_mod.APPLIED],
+                         [r.status for r in results])
+        self.assertEqual(carve, self.carve_state('host1'))
+        self._reboot_server(second, hard=True)
+        second = self.api.get_server(second['id'])
+        self.assertEqual(second_vf, self.one_vf('host1', second, 1,
+                                                'A100-3-20C'))
+        # GPU 1 offered nothing while uncarved: the next periodic report
+        # offers it again, and the host is consistent.
+        self.computes['host1'].manager.update_available_resource(
+            nova_context.get_admin_context())
         self.assertEqual([], self.leaks('host1'))
