@@ -1,0 +1,27 @@
+# Copyright 2026 The gpuvirt-nova Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The Neutron API under gunicorn, its DB models loaded first.
+
+neutron-server imports every DB model before it serves; the bare WSGI
+entry point does not, and the first request then fails on an unconfigured
+SQLAlchemy mapper. Runs in the services' virtualenv, not the project's.
+"""
+
+from neutron.db.migration.models import head  # noqa: F401
+import sqlalchemy.orm
+
+sqlalchemy.orm.configure_mappers()
+
+from neutron.wsgi.api import application  # noqa: E402,F401
