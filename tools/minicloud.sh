@@ -4,6 +4,7 @@
 #   tools/minicloud.sh up       # start it (about two minutes), print its processes
 #   tools/minicloud.sh status   # processes, their memory and configuration files
 #   tools/minicloud.sh down     # stop every process it started, drop its databases
+#   tools/minicloud.sh restart compute-mig   # one nova-compute, stopped by PID and started again
 #
 # Keystone, Glance and the Neutron API do not share Nova's pins: they are
 # installed from tools/minicloud/requirements.txt (exact versions in
@@ -21,8 +22,8 @@ VENV=${GPUVIRT_VENV:-.venv}
 PYTHON=${PYTHON:-python3}
 action=${1:-}
 case "$action" in
-    up|down|status) ;;
-    *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+    up|down|status|restart) ;;
+    *) echo "usage: $0 up|down|status|restart COMPUTE" >&2; exit 2 ;;
 esac
 
 want=$(cat tools/minicloud/requirements.txt tools/minicloud/constraints.txt \
@@ -40,4 +41,4 @@ if [ "$action" = up ] && [ ! -f "$GPUVIRT_MINICLOUD_VENV/.installed" ]; then
     touch "$GPUVIRT_MINICLOUD_VENV/.installed"
 fi
 export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"
-exec "$VENV/bin/python" -m tools.minicloud.cloud "$action"
+exec "$VENV/bin/python" -m tools.minicloud.cloud "$@"

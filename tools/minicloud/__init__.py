@@ -12,4 +12,4 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""A multi-process OpenStack on 127.0.0.1 for end-to-end tests (tools/minicloud.sh)."""
+"""A multi-process OpenStack on 127.0.0.1 for end-to-end tests."""

@@ -183,9 +183,8 @@ def sync_schemas(cloud):
 def start_wsgi(cloud, service, venv):
     """gunicorn, no arguments, in the service's directory."""
     conf_dir = cloud.path(service)
-    configs_used = sorted(os.path.join(conf_dir, f)
-                          for f in os.listdir(conf_dir)
-                          if f.endswith(('.conf', '.py')))
+    configs_used = [os.path.join(conf_dir, f) for f in
+                    ['gunicorn.conf.py'] + configs.WSGI_CONFIGS[service]]
     argv = [sbin(cloud, venv, 'gunicorn')]
     procs.start(cloud.state_dir, service, argv, configs_used, cwd=conf_dir)
     return procs.load(cloud.state_dir)[-1]
@@ -246,28 +245,31 @@ def register_catalog(cloud):
     return conn
 
 
-def start_computes(cloud):
-    nv = cloud.nova_venv
+def carve(cloud, hostname):
+    """Create the simulated host and carve it, as ``layout apply`` does."""
+    cli = sbin(cloud, cloud.nova_venv, 'gpuvirt-nova')
+    sim_root = cloud.path(hostname, 'nova-sim', hostname)
+    if not os.path.isdir(sim_root):
+        run([cli, 'sim', 'create', sim_root, '%s@%s' % (
+            configs.COMPUTES[hostname]['spec'], hostname)], cloud,
+            '%s-carve' % hostname)
+    run([cli, 'layout', 'apply', cloud.path(hostname, 'layout.yaml'),
+         '--sim-root', sim_root, '--host', hostname], cloud,
+        '%s-carve' % hostname)
+
+
+def start_compute(cloud, hostname):
+    """``gpuvirt-nova-compute``, with Nova's fake libvirt standing in."""
     env = dict(os.environ)
     env['PYTHONPATH'] = os.pathsep.join(
         [os.path.join(cloud.repo, 'tools', 'minicloud', 'fakevirt'),
          env.get('PYTHONPATH', '')]).rstrip(os.pathsep)
-    cli = sbin(cloud, nv, 'gpuvirt-nova')
-    for hostname, host in configs.COMPUTES.items():
-        sim_root = cloud.path(hostname, 'nova-sim', hostname)
-        if not os.path.isdir(sim_root):
-            run([cli, 'sim', 'create', sim_root,
-                 '%s@%s' % (host['spec'], hostname)], cloud,
-                '%s-carve' % hostname)
-        compute_conf = cloud.path(hostname, 'nova-compute.conf')
-        run([cli, 'layout', 'apply', cloud.path(hostname, 'layout.yaml'),
-             '--sim-root', sim_root, '--host', hostname], cloud,
-            '%s-carve' % hostname)
-        conf_args = ['--config-file', cloud.path('nova', 'nova.conf'),
-                     '--config-file', compute_conf]
-        procs.start(cloud.state_dir, hostname,
-                    [sbin(cloud, nv, 'gpuvirt-nova-compute')] + conf_args,
-                    [cloud.path('nova', 'nova.conf'), compute_conf], env=env)
+    files = [cloud.path('nova', 'nova.conf'),
+             cloud.path(hostname, 'nova-compute.conf')]
+    argv = [sbin(cloud, cloud.nova_venv, 'gpuvirt-nova-compute')]
+    for path in files:
+        argv += ['--config-file', path]
+    procs.start(cloud.state_dir, hostname, argv, files, env=env)
 
 
 def start_service(cloud, binary):
@@ -309,7 +311,9 @@ def up(cloud):
         raise RuntimeError('already up (state in %s); run down first'
                            % cloud.state_dir)
     started = time.monotonic()
-    os.makedirs(cloud.state_dir, exist_ok=True)
+    # A fresh cloud: nothing of an earlier one (guests, carve, keys).
+    shutil.rmtree(cloud.state_dir, ignore_errors=True)
+    os.makedirs(cloud.state_dir)
     write_files(cloud)
     log('databases and RabbitMQ virtual host')
     recreate_databases(cloud)
@@ -331,7 +335,9 @@ def up(cloud):
     for service in ('placement', 'glance', 'neutron', 'nova'):
         procs.wait_http(cloud.port(service), service, records[service])
     log('APIs up; carving and starting the GPU computes')
-    start_computes(cloud)
+    for hostname in configs.COMPUTES:
+        carve(cloud, hostname)
+        start_compute(cloud, hostname)
     upload_image(conn, cloud)
     with open(cloud.path('clouds.yaml'), 'w') as f:
         f.write(configs.clouds_yaml(cloud, USERS))
@@ -350,6 +356,17 @@ def down(cloud):
         log('databases not dropped: %s' % exc)
     rabbit_vhost(cloud, create=False)
     log('databases and virtual host dropped')
+
+
+def restart(cloud, name):
+    """Stop one compute host's nova-compute by PID and start it again."""
+    if name not in configs.COMPUTES:
+        raise RuntimeError('restart: %r is not a compute host (one of %s)'
+                           % (name, ', '.join(configs.COMPUTES)))
+    stopped = procs.stop(cloud.state_dir, name)
+    log('stopped %s (PID %s)' % (name, ', '.join(map(str, stopped))))
+    start_compute(cloud, name)
+    log('started %s (PID %d)' % (name, procs.load(cloud.state_dir)[-1]['pid']))
 
 
 def status(cloud):
@@ -372,13 +389,18 @@ def status(cloud):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog='minicloud')
-    parser.add_argument('action', choices=('up', 'down', 'status'))
+    parser.add_argument('action', choices=('up', 'down', 'status',
+                                           'restart'))
+    parser.add_argument('name', nargs='?', help='restart: a compute host')
     args = parser.parse_args(argv)
     repo = os.path.dirname(os.path.dirname(os.path.dirname(
         os.path.abspath(__file__))))
     cloud = cloud_from_env(repo)
     try:
-        {'up': up, 'down': down, 'status': status}[args.action](cloud)
+        if args.action == 'restart':
+            restart(cloud, args.name)
+        else:
+            {'up': up, 'down': down, 'status': status}[args.action](cloud)
     except RuntimeError as exc:
         log('error: %s' % exc)
         return 1

@@ -25,6 +25,12 @@ import os
 #: Every service's port is ``port_base`` plus its offset.
 PORT_OFFSETS = {'keystone': 0, 'placement': 1, 'glance': 2, 'neutron': 3,
                 'nova': 4}
+#: What each WSGI service reads besides its gunicorn.conf.py.
+WSGI_CONFIGS = {'keystone': ['keystone.conf'],
+                'placement': ['placement.conf'],
+                'glance': ['glance-api.conf'],
+                'neutron': ['neutron.conf'],
+                'nova': ['api-paste.ini', 'nova.conf']}
 #: Databases, each prefixed with ``Cloud.db_prefix``.
 DATABASES = ('keystone', 'glance', 'neutron', 'placement', 'nova_api',
              'nova', 'nova_cell0')
@@ -140,6 +146,9 @@ def keystone_files(cloud):
         ('DEFAULT', []),
         ('database', [('connection', cloud.db('keystone'))]),
         ('token', [('provider', 'fernet')]),
+        # Cheap password hashes: every service authenticates often, on a
+        # small machine.
+        ('identity', [('password_hash_rounds', '4')]),
         ('fernet_tokens', [('key_repository',
                             cloud.path('keystone', 'fernet-keys'))]),
         # NOTE: receipts need a key directory of their own.

@@ -109,9 +109,9 @@ def _descendants(pid):
     return out
 
 
-def stop_all(state_dir, timeout=30):
-    """SIGTERM every recorded live process, then SIGKILL what remains."""
-    records = [r for r in load(state_dir) if alive(r)]
+def _stop(records, timeout):
+    """SIGTERM each live record, then SIGKILL what remains; their PIDs."""
+    records = [r for r in records if alive(r)]
     for record in reversed(records):
         _signal(record['pid'], signal.SIGTERM)
     deadline = time.monotonic() + timeout
@@ -121,8 +121,24 @@ def stop_all(state_dir, timeout=30):
         if alive(record):
             for pid in _descendants(record['pid']) + [record['pid']]:
                 _signal(pid, signal.SIGKILL)
+    return [r['pid'] for r in records]
+
+
+def stop_all(state_dir, timeout=30):
+    """Stop every recorded process; the names of those that were running."""
+    records = load(state_dir)
+    names = [r['name'] for r in records if alive(r)]
+    _stop(records, timeout)
     _save(state_dir, [])
-    return [r['name'] for r in records]
+    return names
+
+
+def stop(state_dir, name, timeout=30):
+    """Stop the processes recorded under ``name``; their PIDs."""
+    records = load(state_dir)
+    pids = _stop([r for r in records if r['name'] == name], timeout)
+    _save(state_dir, [r for r in records if r['name'] != name])
+    return pids
 
 
 def _signal(pid, signum):
