@@ -28,7 +28,7 @@ import fixtures
 from oslotest import base
 
 from tests.e2e import base as e2e_base
-from tests.unit import test_readme_recipes as readme
+from tests.unit import guide
 from tools.minicloud import configs
 from tools.minicloud import procs
 
@@ -47,10 +47,9 @@ def parse(text):
 
 class ConfigFilesTests(base.BaseTestCase):
 
-    def test_scheduler_enables_our_plugins_as_the_readme_says(self):
-        [ini] = [b for b in readme.blocks(readme.readme_section(
-            'Scheduling: which GPU, which host, who may have more'), 'ini')
-            if 'enabled_filters' in b]
+    def test_scheduler_enables_our_plugins_as_the_guide_says(self):
+        [ini] = [b for b in guide.blocks(guide.pages()['scheduler'], 'ini')
+                 if 'enabled_filters' in b]
         pairs = []
         for line in ini.split('[gpuvirt_scheduler]')[0].splitlines():
             key, sep, value = line.partition('=')

@@ -52,15 +52,16 @@ COMPUTES = collections.OrderedDict([
                  ('index: [1]', 'A100-3-20C', 2)]}),
 ])
 
-#: The scheduler's [filter_scheduler], as the README's "Scheduling"
-#: section tells operators (tests/unit/test_minicloud.py compares them).
+#: The scheduler's [filter_scheduler], as the operator guide tells
+#: operators (doc/source/scheduler.rst; tests/unit/test_minicloud.py
+#: compares them).
 SCHEDULER_FILTERS = [
     ('available_filters', 'nova.scheduler.filters.all_filters'),
     ('available_filters', 'gpuvirt_nova.scheduler.filters.all_filters'),
     ('enabled_filters', 'ComputeFilter,ComputeCapabilitiesFilter,'
      'ImagePropertiesFilter,ServerGroupAntiAffinityFilter,'
      'ServerGroupAffinityFilter,VGPUUserLimitFilter,VGPUFairShareFilter,'
-     'VGPUPlacementFilter'),
+     'VGPUPlacementFilter,VGPUGeometryFilter'),
     ('weight_classes', 'nova.scheduler.weights.all_weighers,'
      'gpuvirt_nova.scheduler.weighers.GpuPackingWeigher'),
 ]
