@@ -35,9 +35,15 @@ if [ "$action" = up ] && [ ! -f "$GPUVIRT_MINICLOUD_VENV/.installed" ]; then
     rm -rf "$GPUVIRT_MINICLOUD_VENV"
     mkdir -p "$cache"
     "$PYTHON" -m venv "$GPUVIRT_MINICLOUD_VENV"
-    "$GPUVIRT_MINICLOUD_VENV/bin/pip" install -q -U pip wheel setuptools
-    "$GPUVIRT_MINICLOUD_VENV/bin/pip" install -q \
-        -c tools/minicloud/constraints.txt -r tools/minicloud/requirements.txt
+    install_log="$GPUVIRT_MINICLOUD_VENV/install.log"
+    if ! { "$GPUVIRT_MINICLOUD_VENV/bin/pip" install -q -U pip wheel setuptools &&
+           "$GPUVIRT_MINICLOUD_VENV/bin/pip" install -q \
+               -c tools/minicloud/constraints.txt \
+               -r tools/minicloud/requirements.txt; } >"$install_log" 2>&1; then
+        echo "minicloud: install failed; the end of $install_log:" >&2
+        tail -n 20 "$install_log" >&2
+        exit 1
+    fi
     touch "$GPUVIRT_MINICLOUD_VENV/.installed"
 fi
 export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"
