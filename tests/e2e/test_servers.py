@@ -19,8 +19,13 @@ import json
 import os
 import time
 
+from gpuvirt_nova.cmd import common
 from gpuvirt_nova.virt import assign
 from tests.e2e import base
+
+#: Keys of ``flavor sync -f json`` rows.
+FLAVOR = common.column_key('Flavor')
+ACTION = common.column_key('Action')
 
 #: Small flavors: the fake hosts have 16 GB and 16 CPUs.
 FLAVOR_SIZE = ('--ram', '512', '--disk', '1', '--vcpus', '1')
@@ -39,7 +44,7 @@ class VgpuServerTests(base.MiniCloudTestCase):
     def sync_flavors(self):
         out = self.gpuvirt_nova('flavor', 'sync', '--os-cloud', base.ADMIN,
                                 *FLAVOR_SIZE, '-f', 'json')
-        return {row['Flavor']: row for row in json.loads(out)}
+        return {row[FLAVOR]: row for row in json.loads(out)}
 
     def audit(self, hostname):
         """``placement audit`` of one host: (exit 0?, its rows)."""
@@ -86,7 +91,7 @@ class VgpuServerTests(base.MiniCloudTestCase):
                 shown['properties']['trait:CUSTOM_GPUVIRT_MANAGED'])
         # A second sync changes nothing.
         self.assertEqual({'unchanged'},
-                         {row['Action'] for row in rows.values()})
+                         {row[ACTION] for row in rows.values()})
 
     def test_time_sliced_and_mig_servers_go_active_on_their_gpu(self):
         carved = {h: self.host_hardware(h) for h in HOSTS}
