@@ -20,13 +20,16 @@ marks ``owner: dynamic``; flavors ask for its MIG slices and a profile
 scheduler runs :class:`VGPUGeometryFilter`, the driver carves.
 """
 
+import time
 from unittest import mock
 
+import fixtures
 from nova.tests.fixtures import libvirt as fakelibvirt
 from nova.tests.functional.api import client
 
 from gpuvirt_nova.dynamic import requests
 from gpuvirt_nova.hardware import catalog
+from gpuvirt_nova.layout import apply
 from gpuvirt_nova.placement import naming
 # NOTE: imported before Nova's fixtures forbid os.uname() (numpy).
 from gpuvirt_nova.scheduler import filters  # noqa: F401
@@ -161,6 +164,16 @@ class DynamicGpuTest(_DynamicBase):
         self.assertEqual({0: '4g.20gb'}, self.instances())
 
     def test_concurrent_boots_never_share_a_placement(self):
+        # Each carve dwells between choosing a placement and creating the
+        # instance there, so boots running at once would pick the same
+        # placement unless the driver serialises its carves.
+        create_gi = apply.create_gi
+
+        def slow_create_gi(*args, **kwargs):
+            time.sleep(0.5)
+            return create_gi(*args, **kwargs)
+        self.useFixture(fixtures.MockPatchObject(apply, 'create_gi',
+                                                 slow_create_gi))
         posted = [self.post('2g.10gb') for _ in range(3)]
         servers = [self.settle(s) for s in posted]
         for server in servers:
