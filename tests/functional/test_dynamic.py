@@ -20,12 +20,16 @@ marks ``owner: dynamic``; flavors ask for its MIG slices and a profile
 scheduler runs :class:`VGPUGeometryFilter`, the driver carves.
 """
 
+import threading
 import time
+import types
 from unittest import mock
 
 import fixtures
+from nova import context as nova_context
 from nova.tests.fixtures import libvirt as fakelibvirt
 from nova.tests.functional.api import client
+from oslo_utils import uuidutils
 
 from gpuvirt_nova.dynamic import requests
 from gpuvirt_nova.hardware import catalog
@@ -163,10 +167,20 @@ class DynamicGpuTest(_DynamicBase):
         self.assert_on_own_instance(four, '4g.20gb')
         self.assertEqual({0: '4g.20gb'}, self.instances())
 
-    def test_concurrent_boots_never_share_a_placement(self):
-        # Each carve dwells between choosing a placement and creating the
-        # instance there, so boots running at once would pick the same
-        # placement unless the driver serialises its carves.
+    def test_boots_in_a_row_take_distinct_placements(self):
+        servers = [self.boot('2g.10gb') for _ in range(3)]
+        for server in servers:
+            self.assert_on_own_instance(server, '2g.10gb')
+        self.assertEqual({0: '2g.10gb', 2: '2g.10gb', 4: '2g.10gb'},
+                         self.instances())
+        devices = [self.domain_keys('host1', s) for s in servers]
+        self.assertEqual(3, len(set().union(*devices)))
+
+    def test_concurrent_carves_never_share_a_placement(self):
+        # Casts are calls in these tests, so boots through the API run one
+        # after another; three spawns' device steps run here at once, each
+        # carve dwelling between choosing a placement and creating the
+        # instance: only the driver's lock keeps them apart.
         create_gi = apply.create_gi
 
         def slow_create_gi(*args, **kwargs):
@@ -174,14 +188,37 @@ class DynamicGpuTest(_DynamicBase):
             return create_gi(*args, **kwargs)
         self.useFixture(fixtures.MockPatchObject(apply, 'create_gi',
                                                  slow_create_gi))
-        posted = [self.post('2g.10gb') for _ in range(3)]
-        servers = [self.settle(s) for s in posted]
-        for server in servers:
-            self.assert_on_own_instance(server, '2g.10gb')
+        driver = self.computes['host1'].driver
+        context = nova_context.get_admin_context()
+        profile = catalog.load().get(MODEL).mig_profile('2g.10gb')
+        specs = requests.flavor_extra_specs(profile.name, 2, 2)
+        got, errors = {}, []
+
+        def spawn_devices():
+            instance = types.SimpleNamespace(
+                uuid=uuidutils.generate_uuid(),
+                flavor=types.SimpleNamespace(extra_specs=specs))
+            driver._gpuvirt_allocations[instance.uuid] = {self.rp: {
+                'resources': {naming.MIG_COMPUTE_SLICE_RC: 2,
+                              naming.MIG_MEMORY_SLICE_RC: 2}}}
+            try:
+                with driver._claim_scope(instance):
+                    got[instance.uuid] = driver._gpuvirt_devices(
+                        context, instance)
+            except Exception as exc:
+                errors.append(exc)
+        threads = [threading.Thread(target=spawn_devices) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        self.assertEqual([], errors)
         self.assertEqual({0: '2g.10gb', 2: '2g.10gb', 4: '2g.10gb'},
                          self.instances())
-        devices = [self.domain_keys('host1', s) for s in servers]
-        self.assertEqual(3, len(set().union(*devices)))
+        self.assertEqual(3, len({d.key for ds in got.values() for d in ds}))
+        # No guest was defined for them: the next update takes them back.
+        self._run_periodics()
+        self.assertEqual({}, self.instances())
 
     def test_host_reboot_restores_every_guests_instance(self):
         self.flags(resume_guests_state_on_host_boot=True)
