@@ -356,3 +356,28 @@ class TestGpuInstancesFromNvml(base.BaseTestCase):
                           '1g.24gb+me.all', '1g.24gb-me', '2g.48gb',
                           '2g.48gb+gfx', '2g.48gb+me.all', '2g.48gb-me',
                           '4g.96gb', '4g.96gb+gfx'}, set(by_name))
+
+
+class TestPreAdaGridNames(base.BaseTestCase):
+    """A published P40 host, a model the catalog lacks.
+
+    The driver's ids, its names without ``GRID``, nothing invented.
+    """
+
+    def test_types_read_as_the_driver_lists_them(self):
+        root = self.useFixture(fx.TempDir()).path
+        pf = fixtures.p40_mdev_tree(root)
+        host = discover.discover(root, nvml=None)
+        gpu = host.gpu(pf)
+        self.assertEqual('10de:1b38', gpu.model)
+        self.assertEqual({'P40-2B': 156, 'P40-2B4': 215, 'P40-1B4': 241,
+                          'P40-4C': 283, 'P40-6C': 284, 'P40-8C': 285},
+                         gpu.vgpu_type_ids)
+        self.assertEqual(
+            [('nvidia-156', 'P40-2B', 12), ('nvidia-215', 'P40-2B4', 12),
+             ('nvidia-241', 'P40-1B4', 24), ('nvidia-283', 'P40-4C', 6),
+             ('nvidia-284', 'P40-6C', 4), ('nvidia-285', 'P40-8C', 3)],
+            [(t.mdev_type, t.name, t.available_instances)
+             for t in gpu.mdev_types])
+        self.assertEqual([], [w for w in host.warnings
+                              if 'NVML not used' not in w])
