@@ -17,6 +17,7 @@
     python -m benchmarks.packing.compare [--traces all|default,gpuspec20]
         [--pods FILE] [--seeds 42-51] [--protocol fgd|ours]
         [--baseline fgd-faithful|fgd-ours] [--policies ...] [--jobs 2]
+        [--no-baseline] [--from-json a/results.json,b/results.json]
         [--out benchmarks/packing/results/compare]
 
 Fractional mode (FGD's model) on the openb cluster. Every policy sees the
@@ -123,9 +124,12 @@ def replay(st, arrived, policy, seed):
                          cluster.cpu_left, nodes.models)
     requests = np.searchsorted(st['values'], np.where(
         arrived.gpus > 0, arrived.milli, 1000))
-    # 'ours:0.03': ours with PACK_BLEND 0.03 (tuning runs)
-    policy, _, blend = policy.partition(':')
+    # 'ours:0.03': ours with PACK_BLEND 0.03; 'ours:0.07:0': and TIE_STEP
+    # 0 (tuning runs)
+    policy, _, tuned = policy.partition(':')
+    blend, _, step = tuned.partition(':')
     blend = float(blend) if blend else None
+    step = float(step) if step else None
     scored = policy in ('ours', 'fgd-ours', 'ours-nomodel')
     mix, access = st['mix'], None
     if policy == 'ours':
@@ -156,7 +160,7 @@ def replay(st, arrived, policy, seed):
                 cluster, mix, terms,
                 'fgd' if policy == 'fgd-ours' else 'ours', (cpu, mem, k),
                 requests[i], st['tables'], rng, allowed=allowed,
-                access=access, blend=blend)
+                access=access, blend=blend, step=step)
             if placed is not None:
                 n = placed[1]
         else:
@@ -244,6 +248,29 @@ def _stats(values):
             'max': float(a.max()), 'n': len(a)}
 
 
+def _paired_stats(values):
+    """Paired differences (fractions): _stats plus a t interval and signs.
+
+    ``ci95``: half-width of the 95% t interval of the mean (points);
+    ``ahead``/``behind``: seeds above/below zero; ``sign_p``: two-sided
+    sign-test p-value (ties dropped).
+    """
+    out = _stats(values)
+    if not out:
+        return out
+    from scipy import stats as sstats
+    a = np.array([v for v in values if v is not None]) * 100
+    n = len(a)
+    out['ci95'] = float(sstats.t.ppf(0.975, n - 1) * a.std(ddof=1)
+                        / np.sqrt(n)) if n > 1 else float('inf')
+    out['ahead'] = int((a > 1e-9).sum())
+    out['behind'] = int((a < -1e-9).sum())
+    signs = out['ahead'] + out['behind']
+    out['sign_p'] = float(sstats.binomtest(out['ahead'], signs).pvalue) \
+        if signs else 1.0
+    return out
+
+
 def summarize(runs, baseline):
     """Per (trace, policy): means; per trace: paired ours - baseline."""
     table = {}
@@ -268,12 +295,13 @@ def summarize(runs, baseline):
             }
         base = {r['seed']: r for r in by_policy.get(baseline, [])}
         for policy, rs in by_policy.items():
-            paired = [(r['alloc'], base[r['seed']]['alloc']) for r in rs
-                      if r['seed'] in base and policy != baseline]
-            if paired:
+            pairs = [(r['alloc'], base[r['seed']]['alloc']) for r in rs
+                     if r['seed'] in base and policy != baseline]
+            if pairs:
                 row[policy]['vs_baseline'] = {
-                    p: _stats([a[p] - b[p] for a, b in paired
-                               if a[p] is not None and b[p] is not None])
+                    p: _paired_stats([a[p] - b[p] for a, b in pairs
+                                      if a[p] is not None and
+                                      b[p] is not None])
                     for p in ('100', '130')}
         out[variant] = row
     return out
@@ -290,8 +318,13 @@ def _cell(stats, sd=True):
 def _diff(stats):
     if not stats:
         return '-'
-    return '%+.2f (sd %.2f, %+.2f..%+.2f)' % (
-        stats['mean'], stats['sd'], stats['min'], stats['max'])
+    if 'ci95' not in stats:
+        return '%+.2f (sd %.2f, %+.2f..%+.2f)' % (
+            stats['mean'], stats['sd'], stats['min'], stats['max'])
+    return '%+.2f (95%% CI %+.2f..%+.2f; %d/%d seeds ahead, sign p=%.3f)' % (
+        stats['mean'], stats['mean'] - stats['ci95'],
+        stats['mean'] + stats['ci95'], stats['ahead'], stats['n'],
+        stats['sign_p'])
 
 
 def markdown(summary, pub, baseline, policies):
@@ -427,6 +460,9 @@ def main(argv=None):
                         choices=('fgd-faithful', 'fgd-ours'))
     parser.add_argument('--policies', default=','.join(ALL_POLICIES[:5]))
     parser.add_argument('--jobs', type=int, default=2)
+    parser.add_argument('--no-baseline', action='store_true',
+                        help='replay only --policies; merge the result '
+                        'with a run that holds the baseline (--from-json)')
     parser.add_argument('--from-json', help='comma-separated results.json '
                         'files of earlier runs: merge their runs and '
                         'write the table, without replaying')
@@ -442,7 +478,7 @@ def main(argv=None):
         variants = args.traces.split(',')
     baseline = 'fgd' if args.baseline == 'fgd-faithful' else 'fgd-ours'
     policies = args.policies.split(',')
-    if baseline not in policies:
+    if baseline not in policies and not args.no_baseline:
         policies.append(baseline)
     jobs = [(v, p, s, args.protocol, trace_dir) for v in variants
             for s in parse_seeds(args.seeds) for p in policies]
@@ -460,11 +496,17 @@ def main(argv=None):
         policies = [p for p in ALL_POLICIES if p in seen] + \
             sorted(seen - set(ALL_POLICIES))
         jobs = []
+    os.makedirs(args.out, exist_ok=True)
+    partial = os.path.join(args.out, 'results.partial.json')
     with multiprocessing.Pool(args.jobs) as pool:
         for i, run in enumerate(pool.imap_unordered(run_one, jobs)):
             runs.append(run)
             sys.stderr.write('\r%d/%d runs, %.0f s' % (
                 i + 1, len(jobs), time.time() - start))
+            # NOTE: every finished run is kept, so a long sweep that is
+            # stopped still gives its runs to --from-json.
+            with open(partial, 'w') as f:
+                json.dump(_rounded({'args': vars(args), 'runs': runs}), f)
     sys.stderr.write('\n')
     summary = summarize(runs, baseline)
     pub = published(trace_dir)

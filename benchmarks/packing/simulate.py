@@ -110,7 +110,7 @@ def _candidates_cpu(cluster, node_ok):
 
 
 def place(cluster, mix, terms, policy, pod, request, tables, rng,
-          allowed=None, access=None, blend=None):
+          allowed=None, access=None, blend=None, step=None):
     """Place one pod; returns (milli-GPU taken, node) or None.
 
     ``allowed`` ([nodes] bool, optional) is the pod's GPU-model
@@ -118,7 +118,8 @@ def place(cluster, mix, terms, policy, pod, request, tables, rng,
     candidates (Nova: the flavor's ``trait:CUSTOM_GPU_<MODEL>=required``).
     ``access`` is ``scoring.access_matrix`` of the mix on these nodes
     (None: the mix has no model-constrained class). ``blend`` overrides
-    ``scoring.PACK_BLEND`` (tuning runs only).
+    ``scoring.PACK_BLEND`` and ``step`` ``scoring.TIE_STEP`` (tuning runs
+    only).
     """
     cpu, mem, k = pod
     node_ok = (cluster.cpu_left >= cpu) & (cluster.mem_left >= mem)
@@ -148,8 +149,10 @@ def place(cluster, mix, terms, policy, pod, request, tables, rng,
         (terms[2][nodes] - gained, cluster.gpu_cap[nodes]),
         (cluster.cpu_left[nodes] - cpu, cluster.cpu_cap[nodes]),
         (cluster.mem_left[nodes] - mem, cluster.mem_cap[nodes])][:DIMS])
-    pick = scoring.choose(policy, deltas, keys, rng) if blend is None \
-        else scoring.choose(policy, deltas, keys, rng, blend=blend)
+    pick = scoring.choose(
+        policy, deltas, keys, rng,
+        blend=scoring.PACK_BLEND if blend is None else blend,
+        step=scoring.TIE_STEP if step is None else step)
     n = nodes[pick]
     if k:
         cluster.states[n, gpus[pick]] = new[pick]

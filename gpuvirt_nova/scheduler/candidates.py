@@ -280,9 +280,7 @@ def _score_group(group):
     tight = np.where(valid, (free_after * (after != before[host])).sum(
         axis=1), np.inf)
     finite = np.isfinite(deltas)
-    score = np.where(finite, np.round(np.where(finite, deltas, 0) / 1000.0
-                                      + scoring.PACK_BLEND * left, 9),
-                     np.inf)
+    score = scoring.ours_score(deltas, np.where(finite, left, 0))
     local = np.array(group['local'])
     order = np.lexsort((local, tight, score, host))
     spread = space.free[before].sum(axis=1) / capacity
@@ -291,13 +289,33 @@ def _score_group(group):
     # best candidates, then plain lists (no numpy scalar per host).
     best = order[bounds[:-1]]
     with np.errstate(invalid='ignore'):
-        packs = np.where(finite[best], -(deltas[best] / 1000.0
-                                         + scoring.PACK_BLEND * left[best]),
+        packs = np.where(finite[best], -score[best],
                          -1.0 - scoring.PACK_BLEND).tolist()
     ordered, spreads = local[order].tolist(), spread.tolist()
     cuts = bounds.tolist()
     return {root: (ordered[cuts[h]:cuts[h + 1]], packs[h], spreads[h])
             for h, root in enumerate(group['roots'])}
+
+
+def stable_ties(scored):
+    """Hosts whose pack weights tie, in one fixed order: smallest uuid.
+
+    ``scored`` is ``{root uuid: (order, pack, spread)}``. The ``ours``
+    score moves in steps (``scoring.TIE_STEP``); hosts in the same step
+    are told apart by their root provider uuid, a fixed order like the
+    benchmark's node names, so ties keep filling the same hosts instead
+    of following Placement's answer order. The offset stays below half a
+    step, so no host crosses into another step.
+    """
+    if not scoring.TIE_STEP:
+        return scored
+    order = sorted(scored)
+    half = scoring.TIE_STEP / 2.0
+    out = {}
+    for i, root in enumerate(order):
+        ranked, pack, spread = scored[root]
+        out[root] = (ranked, pack - half * i / len(order), spread)
+    return out
 
 
 def apply_candidate(gpus, candidate):

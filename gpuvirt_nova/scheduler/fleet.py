@@ -281,7 +281,7 @@ def score_hosts(gpus, hosts, mix_weights=None):
         group['states'] = starts + group.pop('offsets')
         group['units'] = _unpack(group['units'])
         out.update(_score_group(group))
-    return out
+    return candidates.stable_ties(out)
 
 
 def _new_group(memo, cls, sids):

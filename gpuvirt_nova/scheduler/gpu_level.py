@@ -22,8 +22,9 @@ answers) runs the very same code without loading Nova:
 - :func:`host_weight` is the weigher's weight of one host;
 - :func:`pick` replays one scheduling request the way Nova runs the two
   plugins: candidates grouped by host, each host's list reordered by the
-  filter, hosts sorted by the weigher (stable, so ties keep Placement's
-  order), the first candidate of the best host claimed.
+  filter, hosts sorted by the weigher, ties to the smallest root
+  provider uuid (:func:`candidates.stable_ties`), the first candidate of
+  the best host claimed.
 
 :func:`cluster_view` reads the same per-GPU states for a report (usage,
 utilization, fragmentation rate as ``scoring`` defines it).
@@ -71,7 +72,7 @@ def host_weight(summaries, root_uuid, best_candidate, policy, weights_mix):
     deltas, keys = candidates.score_candidates(gpus, [best_candidate])
     if not np.isfinite(deltas[0]):
         return -1.0 - scoring.PACK_BLEND
-    return -float(deltas[0] / 1000.0 + scoring.PACK_BLEND * keys[1][0])
+    return -float(scoring.ours_score(deltas[:1], keys[1][:1])[0])
 
 
 def candidates_by_host(summaries, allocation_requests):
@@ -104,16 +105,17 @@ def pick(summaries, allocation_requests, asked, configured_mix=None,
     if not allocation_requests:
         return None
     mix = typical_mix(summaries, asked, configured_mix)
-    best, best_weight = None, None
+    best, best_weight, best_root = None, None, None
     for root, found in candidates_by_host(summaries,
                                           allocation_requests).items():
         ordered = candidates.order_candidates(summaries, root, found, mix)
         weight = host_weight(summaries, root, ordered[0], weigher_policy,
                              mix)
-        # NOTE: Nova sorts hosts by weight with a stable sort, so the
-        # first host of the highest weight wins.
-        if best_weight is None or weight > best_weight:
-            best, best_weight = ordered[0], weight
+        # NOTE: as candidates.stable_ties does for Nova's weigher, hosts
+        # of the same weight go to the smallest root provider uuid.
+        if best_weight is None or weight > best_weight or (
+                weight == best_weight and root < best_root):
+            best, best_weight, best_root = ordered[0], weight, root
     return best
 
 

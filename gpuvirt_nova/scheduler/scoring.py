@@ -52,6 +52,12 @@ POLICIES = ('first-fit', 'random', 'best-fit', 'fgd', 'ours')
 #: Weight of the dominant-share packing term in ``ours`` (GPUs per unit
 #: share); measured on the openb trace, see benchmarks/README.md.
 PACK_BLEND = 0.07
+#: Resolution of the ``ours`` score, in GPUs of fragmentation: candidates
+#: whose scores fall in the same step tie, and ties go to the tightest
+#: GPU, then to the earlier candidate (node order; Placement's order in
+#: Nova). 0.04 is one point of FGD's integer score near zero
+#: (``100 * sigmoid'(0) / 1000`` per milli-GPU); see benchmarks/README.md.
+TIE_STEP = 0.04
 
 
 @dataclasses.dataclass(frozen=True)
@@ -271,31 +277,47 @@ def fit_keys(space, new, remaining):
             space.free[np.atleast_2d(new)].sum(axis=1))
 
 
-def rank(deltas, keys, blend=PACK_BLEND):
+def ours_score(deltas, fit_max, blend=PACK_BLEND, step=TIE_STEP):
+    """The ``ours`` score of each candidate (lower is better), in GPUs.
+
+    FGD's increase (``deltas``, milli-GPU) in GPUs plus ``blend`` times
+    the dominant share left (``fit_max``), rounded down to a multiple of
+    ``step``. Differences below ``step`` are noise of the typical mix, not
+    a reason to open a new node: treating them as ties lets the stable
+    tie-break keep the load on the nodes already in use. Infinite where
+    the delta is (the move does not fit the GPU's geometry).
+    """
+    deltas = np.asarray(deltas, dtype=float)
+    finite = np.isfinite(deltas)
+    raw = np.where(finite, deltas, 0) / 1000.0 + \
+        blend * np.asarray(fit_max, dtype=float)
+    if step:
+        raw = np.floor(np.round(raw / step, 6)) * step
+    return np.where(finite, np.round(raw, 9), np.inf)
+
+
+def rank(deltas, keys, blend=PACK_BLEND, step=TIE_STEP):
     """Candidate indexes, best first, by ``ours`` (see ``choose``).
 
     Candidates with an infinite delta (the move does not fit the GPU's
     geometry) come last, in their original order.
     """
-    deltas = np.asarray(deltas, dtype=float)
-    fit_max, fit_gpu = keys[1], keys[2]
-    finite = np.isfinite(deltas)
-    score = np.where(finite, np.round(
-        np.where(finite, deltas, 0) / 1000.0 + blend * fit_max, 9), np.inf)
-    return np.lexsort((np.arange(len(deltas)), fit_gpu, score))
+    score = ours_score(deltas, keys[1], blend, step)
+    return np.lexsort((np.arange(len(score)), keys[2], score))
 
 
-def choose(policy, deltas, keys, rng=None, blend=PACK_BLEND):
+def choose(policy, deltas, keys, rng=None, blend=PACK_BLEND, step=TIE_STEP):
     """Index of the winning candidate under ``policy``.
 
     Candidates come in Placement's / the node list's order, so first-fit
     is index 0 (what Nova does when it claims ``allocation_candidates[0]``).
     ``fgd`` breaks ties at random like the Kubernetes scheduler. ``ours``
     adds to FGD's increase (in GPUs) ``blend`` times the node's dominant
-    share left after the move, then prefers the tightest GPU: small
-    requests fill partly used GPUs and nodes, pristine ones stay whole for
-    large requests, and a node whose CPU is nearly gone is finished first
-    rather than left with stranded GPUs.
+    share left after the move, counts scores within ``TIE_STEP`` as equal
+    (:func:`ours_score`), then prefers the tightest GPU, then the earlier
+    candidate: small requests fill partly used GPUs and nodes, pristine
+    ones stay whole for large requests, and a node whose CPU is nearly
+    gone is finished first rather than left with stranded GPUs.
     """
     fit_sum, fit_max, fit_gpu = keys
     n = len(fit_sum)
@@ -312,6 +334,6 @@ def choose(policy, deltas, keys, rng=None, blend=PACK_BLEND):
         return int(low[rng.integers(len(low))]) if rng is not None \
             else int(low[0])
     if policy == 'ours':
-        return int(rank(deltas, keys, blend)[0])
+        return int(rank(deltas, keys, blend, step)[0])
     raise ValueError('unknown policy %r: use one of %s'
                      % (policy, ', '.join(POLICIES)))

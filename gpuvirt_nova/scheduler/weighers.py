@@ -20,9 +20,12 @@ to ``[filter_scheduler] weight_classes`` after
 list: a second ``weight_classes`` line would replace Nova's weighers.
 
 ``pack`` (default) scores a host by minus the ``ours`` score of its best
-candidate (scoring.rank: FGD fragmentation increase, in GPUs, plus the
-dominant-share term): small requests land on hosts whose GPUs are partly
-used and whole GPUs stay free for large requests. ``spread`` prefers the
+candidate (scoring.ours_score: FGD fragmentation increase, in GPUs, plus
+the dominant-share term, in steps of ``scoring.TIE_STEP``; hosts in the
+same step are ordered by root provider uuid, a fixed order as the
+benchmark's node names, see ``candidates.stable_ties``): small requests
+land on hosts whose GPUs are partly used and whole GPUs stay free for
+large requests. ``spread`` prefers the
 host with the most free GPU capacity. Hosts without vGPU candidates
 weigh 0. Run it after VGPUPlacementFilter, which it reads the ordered
 candidates of; it shares that filter's per-request Placement cache.

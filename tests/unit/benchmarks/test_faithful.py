@@ -200,3 +200,22 @@ class MilpBoundTest(base.BaseTestCase):
         self.assertEqual(0, status)
         self.assertAlmostEqual(1600, best)
         self.assertAlmostEqual(1600, bound)
+
+
+class PairedStatsTest(base.BaseTestCase):
+
+    def test_interval_and_sign_test_of_paired_differences(self):
+        # 10 seeds, all ahead by 0.1 to 1.0 points
+        got = compare._paired_stats([x / 1000.0 for x in range(1, 11)])
+        self.assertAlmostEqual(0.55, got['mean'])
+        self.assertEqual((10, 0), (got['ahead'], got['behind']))
+        # two-sided sign test of 10/10: 2 / 2**10
+        self.assertAlmostEqual(2 / 1024.0, got['sign_p'])
+        # t(0.975, 9) = 2.262; sd of 0.1..1.0 = 0.3028
+        self.assertAlmostEqual(2.262 * 0.3028 / 10 ** 0.5, got['ci95'],
+                               places=3)
+
+    def test_ties_are_left_out_of_the_sign_test(self):
+        got = compare._paired_stats([0.0, 0.01, -0.01])
+        self.assertEqual((1, 1), (got['ahead'], got['behind']))
+        self.assertEqual(1.0, got['sign_p'])

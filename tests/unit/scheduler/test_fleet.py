@@ -30,6 +30,7 @@ from gpuvirt_nova.scheduler import candidates
 from gpuvirt_nova.scheduler import fleet
 from gpuvirt_nova.scheduler import gpu_level
 from gpuvirt_nova.scheduler import limits
+from gpuvirt_nova.scheduler import scoring
 from tests.unit.scheduler import fixtures as fx
 
 MIG = ({'A100-1-5C': 7, 'A100-3-20C': 2}, 'A100-1-5C')
@@ -65,6 +66,10 @@ class ScoreHostsTest(base.BaseTestCase):
         scored = fleet.score_hosts(fleet.RequestGpus(summaries), listed,
                                    mix)
         self.assertEqual(len(listed), len(scored))
+        # one host at a time knows no other host: compare before the
+        # uuid-order offsets of candidates.stable_ties
+        offset = {root: i * scoring.TIE_STEP / 2.0 / len(scored)
+                  for i, root in enumerate(sorted(scored))}
         for root, found in listed:
             order, pack, spread = scored[root]
             expected = candidates.order_candidates(summaries, root,
@@ -72,7 +77,8 @@ class ScoreHostsTest(base.BaseTestCase):
             self.assertEqual([id(c) for c in expected],
                              [id(found[i]) for i in order])
             self.assertAlmostEqual(gpu_level.host_weight(
-                summaries, root, expected[0], 'pack', mix), pack)
+                summaries, root, expected[0], 'pack', mix),
+                pack + offset[root])
             self.assertAlmostEqual(gpu_level.host_weight(
                 summaries, root, expected[0], 'spread', mix), spread)
         return scored
@@ -125,3 +131,16 @@ class RequestGpusTest(base.BaseTestCase):
             self.assertEqual((capacity, fallback), got[1:])
         self.assertEqual(48, sum(gpus.counts))
         self.assertLess(len(gpus.keys), 48)
+
+
+class StableTiesTest(base.BaseTestCase):
+
+    def test_tied_hosts_go_in_uuid_order_without_crossing_a_step(self):
+        step = scoring.TIE_STEP
+        scored = {'c': ([0], -step, 0.5), 'a': ([0], -step, 0.5),
+                  'b': ([1, 0], 0.0, 0.9)}
+        out = candidates.stable_ties(scored)
+        by_weight = sorted(out, key=lambda root: -out[root][1])
+        self.assertEqual(['b', 'a', 'c'], by_weight)
+        self.assertGreater(out['c'][1], -1.5 * step)
+        self.assertEqual(([1, 0], 0.9), (out['b'][0], out['b'][2]))
