@@ -337,7 +337,9 @@ def markdown(summary, pub, baseline, policies):
                   '| ' + ' | '.join(head) + ' |',
                   '|' + '---|' * len(head)]
         for variant, row in summary.items():
-            seeds = max((len(r['seeds']) for r in row.values()), default=0)
+            # the seeds of ours (the paired column's n), else the most
+            seeds = len(row['ours']['seeds']) if 'ours' in row else max(
+                (len(r['seeds']) for r in row.values()), default=0)
             cells = [variant, str(seeds)]
             for policy in ('fgd', 'best-fit', 'random'):
                 p = pub.get((variant, PUBLISHED_NAMES[policy]))
