@@ -80,11 +80,11 @@ def _spec(user='alice', project='p1', vgpus=1, type_name='A100-4C',
     return spec
 
 
-def _two_hosts(half_used=5):
+def _two_hosts():
     summaries = {'cn1': fx.compute('cn1'), 'cn2': fx.compute('cn2'),
                  'g-empty': fx.gpu('cn1', {'A100-4C': 10}),
                  'g-half': fx.gpu('cn1', {'A100-4C': 10},
-                                  used={'A100-4C': half_used}),
+                                  used={'A100-4C': 5}),
                  'g-other': fx.gpu('cn2', {'A100-4C': 10})}
     host1 = fakes.FakeHostState('host1', 'node1', {
         'uuid': 'cn1', 'allocation_candidates': [
@@ -133,9 +133,7 @@ class PlacementFilterTest(_Base):
         self.assertEqual(2, len(host1.allocation_candidates))
 
     def test_filter_all_orders_every_kept_host_and_weighs_them(self):
-        # host1 is a packing step (scoring.TIE_STEP) better than host2
-        # only when its GPU is nearly full: 9 of 10 in use.
-        summaries, host1, host2 = _two_hosts(half_used=9)
+        summaries, host1, host2 = _two_hosts()
         filt = filters.VGPUPlacementFilter()
         weigher = weighers.GpuPackingWeigher()
         filt.reads = weigher.reads = self.reads_for(summaries)

@@ -23,6 +23,8 @@ share's cluster use read from ``fleet.RequestGpus`` equal the per-provider
 functions.
 """
 
+from unittest import mock
+
 import numpy as np
 from oslotest import base
 
@@ -135,6 +137,7 @@ class RequestGpusTest(base.BaseTestCase):
 
 class StableTiesTest(base.BaseTestCase):
 
+    @mock.patch.object(scoring, 'TIE_STEP', 0.04)
     def test_tied_hosts_go_in_uuid_order_without_crossing_a_step(self):
         step = scoring.TIE_STEP
         scored = {'c': ([0], -step, 0.5), 'a': ([0], -step, 0.5),

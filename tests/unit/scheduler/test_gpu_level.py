@@ -25,16 +25,13 @@ BIG = 'A100-3-20C'
 OFFER = {SMALL: 7, BIG: 2}
 
 
-def _cluster(used_a, hosts=('b', 'a')):
-    """Two hosts of two GPUs; host a's first GPU has ``used_a`` in use.
-
-    ``hosts``: Placement's order of the hosts' candidates.
-    """
+def _cluster(used_a):
+    """Two hosts of two GPUs; host a's first GPU has ``used_a`` in use."""
     summaries = {'a': fx.compute('a'), 'b': fx.compute('b'),
                  'a1': fx.gpu('a', OFFER, used_a), 'a2': fx.gpu('a', OFFER),
                  'b1': fx.gpu('b', OFFER), 'b2': fx.gpu('b', OFFER)}
     found = [fx.candidate(root, root + n, SMALL)
-             for root in hosts for n in ('1', '2')]
+             for root in ('b', 'a') for n in ('1', '2')]
     return summaries, found
 
 
@@ -67,23 +64,23 @@ class TestPick(base.BaseTestCase):
                          dict(gpu_level.candidates_by_host(summaries, found)))
 
     def test_a_small_request_joins_the_partly_used_gpu(self):
-        # Placement lists host a's idle GPU first; the plugins pack onto
-        # its GPU that already holds small vGPUs, keeping whole GPUs free.
-        summaries, found = _cluster({SMALL: 2}, hosts=('a', 'b'))
-        found[0], found[1] = found[1], found[0]
+        # Placement lists host b first; the plugins pack onto host a's
+        # GPU that already holds small vGPUs, keeping whole GPUs free.
+        summaries, found = _cluster({SMALL: 2})
         chosen = gpu_level.pick(summaries, found, {fx.rc(SMALL): 1})
-        self.assertEqual(['a1'], [u for u in chosen['allocations']
-                                  if u != 'a'])
+        self.assertIs(found[2], chosen)
         self.assertIs(chosen, candidates.order_candidates(
-            summaries, 'a', found[:2],
+            summaries, 'a', found[2:],
             gpu_level.typical_mix(summaries, {fx.rc(SMALL): 1}))[0])
 
-    def test_hosts_within_a_packing_step_go_in_uuid_order(self):
+    def test_tied_hosts_go_in_uuid_order(self):
         # Idle hosts tie: the smallest root uuid wins whatever Placement's
-        # order, as the benchmark's node names do, so ties keep filling
-        # the same host.
+        # order, one fixed order as the benchmark's node names.
+        summaries = {'a': fx.compute('a'), 'b': fx.compute('b'),
+                     'a1': fx.gpu('a', OFFER), 'b1': fx.gpu('b', OFFER)}
         for hosts in (('a', 'b'), ('b', 'a')):
-            summaries, found = _cluster({}, hosts=hosts)
+            found = [fx.candidate(root, root + '1', SMALL)
+                     for root in hosts]
             chosen = gpu_level.pick(summaries, found, {fx.rc(SMALL): 1})
             self.assertIn('a', chosen['allocations'])
 

@@ -165,15 +165,15 @@ class ChooseTest(base.BaseTestCase):
         # 1, 2 and 3 score 0.035, 0.014 and 0.031 GPU: one step of 0.04,
         # so the tightest GPU (3) wins; 0 (0.113) is two steps up.
         self.assertEqual([0.0, 0.0, 0.0, 0.08], sorted(scoring.ours_score(
-            self.deltas, self.keys[1]).tolist()))
-        self.assertEqual([3, 2, 1, 0],
-                         scoring.rank(self.deltas, self.keys).tolist())
+            self.deltas, self.keys[1], step=0.04).tolist()))
+        self.assertEqual([3, 2, 1, 0], scoring.rank(self.deltas, self.keys,
+                                                    step=0.04).tolist())
 
     def test_ties_within_a_step_go_to_the_earlier_candidate(self):
         # 0.034, 0.014 and 0.024 GPU: one step, so node order decides
         keys = (np.zeros(3), np.full(3, 0.2), np.zeros(3))
         deltas = np.array([20., 0., 10.])
-        self.assertEqual(0, scoring.choose('ours', deltas, keys))
+        self.assertEqual(0, scoring.choose('ours', deltas, keys, step=0.04))
         self.assertEqual(1, scoring.choose('ours', deltas, keys, step=0))
 
     def test_ours_breaks_ties_by_the_tightest_gpu(self):
