@@ -327,12 +327,18 @@ def _diff(stats):
         stats['sign_p'])
 
 
+def _paired_columns(policies):
+    """ours and its tuned variants (ours:B:S) get a paired column."""
+    return ['ours'] + [p for p in policies if p.startswith('ours:')]
+
+
 def markdown(summary, pub, baseline, policies):
     lines = []
     for point in ('100', '130'):
         head = ['trace', 'seeds'] + [
             'published ' + p for p in ('fgd', 'best-fit', 'random')] + \
-            list(policies) + ['ours - %s (paired)' % baseline]
+            list(policies) + ['%s - %s (paired)' % (p, baseline)
+                              for p in _paired_columns(policies)]
         lines += ['GPU allocated (%%) at %s%% arrived demand:' % point, '',
                   '| ' + ' | '.join(head) + ' |',
                   '|' + '---|' * len(head)]
@@ -348,8 +354,9 @@ def markdown(summary, pub, baseline, policies):
             for policy in policies:
                 r = row.get(policy)
                 cells.append(_cell(r['alloc'][point]) if r else '-')
-            ours = row.get('ours', {})
-            cells.append(_diff(ours.get('vs_baseline', {}).get(point)))
+            for policy in _paired_columns(policies):
+                cells.append(_diff(row.get(policy, {}).get(
+                    'vs_baseline', {}).get(point)))
             lines.append('| ' + ' | '.join(cells) + ' |')
         lines.append('')
     head = ['trace', 'published fgd @70'] + \
