@@ -145,5 +145,7 @@ class StableTiesTest(base.BaseTestCase):
         out = candidates.stable_ties(scored)
         by_weight = sorted(out, key=lambda root: -out[root][1])
         self.assertEqual(['b', 'a', 'c'], by_weight)
+        # Nova sorts by weight alone: the tie must be gone from the values
+        self.assertGreater(out['a'][1], out['c'][1])
         self.assertGreater(out['c'][1], -1.5 * step)
         self.assertEqual(([1, 0], 0.9), (out['b'][0], out['b'][2]))
