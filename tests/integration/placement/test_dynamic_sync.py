@@ -16,9 +16,8 @@
 
 import json
 
-from oslotest import base
-
 from tests.integration.placement import base as placement_base
+from tests.integration.placement import test_cli
 
 LAYOUT = """
 gpu_cluster:
@@ -33,20 +32,15 @@ gpu_cluster:
 """
 
 
-class TestDynamicSync(base.BaseTestCase):
+class TestDynamicSync(test_cli.CliTestCase):
 
     def setUp(self):
         super().setUp()
-        self.tmp, self.gpuvirt, self.state = \
-            placement_base.isolated_cli(self)
-        self.layout = placement_base.write_file(self.tmp, 'layout.yaml',
+        self.layout = placement_base.write_file(self.tmp, 'dynamic.yaml',
                                                 LAYOUT)
 
     def sync(self):
-        code, out, err = self.gpuvirt(
-            'placement', 'sync', '--simulate', '2xA100-PCIE-40GB:mig',
-            '--host', 'node01', '--state-dir', self.state, '--layout',
-            self.layout)
+        code, out, err = self.placement('sync')
         self.assertEqual(0, code, err)
 
     def test_dynamic_gpu_offers_slices_the_static_one_vgpus(self):
