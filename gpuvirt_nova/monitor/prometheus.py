@@ -37,6 +37,8 @@ from prometheus_client import core
 from prometheus_client import exposition
 from prometheus_client import registry as registry_mod
 
+from gpuvirt_nova import loopback
+
 #: our metric key -> (DCGM field name, help, scale to DCGM's unit).
 GPU_FIELDS = {
     'gpu_util': ('DCGM_FI_DEV_GPU_UTIL', 'GPU utilization (in %).', 1),
@@ -264,6 +266,5 @@ def render(registry):
 
 def serve(registry, host='127.0.0.1', port=0):
     """Serve ``/metrics`` in a daemon thread; returns (server, port)."""
-    server, _thread = exposition.start_http_server(port, addr=host,
-                                                   registry=registry)
+    server = loopback.serve(exposition.make_wsgi_app(registry), host, port)
     return server, server.server_port

@@ -25,11 +25,12 @@ other processes such as the ``openstack`` CLI). Authentication is
 import os
 import threading
 import uuid
-from wsgiref import simple_server
 
 from oslo_config import cfg
 from oslo_db.sqlalchemy import engines
 from oslo_log import log as logging
+
+from gpuvirt_nova import loopback
 
 LOG = logging.getLogger(__name__)
 
@@ -63,11 +64,6 @@ def _placement_conf(connection):
     conf([], project='placement', default_config_files=[],
          default_config_dirs=[])
     return conf
-
-
-class _QuietHandler(simple_server.WSGIRequestHandler):
-    def log_message(self, *args):
-        LOG.debug('embedded placement: ' + args[0], *args[1:])
 
 
 class EmbeddedPlacement:
@@ -135,11 +131,8 @@ class EmbeddedPlacement:
     def serve(self, host='127.0.0.1', port=0):
         """Serve on a loopback socket in a thread; returns the URL."""
         self._load()
-        self._server = simple_server.make_server(
-            host, port, self.app, handler_class=_QuietHandler)
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        daemon=True)
-        self._thread.start()
+        self._server = loopback.serve(self.app, host, port)
+        self._thread = self._server.thread
         self.url = 'http://%s:%d' % (host, self._server.server_port)
         return self.url
 

@@ -61,6 +61,8 @@ MAY_LOAD = {
     # The leaves: error types and the package version.
     'exception': set(),
     'version': set(),
+    # A loopback WSGI server safe under eventlet (a leaf).
+    'loopback': set(),
     # Option modules are plain declarations, readable from every room but
     # hardware.
     'conf': set(),
@@ -80,33 +82,34 @@ MAY_LOAD = {
     'layout': {'hardware', 'exception', 'conf', BACKENDS},
     # Placement is told the host; it reads the layout's target but never
     # the scheduler, the driver or the wiring of backends.
-    'placement': {'hardware', 'exception', 'conf', 'layout'},
+    'placement': {'hardware', 'exception', 'conf', 'layout', 'loopback'},
     # Dynamic GPUs: the driver's carve through the layout's own steps, the
     # slices' names from placement; the scheduler's filter and the driver
     # read its flavor requests.
-    'dynamic': {'hardware', 'exception', 'conf', 'layout', 'placement'},
+    'dynamic': {'hardware', 'exception', 'conf', 'layout', 'placement',
+                'loopback'},
     'scheduler': {'hardware', 'exception', 'conf', 'layout', 'placement',
-                  'dynamic'},
+                  'dynamic', 'loopback'},
     # The driver: its hardware adapter (virt/hardware) uses the wiring;
     # the scheduler is another service and the privsep daemon loads only
     # when a host writes.
     # The driver also asks the monitor's fence which GPUs are unhealthy
     # (monitor/fence.py), and feeds them to the one provider-tree path.
     'virt': {'hardware', 'exception', 'conf', BACKENDS, 'layout',
-             'placement', 'monitor', 'dynamic'},
+             'placement', 'monitor', 'dynamic', 'loopback'},
     # The monitor samples hardware (NVML through hardware/nvml's helpers,
     # the catalog for vGPU type names) and reads its options. It never
     # loads placement, virt or Nova: it runs as its own daemon on hosts
     # where nova-compute's modules need not load, and the fence's
     # Placement marks are named by placement/naming in the driver. Its
     # daemon wiring reaches the backends from inside a function only.
-    'monitor': {'hardware', 'exception', 'conf'},
+    'monitor': {'hardware', 'exception', 'conf', 'loopback'},
     # Empty room so far: the doctor checks what the other rooms decide.
     'doctor': {'hardware', 'exception', 'conf', BACKENDS, 'layout',
-               'placement', 'dynamic'},
+               'placement', 'dynamic', 'loopback'},
     # The CLI over everything, but a command that only reads never starts
     # oslo.privsep (the wiring imports it when a host is written).
-    'cmd': {'hardware', 'exception', 'conf', BACKENDS, 'layout',
+    'cmd': {'hardware', 'exception', 'conf', BACKENDS, 'layout', 'loopback',
             'placement', 'scheduler', 'virt', 'monitor', 'doctor',
             'dynamic', 'version'},
 }
