@@ -136,10 +136,7 @@ def _carved_simulation(parsed_args, name):
 def _dynamic_of(path):
     """``{address: series}`` of the dynamic GPUs an owner record lists."""
     from gpuvirt_nova.layout import owners
-    if not path:
-        return {}
-    return {address: entry.get('series') or 'C'
-            for address, entry in owners.read(path).items()}
+    return owners.dynamic_series(path)
 
 
 def load_host(conf, parsed_args):

@@ -59,13 +59,6 @@ def _device_keys(gpu):
     return keys
 
 
-def _gi_at(gpu, profile, start):
-    for gi in gpu.gpu_instances:
-        if gi.profile == profile and gi.placement.start == start:
-            return gi
-    return None
-
-
 def carve(writer, read_gpu, address, profile, series='C', owner=None,
           prefer_start=None, prefer_vf=None, mdevs=None):
     """Create a GPU instance, compute instance and vGPU for one guest.
@@ -131,7 +124,7 @@ def carve(writer, read_gpu, address, profile, series='C', owner=None,
 
 def present(gpu, carved):
     """Whether ``carved``'s instance and vGPU are on ``gpu`` now."""
-    return (_gi_at(gpu, carved.profile, carved.start) is not None
+    return (apply.gi_at(gpu, carved.profile, carved.start) is not None
             and carved.key in _device_keys(gpu))
 
 
@@ -151,7 +144,7 @@ def uncarve(writer, read_gpu, carved, mdevs=None):
         mdev = next(m for m in gpu.mdevs if m.uuid == carved.ident)
         apply.remove_mdev(writer, reader, mdev.parent, mdev.mdev_type,
                           mdev.uuid, mdevs)
-    gi = _gi_at(reader.last(), carved.profile, carved.start)
+    gi = apply.gi_at(reader.last(), carved.profile, carved.start)
     if gi is None:
         return
     for ci in list(gi.compute_instances):

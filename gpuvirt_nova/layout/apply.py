@@ -205,7 +205,7 @@ def _verify(reader, holds, message, undo, taken=None):
     return gpu
 
 
-def _gi_at(gpu, profile, start):
+def gi_at(gpu, profile, start):
     for gi in gpu.gpu_instances:
         if gi.profile == profile and gi.placement.start == start:
             return gi
@@ -262,9 +262,9 @@ def create_gi(writer, reader, profile, start):
 
     def undo():
         made = gi_id if gi_id is not None else \
-            _gi_at(reader.last(), profile, start).id
+            gi_at(reader.last(), profile, start).id
         return destroy_gi(writer, reader, made, profile, start)
-    _verify(reader, lambda gpu: _gi_at(gpu, profile, start) is not None,
+    _verify(reader, lambda gpu: gi_at(gpu, profile, start) is not None,
             lambda gpu: 'GPU instance %s at %d is not there after '
             'creating it' % (profile, start), undo)
     return undo
@@ -281,14 +281,14 @@ def destroy_gi(writer, reader, gi_id, profile, start):
 
 
 def create_ci(writer, reader, profile, start):
-    gi = _gi_at(reader.last(), profile, start)
+    gi = gi_at(reader.last(), profile, start)
     _check(gi is not None, 'no GPU instance %s at %d to hold a compute '
            'instance' % (profile, start))
     old = {ci.id for ci in gi.compute_instances}
     ci_id = writer.create_compute_instance(reader.address, gi.id, profile)
 
     def new_ci(gpu):
-        now = _gi_at(gpu, profile, start)
+        now = gi_at(gpu, profile, start)
         return next((ci.id for ci in (now.compute_instances if now else ())
                      if ci.id == ci_id or (ci_id is None
                                            and ci.id not in old)), None)

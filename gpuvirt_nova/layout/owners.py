@@ -67,6 +67,14 @@ def read(path):
             if isinstance(entry, dict) and entry.get('owner') == DYNAMIC}
 
 
+def dynamic_series(path):
+    """``{address: vGPU series}`` of the dynamic GPUs; {} without a path."""
+    if not path:
+        return {}
+    return {address: entry.get('series') or 'C'
+            for address, entry in read(path).items()}
+
+
 def dynamic_addresses(path):
     return frozenset(read(path))
 

@@ -53,8 +53,7 @@ class DynamicGpuMixin(object):
         if not path:
             return {}
         try:
-            return {address: entry.get('series') or 'C'
-                    for address, entry in owners.read(path).items()}
+            return owners.dynamic_series(path)
         except exception.GpuvirtError as exc:
             LOG.warning('%s; dynamic GPUs are not offered until it is '
                         'fixed', exc)
@@ -104,7 +103,7 @@ class DynamicGpuMixin(object):
                     'GPU %s holds MIG slices of this instance but is not '
                     'dynamic on this host; run gpuvirt-nova layout apply '
                     'with owner: dynamic for it' % address)
-            gpu = hardware.discover().gpu(address)
+            gpu = hardware.read_gpu(address)
             if gpu is None:
                 raise assign.AssignmentError(
                     'GPU %s of the allocation is not present on this '
