@@ -19,7 +19,13 @@ if [ ${#need_debs[@]} -gt 0 ]; then
     # dpkg lock: wait for it, bounded, instead of failing at once.
     lock_wait=${GPUVIRT_APT_LOCK_TIMEOUT:-600}
     echo "bootstrap: waiting up to ${lock_wait}s for the dpkg lock if another apt holds it"
-    $SUDO apt-get -o DPkg::Lock::Timeout="$lock_wait" update -qq
+    # DPkg::Lock::Timeout covers dpkg's lock, not the lists lock that
+    # `apt-get update` takes: retry that one ourselves, same bound.
+    waited=0
+    until $SUDO apt-get -o DPkg::Lock::Timeout="$lock_wait" update -qq; do
+        [ "$waited" -lt "$lock_wait" ] || { echo "bootstrap: apt lists still locked after ${lock_wait}s" >&2; exit 1; }
+        sleep 5; waited=$((waited + 5))
+    done
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout="$lock_wait" \
         install -y -qq "${need_debs[@]}" >/dev/null
 fi
