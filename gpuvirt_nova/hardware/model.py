@@ -257,6 +257,9 @@ class VirtualFunction:
     creatable_type_ids: tuple = ()
     #: mdev types offered on this VF (SR-IOV mdev hosts).
     mdev_types: list = dataclasses.field(default_factory=list)
+    #: First placement slot of its vGPU in mixed-size mode
+    #: (``nvidia/placement_id``, R580+); None when not reported.
+    placement_id: int = None
 
 
 @dataclasses.dataclass

@@ -114,6 +114,11 @@ def is_gpu_class(pci_class):
     return pci_class.startswith(GPU_CLASS_PREFIXES)
 
 
+def parse_placement_id(text, path):
+    """``nvidia/placement_id`` (R580+): the vGPU's first placement slot."""
+    return parse_int(text, path, minimum=0)
+
+
 def parse_current_vgpu_type(text, path):
     """``nvidia/current_vgpu_type``: the numeric type id, None when 0."""
     value = parse_int(text, path, minimum=0)
@@ -450,6 +455,10 @@ class SysfsReader:
         vf.current_vgpu_type_id = self.read_parsed(
             os.path.join(vendor_dir, 'current_vgpu_type'),
             parse_current_vgpu_type)
+        if vf.current_vgpu_type_id:
+            vf.placement_id = self.read_parsed(
+                os.path.join(vendor_dir, 'placement_id'), parse_placement_id,
+                optional=True)
         return vf, True
 
     def _types_for(self, parent, mdev_types, gpu_model):

@@ -422,6 +422,8 @@ class SimulatedHost:
                                              gpu_spec['scheduling'], index):
             _refuse(request.path, errno.EINVAL, 'type %d is not in '
                     'creatable_vgpu_types' % type_id)
+        vf['placement'] = rules.placement_for(
+            gpu_model, gpu, gpu_spec['scheduling'], type_id)
         vf['current_vgpu_type'] = type_id
         vf['gpu_instance'] = self._bind_gi(gpu_model, gpu, type_id)
         return pf
@@ -454,6 +456,9 @@ class SimulatedHost:
         gpu['mdevs'][request.mdev_uuid] = {
             'parent': request.address, 'type_id': request.type_id,
             'gpu_instance': self._bind_gi(gpu_model, gpu, request.type_id),
+            'placement': rules.placement_for(
+                gpu_model, gpu, self.gpu_spec(pf)['scheduling'],
+                request.type_id),
             'persistent': False, 'domain': None}
         return pf
 

@@ -28,16 +28,18 @@ question. Where each rule comes from:
 - Time-sliced vGPU, equal-size mode: every vGPU on one physical GPU has the
   same type, at most ``max_instances`` of it (NVIDIA vGPU User Guide,
   "Valid Virtual GPU Configurations on a Single GPU").
-- Time-sliced vGPU, mixed-size mode: types may differ; each type takes a
-  fixed share of the framebuffer, ``memory / max_instances_mixed``, and at
-  most ``max_instances_mixed`` of it (same guide, "mixed-size mode";
-  NVIDIA's fixed placement offsets are approximated by this share).
+- Time-sliced vGPU, mixed-size mode: types may differ; each vGPU takes
+  a placement (fixed, aligned slots) that no other vGPU overlaps, at most
+  ``max_instances_mixed`` of a type (same guide, "mixed-size mode"; the
+  placements as :mod:`gpuvirt_nova.hardware.ts_placement` models them).
+  The driver puts a new vGPU at its type's lowest free placement.
 - MIG-backed vGPU: a vGPU of a MIG-backed type needs a GPU instance of its
   profile that no other vGPU uses; time-sliced types are not offered while
   MIG mode is on.
 """
 
 from gpuvirt_nova.hardware import model
+from gpuvirt_nova.hardware import ts_placement
 
 
 def gpu_instances(gpu_state):
@@ -125,8 +127,34 @@ def used_type_ids(gpu_state):
     return ids
 
 
-def _mixed_share(gpu_model, vgpu_type):
-    return gpu_model.memory_mib // vgpu_type.max_instances_mixed
+def hosted_vgpus(gpu_model, gpu_state):
+    """[ts_placement.Hosted] of the time-sliced vGPUs on one GPU."""
+    found = []
+    devices = list(gpu_state['vfs']) + [
+        gpu_state['mdevs'][k] for k in sorted(gpu_state['mdevs'])]
+    for device in devices:
+        type_id = device.get('current_vgpu_type') or device.get('type_id')
+        vgpu_type = gpu_model.vgpu_type_by_id(type_id) if type_id else None
+        if vgpu_type is None or vgpu_type.mig_backed:
+            continue
+        where = device.get('placement')
+        found.append(ts_placement.Hosted(
+            vgpu_type.name, model.Placement(*where) if where else None))
+    return found
+
+
+def placement_for(gpu_model, gpu_state, scheduling, type_id):
+    """[start, size] a new vGPU of ``type_id`` gets; None: no placements.
+
+    Only in mixed-size mode: equal-size vGPUs have no placement.
+    """
+    vgpu_type = gpu_model.vgpu_type_by_id(type_id)
+    if scheduling != model.SchedulingMode.MIXED_SIZE.value or \
+            vgpu_type is None or vgpu_type.mig_backed:
+        return None
+    found = ts_placement.next_placement(
+        gpu_model, hosted_vgpus(gpu_model, gpu_state), vgpu_type.name)
+    return [found.start, found.size] if found else None
 
 
 def capacity(gpu_model, gpu_state, scheduling):
@@ -150,14 +178,9 @@ def _type_capacity(gpu_model, gpu_state, scheduling, vgpu_type, used):
     if scheduling == model.SchedulingMode.MIXED_SIZE.value:
         if not vgpu_type.max_instances_mixed:
             return 0
-        taken = 0
-        for type_id in used:
-            other = gpu_model.vgpu_type_by_id(type_id)
-            if other and other.max_instances_mixed:
-                taken += _mixed_share(gpu_model, other)
-        by_memory = (gpu_model.memory_mib - taken) // _mixed_share(
-            gpu_model, vgpu_type)
-        return max(0, min(vgpu_type.max_instances_mixed - count, by_memory))
+        hosted = ts_placement.placed(gpu_model,
+                                     hosted_vgpus(gpu_model, gpu_state))
+        return len(ts_placement.creatable(gpu_model, hosted, vgpu_type))
     if any(type_id != vgpu_type.type_id for type_id in used):
         return 0
     return max(0, vgpu_type.max_instances - count)

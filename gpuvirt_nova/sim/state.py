@@ -82,7 +82,7 @@ def gpu_uuid(hostname, address):
 
 
 def empty_vf():
-    return {'current_vgpu_type': 0, 'gpu_instance': None}
+    return {'current_vgpu_type': 0, 'gpu_instance': None, 'placement': None}
 
 
 def initial_state(host_spec, totalvfs_of, vf_offset_of=None):

@@ -371,7 +371,11 @@ def _render_r580_attributes(nvidia_dir, vf):
     gpu_instance = vf.get('gpu_instance')
     _write(os.path.join(nvidia_dir, 'gpu_instance_id'),
            '' if gpu_instance is None else str(gpu_instance))
-    _write(os.path.join(nvidia_dir, 'placement_id'), '0')
+    # NOTE: a vGPU's first placement slot in mixed-size mode, as NVML's
+    # nvmlVgpuInstanceGetPlacementId reports it; 0 otherwise.
+    placement = vf.get('placement')
+    _write(os.path.join(nvidia_dir, 'placement_id'),
+           str(placement[0]) if placement else '0')
     _write(os.path.join(nvidia_dir, 'vgpu_params'), '')
     _write(os.path.join(nvidia_dir, 'warm_update'), '0')
 
