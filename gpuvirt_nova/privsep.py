@@ -33,9 +33,17 @@ rule that lets a ``nova`` user start them (and nothing else) is
 :class:`PrivsepWriter` is the production
 :class:`~gpuvirt_nova.hardware.writers.HardwareWriter`; it validates on the
 caller's side too, so a bad argument fails before the daemon starts.
+
+How every daemon of a ``gpuvirt-nova-compute`` starts (Nova's own
+``[privsep]`` one included) is decided by :func:`helper_prefix`: as root,
+``privsep-helper`` runs directly, with no ``sudo`` (absent from many
+containers); otherwise as Nova asks (``sudo nova-rootwrap ...``).
 """
 
+import collections
 import os
+import shutil
+import sys
 
 from oslo_concurrency import processutils
 from oslo_log import log as logging
@@ -65,6 +73,67 @@ nvml_pctxt = priv_context.PrivContext(
     pypath=__name__ + '.nvml_pctxt',
     capabilities=list(NVML_CAPABILITIES),
 )
+
+
+#: The command put before ``privsep-helper``, and why (for the log).
+#: ``usable`` is False when the command cannot work here.
+HelperChoice = collections.namedtuple('HelperChoice',
+                                      ['command', 'reason', 'usable'])
+
+
+def helper_prefix(euid, requested, helper_dir, path, sudo_found):
+    """What starts a privsep daemon as root: a pure decision.
+
+    ``requested``: the prefix nova-compute asks for (``sudo nova-rootwrap
+    /etc/nova/rootwrap.conf``, or ``sudo``); ``helper_dir``: where the
+    running Python's scripts are (``privsep-helper`` among them); ``path``:
+    ``$PATH``. Running as root, sudo and rootwrap add nothing (root may do
+    what they would allow), so the helper runs directly: ``env
+    PATH=<helper_dir>:$PATH privsep-helper ...`` (oslo.privsep ignores an
+    empty prefix, and a virtualenv's ``bin`` is seldom on root's PATH).
+    Otherwise the request stands, with a reason naming the fix when
+    ``sudo`` is missing. A section's own ``helper_command`` still wins
+    over either (oslo.privsep).
+    """
+    requested = list(requested or ['sudo'])
+    if euid == 0:
+        dirs = [helper_dir] + [d for d in path.split(os.pathsep)
+                               if d and d != helper_dir]
+        return HelperChoice(['env', 'PATH=' + os.pathsep.join(dirs)],
+                            'running as root: privsep-helper starts '
+                            'directly, without sudo or rootwrap', True)
+    if requested[0] == 'sudo' and not sudo_found:
+        return HelperChoice(requested, (
+            'no sudo on PATH: privileged helpers cannot start; run '
+            'nova-compute as root, install sudo with '
+            'etc/sudoers.d/gpuvirt-nova, or set helper_command in each '
+            'privsep section'), False)
+    return HelperChoice(requested, 'as requested', True)
+
+
+def choose_root_helper_at_init():
+    """Apply :func:`helper_prefix` to what the service asks ``init`` for.
+
+    nova-compute calls ``priv_context.init(root_helper=...)`` once it has
+    read its configuration, before any daemon starts; this wraps that
+    call (idempotent), so every context of the process gets the choice.
+    """
+    original = priv_context.init
+    if getattr(original, 'gpuvirt_root_helper', False):
+        return
+
+    def init(root_helper=None):
+        choice = helper_prefix(
+            os.geteuid(), root_helper, os.path.dirname(sys.executable),
+            os.environ.get('PATH', os.defpath),
+            shutil.which('sudo') is not None)
+        (LOG.info if choice.usable else LOG.warning)(
+            'privsep helpers start with "%s": %s',
+            ' '.join(choice.command), choice.reason)
+        return original(root_helper=choice.command)
+
+    init.gpuvirt_root_helper = True
+    priv_context.init = init
 
 
 def _pynvml():

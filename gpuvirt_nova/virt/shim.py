@@ -60,7 +60,16 @@ def install():
 
 
 def main():
-    """``gpuvirt-nova-compute``: nova-compute that can load our driver."""
+    """``gpuvirt-nova-compute``: nova-compute that can load our driver.
+
+    Its privsep daemons start without sudo when it runs as root
+    (:func:`gpuvirt_nova.privsep.helper_prefix`).
+    """
     install()
+    # nova.cmd first: it monkey-patches the process before oslo.privsep
+    # loads.
     from nova.cmd import compute
+
+    from gpuvirt_nova import privsep
+    privsep.choose_root_helper_at_init()
     return compute.main()

@@ -69,3 +69,47 @@ class NoSudoHelperTests(base.BaseTestCase):
                 '/sys/bus/pci/devices/0000:ff:1f.7/sriov_numvfs', '1')
         self.assertIsNotNone(privsep.sysfs_pctxt.channel)
         self.assertIn('0000:ff:1f.7', str(caught.exception))
+
+
+class RootDefaultHelperTests(base.BaseTestCase):
+    """No ``helper_command`` at all: as root, nova-compute's choice.
+
+    ``gpuvirt-nova-compute`` wraps the ``priv_context.init`` call Nova
+    makes with ``sudo nova-rootwrap ...``; as root the daemon then starts
+    with no sudo and no setting (``privsep.helper_prefix``).
+    """
+
+    def setUp(self):
+        super().setUp()
+        if os.geteuid() != 0:
+            self.skipTest('the choice applies to root only')
+        if not os.path.exists(HELPER):
+            self.skipTest('%s absent' % HELPER)
+        from oslo_privsep import priv_context
+        self.priv_context = priv_context
+        self.useFixture(fixtures.MonkeyPatch(
+            'oslo_privsep.priv_context.init', priv_context.init))
+        self.useFixture(fixtures.MonkeyPatch(
+            'oslo_privsep.priv_context._HELPER_COMMAND_PREFIX', ['sudo']))
+        conf = self.useFixture(config_fixture.Config(cfg.CONF))
+        conf.config(helper_command=None, group='privsep_gpuvirt_sysfs')
+        # Neither sudo nor the virtualenv's scripts on PATH.
+        self.useFixture(fixtures.EnvironmentVariable('PATH', '/usr/bin:/bin'))
+        self.addCleanup(self.stop_daemon)
+
+    def stop_daemon(self):
+        if privsep.sysfs_pctxt.channel is not None:
+            privsep.sysfs_pctxt.stop()
+
+    def test_sysfs_daemon_starts_without_sudo_or_a_setting(self):
+        privsep.choose_root_helper_at_init()
+        self.priv_context.init(
+            root_helper=['sudo', 'nova-rootwrap', '/etc/nova/rootwrap.conf'])
+        command = privsep.sysfs_pctxt.helper_command('/tmp/sock')
+        self.assertNotIn('sudo', command)
+        self.assertIsNone(privsep.sysfs_pctxt.channel)
+        with self.assertRaises(exception.GpuvirtError) as caught:
+            privsep.write_sysfs(
+                '/sys/bus/pci/devices/0000:ff:1f.7/sriov_numvfs', '1')
+        self.assertIsNotNone(privsep.sysfs_pctxt.channel)
+        self.assertIn('0000:ff:1f.7', str(caught.exception))
