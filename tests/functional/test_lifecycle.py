@@ -227,9 +227,15 @@ class LiveMigrationRollbackTests(libvirt_base.LibvirtMigrationMixin,
         #: host2's claims while the migration runs.
         self.dest_claims = None
         self.running = threading.Event()
+        self.aborted = threading.Event()
         # What libvirt does on virDomainAbortJob: the job ends cancelled.
         self.useFixture(fixtures.MonkeyPatch(
-            'nova.tests.fixtures.libvirt.Domain.abortJob', _abort_job))
+            'nova.tests.fixtures.libvirt.Domain.abortJob',
+            lambda domain: self._abort_job(domain)))
+
+    def _abort_job(self, domain):
+        domain._job_type = fakelibvirt.VIR_DOMAIN_JOB_CANCELLED
+        self.aborted.set()
 
     def _migrate_stub(self, domain, destination, params, flags):
         self.migrate_stub_ran = True
@@ -240,7 +246,13 @@ class LiveMigrationRollbackTests(libvirt_base.LibvirtMigrationMixin,
         if self.outcome == 'fail':
             domain.fail_job()
         else:
+            # Like libvirt: the job runs, and virDomainMigrateToURI3
+            # returns only once it ended. Returning at once instead let
+            # Nova's monitor find no job and a finished operation, which
+            # it reads as a failed migration when the abort came late.
+            domain._job_type = fakelibvirt.VIR_DOMAIN_JOB_UNBOUNDED
             self.running.set()
+            self.aborted.wait(TIMEOUT)
 
     def boot(self):
         self.server = self._create_server(flavor_id=self.flavor,
@@ -298,10 +310,6 @@ class LiveMigrationRollbackTests(libvirt_base.LibvirtMigrationMixin,
                             % (server['id'], migration['id']))
         self._wait_for_migration_status(server, ['cancelled'])
         self.assert_rolled_back(server, vf, carves)
-
-
-def _abort_job(domain):
-    domain._job_type = fakelibvirt.VIR_DOMAIN_JOB_CANCELLED
 
 
 class EvacuatedSourceReturnsTests(_Base):
