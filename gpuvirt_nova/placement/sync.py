@@ -127,9 +127,10 @@ class _Sync:
                 self.client.create_trait(name)
 
     def with_retries(self, func, *args):
+        """``func(*args, retry=False)``, then with ``retry=True`` on 409."""
         for attempt in range(self.retries + 1):
             try:
-                return func(*args)
+                return func(*args, retry=attempt > 0)
             except placement_client.Conflict as exc:
                 self.report.conflicts += 1
                 if attempt == self.retries:
@@ -137,13 +138,25 @@ class _Sync:
                 LOG.info('generation conflict (%s); re-reading, retry %d '
                          'of %d', exc, attempt + 1, self.retries)
 
-    def create(self, spec, root_uuid):
-        existing = self.client.provider_by_name(spec.name)
-        if existing is None:
-            existing = self.client.create_provider(spec.name, root_uuid)
-        self.update(spec, existing, record=False)
+    def create(self, spec, root_uuid, retry=False):
+        """Create the provider of ``spec`` and write it.
 
-    def update(self, spec, provider, record=True):
+        The first try knows the provider is absent (the tree was just
+        listed), and a provider just created has no inventory and no
+        trait: it is written from the POST's answer, without reading it
+        back. A retry first looks the name up: an earlier POST may have
+        landed (its answer lost) or another writer may have created it.
+        """
+        existing = self.client.provider_by_name(spec.name) if retry \
+            else None
+        if existing is not None:
+            self.update(spec, existing, record=False)
+            return
+        created = self.client.create_provider(spec.name, root_uuid)
+        self.write(spec, created['uuid'], created['generation'], {}, set(),
+                   record=False)
+
+    def update(self, spec, provider, record=True, retry=False):
         uuid = provider['uuid']
         traits_generation, traits = self.client.traits(uuid)
         generation, current = self.client.inventories(uuid)
@@ -152,6 +165,10 @@ class _Sync:
             raise placement_client.Conflict(
                 'GET', '/resource_providers/%s' % uuid, 409,
                 'changed while being read')
+        self.write(spec, uuid, generation, current, traits, record)
+
+    def write(self, spec, uuid, generation, current, traits, record=True):
+        """Write what differs from ``current`` inventories and ``traits``."""
         if naming.DRAINING_TRAIT in traits:
             # layout apply --drain is draining this GPU: keep it reserved.
             spec = tree_mod.draining_spec(spec)
@@ -187,7 +204,7 @@ class _Sync:
             if not self.dry_run:
                 self.client.set_traits(uuid, generation, wanted_traits)
 
-    def retire(self, provider):
+    def retire(self, provider, retry=False):
         """Delete a stale provider of ours, or drain it when in use."""
         uuid = provider['uuid']
         usages = {rc: n for rc, n in self.client.usages(uuid).items() if n}

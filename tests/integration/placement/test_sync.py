@@ -96,6 +96,18 @@ class TestFirstAndSecondSync(SyncTestCase):
         self.assertGreater(report.writes, 0)
         self.assertEqual(report.calls, report.reads + report.writes)
 
+    def test_first_sync_does_not_read_back_what_it_created(self):
+        report = self.sync()
+        # Root by name, its tree, the classes, the traits: the same four
+        # reads whatever the number of GPUs; each GPU is then one POST,
+        # its inventory and its traits, written from the POST's answer.
+        self.assertEqual(4, report.reads)
+        gpus = len(self.desired().providers)
+        names = [c for c in report.changes
+                 if c.action in ('create resource class', 'create trait')]
+        # + the root's POST and the names this Placement lacked.
+        self.assertEqual(1 + 3 * gpus + len(names), report.writes)
+
     def test_second_sync_writes_nothing(self):
         self.sync()
         self.client.reset_counts()
