@@ -87,8 +87,15 @@ OPTS = [
                 help='Typical vGPU request mix used by the fragmentation '
                      'score, as RESOURCE_CLASS:weight pairs (for example '
                      'CUSTOM_VGPU_A100_1_5C:3,CUSTOM_VGPU_A100_3_20C:1). '
+                     'A class whose flavors require GPU traits is '
+                     'written RESOURCE_CLASS@TRAIT (several traits '
+                     'joined by +), for example '
+                     'CUSTOM_VGPU_A100_3_20C@CUSTOM_GPU_A100_SXM4_40GB:1: '
+                     'it only counts on GPUs with those traits. '
                      'Empty: learned from the vGPUs in use in the '
-                     'providers Placement returned for the request.'),
+                     'providers Placement returned for the request (as '
+                     'unconstrained classes) and the request\'s own '
+                     'flavor (with its required CUSTOM_GPU_* traits).'),
     cfg.IntOpt('cluster_usage_cache_seconds',
                default=10,
                min=0,

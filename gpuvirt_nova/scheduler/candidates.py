@@ -26,6 +26,14 @@ requests as Nova holds them). Each GPU resource provider becomes a shape
 - anything else (unknown model or class) is scored as a fractional GPU
   where one unit of a class takes ``1/capacity`` of it.
 
+A class of the typical mix may be constrained to GPUs with traits, as a
+flavor's ``trait:CUSTOM_GPU_<MODEL>=required`` constrains its requests
+(:func:`mix_key`: ``RC@TRAIT``): it can only be hosted on GPUs carrying
+every one of those traits. On any other GPU it counts all the idle share
+as fragment, FGD's "no access" case (``scoring.access_matrix`` in the
+benchmark): the fragmentation measure per GPU model counts only the
+requests that may use that model.
+
 ``order_candidates`` then ranks a host's candidates with
 :func:`scoring.rank` (FGD increase plus dominant-share packing, tightest
 GPU first). It only reorders: a candidate the scorer cannot judge keeps
@@ -45,6 +53,47 @@ from gpuvirt_nova.scheduler import scoring
 from gpuvirt_nova.scheduler import shapes
 
 VGPU_PREFIX = naming.VGPU_RC_PREFIX
+#: Separates a mix class's resource class from the GPU traits it needs.
+CONSTRAINT_SEP = '@'
+#: Required traits of a flavor that constrain its GPU (model,
+#: architecture, NUMA node: traits of GPU providers, see naming).
+GPU_TRAIT_PREFIX = naming.GPU_TRAIT_PREFIX
+
+
+def mix_key(rc, traits=()):
+    """The typical-mix class of ``rc`` requests needing GPU ``traits``.
+
+    ``('CUSTOM_VGPU_A100_3_20C', {'CUSTOM_GPU_A100_SXM4_40GB'})`` ->
+    ``'CUSTOM_VGPU_A100_3_20C@CUSTOM_GPU_A100_SXM4_40GB'``; no traits:
+    ``rc`` itself. Several traits are joined with ``+``, sorted.
+    """
+    traits = sorted(set(traits))
+    return rc if not traits else '%s%s%s' % (rc, CONSTRAINT_SEP,
+                                             '+'.join(traits))
+
+
+@functools.lru_cache(maxsize=1024)
+def split_mix_key(key):
+    """``(rc, frozenset of required GPU traits)`` of a mix class."""
+    rc, _, traits = key.partition(CONSTRAINT_SEP)
+    return rc, frozenset(t for t in traits.split('+') if t)
+
+
+def is_plain(key):
+    """A mix class without a trait constraint (a resource class)."""
+    return CONSTRAINT_SEP not in key
+
+
+def _served(key, resources, traits):
+    """The resource class a GPU serves mix class ``key`` with, or None.
+
+    None when the GPU does not offer the class's resource class or lacks
+    one of its required traits.
+    """
+    rc, needed = split_mix_key(key)
+    if rc not in resources or not needed <= set(traits):
+        return None
+    return rc
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,11 +182,15 @@ def _host_space(keys, weights):
 
 def _fractional_gpu(summary, classes):
     resources = summary.get('resources', {})
+    traits = summary.get('traits', ())
+    served = [_served(key, resources, traits) for key in classes]
     shares = tuple(int(math.ceil(1000.0 / resources[rc]['capacity']))
-                   if resources.get(rc, {}).get('capacity') else 0
-                   for rc in classes)
+                   if rc and resources[rc].get('capacity') else 0
+                   for rc in served)
+    # NOTE: usage is counted once per resource class, on its plain class.
     used = sum(resources[rc].get('used', 0) * share
-               for rc, share in zip(classes, shares) if share)
+               for key, rc, share in zip(classes, served, shares)
+               if share and is_plain(key))
     return ('fractional', shares), max(0, 1000 - int(used))
 
 
@@ -158,7 +211,8 @@ def _layout(shape, table, counts):
 
 def _typed_gpu(gpu_model, vgpu_types, summary, classes, weights):
     resources = summary.get('resources', {})
-    counts = [resources.get(rc, {}).get('used', 0) for rc in classes]
+    counts = [resources.get(rc, {}).get('used', 0) if is_plain(rc) else 0
+              for rc in classes]
     if all(t is None or t.mig_backed for t in vgpu_types):
         key = ('mig', gpu_model.name,
                tuple(t.mig_profile if t else None for t in vgpu_types))
@@ -174,8 +228,9 @@ def _typed_gpu(gpu_model, vgpu_types, summary, classes, weights):
 def host_gpus(summaries, root_uuid, mix_weights=None):
     """HostGpus of the GPU providers under ``root_uuid``, or None.
 
-    ``mix_weights`` maps resource class -> weight of the typical-request
-    mix; by default every offered class weighs the same.
+    ``mix_weights`` maps mix class (a resource class, or a
+    :func:`mix_key` constrained to GPU traits) -> weight of the
+    typical-request mix; by default every offered class weighs the same.
     """
     return host_gpus_of({uuid: s for uuid, s in summaries.items()
                          if s.get('root_provider_uuid', uuid) == root_uuid},
@@ -203,8 +258,10 @@ def _gpu_found(key):
     gpu_model = next((lookup.models[t] for t in traits
                       if t in lookup.models), None)
     if gpu_model is not None:
-        types = [lookup.types.get((gpu_model.name, rc))
-                 if rc in summary['resources'] else None for rc in classes]
+        served = (_served(key, summary['resources'], traits)
+                  for key in classes)
+        types = [lookup.types.get((gpu_model.name, rc)) if rc else None
+                 for rc in served]
         if any(types):
             found = _typed_gpu(gpu_model, types, summary, classes, weights)
             if found is not None:

@@ -94,13 +94,18 @@ def request_mix(reads, spec_obj):
     (:func:`gpu_level.typical_mix` for the demo).
     """
     return reads.per_request(spec_obj, 'mix', lambda: fleet.typical_mix(
-        reads.request_gpus(spec_obj), flavor_vgpus(spec_obj),
+        reads.request_gpus(spec_obj),
+        fleet.requested_mix(_extra_specs(spec_obj)),
         CONF.gpuvirt_scheduler.typical_requests))
 
 
-def flavor_vgpus(spec_obj):
+def _extra_specs(spec_obj):
     flavor = spec_obj.flavor if spec_obj.obj_attr_is_set('flavor') else None
-    return limits.requested_vgpus(getattr(flavor, 'extra_specs', None))
+    return getattr(flavor, 'extra_specs', None)
+
+
+def flavor_vgpus(spec_obj):
+    return limits.requested_vgpus(_extra_specs(spec_obj))
 
 
 class VGPUPlacementFilter(filters.BaseHostFilter,

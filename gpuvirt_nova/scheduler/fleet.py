@@ -33,6 +33,8 @@ It decides exactly as the per-host functions of :mod:`candidates` and
 :mod:`gpu_level` (tests/unit/scheduler/test_fleet.py checks it).
 """
 
+import re
+
 import numpy as np
 
 from gpuvirt_nova.scheduler import candidates
@@ -104,8 +106,35 @@ class RequestGpus:
             zip((k[1] for k in self.keys), self.counts), managed_count)
 
 
+_TRAIT_KEY = re.compile(r'^trait[0-9A-Za-z_-]*:(?P<trait>.+)$')
+
+
+def requested_mix(extra_specs):
+    """{mix class: amount} a flavor asks (:func:`candidates.mix_key`).
+
+    The vGPUs of :func:`limits.requested_vgpus`, each constrained to the
+    GPU traits (``CUSTOM_GPU_*``: model, architecture, NUMA node) the
+    flavor requires in any group, e.g. ``trait:CUSTOM_GPU_A100_SXM4_40GB
+    =required`` gives ``CUSTOM_VGPU_A100_3_20C@CUSTOM_GPU_A100_SXM4_40GB``.
+    """
+    needed = set()
+    for key, value in (extra_specs or {}).items():
+        match = _TRAIT_KEY.match(key)
+        if match and value == 'required' and match.group('trait').startswith(
+                candidates.GPU_TRAIT_PREFIX):
+            needed.add(match.group('trait'))
+    return {candidates.mix_key(rc, needed): n
+            for rc, n in limits.requested_vgpus(extra_specs).items()}
+
+
 def typical_mix(gpus, asked, configured=None):
-    """:func:`gpu_level.typical_mix` from a :class:`RequestGpus`."""
+    """:func:`gpu_level.typical_mix` from a :class:`RequestGpus`.
+
+    ``asked`` may key the request's vGPUs by :func:`candidates.mix_key`
+    (a flavor requiring GPU traits); usage read from the providers is
+    counted unconstrained (Placement's summaries do not say which flavor
+    holds it).
+    """
     if configured:
         return {rc: float(w) for rc, w in configured.items()}
     learned = dict(asked)
@@ -137,8 +166,11 @@ class _Classes:
     def __init__(self, request, cid, classes, weights):
         self.request = request
         self.cid, self.classes, self.weights = cid, classes, weights
+        # NOTE: a candidate's units move GPUs by their resource class;
+        # constrained mix classes only weigh (candidates.mix_key).
         self.index = {rc: i for i, rc in enumerate(classes)
-                      if rc.startswith(VGPU_PREFIX)}
+                      if rc.startswith(VGPU_PREFIX)
+                      and candidates.is_plain(rc)}
         self.shape, self.start = _Lazy(self._fill), _Lazy(self._fill)
 
     def _fill(self, kid):

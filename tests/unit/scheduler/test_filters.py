@@ -27,6 +27,7 @@ from oslo_config import fixture as config_fixture
 from oslotest import base
 
 from gpuvirt_nova import conf
+from gpuvirt_nova.placement import naming
 from gpuvirt_nova.scheduler import admitted as admitted_mod
 from gpuvirt_nova.scheduler import filters
 from gpuvirt_nova.scheduler import layout_options
@@ -156,6 +157,16 @@ class PlacementFilterTest(_Base):
                 spec))
         self.assertEqual('cn1', per_host.call_args[0][1])
         self.assertEqual(['allocation_candidates'], self.placement.calls)
+
+    def test_request_mix_keeps_the_flavor_s_required_gpu_model(self):
+        summaries, _, _ = _two_hosts()
+        spec = _spec()
+        model = naming.gpu_model_trait('A100-PCIE-40GB')
+        spec.flavor.extra_specs['trait:%s' % model] = 'required'
+        mix = filters.request_mix(self.reads_for(summaries), spec)
+        # usage (5 on g-half) is unconstrained; the request is not
+        self.assertEqual({fx.rc('A100-4C'): 5,
+                          '%s@%s' % (fx.rc('A100-4C'), model): 1}, mix)
 
     def test_placement_read_once_per_request(self):
         summaries, host1, host2 = _two_hosts()
