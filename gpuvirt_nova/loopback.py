@@ -23,6 +23,7 @@ turn (green once patched) and stops through a plain flag.
 """
 
 import select
+import socketserver
 import threading
 import time
 from wsgiref import simple_server
@@ -57,11 +58,21 @@ class LoopbackServer(simple_server.WSGIServer):
             time.sleep(0.05)
 
 
-def serve(app, host='127.0.0.1', port=0):
-    """Serve ``app`` on ``host:port`` in a daemon thread; the server."""
-    server = simple_server.make_server(host, port, app,
-                                       server_class=LoopbackServer,
-                                       handler_class=QuietHandler)
+class ThreadingLoopbackServer(socketserver.ThreadingMixIn, LoopbackServer):
+    """A LoopbackServer that answers each connection in its own thread."""
+
+    daemon_threads = True
+
+
+def serve(app, host='127.0.0.1', port=0, threaded=False):
+    """Serve ``app`` on ``host:port`` in a daemon thread; the server.
+
+    ``threaded``: answer concurrent clients at once (a thread per
+    connection) instead of one request after the other.
+    """
+    server = simple_server.make_server(
+        host, port, app, handler_class=QuietHandler,
+        server_class=ThreadingLoopbackServer if threaded else LoopbackServer)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     server.thread = thread

@@ -47,7 +47,7 @@ def sqlite_url(state_dir):
                                          'placement.sqlite')
 
 
-def _placement_conf(connection):
+def _placement_conf(connection, options=None):
     # NOTE: imported here so that importing this module (for example by
     # the CLI's command table) does not load the whole Placement service.
     from placement import conf as placement_conf
@@ -61,6 +61,8 @@ def _placement_conf(connection):
         conf.set_override('sqlite_synchronous', False,
                           group='placement_database')
     conf.set_override('auth_strategy', 'noauth2', group='api')
+    for (group, name), value in sorted((options or {}).items()):
+        conf.set_override(name, value, group=group)
     conf([], project='placement', default_config_files=[],
          default_config_dirs=[])
     return conf
@@ -69,13 +71,18 @@ def _placement_conf(connection):
 class EmbeddedPlacement:
     """Placement's WSGI app on ``connection`` (an SQLAlchemy URL).
 
+    ``options``: Placement configuration set on top of the defaults,
+    ``{(group, name): value}``, for example ``{('placement',
+    'max_allocation_candidates'): 1000}``.
+
     Placement keeps its database engine process-global, so one embedded
     Placement is active per process at a time; ``start()`` switches the
     process to this one's database and ``stop()`` switches back.
     """
 
-    def __init__(self, connection):
+    def __init__(self, connection, options=None):
         self.connection = connection
+        self.options = dict(options or {})
         self.url = None
         self.app = None
         self._engine = None
@@ -97,7 +104,7 @@ class EmbeddedPlacement:
         from placement.objects import resource_class
         from placement.objects import trait
 
-        conf = _placement_conf(self.connection)
+        conf = _placement_conf(self.connection, self.options)
         # NOTE: no fsync per commit on the local SQLite file, and no
         # sleep(0) per connection check-in (that is for eventlet servers).
         self._engine = engines.create_engine(
@@ -128,10 +135,13 @@ class EmbeddedPlacement:
         self._intercept.__enter__()
         return self.url
 
-    def serve(self, host='127.0.0.1', port=0):
-        """Serve on a loopback socket in a thread; returns the URL."""
+    def serve(self, host='127.0.0.1', port=0, threaded=False):
+        """Serve on a loopback socket in a thread; returns the URL.
+
+        ``threaded``: a thread per connection, for concurrent clients.
+        """
         self._load()
-        self._server = loopback.serve(self.app, host, port)
+        self._server = loopback.serve(self.app, host, port, threaded)
         self._thread = self._server.thread
         self.url = 'http://%s:%d' % (host, self._server.server_port)
         return self.url
