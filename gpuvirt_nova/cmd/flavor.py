@@ -48,16 +48,17 @@ class SyncFlavors(common.Lister):
                  'land on providers gpuvirt-nova does not manage).')
         parser.add_argument(
             '--dynamic', action='store_true',
-            help='With --type: make the flavors of dynamic GPUs (a MIG '
-                 'instance carved per server, asking for the profile\'s '
-                 'slices) for those MIG-backed types. Without --type, '
-                 'they are made for every type a dynamic GPU offers.')
+            help='With --type: make the flavors of dynamic GPUs for '
+                 'those types (a MIG instance carved per server, asking for '
+                 'the profile\'s slices; or a time-sliced vGPU, asking for '
+                 'its framebuffer slices). Without --type, they are made '
+                 'for every type a dynamic GPU offers.')
         parser.add_argument('--dry-run', action='store_true',
                             help='Print the flavors; change nothing.')
         return parser
 
     def _types(self, parsed_args):
-        """(vGPU types to flavor, MIG-backed types of dynamic GPUs)."""
+        """(vGPU types to flavor, types of dynamic GPUs)."""
         if parsed_args.type:
             if parsed_args.dynamic:
                 return [], parsed_args.type

@@ -129,14 +129,18 @@ def _carved_simulation(parsed_args, name):
         carve.carve(context, layout, node, parsed_args.select)
         host = context.read()
         host.hostname = host.hostname or node
-        host.dynamic = _dynamic_of(context.owners_path)
+        host.dynamic, host.time_sliced = _dynamic_of(context.owners_path)
         return node, host
 
 
 def _dynamic_of(path):
-    """``{address: series}`` of the dynamic GPUs an owner record lists."""
+    """The dynamic GPUs an owner record lists.
+
+    ``({address: series}, {address: scheduling})``: the second holds the
+    time-sliced ones.
+    """
     from gpuvirt_nova.layout import owners
-    return owners.dynamic_series(path)
+    return owners.dynamic_series(path), owners.dynamic_time_sliced(path)
 
 
 def load_host(conf, parsed_args):
@@ -165,7 +169,7 @@ def load_host(conf, parsed_args):
                                     parsed_args.simulate, root)
         host = backends.discover_simulated(root, hostname=name)
         from gpuvirt_nova.layout import owners
-        host.dynamic = _dynamic_of(owners.path_in(root))
+        host.dynamic, host.time_sliced = _dynamic_of(owners.path_in(root))
     elif parsed_args.simulate:
         host = backends.discover_simulated(parsed_args.simulate,
                                            hostname=name)
@@ -173,7 +177,8 @@ def load_host(conf, parsed_args):
         host = backends.discover_from_conf(conf, hostname=name)
         if not conf.gpuvirt.simulate:
             from gpuvirt_nova.layout import owners
-            host.dynamic = _dynamic_of(owners.path_in(conf.gpuvirt.state_dir))
+            host.dynamic, host.time_sliced = _dynamic_of(
+                owners.path_in(conf.gpuvirt.state_dir))
     name = name or host.hostname or socket.gethostname()
     return name, host
 
@@ -198,8 +203,9 @@ def desired_tree(conf, parsed_args):
             '%s: no GPU offers a vGPU type (%d GPU(s) found, none carved '
             'into vGPUs): carve them with gpuvirt-nova layout apply',
             name, len(host.gpus))
-    desired = tree.build_provider_tree(name, host, offers, isolate=True,
-                                       dynamic=dynamic)
+    desired = tree.build_provider_tree(
+        name, host, offers, isolate=True, dynamic=dynamic,
+        time_sliced=getattr(host, 'time_sliced', {}))
     for address, problem in desired.problems:
         LOG.warning('GPU %s is not offered (an existing provider stays '
                     'fully reserved while guests use it): %s', address,

@@ -20,6 +20,8 @@ VFs enabled where the host's vGPU mode uses them, and a vGPU manager that
 lists the MIG-backed types of the GPU's series. Every GPU instance on
 such a GPU belongs to a guest in the driver's record: one that does not
 holds slices Placement believes free, so the next carve there fails.
+A dynamic time-sliced GPU (owner record ``mode: time-sliced``) needs MIG
+mode off, its VFs, and the time-sliced types of its series and mode.
 """
 
 from gpuvirt_nova.doctor import facts as facts_mod
@@ -30,17 +32,47 @@ Finding = facts_mod.Finding
 CHECK = 'dynamic-gpus'
 
 
-def _problems(gpu, entry, carved):
-    series = entry.get('series') or 'C'
-    if not gpu.mig_current:
-        yield (facts_mod.ERROR, 'MIG mode is off on a dynamic GPU: no '
-               'guest can be carved', 'gpuvirt-nova layout apply (it sets '
-               'MIG mode, with the reset Ampere needs)')
+def _common_problems(gpu):
     if gpu.sriov_totalvfs and not gpu.vfs and \
             gpu.vgpu_mode != model.HostVgpuMode.MDEV:
         yield (facts_mod.ERROR, 'SR-IOV VFs are disabled (as after a '
                'reboot): no vGPU can be carved', 'gpuvirt-nova layout apply '
                '--boot enables them before nova-compute starts')
+
+
+def _time_sliced_problems(gpu, entry):
+    series = entry.get('series') or 'C'
+    scheduling = entry.get('scheduling') or 'equal-size'
+    if gpu.mig_current:
+        yield (facts_mod.ERROR, 'MIG mode is on on a dynamic time-sliced '
+               'GPU: no time-sliced vGPU can be created', 'gpuvirt-nova '
+               'layout apply (it turns MIG mode off)')
+    gpu_model = tree._gpu_model(gpu)
+    types = [t.name for t in tree.dynamic_time_sliced_types(
+        gpu_model, scheduling, series)] if gpu_model else []
+    if not types:
+        yield (facts_mod.ERROR, 'the catalog lists no %s-series types of '
+               'this GPU in %s mode' % (series, scheduling), 'choose '
+               'another series: or scheduling: for the GPU in the layout')
+    elif gpu.vgpu_type_ids and not [t for t in types
+                                    if t in gpu.vgpu_type_ids]:
+        yield (facts_mod.ERROR, 'the vGPU manager lists none of the '
+               '%s-series time-sliced types (%s)' % (series,
+                                                     ', '.join(types)),
+               'install the NVIDIA vGPU manager for this GPU')
+
+
+def _problems(gpu, entry, carved):
+    series = entry.get('series') or 'C'
+    if entry.get('mode') == 'time-sliced':
+        yield from _common_problems(gpu)
+        yield from _time_sliced_problems(gpu, entry)
+        return
+    if not gpu.mig_current:
+        yield (facts_mod.ERROR, 'MIG mode is off on a dynamic GPU: no '
+               'guest can be carved', 'gpuvirt-nova layout apply (it sets '
+               'MIG mode, with the reset Ampere needs)')
+    yield from _common_problems(gpu)
     types = [t.name for t in tree.dynamic_types(gpu, series)]
     listed = [t for t in types if t in gpu.vgpu_type_ids]
     if types and gpu.vgpu_type_ids and not listed:
@@ -58,6 +90,16 @@ def _problems(gpu, entry, carved):
                    'if no guest uses it, destroy it: nvidia-smi mig -dci '
                    '-gi %d -i %s, then nvidia-smi mig -dgi -gi %d -i %s'
                    % (gi.id, gpu.address, gi.id, gpu.address))
+
+
+def _summary(gpu, entry):
+    if entry.get('mode') == 'time-sliced':
+        return 'dynamic time-sliced (%s): MIG off, %d VFs, %d vGPU(s)' % (
+            entry.get('scheduling') or 'equal-size', len(gpu.vfs),
+            sum(1 for vf in gpu.vfs if vf.current_vgpu_type) +
+            len(gpu.mdevs))
+    return 'dynamic: MIG on, %d VFs, %d guest instance(s)' % (
+        len(gpu.vfs), len(gpu.gpu_instances))
 
 
 def check_dynamic_gpus(facts):
@@ -87,7 +129,5 @@ def check_dynamic_gpus(facts):
                      for severity, evidence, fix in problems]
         if not problems:
             findings.append(Finding(
-                CHECK, facts_mod.OK, address, 'dynamic: MIG on, %d VFs, '
-                '%d guest instance(s)' % (len(gpu.vfs),
-                                          len(gpu.gpu_instances))))
+                CHECK, facts_mod.OK, address, _summary(gpu, entry)))
     return findings

@@ -31,11 +31,16 @@ import tempfile
 from gpuvirt_nova import exception
 
 FILE_NAME = 'dynamic-carves.json'
+TIME_SLICED = 'time-sliced'
 
 
 @dataclasses.dataclass(frozen=True)
 class Carved:
-    """One guest's MIG instance and the vGPU on it."""
+    """One guest's MIG instance and the vGPU on it, or its vGPU.
+
+    With ``mode`` time-sliced: no profile, ``start`` the vGPU's placement
+    slot in mixed-size mode (None in equal-size mode).
+    """
 
     gpu: str
     profile: str
@@ -44,6 +49,12 @@ class Carved:
     #: Device key of the vGPU: ('vf', VF address) or ('mdev', uuid).
     kind: str
     ident: str
+    #: mig or time-sliced (records written before time-sliced: mig).
+    mode: str = 'mig'
+
+    @property
+    def time_sliced(self):
+        return self.mode == TIME_SLICED
 
     @property
     def key(self):

@@ -108,6 +108,45 @@ def supported_placements(gpu_model, vgpu_type):
             for k in range(vgpu_type.max_instances_mixed)]
 
 
+def placement_size(gpu_model, vgpu_type):
+    """Slots a vGPU of ``vgpu_type`` takes in mixed-size mode (0: none)."""
+    if not vgpu_type.max_instances_mixed:
+        return 0
+    return slot_count(gpu_model) // vgpu_type.max_instances_mixed
+
+
+def hosted_of(gpu_model, gpu, scheduling):
+    """[Hosted] of the time-sliced vGPUs a PhysicalGpu holds now.
+
+    A VF's placement is the ``placement_id`` it reports (mixed-size mode,
+    R580+); an mdev's, or a VF's on an older driver, is left unknown
+    (:func:`placed` fills it in). MIG-backed and unknown types are left
+    out.
+    """
+    found = []
+    for vf in gpu.vfs:
+        vgpu_type = _type(gpu_model, vf.current_vgpu_type) \
+            if vf.current_vgpu_type else None
+        if vgpu_type is None:
+            continue
+        where = None
+        if scheduling == MIXED and vf.placement_id is not None and \
+                vgpu_type.max_instances_mixed:
+            where = model.Placement(vf.placement_id,
+                                    placement_size(gpu_model, vgpu_type))
+        found.append(Hosted(vgpu_type.name, where))
+    for mdev in gpu.mdevs:
+        vgpu_type = _type(gpu_model, gpu.vgpu_type_name(mdev.mdev_type))
+        if vgpu_type is not None:
+            found.append(Hosted(vgpu_type.name))
+    return found
+
+
+def busy_slots(gpu_model, hosted):
+    """Sorted placement slots ``hosted`` occupies (mixed-size mode)."""
+    return sorted(_busy(placed(gpu_model, hosted)))
+
+
 def _busy(hosted):
     used = set()
     for vgpu in hosted:

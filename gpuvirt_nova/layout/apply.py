@@ -38,6 +38,7 @@ from gpuvirt_nova.layout import drain as drain_mod
 from gpuvirt_nova.layout import mdevs as mdevs_mod
 from gpuvirt_nova.layout import owners
 from gpuvirt_nova.layout import plan as plan_mod
+from gpuvirt_nova.layout import resolve
 
 LOG = logging.getLogger(__name__)
 
@@ -512,7 +513,9 @@ def _record_owner(options, target, dynamic_now):
         return
     if target.dynamic:
         owners.update(options.owners_path,
-                      dynamic={target.address: target.series})
+                      dynamic={target.address: target.series},
+                      time_sliced={target.address: target.scheduling}
+                      if target.mode == resolve.TIME_SLICED else None)
     else:
         owners.update(options.owners_path, static=[target.address])
 

@@ -23,7 +23,10 @@ host (``[gpuvirt] state_dir``, or the simulated host's directory), so it
 survives a reboot with the MIG mode it describes.
 
 Format (JSON): ``{"gpus": {"0000:3b:00.0": {"owner": "dynamic",
-"series": "C"}}}``.
+"series": "C"}, "0000:5e:00.0": {"owner": "dynamic", "series": "C",
+"mode": "time-sliced", "scheduling": "mixed-size"}}}``: a MIG GPU
+(the default mode) gets a MIG instance per guest, a time-sliced one a
+time-sliced vGPU in the recorded vGPU scheduling mode.
 """
 
 import json
@@ -35,6 +38,8 @@ from gpuvirt_nova import exception
 FILE_NAME = 'gpu-owners.json'
 DYNAMIC = 'dynamic'
 STATIC = 'static'
+MIG = 'mig'
+TIME_SLICED = 'time-sliced'
 
 
 def path_in(directory):
@@ -75,12 +80,24 @@ def dynamic_series(path):
             for address, entry in read(path).items()}
 
 
+def dynamic_time_sliced(path):
+    """``{address: scheduling mode}`` of the dynamic time-sliced GPUs."""
+    if not path:
+        return {}
+    return {address: entry.get('scheduling') or 'equal-size'
+            for address, entry in read(path).items()
+            if entry.get('mode') == TIME_SLICED}
+
+
 def dynamic_addresses(path):
     return frozenset(read(path))
 
 
-def update(path, dynamic=None, static=()):
+def update(path, dynamic=None, static=(), time_sliced=None):
     """Mark ``dynamic`` ({address: series}) dynamic and ``static`` not.
+
+    ``time_sliced``: ``{address: scheduling mode}`` of the ``dynamic``
+    GPUs that give time-sliced vGPUs (the others give MIG instances).
 
     Written atomically (a new file renamed over the old), so a crash
     leaves the old record or the new one, never half of one.
@@ -90,6 +107,9 @@ def update(path, dynamic=None, static=()):
         gpus.pop(address, None)
     for address, series in (dynamic or {}).items():
         gpus[address] = {'owner': DYNAMIC, 'series': series or 'C'}
+        if address in (time_sliced or {}):
+            gpus[address].update(mode=TIME_SLICED,
+                                 scheduling=time_sliced[address])
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix='.gpu-owners-', dir=directory)

@@ -123,9 +123,6 @@ def gpu_mode(gpu_model, gpu_spec):
     Explicit ``mode:`` wins; else an explicit profile decides; else MIG
     where the model has it. Raises UsageError for a contradiction.
     """
-    if getattr(gpu_spec, 'dynamic', False) and not gpu_model.mig_capable:
-        _fail(gpu_spec.path + '.owner', '%s has no MIG, so it cannot be '
-              'carved per guest; use owner: static' % gpu_model.name)
     if gpu_spec.mode == MIG and not gpu_model.mig_capable:
         _fail(gpu_spec.path + '.mode', '%s has no MIG; use mode: '
               'time-sliced' % gpu_model.name)
@@ -148,6 +145,13 @@ def gpu_mode(gpu_model, gpu_spec):
         _fail(gpu_spec.path + '.vgpus', 'mixes MIG-backed and time-sliced '
               'profiles; one GPU runs either MIG or time-sliced vGPUs: add '
               'mode: mig or mode: time-sliced and fix the others')
+    if getattr(gpu_spec, 'dynamic', False) and mode == TIME_SLICED and \
+            gpu_spec.scheduling == 'mixed-size' and \
+            not any(t.max_instances_mixed
+                    for t in gpu_model.time_sliced_types(gpu_spec.series)):
+        _fail(gpu_spec.path + '.scheduling', '%s has no mixed-size mode '
+              'for %s-series types; use scheduling: equal-size'
+              % (gpu_model.name, gpu_spec.series))
     return mode
 
 

@@ -73,7 +73,8 @@ class GpuSpec:
     series: str = 'C'
     vgpus: tuple = ()
     #: ``static``: the layout carves the GPU; ``dynamic``: the driver
-    #: carves a MIG instance per guest (see gpuvirt_nova.dynamic).
+    #: carves a MIG instance or time-sliced vGPU per guest (see
+    #: gpuvirt_nova.dynamic).
     owner: str = 'static'
 
     @property
@@ -217,11 +218,13 @@ def _parse_gpu(data, path):
     owner = data.get('owner', 'static')
     if owner == 'dynamic' and vgpus:
         _fail(path + '.vgpus', 'owner: dynamic leaves the carve to the '
-              'driver, which makes a MIG instance per guest from its '
-              'flavor; remove vgpus: or choose owner: static')
-    if owner == 'dynamic' and mode not in (None, 'mig'):
-        _fail(path + '.mode', 'owner: dynamic carves MIG instances per '
-              'guest; use mode: mig (or leave mode: out)')
+              'driver, which makes a MIG instance or time-sliced vGPU per '
+              'guest from its flavor; remove vgpus: or choose owner: '
+              'static')
+    if owner == 'dynamic' and mode not in (None, 'mig', 'time-sliced'):
+        _fail(path + '.mode', 'owner: dynamic carves a MIG instance or a '
+              'time-sliced vGPU per guest; use mode: mig or mode: '
+              'time-sliced (or leave mode: out)')
     if mode == 'none' and vgpus:
         _fail(path + '.vgpus', 'mode: none leaves the GPU whole; remove '
               'vgpus: or choose mode: mig or time-sliced')

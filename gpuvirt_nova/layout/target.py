@@ -57,6 +57,11 @@ class Target:
         return bool(getattr(self.resolution.spec, 'dynamic', False))
 
     @property
+    def scheduling(self):
+        """equal-size or mixed-size (time-sliced vGPU mode)."""
+        return self.resolution.scheduling
+
+    @property
     def series(self):
         return getattr(self.resolution.spec, 'series', 'C')
 

@@ -32,6 +32,7 @@ from oslo_log import log as logging
 
 from gpuvirt_nova import exception
 from gpuvirt_nova.hardware import catalog
+from gpuvirt_nova.hardware import ts_placement
 from gpuvirt_nova.placement import naming
 
 LOG = logging.getLogger(__name__)
@@ -95,47 +96,76 @@ def dynamic_extra_specs(profile, compute_slices, memory_slices, group='1'):
     }
 
 
+def dynamic_ts_extra_specs(type_name, slices, group='1'):
+    """A flavor's extra specs for one time-sliced type of a dynamic GPU.
+
+    ``type_name`` takes ``slices`` framebuffer slices of one GPU, in
+    request group ``group``, with the type's trait required: the
+    scheduler's geometry filter and the driver read it back.
+    """
+    return {
+        'resources%s:%s' % (group, naming.FB_SLICE_RC): str(slices),
+        'trait%s:%s' % (group, naming.vgpu_type_trait(type_name)):
+            'required',
+        'trait%s:%s' % (group, naming.DYNAMIC_TRAIT): 'required',
+        'trait%s:%s' % (group, naming.MANAGED_TRAIT): 'required',
+        'group_policy': 'none',
+    }
+
+
+def _model_of_type(vgpu_type):
+    return next(m for m in catalog.load().models.values()
+                if vgpu_type in m.vgpu_types)
+
+
+def _dynamic_extra(vgpu_type):
+    gpu_model = _model_of_type(vgpu_type)
+    if not vgpu_type.mig_backed:
+        return dynamic_ts_extra_specs(
+            vgpu_type.name, ts_placement.type_slices(gpu_model, vgpu_type))
+    profile = gpu_model.mig_profile(vgpu_type.mig_profile)
+    extra = dynamic_extra_specs(profile.name, profile.compute_slices,
+                                profile.memory_slices)
+    extra['trait1:%s' % naming.vgpu_type_trait(vgpu_type.name)] = \
+        'required'
+    return extra
+
+
 def dynamic_flavor_name(type_name):
     """``'A100-3-20C'`` -> ``'vgpu.a100-3-20c.dynamic'``."""
     return flavor_name(type_name) + '.dynamic'
 
 
 def plan_dynamic(type_names, vcpus=None, ram_mib=None, disk_gib=None):
-    """[FlavorSpec] of MIG-backed ``type_names`` on dynamic GPUs.
+    """[FlavorSpec] of ``type_names`` on dynamic GPUs.
 
-    Each asks for its profile's slices and requires the type's trait,
-    which only the dynamic GPUs that can give the type carry.
+    A MIG-backed type asks for its profile's slices, a time-sliced one
+    for its framebuffer slices; each requires the type's trait, which
+    only the dynamic GPUs that can give the type carry.
     """
     by_rc = type_by_resource_class()
     specs = []
     for type_name in sorted(set(type_names)):
         vgpu_type = by_rc.get(naming.resource_class(type_name))
-        if vgpu_type is None or not vgpu_type.mig_backed:
+        if vgpu_type is None:
             raise exception.UsageError(
-                '--type %s: a dynamic GPU carves MIG-backed vGPU types '
-                'only; see gpuvirt-nova catalog show <model>' % type_name)
-        profile = next(p for m in catalog.load().models.values()
-                       if vgpu_type in m.vgpu_types
-                       for p in m.mig_profiles
-                       if p.name == vgpu_type.mig_profile)
-        extra = dynamic_extra_specs(profile.name, profile.compute_slices,
-                                    profile.memory_slices)
-        extra['trait1:%s' % naming.vgpu_type_trait(vgpu_type.name)] = \
-            'required'
+                '--type %s: the catalog has no such vGPU type; see '
+                'gpuvirt-nova catalog show <model>' % type_name)
         size = default_size(vgpu_type.framebuffer_mib)
         specs.append(FlavorSpec(
             name=dynamic_flavor_name(vgpu_type.name),
             vcpus=vcpus or size[0], ram_mib=ram_mib or size[1],
             disk_gib=size[2] if disk_gib is None else disk_gib,
-            extra_specs=extra, vgpu_type=vgpu_type.name))
+            extra_specs=_dynamic_extra(vgpu_type),
+            vgpu_type=vgpu_type.name))
     return specs
 
 
 def offered_dynamic_types(client):
-    """MIG-backed type names the dynamic GPUs in Placement can give."""
+    """Type names the dynamic GPUs in Placement can give."""
     by_rc = type_by_resource_class()
     by_trait = {naming.vgpu_type_trait(t.name): t.name
-                for t in by_rc.values() if t.mig_backed}
+                for t in by_rc.values()}
     names = set()
     for provider in client.providers_with_trait(naming.DYNAMIC_TRAIT):
         names |= {by_trait[t] for t in client.traits(provider['uuid'])[1]

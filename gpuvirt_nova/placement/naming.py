@@ -66,7 +66,21 @@ SLICE_USED_TRAIT_RE = re.compile(r'^CUSTOM_GPUVIRT_SLICE_([0-9]+)_USED$')
 #: A dynamic GPU's capacity: compute and memory slices (MIG's units).
 MIG_COMPUTE_SLICE_RC = 'CUSTOM_MIG_COMPUTE_SLICE'
 MIG_MEMORY_SLICE_RC = 'CUSTOM_MIG_MEMORY_SLICE'
-SLICE_RCS = (MIG_COMPUTE_SLICE_RC, MIG_MEMORY_SLICE_RC)
+MIG_SLICE_RCS = (MIG_COMPUTE_SLICE_RC, MIG_MEMORY_SLICE_RC)
+#: A dynamic time-sliced GPU's capacity: framebuffer slices (the
+#: greatest common divisor of its time-sliced types' framebuffers, see
+#: gpuvirt_nova.hardware.ts_placement). Not a CUSTOM_VGPU_* class: a
+#: guest holds several slices but one vGPU.
+FB_SLICE_RC = 'CUSTOM_FRAMEBUFFER_SLICE'
+#: Every slice class of a dynamic GPU (MIG or time-sliced).
+SLICE_RCS = MIG_SLICE_RCS + (FB_SLICE_RC,)
+#: Set on a dynamic time-sliced GPU in mixed-size mode (its busy
+#: placement slots are SLICE_USED traits); without it, equal-size mode.
+MIXED_SIZE_TRAIT = 'CUSTOM_GPUVIRT_MIXED_SIZE'
+#: An equal-size dynamic GPU's hosted type:
+#: ``CUSTOM_GPUVIRT_HOSTS_<TYPE>`` while a vGPU of it is there, so the
+#: scheduler refuses another type from the provider summaries alone.
+HOSTS_TRAIT_PREFIX = 'CUSTOM_GPUVIRT_HOSTS_'
 #: The owner trait of our GPU providers. Nova 34 sets OWNER_NOVA on every
 #: provider nova-compute reports (its own pGPU providers included); our GPU
 #: providers are consumed by Nova's scheduler and filled by Nova's driver,
@@ -173,6 +187,20 @@ def used_slices(traits):
     """Memory-slice indexes a dynamic GPU provider's traits mark busy."""
     found = (SLICE_USED_TRAIT_RE.match(t) for t in traits or ())
     return sorted(int(m.group(1)) for m in found if m)
+
+
+def hosts_type_trait(type_name):
+    """``'A100-10C'`` -> ``'CUSTOM_GPUVIRT_HOSTS_A100_10C'``."""
+    return validate_custom_name(HOSTS_TRAIT_PREFIX + vgpu_type_key(type_name),
+                                'trait for a hosted vGPU type')
+
+
+def type_of_trait(trait, type_names, prefix=VGPU_TYPE_TRAIT_PREFIX):
+    """The name among ``type_names`` whose ``prefix`` trait is ``trait``."""
+    for name in type_names:
+        if prefix + vgpu_type_key(name) == trait:
+            return name
+    return None
 
 
 def mig_profile_of_trait(trait, profile_names):

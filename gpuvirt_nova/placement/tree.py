@@ -49,6 +49,7 @@ import dataclasses
 from gpuvirt_nova import exception
 from gpuvirt_nova.hardware import catalog
 from gpuvirt_nova.hardware import model
+from gpuvirt_nova.hardware import ts_placement
 from gpuvirt_nova.layout import geometry
 from gpuvirt_nova.placement import naming
 
@@ -249,6 +250,59 @@ def build_dynamic_provider(compute_node, gpu, reserved=False,
         inventories=inventories, traits=frozenset(traits))
 
 
+def dynamic_time_sliced_types(gpu_model, scheduling, series='C'):
+    """Time-sliced types of ``series`` a dynamic GPU gives in its mode."""
+    return [t for t in gpu_model.time_sliced_types(series)
+            if scheduling != ts_placement.MIXED or t.max_instances_mixed]
+
+
+def build_dynamic_ts_provider(compute_node, gpu, scheduling,
+                              reserved=False, driver_version=None,
+                              series='C'):
+    """The ProviderSpec of a dynamic time-sliced GPU: framebuffer slices.
+
+    Inventory: the GPU's framebuffer slices
+    (:func:`gpuvirt_nova.hardware.ts_placement.total_slices`, 40 of 1 GiB
+    on an A100-40GB); a flavor asks for the slices its type's framebuffer
+    takes and requires the type's trait. Traits: the GPU's usual ones
+    (one ``CUSTOM_VGPU_TYPE_*`` per time-sliced type of ``series`` it
+    gives in ``scheduling`` mode), ``CUSTOM_GPUVIRT_DYNAMIC``, and what
+    the scheduler's geometry filter reads: in mixed-size mode one
+    ``CUSTOM_GPUVIRT_SLICE_<n>_USED`` per placement slot a vGPU holds, in
+    equal-size mode ``CUSTOM_GPUVIRT_HOSTS_<TYPE>`` for the type it hosts.
+
+    :raises exception.UsageError: MIG mode is on, or the catalog does not
+        know the GPU's time-sliced types.
+    """
+    gpu_model = _gpu_model(gpu)
+    types = dynamic_time_sliced_types(gpu_model, scheduling, series) \
+        if gpu_model else []
+    if not types or gpu.mig_current:
+        raise exception.UsageError(
+            'GPU %s is dynamic time-sliced but %s; run gpuvirt-nova layout '
+            'apply on this host' % (gpu.address, 'MIG mode is on'
+                                    if gpu.mig_current else
+                                    'the catalog lists no %s-series %s '
+                                    'types for it' % (series, scheduling)))
+    total = ts_placement.total_slices(gpu_model)
+    inventories = {naming.FB_SLICE_RC: Inventory(
+        total=total, reserved=total if reserved else 0, max_unit=total)}
+    traits = set(gpu_traits(gpu, types, driver_version))
+    traits.add(naming.DYNAMIC_TRAIT)
+    hosted = ts_placement.hosted_of(gpu_model, gpu, scheduling)
+    if scheduling == ts_placement.MIXED:
+        traits.add(naming.MIXED_SIZE_TRAIT)
+        traits |= {naming.slice_used_trait(i)
+                   for i in ts_placement.busy_slots(gpu_model, hosted)}
+    else:
+        traits |= {naming.hosts_type_trait(h.type_name) for h in hosted}
+    return ProviderSpec(
+        name=naming.gpu_provider_name(compute_node, gpu.address),
+        parent_name=compute_node, address=gpu.address,
+        model=gpu_model.name, inventories=inventories,
+        traits=frozenset(traits))
+
+
 def draining_spec(spec):
     """``spec`` of a GPU being drained: all reserved, with the trait."""
     inventories = {rc: dataclasses.replace(inv, reserved=inv.total)
@@ -307,7 +361,8 @@ def _normalize_addresses(addresses, field):
 
 
 def build_provider_tree(compute_node, host, offers, draining=(),
-                        unhealthy=(), isolate=False, dynamic=None):
+                        unhealthy=(), isolate=False, dynamic=None,
+                        time_sliced=None):
     """Desired GPU providers of one compute node (see the module doc).
 
     ``isolate``: a GPU whose offer cannot be turned into a provider (a
@@ -321,6 +376,8 @@ def build_provider_tree(compute_node, host, offers, draining=(),
     ``dynamic``: ``{address: vGPU series}`` of the GPUs the driver
     carves per guest (:mod:`gpuvirt_nova.layout.owners`); they get
     :func:`build_dynamic_provider` whatever ``offers`` say.
+    ``time_sliced``: ``{address: scheduling mode}`` of the dynamic GPUs
+    that give time-sliced vGPUs (:func:`build_dynamic_ts_provider`).
     """
     if not compute_node:
         raise exception.UsageError(
@@ -348,12 +405,19 @@ def build_provider_tree(compute_node, host, offers, draining=(),
     reserved = draining | _normalize_addresses(unhealthy, 'unhealthy')
     providers = []
     dynamic = dict(dynamic or {})
+    time_sliced = dict(time_sliced or {})
     for gpu in sorted(host.gpus, key=lambda g: g.address):
         offer = normalized.get(gpu.address)
         if not offer and gpu.address not in dynamic:
             continue
         try:
-            if gpu.address in dynamic:
+            if gpu.address in dynamic and gpu.address in time_sliced:
+                spec = build_dynamic_ts_provider(
+                    compute_node, gpu, time_sliced[gpu.address],
+                    reserved=gpu.address in reserved,
+                    driver_version=host.driver_version,
+                    series=dynamic[gpu.address] or 'C')
+            elif gpu.address in dynamic:
                 spec = build_dynamic_provider(
                     compute_node, gpu, reserved=gpu.address in reserved,
                     driver_version=host.driver_version,

@@ -319,7 +319,8 @@ class GpuvirtLibvirtDriver(dynamic.DynamicGpuMixin,
         context = nova_context.get_admin_context()
         #: devices chosen for the domains before this one (not claimed).
         chosen = set()
-        for owner, keys in sorted(self._domain_keys().items()):
+        for owner, keys in self._dynamic_restore_order(
+                self._domain_keys().items()):
             try:
                 allocations = self.virtapi.reportclient \
                     .get_allocations_for_consumer(context, owner)
@@ -463,7 +464,8 @@ class GpuvirtLibvirtDriver(dynamic.DynamicGpuMixin,
             offers_mod.offers_from_hardware(host, dynamic_gpus),
             draining=provider.draining_gpus(provider_tree, nodename),
             unhealthy=self._gpuvirt_fenced(provider_tree, nodename, host),
-            isolate=True, dynamic=dynamic_gpus)
+            isolate=True, dynamic=dynamic_gpus,
+            time_sliced=self._dynamic_time_sliced())
         for address, problem in desired.problems:
             LOG.warning('GPU %s is not offered (its provider, if any, is '
                         'fully reserved): %s; fix the carve with '

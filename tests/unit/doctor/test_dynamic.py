@@ -74,3 +74,31 @@ class TestDynamicCheck(base.BaseTestCase):
         self.assertEqual([facts_mod.OK], [
             f.severity for f in dynamic.check_dynamic_gpus(
                 self.facts(owned))])
+
+
+class TestDynamicTimeSlicedCheck(base.BaseTestCase):
+
+    ENTRY = {'owner': 'dynamic', 'series': 'C', 'mode': 'time-sliced',
+             'scheduling': 'mixed-size'}
+
+    def facts(self, spec):
+        tmp = self.useFixture(fixtures.TempDir(
+            rootdir=sim_fixture.scratch_dir())).path
+        host = discover.discover_host(sim.SimulatedHost.create(tmp, spec))
+        return facts_mod.HostFacts(
+            hostname='node01', host=host,
+            dynamic={host.gpus[0].address: dict(self.ENTRY)},
+            dynamic_carves={})
+
+    def test_time_sliced_gpu_with_mig_off_is_ok(self):
+        finding, = dynamic.check_dynamic_gpus(
+            self.facts('1xA100-PCIE-40GB:vfio'))
+        self.assertEqual(facts_mod.OK, finding.severity)
+        self.assertIn('time-sliced (mixed-size)', finding.evidence)
+
+    def test_mig_mode_on_is_an_error_naming_the_fix(self):
+        findings = dynamic.check_dynamic_gpus(
+            self.facts('1xA100-PCIE-40GB:mig'))
+        self.assertEqual([facts_mod.ERROR], [f.severity for f in findings])
+        self.assertIn('MIG mode is on', findings[0].evidence)
+        self.assertIn('layout apply', findings[0].fix)

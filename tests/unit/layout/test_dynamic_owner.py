@@ -57,19 +57,27 @@ class TestOwnerField(base.LayoutTestCase):
             - {profile: A100-3-20C}
 ''', 'gpus[0].vgpus', 'remove vgpus:')
 
-    def test_dynamic_time_sliced_is_refused(self):
-        self.assert_refused(DYNAMIC + '          mode: time-sliced\n',
-                            'gpus[0].mode', 'use mode: mig')
+    def test_dynamic_without_vgpus_is_refused(self):
+        self.assert_refused(DYNAMIC + '          mode: none\n',
+                            'gpus[0].mode', 'mode: time-sliced')
 
     def test_unknown_owner_is_refused(self):
         self.assertRaises(exception.UsageError, self.layout,
                           DYNAMIC.replace('dynamic', 'driver'))
 
-    def test_gpu_without_mig_cannot_be_dynamic(self):
+    def test_gpu_without_mig_is_dynamic_time_sliced(self):
         host = self.sim_host('1xT4:mdev')
-        exc = self.assertRaises(exception.UsageError, self.targets,
-                                DYNAMIC, host)
-        self.assertIn('gpus[0].owner', str(exc))
+        target, = self.targets(DYNAMIC, host)
+        self.assertTrue(target.dynamic)
+        self.assertEqual('time-sliced', target.mode)
+
+    def test_mixed_size_needs_a_model_that_has_it(self):
+        host = self.sim_host('1xT4:mdev')
+        exc = self.assertRaises(
+            exception.UsageError, self.targets,
+            DYNAMIC + '          scheduling: mixed-size\n', host)
+        self.assertIn('gpus[0].scheduling', str(exc))
+        self.assertIn('use scheduling: equal-size', str(exc))
 
 
 class TestDynamicPlan(base.LayoutTestCase):
@@ -146,6 +154,71 @@ class TestDynamicPlan(base.LayoutTestCase):
         gpu = self.read(self.host).gpus[0]
         self.assertEqual([model.Placement(0, 4), model.Placement(4, 4)],
                          sorted(gi.placement for gi in gpu.gpu_instances))
+
+
+DYNAMIC_TS = DYNAMIC + '''          mode: time-sliced
+          scheduling: mixed-size
+'''
+
+
+class TestDynamicTimeSliced(base.LayoutTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.host = self.sim_host('1xA100-PCIE-40GB:vfio')
+        self.record = owners.path_in(self.tmp)
+        self.options = apply.Options(force=True, owners_path=self.record)
+
+    def provider(self):
+        return tree.build_provider_tree(
+            'node01', self.read(self.host), {},
+            dynamic=owners.dynamic_series(self.record),
+            time_sliced=owners.dynamic_time_sliced(
+                self.record)).providers[0]
+
+    def test_apply_records_the_mode_and_the_provider_offers_slices(self):
+        results = self.apply_layout(DYNAMIC_TS, self.host,
+                                    options=self.options)
+        self.assertIn(results[0].status, (apply.APPLIED, apply.UNCHANGED))
+        gpu = self.read(self.host).gpus[0]
+        self.assertFalse(gpu.mig_current)
+        self.assertEqual({gpu.address: 'mixed-size'},
+                         owners.dynamic_time_sliced(self.record))
+        spec = self.provider()
+        self.assertEqual({naming.FB_SLICE_RC: 40},
+                         {rc: i.total for rc, i in spec.inventories.items()})
+        self.assertIn(naming.DYNAMIC_TRAIT, spec.traits)
+        self.assertIn(naming.MIXED_SIZE_TRAIT, spec.traits)
+        self.assertIn(naming.vgpu_type_trait('A100-40C'), spec.traits)
+        self.assertEqual([], naming.used_slices(spec.traits))
+
+    def test_a_guests_vgpu_marks_its_placement_slots_busy(self):
+        self.apply_layout(DYNAMIC_TS, self.host, options=self.options)
+        gpu = self.read(self.host).gpus[0]
+        writer = self.host.writer()
+        vf = gpu.vfs[0].address
+        writer.write_sysfs('/sys/bus/pci/devices/%s/nvidia/'
+                           'current_vgpu_type' % vf,
+                           str(gpu.vgpu_type_ids['A100-20C']))
+        # 20C: slots 0-3 (no placement_id before R580: the lowest free).
+        self.assertEqual([0, 1, 2, 3], naming.used_slices(
+            self.provider().traits))
+        # Once dynamic, the guest's vGPU stays through a re-apply.
+        targets = self.targets(DYNAMIC_TS, self.host)
+        self.assertEqual([], plan.plan_gpu(
+            targets[0], self.read(self.host).gpus[0],
+            dynamic_now=True).steps)
+
+    def test_equal_size_marks_the_hosted_type(self):
+        self.apply_layout(DYNAMIC_TS.replace('mixed-size', 'equal-size'),
+                          self.host, options=self.options)
+        gpu = self.read(self.host).gpus[0]
+        self.host.writer().write_sysfs(
+            '/sys/bus/pci/devices/%s/nvidia/current_vgpu_type'
+            % gpu.vfs[0].address, str(gpu.vgpu_type_ids['A100-10C']))
+        traits = self.provider().traits
+        self.assertIn(naming.hosts_type_trait('A100-10C'), traits)
+        self.assertNotIn(naming.MIXED_SIZE_TRAIT, traits)
 
 
 class TestOwnerRecord(base.LayoutTestCase):
