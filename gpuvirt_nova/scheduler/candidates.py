@@ -339,39 +339,75 @@ def _score_group(group):
     finite = np.isfinite(deltas)
     score = scoring.ours_score(deltas, np.where(finite, left, 0))
     local = np.array(group['local'])
-    order = np.lexsort((local, tight, score, host))
+    slots = gpu_order_key(cand, slot, len(host), before.shape[1])
+    order = np.lexsort((local, slots, tight, score, host))
     spread = space.free[before].sum(axis=1) / capacity
     bounds = np.searchsorted(host[order], np.arange(len(group['roots']) + 1))
     # NOTE: every host has a candidate; one array pass for all the hosts'
     # best candidates, then plain lists (no numpy scalar per host).
     best = order[bounds[:-1]]
     with np.errstate(invalid='ignore'):
-        packs = np.where(finite[best], -score[best],
-                         -1.0 - scoring.PACK_BLEND).tolist()
+        packs = np.where(finite[best], -score[best], -np.inf).tolist()
     ordered, spreads = local[order].tolist(), spread.tolist()
+    tights = tight[best].tolist()
     cuts = bounds.tolist()
-    return {root: (ordered[cuts[h]:cuts[h + 1]], packs[h], spreads[h])
+    return {root: (ordered[cuts[h]:cuts[h + 1]], packs[h], spreads[h],
+                   tights[h])
             for h, root in enumerate(group['roots'])}
 
 
-def stable_ties(scored):
-    """Hosts whose pack weights tie, in one fixed order: smallest uuid.
+def gpu_order_key(cand, slot, count, width):
+    """[count] key of each candidate's GPUs in the host's fixed order.
 
-    ``scored`` is ``{root uuid: (order, pack, spread)}``. The ``ours``
-    score moves in steps (``scoring.TIE_STEP``); hosts in the same step
-    are told apart by their root provider uuid, a fixed order like the
-    benchmark's node names, so ties keep filling the same hosts instead
-    of following Placement's answer order. The offset stays below half a
-    step, so no host crosses into another step.
+    ``cand``/``slot``: one entry per vGPU unit (candidate index, GPU slot;
+    slots follow the GPU providers' uuids). Among candidates of equal
+    score and tightness, the one on the earliest GPUs wins (the bitmask
+    of its slots, smallest first: the first k GPUs that fit, as the
+    benchmark's nodes take them), not Placement's answer order. Hosts of
+    more than 62 GPUs keep Placement's order.
     """
-    if not scoring.TIE_STEP:
-        return scored
-    order = sorted(scored)
-    half = scoring.TIE_STEP / 2.0
+    key = np.zeros(count, dtype=np.int64)
+    if width <= 62 and len(cand):
+        np.bitwise_or.at(key, np.asarray(cand, np.intp),
+                         np.left_shift(np.int64(1), np.asarray(slot,
+                                                               np.int64)))
+    return key
+
+
+#: Below ``ours_score``'s rounding (1e-9): a tie offset never reorders
+#: hosts whose scores differ.
+_TIE_GAP = 4e-10
+
+
+def stable_ties(scored):
+    """Hosts whose pack weights tie, in one fixed order; unfit hosts last.
+
+    ``scored`` is ``{root uuid: (order, pack, spread, tight)}`` (``pack``
+    -inf: no candidate of the host fits its GPUs' geometry); returns
+    ``{root: (order, pack, spread)}``. Hosts of equal pack weight (the
+    same score, or the same step of ``scoring.TIE_STEP``) are ordered as
+    the benchmark orders equal candidates: the tightest GPU first, then
+    the smallest root provider uuid (a fixed order like the benchmark's
+    node names), so ties keep filling the same hosts instead of
+    following Placement's answer order. The offsets stay below half a
+    step (or the score's rounding), so no host crosses another's score.
+    A host without a fitting candidate weighs less than every host with
+    one.
+    """
+    fitting = [v[1] for v in scored.values() if v[1] != -np.inf]
+    floor = min(fitting + [-1.0 - scoring.PACK_BLEND]) - 1.0
+    gap = scoring.TIE_STEP / 2.0 if scoring.TIE_STEP else _TIE_GAP
+    groups = {}
+    for root, value in scored.items():
+        pack = value[1] if value[1] != -np.inf else floor
+        groups.setdefault(pack, []).append(
+            (value[3] if len(value) > 3 else 0.0, root))
     out = {}
-    for i, root in enumerate(order):
-        ranked, pack, spread = scored[root]
-        out[root] = (ranked, pack - half * i / len(order), spread)
+    for pack, members in groups.items():
+        members.sort()
+        for i, (_, root) in enumerate(members):
+            value = scored[root]
+            out[root] = (value[0], pack - gap * i / len(members), value[2])
     return out
 
 
@@ -423,4 +459,18 @@ def order_candidates(summaries, root_uuid, candidates, mix_weights=None):
     if gpus is None:
         return list(candidates)
     deltas, keys = score_candidates(gpus, candidates)
-    return [candidates[i] for i in scoring.rank(deltas, keys)]
+    return [candidates[i] for i in scoring.rank(
+        deltas, keys, tie=_candidate_slots(gpus, candidates))]
+
+
+def _candidate_slots(gpus, candidates):
+    """:func:`gpu_order_key` of each candidate of one host."""
+    cand, slot = [], []
+    for c, candidate in enumerate(candidates):
+        for uuid, alloc in candidate.get('allocations', {}).items():
+            s = gpus.slots.get(uuid)
+            if s is not None and any(rc.startswith(VGPU_PREFIX)
+                                     for rc in alloc.get('resources', {})):
+                cand.append(c)
+                slot.append(s)
+    return gpu_order_key(cand, slot, len(candidates), len(gpus.states))

@@ -299,14 +299,18 @@ def ours_score(deltas, fit_max, blend=PACK_BLEND, step=TIE_STEP):
     return np.where(finite, np.round(raw, 9), np.inf)
 
 
-def rank(deltas, keys, blend=PACK_BLEND, step=TIE_STEP):
+def rank(deltas, keys, blend=PACK_BLEND, step=TIE_STEP, tie=None):
     """Candidate indexes, best first, by ``ours`` (see ``choose``).
 
     Candidates with an infinite delta (the move does not fit the GPU's
-    geometry) come last, in their original order.
+    geometry) come last, in their original order. ``tie`` ([M], optional)
+    orders candidates of equal score and tightness before their original
+    order (Nova: the GPUs' position, see ``candidates.gpu_order_key``).
     """
     score = ours_score(deltas, keys[1], blend, step)
-    return np.lexsort((np.arange(len(score)), keys[2], score))
+    if tie is None:
+        return np.lexsort((np.arange(len(score)), keys[2], score))
+    return np.lexsort((np.arange(len(score)), tie, keys[2], score))
 
 
 def choose(policy, deltas, keys, rng=None, blend=PACK_BLEND, step=TIE_STEP):

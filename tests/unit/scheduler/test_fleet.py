@@ -137,6 +137,34 @@ class RequestGpusTest(base.BaseTestCase):
 
 class StableTiesTest(base.BaseTestCase):
 
+    def test_tied_hosts_go_to_the_tightest_gpu_then_uuid_order(self):
+        scored = {'c': ([0], -0.5, 0.5, 250.0), 'a': ([0], -0.5, 0.5, 500.0),
+                  'b': ([0], -0.5, 0.5, 250.0), 'd': ([0], -0.4, 0.5, 900.)}
+        out = candidates.stable_ties(scored)
+        self.assertEqual(['d', 'b', 'c', 'a'],
+                         sorted(out, key=lambda root: -out[root][1]))
+        self.assertAlmostEqual(-0.5, out['a'][1], places=8)
+
+    def test_host_without_a_fitting_candidate_weighs_least(self):
+        # a 2-GPU request may raise fragmentation by more than 1 GPU
+        scored = {'fits': ([0], -1.9, 0.1, 0.0),
+                  'unfit': ([0], -np.inf, 0.9, np.inf)}
+        out = candidates.stable_ties(scored)
+        self.assertLess(out['unfit'][1], out['fits'][1])
+        self.assertTrue(np.isfinite(out['unfit'][1]))
+
+    def test_equal_candidates_go_to_the_first_gpu_not_placement_order(self):
+        summaries = {'cn1': fx.compute('cn1')}
+        found = []
+        for uuid in ('g3', 'g1', 'g2'):
+            summaries[uuid] = fx.gpu('cn1', {'A100-4C': 10})
+            found.append(fx.candidate('cn1', uuid, 'A100-4C'))
+        scored = fleet.score_hosts(fleet.RequestGpus(summaries),
+                                   [('cn1', found)], {})
+        self.assertEqual([1, 2, 0], scored['cn1'][0])
+        ordered = candidates.order_candidates(summaries, 'cn1', found, {})
+        self.assertEqual([found[1], found[2], found[0]], ordered)
+
     @mock.patch.object(scoring, 'TIE_STEP', 0.04)
     def test_tied_hosts_go_in_uuid_order_without_crossing_a_step(self):
         step = scoring.TIE_STEP
