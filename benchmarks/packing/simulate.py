@@ -110,7 +110,7 @@ def _candidates_cpu(cluster, node_ok):
 
 
 def place(cluster, mix, terms, policy, pod, request, tables, rng,
-          allowed=None, access=None, blend=None, step=None):
+          allowed=None, access=None, blend=None, step=None, dims=DIMS):
     """Place one pod; returns (milli-GPU taken, node) or None.
 
     ``allowed`` ([nodes] bool, optional) is the pod's GPU-model
@@ -119,7 +119,8 @@ def place(cluster, mix, terms, policy, pod, request, tables, rng,
     ``access`` is ``scoring.access_matrix`` of the mix on these nodes
     (None: the mix has no model-constrained class). ``blend`` overrides
     ``scoring.PACK_BLEND`` and ``step`` ``scoring.TIE_STEP`` (tuning runs
-    only).
+    only). ``dims``: resources the best-fit keys look at (1: GPU alone,
+    as Nova's weigher, which sees no CPU; see nova_replay).
     """
     cpu, mem, k = pod
     node_ok = (cluster.cpu_left >= cpu) & (cluster.mem_left >= mem)
@@ -148,7 +149,7 @@ def place(cluster, mix, terms, policy, pod, request, tables, rng,
     keys = scoring.fit_keys(space, new, [
         (terms[2][nodes] - gained, cluster.gpu_cap[nodes]),
         (cluster.cpu_left[nodes] - cpu, cluster.cpu_cap[nodes]),
-        (cluster.mem_left[nodes] - mem, cluster.mem_cap[nodes])][:DIMS])
+        (cluster.mem_left[nodes] - mem, cluster.mem_cap[nodes])][:dims])
     pick = scoring.choose(
         policy, deltas, keys, rng,
         blend=scoring.PACK_BLEND if blend is None else blend,

@@ -236,15 +236,23 @@ def move_deltas(space, states, cpu_left, mix, nodes, old, new, cpu,
     return after - before
 
 
-def gpu_fragmentation(space, states, mix):
-    """GPU-local part of F: free capacity each GPU cannot give the mix."""
+def gpu_fragmentation(space, states, mix, usable=None):
+    """GPU-local part of F: free capacity each GPU cannot give the mix.
+
+    ``usable`` ([S, C] bool, optional): classes a GPU in state s may
+    serve (its model is one the class may use); the others count as
+    classes it cannot host, as a Nova GPU counts a class constrained to
+    another model's trait.
+    """
     states = np.asarray(states)
     host = space.can_host[states][..., mix.request]
+    if usable is not None:
+        host = host & usable[states]
     weight = mix.total
     return space.free[states] * ((~host) * weight).sum(axis=-1)
 
 
-def best_options(space, mix):
+def best_options(space, mix, usable=None):
     """[S, R] the option (e.g. MIG placement) leaving the least GPU frag.
 
     This is the GPU-level choice inside one GPU: among the placements of
@@ -254,8 +262,8 @@ def best_options(space, mix):
     """
     opts = space.options
     valid = opts >= 0
-    frag = np.where(valid, gpu_fragmentation(space, np.where(valid, opts, 0),
-                                             mix), np.inf)
+    frag = np.where(valid, gpu_fragmentation(
+        space, np.where(valid, opts, 0), mix, usable), np.inf)
     pick = np.argmin(frag, axis=-1)
     return np.take_along_axis(opts, pick[..., None], axis=-1)[..., 0]
 

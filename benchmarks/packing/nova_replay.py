@@ -1,0 +1,350 @@
+# Copyright 2026 The gpuvirt-nova Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""A slice of an openb trace as Nova flavors, and the simulator beside it.
+
+The Nova side (``tests/functional/scheduler/test_packing_replay.py``)
+boots one server per request through Nova's real scheduler with our
+filter and weigher; this module builds the scenario both sides replay
+and the simulator's decisions, one request at a time from the same
+state, so each Nova placement can be compared with the simulator's.
+
+**The scenario.** Hosts: the first nodes of trace models G2, G3 and T4
+(trace order). Profile mode as ``modes.MODEL_MAP`` maps it, with one
+change so that a GPU-model constraint means something in Nova: G2 and G3
+become the two A100 40GB models (SXM4 and PCIe). Both offer the same
+MIG-backed types, so an unconstrained flavor may land on either, and a
+flavor pinned to one requires its model trait
+(``trait:CUSTOM_GPU_A100_SXM4_40GB=required``). T4 nodes offer the T4's
+time-sliced C-series types (equal-size). A Nova flavor names one vGPU
+type, hence one GPU family; each request is pinned to one:
+
+- a pod whose ``gpu_spec`` names G2 and/or G3 (or no model at all) asks
+  the A100 MIG-backed type its share rounds to (``shapes.round_to_mig``),
+  required on its model's trait when it names only one of the two;
+- a pod whose ``gpu_spec`` names T4 but neither G2 nor G3 asks the T4
+  time-sliced type its share rounds to (``shapes.round_to_type``);
+- pods that fit neither (other models only), CPU-only pods (the weigher
+  does not place them: Nova's own weighers do) and pods of more than
+  ``max_gpus`` GPUs (Placement enumerates every combination of GPUs for
+  each granular group) are left out.
+
+A k-GPU pod asks k granular groups of the whole-GPU type
+(``group_policy=isolate``). CPU is whole vCPUs (``cpu_milli`` rounded
+up), memory ``memory_mib``.
+
+**The simulator beside Nova** (:class:`SimReplay`) runs
+``simulate.place`` with the ``ours`` policy on the same hosts in the
+order of their compute node provider uuids (Nova's tie-break), with the
+weigher's view of a request: the typical mix Nova is configured with
+(``typical_requests``, each class one GPU, no CPU), fit keys of GPU share
+alone, the in-GPU choice blind to classes that may not use the GPU's
+model. Those are the three places where the benchmark's ``ours`` sees
+more than the weigher does (see benchmarks/README.md).
+"""
+
+import collections
+import dataclasses
+import math
+
+import numpy as np
+
+from benchmarks.packing import modes
+from benchmarks.packing import simulate
+from benchmarks.packing import trace
+from gpuvirt_nova.hardware import catalog
+from gpuvirt_nova.placement import naming
+from gpuvirt_nova.scheduler import candidates
+from gpuvirt_nova.scheduler import scoring
+from gpuvirt_nova.scheduler import shapes
+
+#: trace model -> (catalog model, mode): modes.MODEL_MAP with G2/G3 as
+#: the two A100 40GB models (same vGPU types, different model traits).
+REPLAY_MAP = {
+    'G2': ('A100-SXM4-40GB', 'mig'),
+    'G3': ('A100-PCIE-40GB', 'mig'),
+    'T4': ('T4', 'equal-size'),
+}
+A100_MODELS = frozenset(['G2', 'G3'])
+DEFAULT_HOSTS = (('G2', 8), ('G3', 4), ('T4', 8))
+DEFAULT_TRACE = 'openb_pod_list_gpuspec20.csv'
+
+
+@dataclasses.dataclass(frozen=True)
+class Request:
+    """One pod as a Nova flavor and as a simulator pod."""
+
+    pod: int            # row in the trace
+    vcpus: int
+    memory_mb: int
+    gpus: int
+    milli: int
+    type_name: str      # the vGPU type each of its GPUs asks
+    trait: str          # required model trait, or None
+    models: frozenset   # trace models it may use (in the slice)
+
+    @property
+    def mix_key(self):
+        return candidates.mix_key(naming.resource_class(self.type_name),
+                                  [self.trait] if self.trait else [])
+
+    def extra_specs(self):
+        rc = naming.resource_class(self.type_name)
+        if self.gpus == 1:
+            extra = {'resources:%s' % rc: '1'}
+        else:
+            extra = {'resources%d:%s' % (i + 1, rc): '1'
+                     for i in range(self.gpus)}
+            extra['group_policy'] = 'isolate'
+        if self.trait:
+            extra['trait:%s' % self.trait] = 'required'
+        return extra
+
+
+@dataclasses.dataclass(frozen=True)
+class Scenario:
+    nodes: object            # trace.Nodes of the slice, trace order
+    requests: tuple
+    mix: dict                # {mix key: weight}, the configured mix
+
+    def gpu_offers(self, index):
+        """{vGPU type: count} each GPU of node ``index`` offers."""
+        model, kind = REPLAY_MAP[self.nodes.models[index]]
+        return offered_types(model, kind)
+
+    def catalog_model(self, index):
+        return REPLAY_MAP[self.nodes.models[index]][0]
+
+
+def offered_types(model_name, kind):
+    """Every type the replay's requests may ask of one GPU, at its max."""
+    gpu_model = catalog.load().get(model_name)
+    if kind == 'mig':
+        profiles = {p.name for p in shapes.mig_profiles_for(gpu_model)}
+        return {t.name: t.max_instances for t in gpu_model.vgpu_types
+                if t.mig_backed and t.mig_profile in profiles
+                and t.series.value == 'C'}
+    return {t.name: t.max_instances
+            for t in shapes.timesliced_types(gpu_model)}
+
+
+def _type_for(model_name, kind, milli):
+    gpu_model = catalog.load().get(model_name)
+    if kind == 'mig':
+        profile = shapes.round_to_mig(gpu_model, milli)
+        if profile is None:
+            return None
+        return next(t.name for t in gpu_model.vgpu_types
+                    if t.mig_profile == profile.name
+                    and t.series.value == 'C')
+    found = shapes.round_to_type(shapes.timesliced_types(gpu_model), milli)
+    return found.name if found else None
+
+
+def to_request(pods, i, slice_models, max_gpus):
+    """The Request of pod ``i``, or None when the replay leaves it out."""
+    k = int(pods.gpus[i])
+    if k == 0 or k > max_gpus:
+        return None
+    spec = pods.specs[i]
+    named = frozenset(s for s in spec.split('|') if s) if spec else None
+    allowed = (named & slice_models) if named is not None else slice_models
+    if allowed & A100_MODELS:
+        models = allowed & A100_MODELS
+    elif 'T4' in allowed:
+        models = frozenset(['T4'])
+    else:
+        return None
+    model_name, kind = REPLAY_MAP[sorted(models)[0]]
+    type_name = _type_for(model_name, kind, int(pods.milli[i]))
+    if type_name is None:
+        return None
+    trait = None
+    if models <= A100_MODELS and len(models) == 1:
+        trait = naming.gpu_model_trait(REPLAY_MAP[next(iter(models))][0])
+    return Request(pod=i, vcpus=int(math.ceil(pods.cpu[i] / 1000.0)),
+                   memory_mb=int(pods.memory[i]), gpus=k,
+                   milli=int(pods.milli[i]), type_name=type_name,
+                   trait=trait, models=models)
+
+
+def twentieths(counts):
+    """Weights in steps of 1/20 summing to 1 (largest remainders).
+
+    The weigher rounds its mix to 1/20 (``candidates._round_weights``);
+    giving it weights already rounded, summing to 1, lets the simulator
+    use the very same numbers. Classes that round to 0 are dropped.
+    """
+    total = float(sum(counts.values()))
+    raw = {k: 20.0 * v / total for k, v in counts.items()}
+    units = {k: int(math.floor(v)) for k, v in raw.items()}
+    left = 20 - sum(units.values())
+    for k in sorted(raw, key=lambda k: (units[k] - raw[k], k))[:left]:
+        units[k] += 1
+    return {k: u / 20.0 for k, u in sorted(units.items()) if u}
+
+
+def build(requests=40, seed=42, hosts=DEFAULT_HOSTS, pods_file=DEFAULT_TRACE,
+          trace_dir=None, max_gpus=2):
+    """The Scenario: hosts of the slice and ``requests`` pods in order.
+
+    Pods are the trace's in a seeded random order (FGD's protocol
+    shuffles the list), the first ``requests`` the replay can map.
+    """
+    all_nodes = trace.load_nodes(trace_dir)
+    keep = np.zeros(len(all_nodes.names), dtype=bool)
+    for model, count in hosts:
+        idx = [i for i, m in enumerate(all_nodes.models) if m == model]
+        keep[idx[:count]] = True
+    nodes = all_nodes.subset(keep)
+    pods = trace.load_pods(trace_dir, pods_file)
+    slice_models = frozenset(m for m, _ in hosts)
+    order = np.random.default_rng(seed).permutation(len(pods))
+    found = []
+    for i in order:
+        req = to_request(pods, int(i), slice_models, max_gpus)
+        if req is not None:
+            found.append(req)
+            if len(found) == requests:
+                break
+    units = collections.Counter()
+    for req in found:
+        units[req.mix_key] += req.gpus
+    return Scenario(nodes=nodes, requests=tuple(found),
+                    mix=twentieths(units))
+
+
+class SimReplay:
+    """The simulator's ``ours`` on the scenario, one request at a time.
+
+    ``node_order[i]`` is the position of the scenario's node i in the
+    simulator's node list (Nova's compute node uuid order).
+    """
+
+    def __init__(self, scenario, node_order):
+        self.scenario = scenario
+        perm = np.argsort(node_order)     # simulator position -> node
+        nodes = scenario.nodes.subset(np.ones(len(perm), bool))
+        nodes = trace.Nodes(
+            names=tuple(nodes.names[i] for i in perm),
+            cpu=np.array([float(1000 * math.floor(nodes.cpu[i] / 1000.0))
+                          for i in perm]),
+            memory=nodes.memory[perm], gpus=nodes.gpus[perm],
+            models=tuple(nodes.models[i] for i in perm))
+        self.to_node = perm
+        self.nodes = nodes
+        reqs = scenario.requests
+        self.values = np.unique([1000] + [r.milli for r in reqs])
+        self.space, shape_of_node = modes.profile_space(self.values, nodes,
+                                                        REPLAY_MAP)
+        absent = len(self.space.shapes) - 1
+        self.cluster = simulate.Cluster.build(self.space, nodes,
+                                              shape_of_node, absent)
+        self._mix(shape_of_node)
+        self.terms = [np.array(t, dtype=float) for t in scoring.node_terms(
+            self.space, self.cluster.states, self.mix)]
+        self.tables = {'ours': scoring.best_options(self.space, self.mix,
+                                                    self.usable)}
+
+    def _mix(self, shape_of_node):
+        reqs = self.scenario.requests
+        groups = [frozenset()]
+        items = []
+        by_key = {}
+        for r in reqs:
+            by_key.setdefault(r.mix_key, r)
+        for key, weight in self.scenario.mix.items():
+            r = by_key[key]
+            if r.models not in groups:
+                groups.append(r.models)
+            items.append((int(np.searchsorted(self.values, r.milli)), 1, 0,
+                          weight, groups.index(r.models)))
+        self.groups = groups
+        self.mix = scoring.make_mix(items)
+        self.access = scoring.access_matrix(self.mix, groups,
+                                            self.nodes.models)
+        # states of each shape may serve the classes whose group names a
+        # trace model of that shape
+        models_of_shape = collections.defaultdict(set)
+        for i, s in enumerate(shape_of_node):
+            models_of_shape[s].add(self.nodes.models[i])
+        usable = np.zeros((len(self.space.free), len(self.mix.request)),
+                          dtype=bool)
+        for s, shape in enumerate(self.space.shapes):
+            start = self.space.offsets[s]
+            for c, g in enumerate(self.mix.group if len(self.mix.group)
+                                  else [0] * len(self.mix.request)):
+                usable[start:start + shape.num_states, c] = (
+                    g == 0 or bool(groups[g] & models_of_shape[s]))
+        self.usable = usable
+
+    def _allowed(self, req):
+        return np.array([m in req.models for m in self.nodes.models])
+
+    def place(self, j):
+        """Place request ``j``: (scenario node, [GPU index]) or None."""
+        req = self.scenario.requests[j]
+        self._snapshot()
+        before = self.cluster.states.copy()
+        request = int(np.searchsorted(self.values, req.milli))
+        got = simulate.place(
+            self.cluster, self.mix, self.terms, 'ours',
+            (req.vcpus * 1000.0, float(req.memory_mb), req.gpus), request,
+            self.tables, None, allowed=self._allowed(req),
+            access=self.access, dims=1)
+        if got is None:
+            return None
+        n = got[1]
+        moved = np.flatnonzero(self.cluster.states[n] != before[n])
+        return int(self.to_node[n]), sorted(int(g) for g in moved)
+
+    def force(self, j, node, gpus):
+        """Put request ``j`` where Nova put it instead (after a difference).
+
+        The simulator's own placement of ``j`` (:meth:`place`, called
+        just before) is taken back first; ``node`` None: Nova placed
+        nothing.
+        """
+        req = self.scenario.requests[j]
+        request = int(np.searchsorted(self.values, req.milli))
+        position = {int(v): i for i, v in enumerate(self.to_node)}
+        self._restore()
+        if node is None:
+            return
+        n = position[node]
+        table = self.tables['ours']
+        for g in gpus:
+            self.cluster.states[n, g] = table[self.cluster.states[n, g],
+                                              request]
+        self.cluster.cpu_left[n] -= req.vcpus * 1000.0
+        self.cluster.mem_left[n] -= req.memory_mb
+        self._refresh(n)
+
+    def _snapshot(self):
+        c = self.cluster
+        self._saved = (c.states.copy(), c.cpu_left.copy(), c.mem_left.copy(),
+                       [t.copy() for t in self.terms])
+
+    def _restore(self):
+        c = self.cluster
+        states, cpu, mem, terms = self._saved
+        c.states[:], c.cpu_left[:], c.mem_left[:] = states, cpu, mem
+        for t, saved in zip(self.terms, terms):
+            t[:] = saved
+
+    def _refresh(self, n):
+        s_term, count, total = scoring.node_terms(
+            self.space, self.cluster.states[n], self.mix)
+        self.terms[0][n], self.terms[1][n], self.terms[2][n] = \
+            s_term, count, total

@@ -1,0 +1,234 @@
+# Copyright 2026 The gpuvirt-nova Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The packing benchmark's placements, through Nova's real scheduler.
+
+A slice of an openb trace (``benchmarks.packing.nova_replay``: 20 hosts
+of A100 SXM4, A100 PCIe and T4 GPUs; MIG-backed and time-sliced vGPU
+flavors, some requiring a GPU model trait) is booted request by request
+through Nova's API, conductor and scheduler (Nova's functional fixtures,
+real Placement) with ``VGPUPlacementFilter`` and ``GpuPackingWeigher``
+as the only packing logic. Beside it, the benchmark's simulator places
+the same request from the same state with the policy the weigher
+implements. Every server must land on the simulator's host and GPU (a
+request the simulator cannot place must fail to schedule).
+
+Compute hosts run Nova's fake driver; their GPU providers are what our
+driver reports, built by the one provider-tree function
+(``placement.tree.build_provider_tree``) and applied by ours
+(``virt.provider.apply_desired``); each GPU offers every type the
+replay's flavors ask of its model, at the type's maximum. GPU i of a
+host is its i-th GPU provider in uuid order, node order is the compute
+node providers' uuid order (the weigher's fixed tie-breaks).
+
+``GPUVIRT_REPLAY_REQUESTS`` (default 40) sets the number of requests;
+``python -m benchmarks.packing.nova_replay_run`` runs a longer replay.
+"""
+
+import json
+import os
+import time
+
+import fixtures
+from nova.tests.functional import integrated_helpers
+from nova.virt import fake
+
+from benchmarks.packing import nova_replay
+from gpuvirt_nova import exception
+from gpuvirt_nova.hardware import catalog
+from gpuvirt_nova.hardware import model
+from gpuvirt_nova.placement import naming
+from gpuvirt_nova.placement import tree
+# NOTE: imported before Nova's fixtures forbid os.uname() (numpy).
+from gpuvirt_nova.scheduler import filters  # noqa: F401
+from gpuvirt_nova.virt import provider
+
+REQUESTS = int(os.environ.get('GPUVIRT_REPLAY_REQUESTS', '40'))
+NOVA_FILTERS = ['ComputeFilter', 'ComputeCapabilitiesFilter',
+                'ImagePropertiesFilter',
+                'ServerGroupAntiAffinityFilter',
+                'ServerGroupAffinityFilter']
+
+
+def _host_name(i):
+    return 'replay%02d' % i
+
+
+class ReplayResult(object):
+    """Per request: what the simulator and Nova decided."""
+
+    def __init__(self):
+        self.rows = []      # (request, simulator, nova)
+
+    def add(self, request, sim, nova):
+        self.rows.append((request, sim, nova))
+
+    @property
+    def differences(self):
+        return [row for row in self.rows if row[1] != row[2]]
+
+    def as_dict(self):
+        return {'summary': self.summary(), 'rows': [
+            {'pod': r.pod, 'type': r.type_name, 'trait': r.trait,
+             'gpus': r.gpus, 'vcpus': r.vcpus, 'memory_mb': r.memory_mb,
+             'simulator': sim, 'nova': nova}
+            for r, sim, nova in self.rows]}
+
+    def summary(self):
+        placed = sum(1 for _, _, nova in self.rows if nova is not None)
+        return ('%d requests, %d placed by Nova, %d as the simulator '
+                'placed them' % (len(self.rows), placed,
+                                 len(self.rows) - len(self.differences)))
+
+
+class PackingReplayTest(integrated_helpers.ProviderUsageBaseTestCase):
+
+    compute_driver = 'fake.MediumFakeDriver'
+    REQUESTS = REQUESTS
+
+    def setUp(self):
+        try:
+            self.scenario = nova_replay.build(requests=self.REQUESTS)
+        except exception.UsageError as exc:
+            self.skipTest('the openb trace is not available: %s' % exc)
+        self.flags(available_filters=[
+            'nova.scheduler.filters.all_filters',
+            'gpuvirt_nova.scheduler.filters.all_filters'],
+            enabled_filters=NOVA_FILTERS + ['VGPUPlacementFilter'],
+            weight_classes=[
+                'gpuvirt_nova.scheduler.weighers.GpuPackingWeigher'],
+            host_subset_size=1, group='filter_scheduler')
+        self.flags(cpu_allocation_ratio=1.0, ram_allocation_ratio=1.0,
+                   disk_allocation_ratio=1.0, reserved_host_cpus=0,
+                   reserved_host_memory_mb=0, reserved_host_disk_mb=0)
+        self.flags(instances=-1, cores=-1, ram=-1, group='quota')
+        self.flags(typical_requests=self.scenario.mix,
+                   weigher_policy='pack', group='gpuvirt_scheduler')
+        super().setUp()
+        self.flags(file=os.path.join(
+            self.useFixture(fixtures.TempDir()).path, 'layout.yaml'),
+            group='gpuvirt_layout')
+        names = [_host_name(i) for i in range(len(self.scenario.nodes.names))]
+        self.node_of = {name: i for i, name in enumerate(names)}
+        test = self
+
+        def update_provider_tree(driver, provider_tree, nodename,
+                                 allocations=None):
+            test._provider_tree(driver, provider_tree, nodename, allocations)
+
+        self.useFixture(fixtures.MonkeyPatch(
+            'nova.virt.fake.FakeDriver.update_provider_tree',
+            update_provider_tree))
+        self.roots, self.gpu_slots = {}, {}
+        for name in names:
+            self._start_compute(name)
+        for name in names:
+            root = self._get_provider_uuid_by_host(name)
+            self.roots[root] = self.node_of[name]
+            gpus = sorted(
+                rp['uuid'] for rp in self.placement.get(
+                    '/resource_providers?in_tree=%s' % root,
+                    version='1.14').body['resource_providers']
+                if rp['uuid'] != root)
+            self.gpu_slots.update({uuid: i for i, uuid in enumerate(gpus)})
+        ranked = sorted(self.roots, key=lambda r: r)
+        order = [0] * len(ranked)
+        for position, root in enumerate(ranked):
+            order[self.roots[root]] = position
+        self.sim = nova_replay.SimReplay(self.scenario, order)
+        self.flavors = {}
+
+    # -- compute side ------------------------------------------------------
+
+    _ORIGINAL = fake.FakeDriver.update_provider_tree
+
+    def _provider_tree(self, driver, provider_tree, nodename,
+                       allocations=None):
+        """Nova's fake resources, the slice's CPU, memory and GPUs."""
+        type(self)._ORIGINAL(driver, provider_tree, nodename, allocations)
+        i = self.node_of[nodename]
+        nodes = self.scenario.nodes
+        inventory = provider_tree.data(nodename).inventory
+        vcpus, memory = int(nodes.cpu[i] // 1000), int(nodes.memory[i])
+        inventory['VCPU'].update(total=vcpus, max_unit=vcpus)
+        inventory['MEMORY_MB'].update(total=memory, max_unit=memory)
+        provider_tree.update_inventory(nodename, inventory)
+        model_name = self.scenario.catalog_model(i)
+        gpu_model = catalog.load().get(model_name)
+        gpus = [model.PhysicalGpu(address='0000:%02x:00.0' % (0x10 + g),
+                                  model=model_name,
+                                  architecture=gpu_model.architecture,
+                                  numa_node=0)
+                for g in range(int(nodes.gpus[i]))]
+        host = model.Host(hostname=nodename, gpus=gpus)
+        offer = self.scenario.gpu_offers(i)
+        desired = tree.build_provider_tree(
+            nodename, host, {g.address: dict(offer) for g in gpus})
+        provider.apply_desired(provider_tree, desired)
+
+    # -- requests ----------------------------------------------------------
+
+    def _flavor(self, request):
+        key = (request.vcpus, request.memory_mb, request.gpus,
+               request.type_name, request.trait)
+        if key not in self.flavors:
+            self.flavors[key] = self._create_flavor(
+                memory_mb=request.memory_mb, vcpu=request.vcpus, disk=1,
+                ephemeral=0, extra_spec=request.extra_specs())
+        return self.flavors[key]
+
+    def _settle(self, server):
+        for _ in range(2400):
+            server = self.api.get_server(server['id'])
+            if server['status'] in ('ACTIVE', 'ERROR') and \
+                    not server['OS-EXT-STS:task_state']:
+                return server
+            time.sleep(0.05)
+        self.fail('server %s still %s' % (server['id'], server['status']))
+
+    def _where(self, server):
+        """(node, [GPU slot]) of an ACTIVE server, None for ERROR."""
+        if server['status'] != 'ACTIVE':
+            return None
+        node, gpus = None, []
+        allocations = self._get_allocations_by_server_uuid(server['id'])
+        for rp, alloc in allocations.items():
+            if rp in self.roots:
+                node = self.roots[rp]
+            for rc, amount in alloc['resources'].items():
+                if rc.startswith(naming.VGPU_RC_PREFIX):
+                    gpus.extend([self.gpu_slots[rp]] * amount)
+        return node, sorted(gpus)
+
+    def replay(self):
+        result = ReplayResult()
+        for j, request in enumerate(self.scenario.requests):
+            sim = self.sim.place(j)
+            server = self.api.post_server({'server': self._build_server(
+                flavor_id=self._flavor(request), networks='none')})
+            nova = self._where(self._settle(server))
+            if nova != sim:
+                self.sim.force(j, *(nova if nova else (None, None)))
+            result.add(request, sim, nova)
+        return result
+
+    def test_same_host_and_gpu_as_the_simulator(self):
+        result = self.replay()
+        out = os.environ.get('GPUVIRT_REPLAY_OUT')
+        if out:
+            with open(out, 'w') as stream:
+                json.dump(result.as_dict(), stream, indent=1)
+        self.assertGreater(sum(1 for _, _, nova in result.rows if nova),
+                           len(result.rows) // 2, result.summary())
+        self.assertEqual([], result.differences, result.summary())
