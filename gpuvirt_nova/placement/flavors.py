@@ -88,6 +88,7 @@ def dynamic_extra_specs(profile, compute_slices, memory_slices, group='1'):
             str(compute_slices),
         'resources%s:%s' % (group, naming.MIG_MEMORY_SLICE_RC):
             str(memory_slices),
+        'resources%s:%s' % (group, naming.DYNAMIC_VGPU_RC): '1',
         'trait%s:%s' % (group, naming.mig_profile_trait(profile)):
             'required',
         'trait%s:%s' % (group, naming.DYNAMIC_TRAIT): 'required',
@@ -105,6 +106,7 @@ def dynamic_ts_extra_specs(type_name, slices, group='1'):
     """
     return {
         'resources%s:%s' % (group, naming.FB_SLICE_RC): str(slices),
+        'resources%s:%s' % (group, naming.DYNAMIC_VGPU_RC): '1',
         'trait%s:%s' % (group, naming.vgpu_type_trait(type_name)):
             'required',
         'trait%s:%s' % (group, naming.DYNAMIC_TRAIT): 'required',

@@ -74,6 +74,9 @@ MIG_SLICE_RCS = (MIG_COMPUTE_SLICE_RC, MIG_MEMORY_SLICE_RC)
 FB_SLICE_RC = 'CUSTOM_FRAMEBUFFER_SLICE'
 #: Every slice class of a dynamic GPU (MIG or time-sliced).
 SLICE_RCS = MIG_SLICE_RCS + (FB_SLICE_RC,)
+#: One unit per guest vGPU on a dynamic GPU (its flavor asks for 1 next
+#: to the slices), so per-user limits count guests, not slices.
+DYNAMIC_VGPU_RC = 'CUSTOM_GPUVIRT_DYNAMIC_VGPU'
 #: Set on a dynamic time-sliced GPU in mixed-size mode (its busy
 #: placement slots are SLICE_USED traits); without it, equal-size mode.
 MIXED_SIZE_TRAIT = 'CUSTOM_GPUVIRT_MIXED_SIZE'

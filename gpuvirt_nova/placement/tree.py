@@ -210,8 +210,10 @@ def build_dynamic_provider(compute_node, gpu, reserved=False,
 
     Inventory: the GPU's compute and memory slices (7 and 8 on an A100),
     so Placement counts capacity for every profile at once; a flavor
-    asks for the slices its profile takes. Traits: the GPU's usual ones
-    (model, architecture, each MIG-backed type and profile it can give),
+    asks for the slices its profile takes, and one
+    ``CUSTOM_GPUVIRT_DYNAMIC_VGPU`` (per-user limits count them).
+    Traits: the GPU's usual ones (model, architecture, each MIG-backed
+    type and profile it can give),
     ``CUSTOM_GPUVIRT_DYNAMIC``, and one ``CUSTOM_GPUVIRT_SLICE_<n>_USED``
     per memory slice a GPU instance holds now, for the scheduler's
     geometry filter.
@@ -234,6 +236,9 @@ def build_dynamic_provider(compute_node, gpu, reserved=False,
         naming.MIG_MEMORY_SLICE_RC: Inventory(
             total=memory, reserved=memory if reserved else 0,
             max_unit=memory),
+        # NOTE: at most one GPU instance per memory slice.
+        naming.DYNAMIC_VGPU_RC: Inventory(
+            total=memory, reserved=memory if reserved else 0),
     }
     types = dynamic_types(gpu, series)
     traits = set(gpu_traits(gpu, types, driver_version))
@@ -264,7 +269,8 @@ def build_dynamic_ts_provider(compute_node, gpu, scheduling,
     Inventory: the GPU's framebuffer slices
     (:func:`gpuvirt_nova.hardware.ts_placement.total_slices`, 40 of 1 GiB
     on an A100-40GB); a flavor asks for the slices its type's framebuffer
-    takes and requires the type's trait. Traits: the GPU's usual ones
+    takes (and one ``CUSTOM_GPUVIRT_DYNAMIC_VGPU``) and requires the
+    type's trait. Traits: the GPU's usual ones
     (one ``CUSTOM_VGPU_TYPE_*`` per time-sliced type of ``series`` it
     gives in ``scheduling`` mode), ``CUSTOM_GPUVIRT_DYNAMIC``, and what
     the scheduler's geometry filter reads: in mixed-size mode one
@@ -285,8 +291,14 @@ def build_dynamic_ts_provider(compute_node, gpu, scheduling,
                                     'the catalog lists no %s-series %s '
                                     'types for it' % (series, scheduling)))
     total = ts_placement.total_slices(gpu_model)
-    inventories = {naming.FB_SLICE_RC: Inventory(
-        total=total, reserved=total if reserved else 0, max_unit=total)}
+    guests = ts_placement.slot_count(gpu_model) \
+        if scheduling == ts_placement.MIXED \
+        else max(t.max_instances for t in types)
+    inventories = {
+        naming.FB_SLICE_RC: Inventory(
+            total=total, reserved=total if reserved else 0, max_unit=total),
+        naming.DYNAMIC_VGPU_RC: Inventory(
+            total=guests, reserved=guests if reserved else 0)}
     traits = set(gpu_traits(gpu, types, driver_version))
     traits.add(naming.DYNAMIC_TRAIT)
     hosted = ts_placement.hosted_of(gpu_model, gpu, scheduling)

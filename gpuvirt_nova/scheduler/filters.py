@@ -105,7 +105,8 @@ def _extra_specs(spec_obj):
 
 
 def flavor_vgpus(spec_obj):
-    return limits.requested_vgpus(_extra_specs(spec_obj))
+    """What the admission filters count of the request's flavor."""
+    return limits.requested_units(_extra_specs(spec_obj))
 
 
 class VGPUPlacementFilter(filters.BaseHostFilter,

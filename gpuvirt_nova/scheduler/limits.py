@@ -16,9 +16,11 @@
 
 Each check returns None when the request may go on, or the one-line
 reason the user reads in the server's fault. Counting comes from
-Placement usages (``CUSTOM_VGPU_*`` classes); GPU shares come from the
+Placement usages (``CUSTOM_VGPU_*`` classes, and on dynamic GPUs one
+``CUSTOM_GPUVIRT_DYNAMIC_VGPU`` per guest vGPU); GPU shares come from the
 catalog (a MIG-backed type takes its memory slices out of 8, a
-time-sliced type ``1/max_instances``), else from the provider's capacity.
+time-sliced type ``1/max_instances``), else from the provider's capacity
+(a dynamic GPU's memory or framebuffer slices over its total).
 """
 
 import functools
@@ -29,6 +31,41 @@ from gpuvirt_nova.placement import naming
 
 _RESOURCES_KEY = re.compile(r'^resources(?P<group>[0-9A-Za-z_-]*):'
                             r'(?P<rc>CUSTOM_VGPU_[A-Z0-9_]+)$')
+
+
+_DYNAMIC_KEY = re.compile(r'^resources(?P<group>[0-9A-Za-z_-]*):(?P<rc>%s)$'
+                          % '|'.join((naming.DYNAMIC_VGPU_RC,
+                                      naming.MIG_MEMORY_SLICE_RC,
+                                      naming.FB_SLICE_RC)))
+#: GPU share of one slice of a dynamic GPU whose capacity the request's
+#: providers do not show: a MIG memory slice is 1/8 of every MIG GPU; a
+#: framebuffer slice the median over the catalog's models.
+_SLICE_SHARES = {naming.MIG_MEMORY_SLICE_RC: 1.0 / 8}
+
+
+@functools.lru_cache(maxsize=1)
+def _fb_slice_share():
+    from gpuvirt_nova.hardware import ts_placement
+    totals = sorted(ts_placement.total_slices(m)
+                    for m in catalog.load().models.values()
+                    if ts_placement.total_slices(m))
+    return 1.0 / totals[len(totals) // 2] if totals else 0.0
+
+
+def requested_units(extra_specs):
+    """What the admission filters count of a flavor, over all groups.
+
+    :func:`requested_vgpus`, plus on dynamic GPUs the guest vGPUs
+    (``CUSTOM_GPUVIRT_DYNAMIC_VGPU``) and the memory or framebuffer
+    slices that size their GPU share.
+    """
+    wanted = requested_vgpus(extra_specs)
+    for key, value in (extra_specs or {}).items():
+        match = _DYNAMIC_KEY.match(key)
+        if match:
+            rc = match.group('rc')
+            wanted[rc] = wanted.get(rc, 0) + int(value)
+    return wanted
 
 
 def requested_vgpus(extra_specs):
@@ -43,9 +80,13 @@ def requested_vgpus(extra_specs):
 
 
 def vgpu_count(usages):
-    """vGPUs in a Placement usages dict (every CUSTOM_VGPU_* unit)."""
+    """vGPUs in a Placement usages dict.
+
+    Every CUSTOM_VGPU_* unit, and every guest vGPU of a dynamic GPU.
+    """
     return sum(int(v) for rc, v in (usages or {}).items()
-               if rc.startswith(naming.VGPU_RC_PREFIX))
+               if rc.startswith(naming.VGPU_RC_PREFIX) or
+               rc == naming.DYNAMIC_VGPU_RC)
 
 
 #: Where a limit was set, as the refusal names it.
@@ -91,6 +132,10 @@ def gpu_share(usages, shares, fallback=None):
     for rc, units in (usages or {}).items():
         if rc.startswith(naming.VGPU_RC_PREFIX):
             total += units * shares.get(rc, fallback.get(rc, 1.0))
+        elif rc == naming.FB_SLICE_RC:
+            total += units * fallback.get(rc, _fb_slice_share())
+        elif rc in _SLICE_SHARES:
+            total += units * fallback.get(rc, _SLICE_SHARES[rc])
     return total
 
 
@@ -103,11 +148,23 @@ def _gpu_use(resources):
     vgpu = [(rc, cap, used) for rc, cap, used in resources
             if rc.startswith(naming.VGPU_RC_PREFIX)]
     if not vgpu:
-        return None
+        return _dynamic_gpu_use(resources)
     fallback = tuple((rc, 1.0 / max(cap or 1, 1)) for rc, cap, _ in vgpu)
     used = min(1.0, gpu_share({rc: u for rc, _, u in vgpu}, type_shares(),
                               dict(fallback)))
     return used, fallback
+
+
+def _dynamic_gpu_use(resources):
+    """(GPUs used, fallback shares) of a dynamic GPU; None: not one.
+
+    Its memory (MIG) or framebuffer (time-sliced) slices in use over
+    their total.
+    """
+    for rc, cap, used in resources:
+        if rc in (naming.MIG_MEMORY_SLICE_RC, naming.FB_SLICE_RC) and cap:
+            return min(1.0, float(used) / cap), ((rc, 1.0 / cap),)
+    return None
 
 
 def cluster_use(summaries, managed_count):

@@ -113,7 +113,8 @@ class DynamicGpuTest(_DynamicBase):
     def test_provider_offers_slices_of_a_dynamic_gpu(self):
         inventory = self._get_provider_inventory(self.rp)
         self.assertEqual({naming.MIG_COMPUTE_SLICE_RC: 7,
-                          naming.MIG_MEMORY_SLICE_RC: 8},
+                          naming.MIG_MEMORY_SLICE_RC: 8,
+                          naming.DYNAMIC_VGPU_RC: 8},
                          {rc: inv['total'] for rc, inv in inventory.items()})
         traits = self._get_provider_traits(self.rp)
         self.assertIn(naming.DYNAMIC_TRAIT, traits)
@@ -132,7 +133,8 @@ class DynamicGpuTest(_DynamicBase):
         self._run_periodics()
         self.assertEqual({}, self.instances())
         self.assertEqual({naming.MIG_COMPUTE_SLICE_RC: 0,
-                          naming.MIG_MEMORY_SLICE_RC: 0}, self.usages())
+                          naming.MIG_MEMORY_SLICE_RC: 0,
+                          naming.DYNAMIC_VGPU_RC: 0}, self.usages())
 
         second = ['2g.10gb', '2g.10gb', '2g.10gb', '1g.5gb']
         servers = [self.boot(p) for p in second]
@@ -141,7 +143,8 @@ class DynamicGpuTest(_DynamicBase):
         self.assertEqual({0: '2g.10gb', 2: '2g.10gb', 4: '2g.10gb',
                           6: '1g.5gb'}, self.instances())
         self.assertEqual({naming.MIG_COMPUTE_SLICE_RC: 7,
-                          naming.MIG_MEMORY_SLICE_RC: 7}, self.usages())
+                          naming.MIG_MEMORY_SLICE_RC: 7,
+                          naming.DYNAMIC_VGPU_RC: 4}, self.usages())
 
     def test_4g_refused_while_a_1g_holds_slice_0(self):
         three = self.boot('3g.20gb')   # best room: slices 4-7

@@ -65,7 +65,10 @@ class DynamicTimeSlicedTest(base.GpuvirtTestBase):
             'nova.scheduler.filters.all_filters',
             'gpuvirt_nova.scheduler.filters.all_filters'],
             group='filter_scheduler')
-        self.ADDITIONAL_FILTERS = ['VGPUGeometryFilter']
+        self.flags(cluster_usage_cache_seconds=0, group='gpuvirt_scheduler')
+        self.ADDITIONAL_FILTERS = [
+            'VGPUUserLimitFilter', 'VGPUFairShareFilter',
+            'VGPUGeometryFilter']
         return super()._setup_scheduler_service()
 
     def setUp(self):
@@ -126,7 +129,7 @@ class DynamicTimeSlicedTest(base.GpuvirtTestBase):
 
     def test_provider_offers_framebuffer_slices(self):
         inventory = self._get_provider_inventory(self.rp)
-        self.assertEqual({naming.FB_SLICE_RC: 40},
+        self.assertEqual({naming.FB_SLICE_RC: 40, naming.DYNAMIC_VGPU_RC: 8},
                          {rc: inv['total'] for rc, inv in inventory.items()})
         traits = self._get_provider_traits(self.rp)
         for trait in (naming.DYNAMIC_TRAIT, naming.MIXED_SIZE_TRAIT,
@@ -145,12 +148,14 @@ class DynamicTimeSlicedTest(base.GpuvirtTestBase):
         self.assertEqual({0: 'A100-20C', 4: 'A100-10C', 6: 'A100-5C',
                           7: 'A100-4C'}, self.placements())
         self.assert_valid(self.placements())
-        self.assertEqual({naming.FB_SLICE_RC: 39}, self.usages())
+        self.assertEqual({naming.FB_SLICE_RC: 39, naming.DYNAMIC_VGPU_RC: 4},
+                         self.usages())
         for server in servers:
             self._delete_server(server)
         self._run_periodics()
         self.assertEqual({}, self.placements())
-        self.assertEqual({naming.FB_SLICE_RC: 0}, self.usages())
+        self.assertEqual({naming.FB_SLICE_RC: 0, naming.DYNAMIC_VGPU_RC: 0},
+                         self.usages())
         self.assertEqual([], self.busy_traits())
 
     def test_type_without_a_free_placement_is_refused_until_a_delete(self):
@@ -180,7 +185,8 @@ class DynamicTimeSlicedTest(base.GpuvirtTestBase):
         self.assert_active(five, 'A100-5C')
         self.assertEqual({0: 'A100-8C', 2: 'A100-5C', 4: 'A100-8C',
                           6: 'A100-8C'}, self.placements())
-        self.assertEqual({naming.FB_SLICE_RC: 29}, self.usages())
+        self.assertEqual({naming.FB_SLICE_RC: 29, naming.DYNAMIC_VGPU_RC: 4},
+                         self.usages())
 
     def test_host_reboot_restores_every_guests_vgpu(self):
         self.flags(resume_guests_state_on_host_boot=True)
@@ -213,3 +219,17 @@ class DynamicTimeSlicedTest(base.GpuvirtTestBase):
             self.assertEqual(vfs[type_name],
                              self.domain_keys('host1', server))
             self.assert_active(server, type_name)
+
+    def test_max_jobs_per_user_counts_guests_not_slices(self):
+        # Two guests of 20 and 10 slices are two vGPUs: the third boot is
+        # refused whatever its size; a delete makes room again.
+        self.flags(max_jobs_per_user=2, group='gpuvirt_scheduler')
+        first = self.boot('A100-20C')
+        self.assert_active(first, 'A100-20C')
+        self.assert_active(self.boot('A100-10C'), 'A100-10C')
+        refused = self.boot('A100-4C')
+        self.assertEqual('ERROR', refused['status'])
+        self.assertIn('holds 2 vGPU(s) and asks 1 more',
+                      refused['fault']['message'])
+        self._delete_server(first)
+        self.assert_active(self.boot('A100-4C'), 'A100-4C')

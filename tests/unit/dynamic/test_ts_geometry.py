@@ -128,6 +128,7 @@ class TestFlavorSync(base.BaseTestCase):
         self.assertEqual('vgpu.a100-10c.dynamic', spec.name)
         self.assertEqual({
             'resources1:CUSTOM_FRAMEBUFFER_SLICE': '10',
+            'resources1:CUSTOM_GPUVIRT_DYNAMIC_VGPU': '1',
             'trait1:CUSTOM_VGPU_TYPE_A100_10C': 'required',
             'trait1:CUSTOM_GPUVIRT_DYNAMIC': 'required',
             'trait1:CUSTOM_GPUVIRT_MANAGED': 'required',

@@ -113,7 +113,8 @@ class TestDynamicPlan(base.LayoutTestCase):
             'node01', self.read(self.host), {},
             dynamic={gpu.address: 'C'}).providers[0]
         self.assertEqual({naming.MIG_COMPUTE_SLICE_RC: 7,
-                          naming.MIG_MEMORY_SLICE_RC: 8},
+                          naming.MIG_MEMORY_SLICE_RC: 8,
+                          naming.DYNAMIC_VGPU_RC: 8},
                          {rc: i.total for rc, i in spec.inventories.items()})
         self.assertIn(naming.DYNAMIC_TRAIT, spec.traits)
         self.assertEqual([], naming.used_slices(spec.traits))
@@ -185,7 +186,7 @@ class TestDynamicTimeSliced(base.LayoutTestCase):
         self.assertEqual({gpu.address: 'mixed-size'},
                          owners.dynamic_time_sliced(self.record))
         spec = self.provider()
-        self.assertEqual({naming.FB_SLICE_RC: 40},
+        self.assertEqual({naming.FB_SLICE_RC: 40, naming.DYNAMIC_VGPU_RC: 8},
                          {rc: i.total for rc, i in spec.inventories.items()})
         self.assertIn(naming.DYNAMIC_TRAIT, spec.traits)
         self.assertIn(naming.MIXED_SIZE_TRAIT, spec.traits)

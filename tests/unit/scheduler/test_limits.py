@@ -16,6 +16,8 @@
 
 from oslotest import base
 
+from gpuvirt_nova.placement import flavors
+from gpuvirt_nova.placement import naming
 from gpuvirt_nova.scheduler import limits
 from tests.unit.scheduler import fixtures as fx
 
@@ -33,6 +35,36 @@ class RequestedTest(base.BaseTestCase):
     def test_vgpu_count_only_counts_vgpus(self):
         self.assertEqual(3, limits.vgpu_count(
             {fx.rc('A100-1-5C'): 2, fx.rc('A100-4C'): 1, 'VCPU': 8}))
+
+
+class DynamicGpuTest(base.BaseTestCase):
+    """Guests on dynamic GPUs: one vGPU each, a share by their slices."""
+
+    def test_a_dynamic_flavor_counts_one_vgpu_whatever_its_slices(self):
+        for specs in (flavors.dynamic_ts_extra_specs('A100-20C', 20),
+                      flavors.dynamic_extra_specs('3g.20gb', 3, 4)):
+            self.assertEqual(1, limits.vgpu_count(
+                limits.requested_units(specs)))
+        self.assertEqual(3, limits.vgpu_count(
+            {naming.DYNAMIC_VGPU_RC: 2, naming.FB_SLICE_RC: 30,
+             fx.rc('A100-4C'): 1}))
+
+    def test_share_comes_from_the_slices(self):
+        self.assertAlmostEqual(0.5, limits.gpu_share(
+            {naming.FB_SLICE_RC: 20, naming.DYNAMIC_VGPU_RC: 1}, {},
+            {naming.FB_SLICE_RC: 1.0 / 40}))
+        self.assertAlmostEqual(0.5, limits.gpu_share(
+            {naming.MIG_MEMORY_SLICE_RC: 4, naming.MIG_COMPUTE_SLICE_RC: 3},
+            {}))
+
+    def test_a_dynamic_gpu_counts_in_the_cluster_by_its_slices(self):
+        summaries = {'gpu': {'resources': {
+            naming.FB_SLICE_RC: {'capacity': 40, 'used': 10},
+            naming.DYNAMIC_VGPU_RC: {'capacity': 8, 'used': 1}}}}
+        used, capacity, fallback = limits.cluster_use(summaries, 1)
+        self.assertAlmostEqual(0.25, used)
+        self.assertEqual(1.0, capacity)
+        self.assertAlmostEqual(1.0 / 40, fallback[naming.FB_SLICE_RC])
 
 
 class UserLimitTest(base.BaseTestCase):
