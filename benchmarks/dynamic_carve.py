@@ -32,6 +32,12 @@
    lost race: Nova reschedules it. For ``--streams`` random streams of
    profile requests on 8 dynamic GPUs, with ``k`` boots between two
    provider updates, it counts those reschedules per boot.
+3. **Time-sliced, mixed-size.** The same two on a dynamic time-sliced
+   A100 (vendor VFIO, R580): the cost of
+   :func:`gpuvirt_nova.dynamic.ts_carve.carve` (a VF's type, read back)
+   per type, and the race with the busy placement slots of the last
+   provider update (framebuffer slices counted exactly by Placement; the
+   host driver puts a vGPU at its type's lowest free placement).
 """
 
 import argparse
@@ -41,8 +47,11 @@ import tempfile
 import time
 
 from gpuvirt_nova.dynamic import carve as carve_mod
+from gpuvirt_nova.dynamic import ts_carve
 from gpuvirt_nova.hardware import catalog
 from gpuvirt_nova.hardware import discover
+from gpuvirt_nova.hardware import model
+from gpuvirt_nova.hardware import ts_placement
 from gpuvirt_nova.layout import geometry
 from gpuvirt_nova.placement import naming
 from gpuvirt_nova import sim
@@ -86,6 +95,91 @@ def carving_cost(repeat):
             results[profile] = tuple(statistics.median(v) for v in (
                 assign_ms, carve_ms, uncarve_ms))
     return results
+
+
+TS_TYPES = ('A100-4C', 'A100-5C', 'A100-8C', 'A100-10C', 'A100-20C',
+            'A100-40C')
+TS_HOST = {'hostname': 'bench', 'driver_version': '580.65.06',
+           'gpus': [{'model': MODEL, 'mode': 'vfio',
+                     'scheduling': 'mixed-size'}]}
+
+
+def ts_carving_cost(repeat):
+    """{type: (static assign ms, dynamic create ms, uncarve ms)}."""
+    import os
+    import yaml
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, 'host.yaml')
+        with open(path, 'w') as handle:
+            yaml.safe_dump(TS_HOST, handle)
+        host = sim.SimulatedHost.create(tmp + '/dyn', sim.parse_spec(path))
+        writer = host.writer()
+        address = discover.discover_host(host).gpus[0].address
+
+        def read_gpu(addr):
+            return discover.discover_host_gpu(host, addr)
+        for type_name in TS_TYPES:
+            carve_ms, uncarve_ms, assign_ms = [], [], []
+            for _ in range(repeat):
+                start = time.perf_counter()
+                carved = ts_carve.carve(writer, read_gpu, address,
+                                        type_name, ts_placement.MIXED)
+                carve_ms.append((time.perf_counter() - start) * 1000)
+                start = time.perf_counter()
+                assign.assign([assign.Request(
+                    address, naming.resource_class(carved.vgpu_type))],
+                    discover.discover_host(host))
+                assign_ms.append((time.perf_counter() - start) * 1000)
+                start = time.perf_counter()
+                carve_mod.uncarve(writer, read_gpu, carved)
+                uncarve_ms.append((time.perf_counter() - start) * 1000)
+            results[type_name] = tuple(statistics.median(v) for v in (
+                assign_ms, carve_ms, uncarve_ms))
+    return results
+
+
+def ts_race(streams, window, gpus=8, length=60, seed=0):
+    """(boots, lost races) on dynamic time-sliced GPUs (mixed-size)."""
+    gpu_model = catalog.load().get(MODEL)
+    types = {t: gpu_model.vgpu_type(t) for t in TS_TYPES}
+    total = ts_placement.total_slices(gpu_model)
+    rng = random.Random(seed)
+    boots = lost = 0
+    for _ in range(streams):
+        hosted = [[] for _ in range(gpus)]
+        used = [0] * gpus
+        stale = [[] for _ in range(gpus)]
+        for index in range(length):
+            if index % window == 0:
+                # The provider update: busy slots as traits (anonymous).
+                stale = [[ts_placement.Hosted('', model.Placement(s, 1))
+                          for s in ts_placement.busy_slots(gpu_model, h)]
+                         for h in hosted]
+            name = rng.choice(TS_TYPES)
+            slices = ts_placement.type_slices(gpu_model, types[name])
+            fits = [g for g in range(gpus)
+                    if used[g] + slices <= total and not
+                    ts_placement.mixed_size_refusal(gpu_model, stale[g],
+                                                    name)]
+            if not fits:
+                continue  # refused by the scheduler: not a race
+            chosen = max(fits, key=lambda g: (used[g], -g))
+            boots += 1
+            where = ts_placement.next_placement(gpu_model, hosted[chosen],
+                                                name)
+            if where is None:
+                lost += 1
+                continue
+            used[chosen] += slices
+            hosted[chosen].append(ts_placement.Hosted(name, where))
+            if rng.random() < 0.3:
+                g = rng.randrange(gpus)
+                if hosted[g]:
+                    gone = hosted[g].pop(rng.randrange(len(hosted[g])))
+                    used[g] -= ts_placement.type_slices(
+                        gpu_model, types[gone.type_name])
+    return boots, lost
 
 
 def _profiles():
@@ -158,6 +252,24 @@ def main(argv=None):
     print('|---|---|---|---|')
     for window in (1, 2, 4, 8, 16):
         boots, lost = race(args.streams, window)
+        print('| %d | %d | %d | %.2f%% |' % (
+            window, boots, lost, 100.0 * lost / boots if boots else 0))
+    print()
+    print('time-sliced (mixed-size) carving cost on a simulated %s '
+          '(median of %d, ms per guest)' % (MODEL, args.repeat))
+    print('| type | static: assign | dynamic: create | dynamic: remove |')
+    print('|---|---|---|---|')
+    for type_name, (assign_ms, carve_ms, uncarve_ms) in ts_carving_cost(
+            args.repeat).items():
+        print('| %s | %.1f | %.1f | %.1f |' % (
+            type_name, assign_ms, carve_ms, uncarve_ms))
+    print()
+    print('time-sliced lost races per boot, %d streams x 60 requests on 8 '
+          'dynamic mixed-size GPUs' % args.streams)
+    print('| boots between provider updates | boots | lost races | rate |')
+    print('|---|---|---|---|')
+    for window in (1, 2, 4, 8, 16):
+        boots, lost = ts_race(args.streams, window)
         print('| %d | %d | %d | %.2f%% |' % (
             window, boots, lost, 100.0 * lost / boots if boots else 0))
 

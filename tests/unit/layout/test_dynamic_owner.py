@@ -193,6 +193,18 @@ class TestDynamicTimeSliced(base.LayoutTestCase):
         self.assertIn(naming.vgpu_type_trait('A100-40C'), spec.traits)
         self.assertEqual([], naming.used_slices(spec.traits))
 
+    def test_a_mig_gpu_becomes_time_sliced_mig_off_and_vfs(self):
+        host = self.sim_host('1xA100-PCIE-40GB:mig', name='mig')
+        targets = self.targets(DYNAMIC_TS, host)
+        self.assertEqual('time-sliced', targets[0].mode)
+        steps = plan.make_plan(targets, self.read(host)).steps
+        # Ampere: MIG off needs a reset, which the VFs do not survive.
+        self.assertEqual([(plan.SET_NUMVFS, 0), (plan.SET_MIG_MODE, False),
+                          (plan.SET_NUMVFS, 20)],
+                         [(s.action, s.args.get('count',
+                                                s.args.get('enabled')))
+                          for s in steps])
+
     def test_a_guests_vgpu_marks_its_placement_slots_busy(self):
         self.apply_layout(DYNAMIC_TS, self.host, options=self.options)
         gpu = self.read(self.host).gpus[0]
