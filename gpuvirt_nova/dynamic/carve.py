@@ -53,7 +53,8 @@ def vgpu_type_for(gpu, profile, series='C'):
         'flavor' % (gpu.address, gpu.model, series, profile))
 
 
-def _device_keys(gpu):
+def device_keys(gpu):
+    """Keys of the GPU's vGPUs: typed VFs and mdevs (see records.Carved)."""
     keys = {('vf', vf.address) for vf in gpu.vfs if vf.current_vgpu_type}
     keys |= {('mdev', m.uuid) for m in gpu.mdevs}
     return keys
@@ -89,7 +90,7 @@ def carve(writer, read_gpu, address, profile, series='C', owner=None,
                                        placement.start))
         journal.append(apply.create_ci(writer, reader, profile,
                                        placement.start))
-        before = _device_keys(reader.last())
+        before = device_keys(reader.last())
         via = plan_mod.delivery(reader.last())
         vf = reader.last().vf(prefer_vf) if prefer_vf else None
         if via == plan_mod.VIA_VFIO and vf is not None and \
@@ -101,7 +102,7 @@ def carve(writer, read_gpu, address, profile, series='C', owner=None,
                 'type': type_name, 'via': via,
                 'uuid': str(uuid_mod.uuid5(MDEV_NAMESPACE, '%s/%s' % (
                     owner, address)))}, mdevs))
-        made = _device_keys(reader.read()) - before
+        made = device_keys(reader.read()) - before
         if len(made) != 1:
             raise apply.StepFailed('expected one new vGPU on GPU %s, found '
                                    '%d' % (address, len(made)))
@@ -125,7 +126,7 @@ def carve(writer, read_gpu, address, profile, series='C', owner=None,
 def present(gpu, carved):
     """Whether ``carved``'s instance and vGPU are on ``gpu`` now."""
     return (apply.gi_at(gpu, carved.profile, carved.start) is not None
-            and carved.key in _device_keys(gpu))
+            and carved.key in device_keys(gpu))
 
 
 def uncarve(writer, read_gpu, carved, mdevs=None):

@@ -76,7 +76,7 @@ def carve(writer, read_gpu, address, type_name, scheduling, owner=None,
             address, type_name, why))
     expected = ts_placement.next_placement(gpu_model, hosted, type_name) \
         if scheduling == ts_placement.MIXED else None
-    before = carve_mod._device_keys(gpu)
+    before = carve_mod.device_keys(gpu)
     via = plan_mod.delivery(gpu)
     vf = gpu.vf(prefer_vf) if prefer_vf else None
     undo = None
@@ -91,7 +91,7 @@ def carve(writer, read_gpu, address, type_name, scheduling, owner=None,
                                            '%s/%s' % (owner, address)))},
                 mdevs)
         after = reader.read()
-        made = carve_mod._device_keys(after) - before
+        made = carve_mod.device_keys(after) - before
         if len(made) != 1:
             raise apply.StepFailed('expected one new vGPU on GPU %s, found '
                                    '%d' % (address, len(made)))
@@ -113,4 +113,4 @@ def carve(writer, read_gpu, address, type_name, scheduling, owner=None,
 
 def present(gpu, carved):
     """Whether ``carved``'s vGPU is on ``gpu`` now."""
-    return carved.key in carve_mod._device_keys(gpu)
+    return carved.key in carve_mod.device_keys(gpu)
