@@ -33,6 +33,10 @@ FLAVOR_SIZE = ('--ram', '512', '--disk', '1', '--vcpus', '1')
 TIME_SLICED = ('vgpu.a100-10c', 'A100-10C', 'compute-vfio')
 MIG_BACKED = ('vgpu.a100-2-10c', 'A100-2-10C', 'compute-mig')
 HOSTS = ('compute-vfio', 'compute-mig')
+#: The type both hosts offer (tools/minicloud/configs.py), and its flavor.
+SHARED = ('vgpu.a100-20c', 'A100-20C')
+#: Host-targeted cold migration needs compute API 2.56.
+COMPUTE_API = ('--os-compute-api-version', '2.56')
 
 
 class VgpuServerTests(base.MiniCloudTestCase):
@@ -158,7 +162,56 @@ class VgpuServerTests(base.MiniCloudTestCase):
         vf = self.assert_on_its_gpu(server, flavor, type_name, hostname)
         self.assertNotIn(vf, {v for h, v, _ in before.values()})
 
+    def test_cold_migration_moves_the_vgpu_to_the_other_host(self):
+        server, source, dest = self.boot_on_either_host('e2e-cold')
+        self.openstack(*COMPUTE_API, 'server', 'migrate', '--wait',
+                       server['id'], fmt=None)
+        resized = self.settle(server['id'], states=('VERIFY_RESIZE',
+                                                    'ERROR'))
+        self.assertEqual('VERIFY_RESIZE', resized['status'],
+                         resized.get('fault'))
+        self.openstack('server', 'migration', 'confirm', server['id'],
+                       fmt=None)
+        self.assert_moved(server['id'], source, dest)
+
+    def test_live_migration_moves_the_vgpu_to_the_named_host(self):
+        server, source, dest = self.boot_on_either_host('e2e-live')
+        self.openstack(*COMPUTE_API, 'server', 'migrate', '--live-migration',
+                       '--host', dest, '--wait', server['id'], fmt=None)
+        self.assert_moved(server['id'], source, dest)
+        self.record('server-show-live-migrated.txt', self.openstack(
+            'server', 'show', server['id'], '-c', 'name', '-c', 'status',
+            '-c', 'OS-EXT-SRV-ATTR:host', '-c', 'flavor', fmt=None))
+        self.record('allocation-show-live-migrated.txt', self.openstack(
+            'resource', 'provider', 'allocation', 'show', server['id'],
+            fmt=None) + ''.join('%s: %s\n' % item for item in sorted(
+                self.allocations(server['id']).items())))
+
     # -- helpers --------------------------------------------------------------
+
+    def boot_on_either_host(self, name):
+        """A server of the type both hosts offer: (server, source, dest)."""
+        flavor, type_name = SHARED
+        server = self.boot(name, flavor)
+        source = server['OS-EXT-SRV-ATTR:host']
+        self.assertIn(source, HOSTS)
+        self.assert_on_its_gpu(server, flavor, type_name, source)
+        dest, = set(HOSTS) - {source}
+        return server, source, dest
+
+    def assert_moved(self, server_id, source, dest):
+        """ACTIVE on ``dest`` with a device there; nothing left on source."""
+        flavor, type_name = SHARED
+        server = self.settle(server_id)
+        self.assert_on_its_gpu(server, flavor, type_name, dest)
+        allocations = self.allocations(server_id)
+        self.assertEqual([], [rp for rp in allocations
+                              if rp == source or rp.startswith(source + '_')],
+                         allocations)
+        self.assertEqual(set(), self.used_devices(source))
+        for hostname in HOSTS:
+            clean, rows = self.audit(hostname)
+            self.assertTrue(clean, rows)
 
     def vf_types(self, host):
         return {vf.address: vf.current_vgpu_type for gpu in host.gpus

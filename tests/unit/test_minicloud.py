@@ -77,14 +77,34 @@ class ConfigFilesTests(base.BaseTestCase):
             self.assertEqual('/srv/mc/%s' % hostname,
                              conf.get('gpuvirt', 'state_dir'))
         self.assertEqual({'A100-PCIE-40GB:vfio', 'A100-PCIE-40GB:mig'},
-                         {h['spec'].split('x', 1)[1]
-                          for h in configs.COMPUTES.values()})
+                         {group.split('x', 1)[1]
+                          for h in configs.COMPUTES.values()
+                          for group in h['spec'].split('+')})
+        # Servers migrate between the hosts only with a type both offer.
+        for host in configs.COMPUTES.values():
+            self.assertIn(configs.SHARED_TYPE,
+                          [type_name for _, type_name, _ in host['gpus']])
+
+    def test_qemu_host_uses_the_clouds_own_libvirtd(self):
+        files = configs.all_files(CLOUD)
+        self.assertIn('unix_sock_dir = "/srv/mc/libvirt/sock"',
+                      files['libvirt/etc/libvirtd.conf'].splitlines())
+        conf = parse(configs.qemu_compute_conf(CLOUD, 'qemu'))
+        self.assertEqual(
+            'qemu+unix:///system?socket=/srv/mc/libvirt/sock/libvirt-sock',
+            conf.get('libvirt', 'connection_uri'))
+        self.assertEqual('qemu', conf.get('libvirt', 'virt_type'))
+        self.assertEqual(configs.QEMU_HOST, conf.get('DEFAULT', 'host'))
+        self.assertEqual('gpuvirt.GpuvirtLibvirtDriver',
+                         conf.get('DEFAULT', 'compute_driver'))
+        self.assertFalse(conf.has_option('gpuvirt', 'simulate'))
 
     def test_every_service_has_its_own_database(self):
         files = configs.all_files(CLOUD)
         urls = set()
         for path, text in files.items():
-            if not path.endswith('.conf'):
+            # libvirt's files are in libvirt's own format, with no database.
+            if not path.endswith('.conf') or path.startswith('libvirt/'):
                 continue
             conf = parse(text)
             for section in ('database', 'api_database',

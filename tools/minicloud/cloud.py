@@ -19,9 +19,11 @@
 virtual host, syncs the schemas, starts Keystone, Placement, Glance, the
 Neutron API, nova-api, nova-conductor, nova-scheduler and one
 ``gpuvirt-nova-compute`` per simulated GPU host (carved first with
-``gpuvirt-nova layout apply``), registers the catalog, and waits until
-both computes are mapped. ``down`` stops every recorded PID and drops
-the databases and the virtual host.
+``gpuvirt-nova layout apply``), and, where libvirtd and QEMU are
+installed, a libvirtd of its own and a third ``gpuvirt-nova-compute``
+on it (``compute-qemu``, no GPUs); registers the catalog, and waits
+until the computes are mapped. ``down`` destroys that libvirtd's guests,
+stops every recorded PID and drops the databases and the virtual host.
 """
 
 import argparse
@@ -272,6 +274,156 @@ def start_compute(cloud, hostname):
     procs.start(cloud.state_dir, hostname, argv, files, env=env)
 
 
+# -- the QEMU host: a real libvirtd ----------------------------------------
+
+#: What libvirtd's mount namespace puts where (see configs.libvirt_files).
+LIBVIRT_DIRS = (('etc', '/etc/libvirt'), ('run', '/run/libvirt'),
+                ('lib', '/var/lib/libvirt'), ('cache', '/var/cache/libvirt'),
+                ('log', '/var/log/libvirt'))
+#: The Debian packages the QEMU host needs.
+QEMU_PACKAGES = ('libvirt-daemon', 'libvirt-daemon-driver-qemu',
+                 'qemu-system-x86', 'qemu-utils')
+#: Where ``up`` says why the QEMU host is absent (the e2e test reads it).
+QEMU_SKIPPED = 'compute-qemu.skipped'
+
+
+def _which(name):
+    return shutil.which(name, path=os.pathsep.join(
+        [os.environ.get('PATH', ''), '/usr/sbin', '/sbin']))
+
+
+def qemu_unavailable():
+    """Why the QEMU host cannot run here, or None."""
+    if os.environ.get('GPUVIRT_MINICLOUD_QEMU', '1') == '0':
+        return 'GPUVIRT_MINICLOUD_QEMU=0'
+    missing = [b for b in ('libvirtd', 'qemu-system-x86_64', 'qemu-img',
+                           'unshare', 'mount') if not _which(b)]
+    if missing:
+        return ('%s not installed (Debian packages: %s)'
+                % (', '.join(missing), ' '.join(QEMU_PACKAGES)))
+    if os.geteuid() != 0:
+        return 'the mini cloud runs libvirtd as root, and this is not root'
+    return None
+
+
+def virt_type():
+    """``qemu`` (TCG) unless GPUVIRT_MINICLOUD_VIRT_TYPE says ``kvm``.
+
+    TCG by default, even where /dev/kvm opens: a nested /dev/kvm may
+    refuse the host-model CPU Nova asks for (QEMU 7.2 stopped at "failed
+    to set MSR 0x10a" under one), and the guest here only has to run.
+    """
+    wanted = os.environ.get('GPUVIRT_MINICLOUD_VIRT_TYPE', 'qemu')
+    if wanted == 'kvm':
+        try:
+            os.close(os.open('/dev/kvm', os.O_RDWR))
+        except OSError as exc:
+            raise RuntimeError('GPUVIRT_MINICLOUD_VIRT_TYPE=kvm: %s' % exc)
+    return wanted
+
+
+def start_libvirtd(cloud, timeout=120):
+    """libvirtd in a mount namespace of its own; waits for its socket."""
+    import libvirt
+    steps = []
+    for sub, target in LIBVIRT_DIRS:
+        source = cloud.path('libvirt', sub)
+        os.makedirs(source, exist_ok=True)
+        # NOTE: the mount point must exist; an empty directory where the
+        # machine has no libvirt installed system-wide.
+        steps.append('mkdir -p %s && mount --bind %s %s'
+                     % (target, source, target))
+    # libvirtd resolves its built-in QEMU user and group before it reads
+    # qemu.conf (which says root): where the machine lacks them (libvirt
+    # installed without its system setup), its namespace gets copies of
+    # /etc/passwd and /etc/group that have them.
+    for name, entry in (('passwd', '%s:x:64055:64055::/var/lib/libvirt:'
+                                   '/usr/sbin/nologin\n'),
+                        ('group', '%s:x:64055:\n')):
+        with open('/etc/%s' % name) as f:
+            text = f.read()
+        if not any(line.startswith('libvirt-qemu:')
+                   for line in text.splitlines()):
+            copy = cloud.path('libvirt', name)
+            with open(copy, 'w') as f:
+                f.write(text.rstrip('\n') + '\n' + entry % 'libvirt-qemu')
+            steps.append('mount --bind %s /etc/%s' % (copy, name))
+    os.makedirs(cloud.path('libvirt', 'sock'), exist_ok=True)
+    conf = cloud.path('libvirt', 'etc', 'libvirtd.conf')
+    steps.append('exec %s -f %s -p %s' % (
+        _which('libvirtd'), conf, cloud.path('libvirt', 'libvirtd.pid')))
+    argv = [_which('unshare'), '--mount', '--propagation', 'private', '--',
+            'sh', '-c', ' && '.join(steps)]
+    procs.start(cloud.state_dir, 'libvirtd', argv,
+                [conf, cloud.path('libvirt', 'etc', 'qemu.conf')])
+    record = procs.load(cloud.state_dir)[-1]
+    libvirt.registerErrorHandler(lambda *args: None, None)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not procs.alive(record):
+            raise RuntimeError('libvirtd exited; see %s' % record['log'])
+        try:
+            conn = libvirt.open(cloud.libvirt_uri)
+            conn.getCapabilities()
+            conn.close()
+            return
+        except libvirt.libvirtError:
+            time.sleep(1)
+    raise RuntimeError('libvirtd did not answer within %ds; see %s'
+                       % (timeout, record['log']))
+
+
+def start_qemu_compute(cloud):
+    """``gpuvirt-nova-compute`` on the real libvirtd (no fake libvirt)."""
+    kind = virt_type()
+    conf = cloud.path(configs.QEMU_HOST, 'nova-compute.conf')
+    # The instances directory is the deployer's to make.
+    os.makedirs(cloud.path(configs.QEMU_HOST, 'instances'), exist_ok=True)
+    with open(conf, 'w') as f:
+        f.write(configs.qemu_compute_conf(cloud, kind))
+    files = [cloud.path('nova', 'nova.conf'), conf]
+    argv = [sbin(cloud, cloud.nova_venv, 'gpuvirt-nova-compute')]
+    for path in files:
+        argv += ['--config-file', path]
+    procs.start(cloud.state_dir, configs.QEMU_HOST, argv, files)
+    return kind
+
+
+def stop_guests(cloud):
+    """Destroy the real libvirtd's guests (QEMU outlives libvirtd)."""
+    if not os.path.exists(cloud.path('libvirt', 'sock', 'libvirt-sock')):
+        return []
+    stopped = []
+    try:
+        import libvirt
+        libvirt.registerErrorHandler(lambda *args: None, None)
+        conn = libvirt.open(cloud.libvirt_uri)
+        for dom in conn.listAllDomains():
+            if dom.isActive():
+                dom.destroy()
+            dom.undefine()
+            stopped.append(dom.name())
+        conn.close()
+    except Exception as exc:  # noqa: libvirtd gone: the PID files below
+        log('guests not listed by libvirtd: %s' % exc)
+    # What libvirtd could not stop: the QEMU PIDs it recorded.
+    run_dir = cloud.path('libvirt', 'run', 'qemu')
+    for name in os.listdir(run_dir) if os.path.isdir(run_dir) else []:
+        if not name.endswith('.pid'):
+            continue
+        try:
+            with open(os.path.join(run_dir, name)) as f:
+                pid = int(f.read().strip())
+            with open('/proc/%d/comm' % pid) as f:
+                if not f.read().startswith('qemu'):
+                    continue
+            os.kill(pid, 9)
+            stopped.append(name[:-len('.pid')])
+        except (OSError, ValueError):
+            pass
+    return stopped
+
+
 def start_service(cloud, binary):
     conf = cloud.path('nova', 'nova.conf')
     procs.start(cloud.state_dir, binary,
@@ -279,15 +431,18 @@ def start_service(cloud, binary):
                  conf], [conf])
 
 
-def wait_computes(conn, timeout=300):
+def wait_computes(conn, want, timeout=300):
     """Until every compute is up and has a hypervisor (mapped to cell1)."""
-    want = set(configs.COMPUTES)
+    want = set(want)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             up = {s.host for s in conn.compute.services()
                   if s.binary == 'nova-compute' and s.state == 'up'}
-            hyps = {h.name for h in conn.compute.hypervisors()}
+            # By service host: a real libvirt names its node after the
+            # machine, not after [DEFAULT] host.
+            hyps = {(h.service_details or {}).get('host')
+                    for h in conn.compute.hypervisors(details=True)}
         except Exception:  # noqa: nova-api may still be starting
             up, hyps = set(), set()
         if want <= up and want <= hyps:
@@ -338,16 +493,34 @@ def up(cloud):
     for hostname in configs.COMPUTES:
         carve(cloud, hostname)
         start_compute(cloud, hostname)
+    computes = list(configs.COMPUTES)
+    why_not = qemu_unavailable()
+    if why_not is None:
+        try:
+            start_libvirtd(cloud)
+            kind = start_qemu_compute(cloud)
+            computes.append(configs.QEMU_HOST)
+            log('%s on a real libvirtd, virt_type %s'
+                % (configs.QEMU_HOST, kind))
+        except RuntimeError as exc:
+            why_not = 'libvirtd did not start: %s' % exc
+    if why_not:
+        log('no %s: %s' % (configs.QEMU_HOST, why_not))
+        with open(cloud.path(QEMU_SKIPPED), 'w') as f:
+            f.write(why_not + '\n')
     upload_image(conn, cloud)
     with open(cloud.path('clouds.yaml'), 'w') as f:
         f.write(configs.clouds_yaml(cloud, USERS))
-    wait_computes(conn)
+    wait_computes(conn, computes)
     log('up in %.0fs; OS_CLIENT_CONFIG_FILE=%s'
         % (time.monotonic() - started, cloud.path('clouds.yaml')))
     status(cloud)
 
 
 def down(cloud):
+    guests = stop_guests(cloud)
+    if guests:
+        log('destroyed QEMU guests %s' % ', '.join(guests))
     stopped = procs.stop_all(cloud.state_dir)
     log('stopped %s' % (', '.join(stopped) or 'nothing'))
     try:
@@ -360,12 +533,16 @@ def down(cloud):
 
 def restart(cloud, name):
     """Stop one compute host's nova-compute by PID and start it again."""
-    if name not in configs.COMPUTES:
+    hosts = list(configs.COMPUTES) + [configs.QEMU_HOST]
+    if name not in hosts:
         raise RuntimeError('restart: %r is not a compute host (one of %s)'
-                           % (name, ', '.join(configs.COMPUTES)))
+                           % (name, ', '.join(hosts)))
     stopped = procs.stop(cloud.state_dir, name)
     log('stopped %s (PID %s)' % (name, ', '.join(map(str, stopped))))
-    start_compute(cloud, name)
+    if name == configs.QEMU_HOST:
+        start_qemu_compute(cloud)
+    else:
+        start_compute(cloud, name)
     log('started %s (PID %d)' % (name, procs.load(cloud.state_dir)[-1]['pid']))
 
 

@@ -41,16 +41,27 @@ REGION = 'RegionOne'
 
 #: The two GPU compute hosts: simulator spec and the layout they are
 #: carved into before their nova-compute starts (``layout apply``).
+#: One of compute-mig's GPUs is time-sliced (MIG mode is per GPU) and
+#: carved like compute-vfio's second: A100-20C is the one type both hosts
+#: offer, so a server of that flavor can migrate between them. It is
+#: compute-mig's first GPU, so its VFs' PCI addresses differ from those
+#: of compute-vfio's A100-20C VFs: a guest that kept its source address
+#: would be seen on the wrong device.
 COMPUTES = collections.OrderedDict([
     ('compute-vfio', {
         'spec': '2xA100-PCIE-40GB:vfio',
         'gpus': [('index: [0]', 'A100-10C', 4),
                  ('index: [1]', 'A100-20C', 2)]}),
     ('compute-mig', {
-        'spec': '2xA100-PCIE-40GB:mig',
-        'gpus': [('index: [0]', 'A100-2-10C', 3),
-                 ('index: [1]', 'A100-3-20C', 2)]}),
+        'spec': '1xA100-PCIE-40GB:vfio+1xA100-PCIE-40GB:mig',
+        'gpus': [('index: [0]', 'A100-20C', 2),
+                 ('index: [1]', 'A100-2-10C', 3)]}),
 ])
+#: The vGPU type both GPU hosts offer (the migration tests' flavor).
+SHARED_TYPE = 'A100-20C'
+
+#: The host on a real libvirtd with QEMU, no GPUs (when both are installed).
+QEMU_HOST = 'compute-qemu'
 
 #: The scheduler's [filter_scheduler], as the operator guide tells
 #: operators (doc/source/scheduler.rst; tests/unit/test_minicloud.py
@@ -92,6 +103,12 @@ class Cloud(collections.namedtuple('Cloud', [
 
     def path(self, *parts):
         return os.path.join(self.state_dir, *parts)
+
+    @property
+    def libvirt_uri(self):
+        """The mini cloud's own libvirtd (its socket under state_dir)."""
+        return 'qemu+unix:///system?socket=%s' % self.path(
+            'libvirt', 'sock', 'libvirt-sock')
 
 
 def render_ini(sections):
@@ -283,6 +300,59 @@ def compute_files(cloud, hostname):
                 hostname, COMPUTES[hostname]['gpus'])}
 
 
+def libvirt_files(cloud):
+    """The mini cloud's libvirtd: its own socket, configuration, state.
+
+    libvirtd runs as root in a mount namespace of its own where
+    ``libvirt/etc``, ``run``, ``lib``, ``cache`` and ``log`` under
+    state_dir stand for /etc/libvirt, /run/libvirt, /var/lib/libvirt,
+    /var/cache/libvirt and /var/log/libvirt (``tools/minicloud/cloud.py``
+    ``start_libvirtd``), so it neither needs nor touches the machine's.
+    QEMU runs as root with no security driver, no cgroups and no mount
+    namespace (a container), and writes guest consoles to files (no
+    virtlogd).
+    """
+    libvirtd = '\n'.join([
+        '# Written by tools/minicloud.sh.',
+        'unix_sock_dir = "%s"' % cloud.path('libvirt', 'sock'),
+        'unix_sock_rw_perms = "0700"',
+        'auth_unix_rw = "none"',
+        'auth_unix_ro = "none"',
+        'log_outputs = "3:file:%s"' % cloud.path('logs', 'libvirtd-log.log'),
+    ]) + '\n'
+    qemu = '\n'.join([
+        '# Written by tools/minicloud.sh.',
+        'user = "root"',
+        'group = "root"',
+        'dynamic_ownership = 0',
+        'remember_owner = 0',
+        'security_driver = "none"',
+        'cgroup_controllers = [ ]',
+        'namespaces = [ ]',
+        'stdio_handler = "file"',
+    ]) + '\n'
+    return {'libvirt/etc/libvirtd.conf': libvirtd,
+            'libvirt/etc/qemu.conf': qemu}
+
+
+def qemu_compute_conf(cloud, virt_type):
+    """nova-compute.conf of the QEMU host, read after nova.conf.
+
+    Our driver on a real libvirtd, no simulated GPUs: the host has none.
+    """
+    hostname = QEMU_HOST
+    return render_ini([
+        ('DEFAULT', [('host', hostname),
+                     ('compute_driver', 'gpuvirt.GpuvirtLibvirtDriver'),
+                     ('state_path', cloud.path(hostname)),
+                     ('instances_path', cloud.path(hostname, 'instances'))]),
+        ('libvirt', [('virt_type', virt_type),
+                     ('connection_uri', cloud.libvirt_uri)]),
+        ('gpuvirt', [('state_dir', cloud.path(hostname))]),
+        ('oslo_concurrency', [('lock_path', cloud.path(hostname, 'lock'))]),
+    ])
+
+
 def clouds_yaml(cloud, users):
     """clouds.yaml for the ``openstack`` CLI: one cloud per user.
 
@@ -320,4 +390,5 @@ def all_files(cloud):
          'OS_NOVA_CONFIG_FILES': 'api-paste.ini;nova.conf'})
     for hostname in COMPUTES:
         files.update(compute_files(cloud, hostname))
+    files.update(libvirt_files(cloud))
     return files
