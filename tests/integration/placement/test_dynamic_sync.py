@@ -66,3 +66,33 @@ class TestDynamicSync(test_cli.CliTestCase):
                       rows['vgpu.a100-3-20c.dynamic'])
         self.assertIn('trait1:CUSTOM_MIG_3G_20GB=required',
                       rows['vgpu.a100-3-20c.dynamic'])
+
+
+class TestDynamicTimeSlicedSync(test_cli.CliTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.layout = placement_base.write_file(
+            self.tmp, 'dynamic.yaml', LAYOUT.replace(
+                '          owner: dynamic\n', '          owner: dynamic\n'
+                '          mode: time-sliced\n'
+                '          scheduling: mixed-size\n'))
+
+    def test_provider_offers_framebuffer_slices_and_flavors_ask_them(self):
+        code, out, err = self.placement('sync')
+        self.assertEqual(0, code, err)
+        code, out, err = self.gpuvirt('placement', 'show', '--host',
+                                      'node01', '--state-dir', self.state,
+                                      '-f', 'json')
+        self.assertEqual(0, code, err)
+        self.assertIn('CUSTOM_FRAMEBUFFER_SLICE', out)
+        self.assertIn('CUSTOM_GPUVIRT_MIXED_SIZE', out)
+        code, out, err = self.gpuvirt('flavor', 'sync', '--dry-run',
+                                      '--state-dir', self.state, '-f', 'json')
+        self.assertEqual(0, code, err)
+        rows = {r['flavor']: r['detail'] for r in json.loads(out)}
+        self.assertIn('resources1:CUSTOM_FRAMEBUFFER_SLICE=10',
+                      rows['vgpu.a100-10c.dynamic'])
+        self.assertIn('trait1:CUSTOM_VGPU_TYPE_A100_10C=required',
+                      rows['vgpu.a100-10c.dynamic'])
+        self.assertIn('vgpu.a100-2-10c', rows)
