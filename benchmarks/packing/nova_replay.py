@@ -309,6 +309,21 @@ class SimReplay:
         moved = np.flatnonzero(self.cluster.states[n] != before[n])
         return int(self.to_node[n]), sorted(int(g) for g in moved)
 
+    def room(self, j, node, gpus):
+        """Whether ``gpus`` of ``node`` have room for request ``j`` now.
+
+        Room in the GPUs' geometry (a free MIG placement, a compatible
+        equal-size type), CPU and memory, in the simulator's state from
+        before :meth:`place` of ``j``.
+        """
+        req = self.scenario.requests[j]
+        request = int(np.searchsorted(self.values, req.milli))
+        states, cpu, mem, _ = self._saved
+        n = {int(v): i for i, v in enumerate(self.to_node)}[node]
+        table = self.tables['ours']
+        return all(table[states[n, g], request] >= 0 for g in gpus) and \
+            cpu[n] >= req.vcpus * 1000.0 and mem[n] >= req.memory_mb
+
     def force(self, j, node, gpus):
         """Put request ``j`` where Nova put it instead (after a difference).
 

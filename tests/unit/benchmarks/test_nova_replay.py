@@ -1,0 +1,71 @@
+# Copyright 2026 The gpuvirt-nova Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""How the Nova replay turns trace pods into flavors and a mix."""
+
+import numpy as np
+from oslotest import base
+
+from benchmarks.packing import nova_replay
+from benchmarks.packing import trace
+from gpuvirt_nova.scheduler import candidates
+
+SLICE = frozenset(['G2', 'G3', 'T4'])
+
+
+def _pods(rows):
+    """rows: (cpu milli, gpus, milli, gpu_spec)."""
+    return trace.Pods(cpu=np.array([r[0] for r in rows], float),
+                      memory=np.full(len(rows), 4096.),
+                      gpus=np.array([r[1] for r in rows]),
+                      milli=np.array([r[2] for r in rows]),
+                      spec=tuple(r[3] for r in rows))
+
+
+class ToRequestTest(base.BaseTestCase):
+
+    def _one(self, row, max_gpus=2):
+        return nova_replay.to_request(_pods([row]), 0, SLICE, max_gpus)
+
+    def test_pods_pinned_to_a_family_and_a_model_trait(self):
+        free = self._one((2500, 1, 470, ''))
+        self.assertEqual(('A100-4-20C', None, 3, SLICE - {'T4'}),
+                         (free.type_name, free.trait, free.vcpus,
+                          free.models))
+        g2 = self._one((1000, 1, 1000, 'G2|P100'))
+        self.assertEqual(('A100-7-40C', 'CUSTOM_GPU_A100_SXM4_40GB'),
+                         (g2.type_name, g2.trait))
+        self.assertEqual('trait:CUSTOM_GPU_A100_SXM4_40GB',
+                         [k for k in g2.extra_specs() if 'trait' in k][0])
+        t4 = self._one((1000, 1, 250, 'T4|P100'))
+        self.assertEqual(('T4-4C', None), (t4.type_name, t4.trait))
+        two = self._one((1000, 2, 1000, ''))
+        self.assertEqual({'resources1:CUSTOM_VGPU_A100_7_40C': '1',
+                          'resources2:CUSTOM_VGPU_A100_7_40C': '1',
+                          'group_policy': 'isolate'}, two.extra_specs())
+
+    def test_pods_the_slice_cannot_serve_are_left_out(self):
+        self.assertIsNone(self._one((1000, 1, 500, 'P100|V100M16')))
+        self.assertIsNone(self._one((1000, 0, 0, '')))
+        self.assertIsNone(self._one((1000, 4, 1000, '')))
+
+
+class MixTest(base.BaseTestCase):
+
+    def test_twentieths_sum_to_one_and_survive_the_weigher_rounding(self):
+        mix = nova_replay.twentieths({'a': 13, 'b': 5, 'c': 1, 'd': 81})
+        self.assertEqual(1.0, sum(mix.values()))
+        self.assertEqual(tuple(mix.values()),
+                         candidates._round_weights(list(mix.values())))
+        self.assertNotIn('c', mix)
