@@ -55,8 +55,8 @@ LAYOUT = '''gpu_cluster:
 '''
 
 
-class DynamicTimeSlicedTest(base.GpuvirtTestBase):
-    """One host, one dynamic time-sliced A100 in mixed-size mode."""
+class _TimeSlicedBase(base.GpuvirtTestBase):
+    """Hosts with one dynamic time-sliced A100 each; type flavors."""
 
     LAYOUT = LAYOUT
 
@@ -125,7 +125,9 @@ class DynamicTimeSlicedTest(base.GpuvirtTestBase):
         self.assertEqual('ACTIVE', server['status'], server.get('fault'))
         return self.one_vf('host1', server, 0, type_name)
 
-    # -- tests ----------------------------------------------------------------
+
+class DynamicTimeSlicedTest(_TimeSlicedBase):
+    """One host, one dynamic time-sliced A100 in mixed-size mode."""
 
     def test_provider_offers_framebuffer_slices(self):
         inventory = self._get_provider_inventory(self.rp)
@@ -233,3 +235,32 @@ class DynamicTimeSlicedTest(base.GpuvirtTestBase):
                       refused['fault']['message'])
         self._delete_server(first)
         self.assert_active(self.boot('A100-4C'), 'A100-4C')
+
+
+class DynamicTimeSlicedMigrationTest(_TimeSlicedBase):
+    """Two hosts, each with one dynamic time-sliced A100."""
+
+    def setUp(self):
+        super().setUp()
+        self.start_gpu_compute('host2')
+
+    def host_of(self, server):
+        return self._show_server(server)['OS-EXT-SRV-ATTR:host']
+
+    def vgpus_on(self, hostname):
+        gpu = self.hardware(hostname).gpus[0]
+        return {vf.placement_id: vf.current_vgpu_type for vf in gpu.vfs
+                if vf.current_vgpu_type}
+
+    def test_cold_migration_creates_at_the_destination(self):
+        server = self.boot('A100-10C')
+        source = self.host_of(server)
+        dest = 'host2' if source == 'host1' else 'host1'
+        server = self._migrate_server(server)
+        self.assertEqual(dest, self.host_of(server))
+        self._confirm_resize(server, host=source)
+        self._run_periodics()
+        self.assertEqual({}, self.vgpus_on(source))
+        self.assertEqual({0: 'A100-10C'}, self.vgpus_on(dest))
+        (kind, _vf), = self.domain_keys(dest, server)
+        self.assertEqual('vf', kind)
