@@ -77,6 +77,9 @@ class CommandFailed(Exception):
 class MiniCloudTestCase(testtools.TestCase):
     """Helpers: the CLIs, the servers, the simulated hardware."""
 
+    #: Resource provider names by uuid, shared by the tests.
+    _provider_names = {}
+
     def setUp(self):
         super().setUp()
         reason = skip_reason()
@@ -152,10 +155,14 @@ class MiniCloudTestCase(testtools.TestCase):
         """{provider name: {resource class: amount}} (osc-placement)."""
         rows = self.openstack('resource', 'provider', 'allocation', 'show',
                               server_id)
-        names = {rp['uuid']: rp['name'] for rp in self.openstack(
-            'resource', 'provider', 'list')}
-        return {names[row['resource_provider']]: row['resources']
-                for row in rows}
+        # Providers outlive a test: list them again only for a new one.
+        if any(row['resource_provider'] not in self._provider_names
+               for row in rows):
+            self._provider_names.update(
+                (rp['uuid'], rp['name'])
+                for rp in self.openstack('resource', 'provider', 'list'))
+        return {self._provider_names[row['resource_provider']]:
+                row['resources'] for row in rows}
 
     # -- the hardware -------------------------------------------------------
 
