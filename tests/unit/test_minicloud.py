@@ -19,10 +19,14 @@ check what it writes and how it stops processes, on any machine.
 """
 
 import configparser
+import importlib.util
 import os
 import signal
 import subprocess
+import sys
 import time
+import types
+import uuid
 
 import fixtures
 from oslotest import base
@@ -124,6 +128,76 @@ class ConfigFilesTests(base.BaseTestCase):
                              settings['bind'])
             self.assertTrue(settings['control_socket_disable'])
             self.assertEqual(1, settings['workers'])
+
+
+def load_fakevirt():
+    """The compute hosts' sitecustomize, without its import hook."""
+    path = os.path.join(os.path.dirname(configs.__file__), 'fakevirt',
+                        'sitecustomize.py')
+    spec = importlib.util.spec_from_file_location('minicloud_fakevirt', path)
+    module = importlib.util.module_from_spec(spec)
+    finders = list(sys.meta_path)
+    spec.loader.exec_module(module)
+    sys.meta_path[:] = finders
+    return module
+
+
+class FakeLiveMigrationTests(base.BaseTestCase):
+    """Two hosts' fake libvirts hand a guest over through their stores."""
+
+    def setUp(self):
+        super().setUp()
+        from nova.tests.fixtures import libvirt as fakelibvirt
+        self.fakelibvirt = fakelibvirt
+        self.fakevirt = load_fakevirt()
+        self.root = self.useFixture(fixtures.TempDir()).path
+
+    def connection(self, host):
+        os.makedirs(os.path.join(self.root, host), exist_ok=True)
+        cls = self.fakevirt._persistent_connection_class(
+            self.fakelibvirt, os.path.join(self.root, host, 'fake-libvirt'))
+        return cls('qemu:///system', version=8006000, hv_version=8001000,
+                   hostname=host)
+
+    def test_guest_moves_from_the_source_to_the_destination_process(self):
+        src, dst = self.connection('src'), self.connection('dst')
+        server = str(uuid.uuid4())
+        xml = ("<domain type='kvm'><name>instance-1</name><uuid>%s</uuid>"
+               "<memory>1024</memory><vcpu>1</vcpu><os><type>hvm</type>"
+               "</os><devices></devices></domain>" % server)
+        dom = src.defineXML(xml)
+        dom.create()
+        migrate = self.fakevirt._migrate_to_uri3(
+            self.fakelibvirt,
+            types.SimpleNamespace(state_path=os.path.join(self.root, 'src')))
+
+        migrate(dom, 'qemu+tcp://dst/system', {'destination_xml': xml},
+                self.fakelibvirt.VIR_MIGRATE_UNDEFINE_SOURCE)
+
+        self.assertEqual(self.fakelibvirt.VIR_DOMAIN_JOB_COMPLETED,
+                         dom.jobStats()['type'])
+        self.assertRaises(self.fakelibvirt.libvirtError,
+                          src.lookupByUUIDString, server)
+        self.assertEqual([], os.listdir(
+            os.path.join(self.root, 'src', 'fake-libvirt')))
+        # The destination process adopts it when Nova looks for it.
+        self.assertTrue(dst.lookupByUUIDString(server).isActive())
+        # A nova-compute started later there defines it too.
+        self.assertEqual([server], [d.UUIDString() for d in self.connection(
+            'dst').listAllDomains(
+                self.fakelibvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE)])
+
+    def test_unknown_destination_fails_the_migration(self):
+        migrate = self.fakevirt._migrate_to_uri3(
+            self.fakelibvirt,
+            types.SimpleNamespace(state_path=os.path.join(self.root, 'src')))
+        dom = self.connection('src').defineXML(
+            "<domain type='kvm'><name>i</name><uuid>%s</uuid><memory>1"
+            "</memory><vcpu>1</vcpu><os><type>hvm</type></os><devices>"
+            "</devices></domain>" % uuid.uuid4())
+        self.assertRaises(self.fakelibvirt.libvirtError, migrate, dom,
+                          'qemu+tcp://elsewhere/system',
+                          {'destination_xml': '<domain/>'}, 0)
 
 
 class ProcessTests(base.BaseTestCase):
