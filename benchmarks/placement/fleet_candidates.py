@@ -244,7 +244,7 @@ def measure_fills(backend, services, fleet, fills, workers, repeat,
 
 
 def measure(backend, hosts, fills, workers=8, repeat=3, gpus=8, slots=7,
-            max_combinations=300000, progress=None):
+            max_combinations=300000, progress=None, steady=True):
     """(sync passes, candidate rows) of one fleet on ``backend``."""
     rows = []
 
@@ -262,7 +262,7 @@ def measure(backend, hosts, fills, workers=8, repeat=3, gpus=8, slots=7,
                 if other is not service:
                     other.stop()
     passes = fleet_sync.measure(backend, hosts, workers, gpus, slots,
-                                keep=candidates)
+                                keep=candidates, steady=steady)
     return passes, rows
 
 
@@ -300,6 +300,9 @@ def main(argv=None):
     parser.add_argument('--fills', type=_fills, default=[0, 50, 90],
                         help='percent of the vGPU slots used')
     parser.add_argument('--repeat', type=int, default=3)
+    parser.add_argument('--skip-steady', action='store_true',
+                        help='no steady-state sync pass (fleet_sync.py '
+                             'measures it)')
     parser.add_argument('--max-combinations', type=int, default=300000,
                         help='send a request untuned only when Placement '
                              'would enumerate at most this many')
@@ -316,7 +319,8 @@ def main(argv=None):
     for backend in fleet_sync.backends_from(parser, args.backend):
         done, found = measure(backend, args.hosts, args.fills, args.workers,
                               args.repeat, args.gpus, args.slots,
-                              args.max_combinations, show)
+                              args.max_combinations, show,
+                              not args.skip_steady)
         passes += [(backend, args.workers, p) for p in done]
         rows += found
     print(fleet_sync.table(passes))

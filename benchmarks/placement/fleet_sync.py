@@ -161,8 +161,11 @@ def sync_pass(name, fleet, service, workers):
     return result
 
 
-def measure(backend, hosts, workers=8, gpus=8, slots=7, keep=None):
+def measure(backend, hosts, workers=8, gpus=8, slots=7, keep=None,
+            steady=True):
     """[first pass, steady pass] of ``hosts`` hosts on ``backend``.
+
+    Without ``steady``, only [first pass].
 
     ``keep(database, service, fleet)``, when given, runs on the synced
     fleet before the database is dropped (the candidates benchmark).
@@ -172,8 +175,10 @@ def measure(backend, hosts, workers=8, gpus=8, slots=7, keep=None):
     service = None
     try:
         service = served.Served(database.url)
-        passes = [sync_pass('first sync', fleet, service, workers),
-                  sync_pass('steady state', fleet, service, workers)]
+        passes = [sync_pass('first sync', fleet, service, workers)]
+        if steady:
+            passes.append(sync_pass('steady state', fleet, service,
+                                    workers))
         if keep is not None:
             keep(database, service, fleet)
     finally:
