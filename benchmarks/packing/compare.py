@@ -125,11 +125,12 @@ def replay(st, arrived, policy, seed):
     requests = np.searchsorted(st['values'], np.where(
         arrived.gpus > 0, arrived.milli, 1000))
     # 'ours:0.03': ours with PACK_BLEND 0.03; 'ours:0.07:0': and TIE_STEP
-    # 0 (tuning runs)
+    # 0, 'ours:0.07:points' FGD's points (tuning runs)
     policy, _, tuned = policy.partition(':')
     blend, _, step = tuned.partition(':')
     blend = float(blend) if blend else None
-    step = float(step) if step else None
+    step = None if not step else (
+        scoring.POINTS if step == scoring.POINTS else float(step))
     scored = policy in ('ours', 'fgd-ours', 'ours-nomodel')
     mix, access = st['mix'], None
     if policy == 'ours':

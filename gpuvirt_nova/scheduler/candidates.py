@@ -385,7 +385,7 @@ def stable_ties(scored):
     ``scored`` is ``{root uuid: (order, pack, spread, tight)}`` (``pack``
     -inf: no candidate of the host fits its GPUs' geometry); returns
     ``{root: (order, pack, spread)}``. Hosts of equal pack weight (the
-    same score, or the same step of ``scoring.TIE_STEP``) are ordered as
+    same score, or the same step of ``scoring.resolution``) are ordered as
     the benchmark orders equal candidates: the tightest GPU first, then
     the smallest root provider uuid (a fixed order like the benchmark's
     node names), so ties keep filling the same hosts instead of
@@ -396,7 +396,8 @@ def stable_ties(scored):
     """
     fitting = [v[1] for v in scored.values() if v[1] != -np.inf]
     floor = min(fitting + [-1.0 - scoring.PACK_BLEND]) - 1.0
-    gap = scoring.TIE_STEP / 2.0 if scoring.TIE_STEP else _TIE_GAP
+    step = scoring.resolution()
+    gap = step / 2.0 if step else _TIE_GAP
     groups = {}
     for root, value in scored.items():
         pack = value[1] if value[1] != -np.inf else floor

@@ -21,10 +21,11 @@ list: a second ``weight_classes`` line would replace Nova's weighers.
 
 ``pack`` (default) scores a host by minus the ``ours`` score of its best
 candidate (scoring.ours_score: FGD fragmentation increase, in GPUs, plus
-the dominant-share term, in steps of ``scoring.TIE_STEP``; hosts of
-equal score go to the tightest GPU, then to the smallest root provider
-uuid, a fixed order as the benchmark's node names, and a host with no
-candidate that fits its GPUs' geometry weighs least, see
+the dominant-share term, scored in FGD's integer points,
+``scoring.TIE_STEP``; hosts of equal score go to the tightest GPU, then
+to the smallest root provider uuid, a fixed order as the benchmark's
+node names, and a host with no candidate that fits its GPUs' geometry
+weighs least, see
 ``candidates.stable_ties``): small requests
 land on hosts whose GPUs are partly used and whole GPUs stay free for
 large requests. ``spread`` prefers the

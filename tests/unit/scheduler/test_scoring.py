@@ -176,6 +176,37 @@ class ChooseTest(base.BaseTestCase):
         self.assertEqual(0, scoring.choose('ours', deltas, keys, step=0.04))
         self.assertEqual(1, scoring.choose('ours', deltas, keys, step=0))
 
+    def test_points_are_fgds_integer_score(self):
+        # FGD scores an increase x (GPUs) int(sigmoid(-x) * 100): 50 at
+        # 0, 49 up to ~40 milli, 26 at 1 GPU (sigmoid(-1) = 0.2689), and
+        # 73 for a decrease of 1 GPU.
+        deltas = np.array([0.0, 1.0, 39.0, 41.0, 1000.0, -1000.0])
+        points = -scoring.ours_score(deltas, np.zeros(6), blend=0.0,
+                                     step=scoring.POINTS)
+        self.assertEqual([50, 49, 49, 48, 26, 73], points.tolist())
+
+    def test_points_add_the_packing_term_before_scoring(self):
+        # 0.07 x a dominant share of 1 is 70 milli: 50 points become 48
+        points = -scoring.ours_score(np.zeros(2), np.array([0.0, 1.0]),
+                                     step=scoring.POINTS)
+        self.assertEqual([50, 48], points.tolist())
+
+    def test_same_points_go_to_the_tightest_gpu(self):
+        # 1 and 30 milli-GPU are one point above 41, not apart from each
+        # other: the tightest GPU (1) wins, where the continuous score
+        # takes the smallest increase (0)
+        deltas = np.array([1.0, 30.0, 41.0])
+        keys = (np.zeros(3), np.zeros(3), np.array([500, 100, 0]))
+        self.assertEqual([1, 0, 2], scoring.rank(
+            deltas, keys, blend=0.0, step=scoring.POINTS).tolist())
+        self.assertEqual(0, scoring.choose('ours', deltas, keys, blend=0.0,
+                                           step=0))
+
+    def test_points_is_the_default_resolution(self):
+        self.assertEqual(scoring.POINTS, scoring.TIE_STEP)
+        self.assertEqual(1.0, scoring.resolution())
+        self.assertEqual(0.04, scoring.resolution(0.04))
+
     def test_ours_breaks_ties_by_the_tightest_gpu(self):
         keys = (np.zeros(2), np.array([0.5, 0.5]), np.array([300, 100]))
         self.assertEqual(1, scoring.choose('ours', np.zeros(2), keys))
