@@ -65,36 +65,45 @@ def _host(directory, mode):
     return sim.SimulatedHost.create(directory, '1x%s:%s' % (MODEL, mode))
 
 
+def _time_carves(host, names, repeat, carve):
+    """{name: (static assign ms, dynamic carve ms, uncarve ms)}, medians.
+
+    ``carve(writer, read_gpu, address, name)`` carves one guest's device
+    on the host's first GPU; the static path hands the carved VF to a
+    guest, as the driver does for a static GPU.
+    """
+    writer = host.writer()
+    address = discover.discover_host(host).gpus[0].address
+
+    def read_gpu(addr):
+        return discover.discover_host_gpu(host, addr)
+    results = {}
+    for name in names:
+        carve_ms, uncarve_ms, assign_ms = [], [], []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            carved = carve(writer, read_gpu, address, name)
+            carve_ms.append((time.perf_counter() - start) * 1000)
+            start = time.perf_counter()
+            assign.assign([assign.Request(
+                address, naming.resource_class(carved.vgpu_type))],
+                discover.discover_host(host))
+            assign_ms.append((time.perf_counter() - start) * 1000)
+            start = time.perf_counter()
+            carve_mod.uncarve(writer, read_gpu, carved)
+            uncarve_ms.append((time.perf_counter() - start) * 1000)
+        results[name] = tuple(statistics.median(v) for v in (
+            assign_ms, carve_ms, uncarve_ms))
+    return results
+
+
 def carving_cost(repeat):
     """{profile: (static assign ms, dynamic carve ms, uncarve ms)}."""
-    results = {}
     with tempfile.TemporaryDirectory() as tmp:
         host = _host(tmp + '/dyn', 'mig')
-        writer = host.writer()
-        writer.set_mig_mode(discover.discover_host(host).gpus[0].address,
-                            True)
-        address = discover.discover_host(host).gpus[0].address
-
-        def read_gpu(addr):
-            return discover.discover_host_gpu(host, addr)
-        for profile in PROFILES:
-            carve_ms, uncarve_ms, assign_ms = [], [], []
-            for _ in range(repeat):
-                start = time.perf_counter()
-                carved = carve_mod.carve(writer, read_gpu, address, profile)
-                carve_ms.append((time.perf_counter() - start) * 1000)
-                # The static path: hand the carved VF to a guest.
-                start = time.perf_counter()
-                assign.assign([assign.Request(
-                    address, naming.resource_class(carved.vgpu_type))],
-                    discover.discover_host(host))
-                assign_ms.append((time.perf_counter() - start) * 1000)
-                start = time.perf_counter()
-                carve_mod.uncarve(writer, read_gpu, carved)
-                uncarve_ms.append((time.perf_counter() - start) * 1000)
-            results[profile] = tuple(statistics.median(v) for v in (
-                assign_ms, carve_ms, uncarve_ms))
-    return results
+        host.writer().set_mig_mode(
+            discover.discover_host(host).gpus[0].address, True)
+        return _time_carves(host, PROFILES, repeat, carve_mod.carve)
 
 
 TS_TYPES = ('A100-4C', 'A100-5C', 'A100-8C', 'A100-10C', 'A100-20C',
@@ -108,35 +117,16 @@ def ts_carving_cost(repeat):
     """{type: (static assign ms, dynamic create ms, uncarve ms)}."""
     import os
     import yaml
-    results = {}
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, 'host.yaml')
         with open(path, 'w') as handle:
             yaml.safe_dump(TS_HOST, handle)
         host = sim.SimulatedHost.create(tmp + '/dyn', sim.parse_spec(path))
-        writer = host.writer()
-        address = discover.discover_host(host).gpus[0].address
 
-        def read_gpu(addr):
-            return discover.discover_host_gpu(host, addr)
-        for type_name in TS_TYPES:
-            carve_ms, uncarve_ms, assign_ms = [], [], []
-            for _ in range(repeat):
-                start = time.perf_counter()
-                carved = ts_carve.carve(writer, read_gpu, address,
-                                        type_name, ts_placement.MIXED)
-                carve_ms.append((time.perf_counter() - start) * 1000)
-                start = time.perf_counter()
-                assign.assign([assign.Request(
-                    address, naming.resource_class(carved.vgpu_type))],
-                    discover.discover_host(host))
-                assign_ms.append((time.perf_counter() - start) * 1000)
-                start = time.perf_counter()
-                carve_mod.uncarve(writer, read_gpu, carved)
-                uncarve_ms.append((time.perf_counter() - start) * 1000)
-            results[type_name] = tuple(statistics.median(v) for v in (
-                assign_ms, carve_ms, uncarve_ms))
-    return results
+        def carve(writer, read_gpu, address, type_name):
+            return ts_carve.carve(writer, read_gpu, address, type_name,
+                                  ts_placement.MIXED)
+        return _time_carves(host, TS_TYPES, repeat, carve)
 
 
 def ts_race(streams, window, gpus=8, length=60, seed=0):
