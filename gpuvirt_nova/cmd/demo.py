@@ -136,7 +136,8 @@ COMPARE_COLUMNS = ('Policy', 'Requests placed', 'Requests rejected',
 
 CARVE_COLUMNS = ('Carve', 'Requests placed', 'Requests rejected',
                  'Rejected with a GPU idle', 'Requests finished', 'GPUs',
-                 'Idle GPUs', 'Utilization', 'Fragmentation rate')
+                 'Dynamic GPUs', 'Idle GPUs', 'Utilization',
+                 'Fragmentation rate')
 
 
 def _summary_row(result):
@@ -191,8 +192,10 @@ class Demo(common.Lister):
         parser.add_argument(
             '--compare-carve', action='store_true',
             help='Play the same request stream on the layout\'s static '
-                 'carve and with its MIG GPUs dynamic (a MIG instance '
-                 'carved per request), and print one row per carve.')
+                 'carve and with its GPUs dynamic (a MIG instance or a '
+                 'mixed-size time-sliced vGPU carved per request; '
+                 'time-sliced GPUs without a mixed-size mode stay '
+                 'static), and print one row per carve.')
         parser.add_argument(
             '--with-nova', action='store_true',
             help='Boot vGPU servers through an in-process Nova instead '
@@ -212,7 +215,7 @@ class Demo(common.Lister):
     def _carve_table(results):
         return (CARVE_COLUMNS, [
             (r.carve, r.placed, r.rejected, r.rejected_idle, r.finished,
-             r.gpus, r.idle_gpus, _pct(r.utilization),
+             r.gpus, r.dynamic_gpus, r.idle_gpus, _pct(r.utilization),
              _pct(r.fragmentation)) for r in results])
 
     def _layout(self, parsed_args):

@@ -17,14 +17,19 @@
 The same simulated hosts and the same stream (types, finishes, order)
 are played twice against Placement: once with every GPU carved as the
 layout says (``static``), once with every GPU the layout runs in MIG
-mode left to be carved per guest (``dynamic``: its provider offers MIG
-slices, a MIG-backed request asks for its profile's slices). Time-sliced
-GPUs stay static in both. The GPU-level choice is the scheduler
-plugins' own code: ``gpu_level.pick`` for vGPU classes, the geometry
-filter's :func:`gpuvirt_nova.scheduler.geometry.candidate_room` for
-slices, over summaries whose busy-slice traits are the ones the driver
-would report after its carve (:func:`gpuvirt_nova.layout.geometry.
-best_placement`, as the driver calls it).
+mode, and every time-sliced GPU whose types all have a mixed-size mode,
+left to be carved per guest (``dynamic``: a MIG GPU's provider offers
+MIG slices and a MIG-backed request asks for its profile's slices; a
+time-sliced GPU's provider offers framebuffer slices in mixed-size mode
+and a request asks for its type's slices). Time-sliced GPUs without a
+mixed-size mode for their types stay static in both. The GPU-level
+choice is the scheduler plugins' own code: ``gpu_level.pick`` for vGPU
+classes, the geometry filter's
+:func:`gpuvirt_nova.scheduler.geometry.candidate_room` for slices, over
+summaries whose busy-slot traits are the ones the driver would report
+after its carve (:func:`gpuvirt_nova.layout.geometry.best_placement`
+for MIG, :func:`gpuvirt_nova.hardware.ts_placement.next_placement` for
+time-sliced vGPUs, as the driver calls them).
 
 Counted per run: requests placed and rejected, and rejected while at
 least one GPU sat idle (the waste a static carve causes: capacity of a
@@ -40,6 +45,7 @@ from gpuvirt_nova.demo import requests as demo_requests
 from gpuvirt_nova.dynamic import requests as dyn_requests
 from gpuvirt_nova import exception
 from gpuvirt_nova.hardware import catalog
+from gpuvirt_nova.hardware import ts_placement
 from gpuvirt_nova.layout import geometry
 from gpuvirt_nova.placement import naming
 from gpuvirt_nova.placement import sync
@@ -60,6 +66,8 @@ class CarveResult:
     rejected_idle: int = 0
     finished: int = 0
     gpus: int = 0
+    #: GPUs carved per guest (MIG or mixed-size time-sliced).
+    dynamic_gpus: int = 0
     idle_gpus: int = 0
     #: Compute in use / compute of all GPUs (MIG compute slices, or the
     #: share of a time-sliced GPU's vGPU slots).
@@ -77,14 +85,57 @@ def _mig_type(type_name):
     return None
 
 
+def _ts_type(type_name):
+    """(GpuModel, VgpuType) of a time-sliced type with a mixed-size mode."""
+    for gpu_model in catalog.load().models.values():
+        for vgpu_type in gpu_model.vgpu_types:
+            if vgpu_type.name == type_name and not vgpu_type.mig_backed \
+                    and vgpu_type.max_instances_mixed:
+                return gpu_model, vgpu_type
+    return None
+
+
 def _dynamic_gpus(hosts):
-    """{(hostname, address)} of GPUs the layout runs in MIG mode."""
-    found = set()
+    """{(hostname, address): series} of the GPUs the dynamic run carves.
+
+    Series None: MIG (the layout runs the GPU in MIG mode). A series
+    letter: time-sliced, in mixed-size mode; every type the layout gives
+    the GPU has a mixed-size mode and the series (as the layout's
+    ``series:`` of a dynamic time-sliced GPU).
+    """
+    found = {}
     for hostname, host, offers in hosts:
         for address, offer in offers.items():
-            if offer and all(_mig_type(t) for t in offer):
-                found.add((hostname, address))
+            if not offer:
+                continue
+            if all(_mig_type(t) for t in offer):
+                found[(hostname, address)] = None
+                continue
+            gpu = host.gpu(address)
+            gpu_model = catalog.load().find(gpu.model) if gpu else None
+            types = [_ts_type(t) for t in offer]
+            if gpu_model is None or gpu.mig_current or not all(types):
+                continue
+            series = {t[1].series.value for t in types}
+            if len(series) == 1 and {t[0].name for t in types} == {
+                    gpu_model.name}:
+                found[(hostname, address)] = series.pop()
     return found
+
+
+def _dynamic_type_names(hosts, dynamic):
+    """Names of the types the GPUs in ``dynamic`` give, as their flavors."""
+    names = set()
+    for hostname, host, _offers in hosts:
+        for (name, address), series in dynamic.items():
+            if name != hostname:
+                continue
+            gpu = host.gpu(address)
+            types = tree.dynamic_time_sliced_types(
+                catalog.load().find(gpu.model), ts_placement.MIXED,
+                series) if series else tree.dynamic_types(gpu, 'C')
+            names.update(t.name for t in types)
+    return names
 
 
 class _Ledger:
@@ -94,22 +145,36 @@ class _Ledger:
         self.client = client
         #: provider uuid -> (hostname, PhysicalGpu, dynamic?)
         self.gpus = {}
+        #: provider uuid -> GpuModel of a dynamic time-sliced GPU
+        self.time_sliced = {}
         for hostname, host, _offers in hosts:
             for gpu in host.gpus:
                 provider = client.provider_by_name(
                     naming.gpu_provider_name(hostname, gpu.address))
-                if provider is not None:
-                    self.gpus[provider['uuid']] = (
-                        hostname, gpu, (hostname, gpu.address) in dynamic)
-        #: provider uuid -> units in use (static) / [Occupied] (dynamic)
+                if provider is None:
+                    continue
+                key = (hostname, gpu.address)
+                self.gpus[provider['uuid']] = (hostname, gpu, key in dynamic)
+                if dynamic.get(key):
+                    self.time_sliced[provider['uuid']] = \
+                        catalog.load().find(gpu.model)
+        #: provider uuid -> units in use (static) / [Occupied] (dynamic
+        #: MIG) / [ts_placement.Hosted] (dynamic time-sliced)
         self.units = {uuid_: 0 for uuid_ in self.gpus}
         self.occupied = {uuid_: [] for uuid_ in self.gpus}
-        #: consumer -> [(provider, Occupied or None, units)]
+        #: consumer -> [(provider, Occupied or Hosted or None, units)]
         self.held = {}
 
     def idle(self):
         return [u for u in self.gpus
                 if not self.units[u] and not self.occupied[u]]
+
+    def busy_slots(self, provider):
+        """Busy slices (MIG) or placement slots (time-sliced) of a GPU."""
+        if provider in self.time_sliced:
+            return ts_placement.busy_slots(self.time_sliced[provider],
+                                           self.occupied[provider])
+        return geometry.used_slices(self.occupied.get(provider, ()))
 
     def profiles(self, provider):
         return tree.mig_profiles_of(self.gpus[provider][1])
@@ -120,7 +185,15 @@ class _Ledger:
             if provider not in self.gpus:
                 continue
             resources = alloc['resources']
-            if self.gpus[provider][2]:
+            if provider in self.time_sliced:
+                # The driver's carve: the type's lowest free placement.
+                gpu_model = self.time_sliced[provider]
+                placed = ts_placement.Hosted(
+                    profile, ts_placement.next_placement(
+                        gpu_model, self.occupied[provider], profile))
+                self.occupied[provider].append(placed)
+                entries.append((provider, placed, 0))
+            elif self.gpus[provider][2]:
                 best = geometry.best_placement(
                     self.profiles(provider), self.occupied[provider],
                     profile)
@@ -147,8 +220,8 @@ class _Ledger:
             if provider in self.gpus and self.gpus[provider][2]:
                 summary = dict(summary)
                 summary['traits'] = list(summary.get('traits') or ()) + [
-                    naming.slice_used_trait(i) for i in
-                    geometry.used_slices(self.occupied[provider])]
+                    naming.slice_used_trait(i)
+                    for i in self.busy_slots(provider)]
             result[provider] = summary
         return result
 
@@ -157,11 +230,16 @@ def _setup(client, hosts, dynamic):
     """Sync ``hosts``; the GPUs in ``dynamic`` offer slices."""
     aggregate = str(uuid.uuid4())
     for hostname, host, offers in hosts:
-        mine = {address: 'C' for name, address in dynamic
+        mine = {address: series or 'C'
+                for (name, address), series in dynamic.items()
                 if name == hostname}
+        time_sliced = {address: ts_placement.MIXED
+                       for (name, address), series in dynamic.items()
+                       if name == hostname and series}
         static = {a: o for a, o in offers.items() if a not in mine}
         desired = tree.build_provider_tree(hostname, host, static,
-                                           dynamic=mine)
+                                           dynamic=mine,
+                                           time_sliced=time_sliced)
         sync.sync(client, desired, create_root=True)
         client.add_to_aggregate(client.provider_by_name(hostname)['uuid'],
                                 aggregate)
@@ -172,6 +250,13 @@ def _setup(client, hosts, dynamic):
 
 
 def _dynamic_specs(type_name, group=''):
+    """(extra specs, profile or type name) of a dynamic type's flavor."""
+    found = _ts_type(type_name)
+    if found and not _mig_type(type_name):
+        gpu_model, vgpu_type = found
+        return dyn_requests.ts_flavor_extra_specs(
+            type_name, ts_placement.type_slices(gpu_model, vgpu_type),
+            group=group), type_name
     gpu_model, vgpu_type = _mig_type(type_name)
     profile = gpu_model.mig_profile(vgpu_type.mig_profile)
     specs = dyn_requests.flavor_extra_specs(
@@ -183,7 +268,7 @@ def _dynamic_specs(type_name, group=''):
 
 
 def _place_dynamic(client, ledger, request, aggregate, user):
-    """Claim the slices of ``request`` (MIG-backed types), or None."""
+    """Claim the slices of ``request`` (dynamic types), or None."""
     specs, profile = {}, None
     for group, type_name in enumerate(request.types, 1):
         group_specs, profile = _dynamic_specs(type_name, str(group))
@@ -195,8 +280,8 @@ def _place_dynamic(client, ledger, request, aggregate, user):
     summaries = ledger.summaries(candidates['provider_summaries'])
 
     def busy(candidate):
-        return sum(len(geometry.used_slices(ledger.occupied.get(rp, ())))
-                   for rp in candidate['allocations'])
+        return sum(len(ledger.busy_slots(rp))
+                   for rp in candidate['allocations'] if rp in ledger.gpus)
     ranked = []
     for candidate in candidates['allocation_requests']:
         room = scheduler_geometry.candidate_room(candidate, summaries, specs)
@@ -226,8 +311,23 @@ def _place_static(client, ledger, request, aggregate, user, mix):
     return consumer
 
 
+def _ts_fragmented(ledger, provider, stream_types):
+    """Free slots (in GPUs) of a time-sliced GPU no stream type can use."""
+    gpu_model = ledger.time_sliced[provider]
+    total = ts_placement.slot_count(gpu_model)
+    free = total - len(ledger.busy_slots(provider))
+    types = [t for t in ts_placement.time_sliced_types(gpu_model)
+             if t.name in stream_types]
+    if free and not any(ts_placement.creatable(
+            gpu_model, ledger.occupied[provider], t) for t in types):
+        return free / float(total)
+    return 0.0
+
+
 def _fragmented(ledger, provider, stream_profiles):
     """Free compute (in GPUs) of a dynamic GPU no stream profile can use."""
+    if provider in ledger.time_sliced:
+        return _ts_fragmented(ledger, provider, stream_profiles)
     profiles = ledger.profiles(provider)
     occupied = ledger.occupied[provider]
     total = geometry.compute_total(profiles)
@@ -242,17 +342,26 @@ def _fragmented(ledger, provider, stream_profiles):
 
 def play(client, hosts, stream, carve, mix=None):
     """Play ``stream`` (demo.events) on ``hosts`` carved ``carve``."""
-    dynamic = _dynamic_gpus(hosts) if carve == DYNAMIC else set()
+    dynamic = _dynamic_gpus(hosts) if carve == DYNAMIC else {}
     aggregate = _setup(client, hosts, dynamic)
     ledger = _Ledger(client, hosts, dynamic)
-    result = CarveResult(carve=carve, gpus=len(ledger.gpus))
+    result = CarveResult(carve=carve, gpus=len(ledger.gpus),
+                         dynamic_gpus=sum(1 for g in ledger.gpus.values()
+                                          if g[2]))
     running = []
     stream_profiles = set()
     for request, _finish, _which in stream:
         for type_name in request.types:
             found = _mig_type(type_name)
-            if found:
-                stream_profiles.add(found[1].mig_profile)
+            # MIG profiles and time-sliced type names never collide.
+            stream_profiles.add(found[1].mig_profile if found
+                                else type_name)
+    dynamic_types = _dynamic_type_names(hosts, dynamic)
+    # Types a static GPU offers (no other has a resource class).
+    static_types = {t for hostname, _host, offers in hosts
+                    for address, offer in offers.items()
+                    if (hostname, address) not in dynamic
+                    for t in offer or ()}
     for step, (request, finish, which) in enumerate(stream):
         request = demo_requests.as_request(request)
         if running and finish:
@@ -261,10 +370,13 @@ def play(client, hosts, stream, carve, mix=None):
             ledger.release(consumer)
             result.finished += 1
         user = str(uuid.UUID(int=step % 8 + 1))
-        if dynamic and all(_mig_type(t) for t in request.types):
+        consumer = None
+        if set(request.types) <= dynamic_types:
             consumer = _place_dynamic(client, ledger, request, aggregate,
                                       user)
-        else:
+        if consumer is None and set(request.types) <= static_types:
+            # Static GPUs of the type take what dynamic ones cannot: the
+            # user's other flavor.
             consumer = _place_static(client, ledger, request, aggregate,
                                      user, mix)
         if consumer is None:
@@ -277,7 +389,11 @@ def play(client, hosts, stream, carve, mix=None):
     result.idle_gpus = len(ledger.idle())
     used = fragmented = 0.0
     for provider, (_hostname, gpu, is_dynamic) in ledger.gpus.items():
-        if is_dynamic:
+        if provider in ledger.time_sliced:
+            used += len(ledger.busy_slots(provider)) / float(
+                ts_placement.slot_count(ledger.time_sliced[provider]))
+            fragmented += _fragmented(ledger, provider, stream_profiles)
+        elif is_dynamic:
             profiles = ledger.profiles(provider)
             total = geometry.compute_total(profiles)
             used += sum(p.compute_slices for p in profiles
