@@ -129,96 +129,92 @@ def ts_carving_cost(repeat):
         return _time_carves(host, TS_TYPES, repeat, carve)
 
 
-def ts_race(streams, window, gpus=8, length=60, seed=0):
-    """(boots, lost races) on dynamic time-sliced GPUs (mixed-size)."""
-    gpu_model = catalog.load().get(MODEL)
-    types = {t: gpu_model.vgpu_type(t) for t in TS_TYPES}
-    total = ts_placement.total_slices(gpu_model)
+def _race(streams, window, names, capacity, size, stale_view, refused,
+          place, gpus=8, length=60, seed=0):
+    """(boots, lost races) over ``streams`` random streams on ``gpus``.
+
+    ``window``: boots between two provider updates of a GPU. Placement
+    counts each GPU's capacity exactly (``size(name)`` of ``capacity``);
+    the scheduler judges geometry on the last update
+    (``refused(stale_view(hosted), name)``); the driver then takes
+    ``place(hosted, name)``, the entry of the placement it carves, or
+    None when none is free: a lost race, rescheduled by Nova. The busiest
+    GPU (as Placement's view says) is packed first; some guests leave.
+    """
     rng = random.Random(seed)
     boots = lost = 0
     for _ in range(streams):
         hosted = [[] for _ in range(gpus)]
         used = [0] * gpus
-        stale = [[] for _ in range(gpus)]
+        stale = [stale_view([]) for _ in range(gpus)]
         for index in range(length):
             if index % window == 0:
-                # The provider update: busy slots as traits (anonymous).
-                stale = [[ts_placement.Hosted('', model.Placement(s, 1))
-                          for s in ts_placement.busy_slots(gpu_model, h)]
-                         for h in hosted]
-            name = rng.choice(TS_TYPES)
-            slices = ts_placement.type_slices(gpu_model, types[name])
+                stale = [stale_view([e for _, e in h]) for h in hosted]
+            name = rng.choice(names)
             fits = [g for g in range(gpus)
-                    if used[g] + slices <= total and not
-                    ts_placement.mixed_size_refusal(gpu_model, stale[g],
-                                                    name)]
+                    if used[g] + size(name) <= capacity and
+                    not refused(stale[g], name)]
             if not fits:
                 continue  # refused by the scheduler: not a race
             chosen = max(fits, key=lambda g: (used[g], -g))
             boots += 1
-            where = ts_placement.next_placement(gpu_model, hosted[chosen],
-                                                name)
-            if where is None:
+            entry = place([e for _, e in hosted[chosen]], name)
+            if entry is None:
                 lost += 1
                 continue
-            used[chosen] += slices
-            hosted[chosen].append(ts_placement.Hosted(name, where))
+            used[chosen] += size(name)
+            hosted[chosen].append((name, entry))
             if rng.random() < 0.3:
                 g = rng.randrange(gpus)
                 if hosted[g]:
-                    gone = hosted[g].pop(rng.randrange(len(hosted[g])))
-                    used[g] -= ts_placement.type_slices(
-                        gpu_model, types[gone.type_name])
+                    gone, _ = hosted[g].pop(rng.randrange(len(hosted[g])))
+                    used[g] -= size(gone)
     return boots, lost
 
 
-def _profiles():
-    return {p.name: p for p in catalog.load().get(MODEL).mig_profiles}
+def ts_race(streams, window, gpus=8, length=60, seed=0):
+    """(boots, lost races) on dynamic time-sliced GPUs (mixed-size)."""
+    gpu_model = catalog.load().get(MODEL)
+    types = {t: gpu_model.vgpu_type(t) for t in TS_TYPES}
+
+    def stale_view(hosted):
+        # The provider update: busy slots as traits (anonymous).
+        return [ts_placement.Hosted('', model.Placement(s, 1))
+                for s in ts_placement.busy_slots(gpu_model, hosted)]
+
+    def place(hosted, name):
+        where = ts_placement.next_placement(gpu_model, hosted, name)
+        return None if where is None else ts_placement.Hosted(name, where)
+    return _race(
+        streams, window, TS_TYPES, ts_placement.total_slices(gpu_model),
+        lambda name: ts_placement.type_slices(gpu_model, types[name]),
+        stale_view,
+        lambda view, name: bool(ts_placement.mixed_size_refusal(
+            gpu_model, view, name)),
+        place, gpus, length, seed)
 
 
 def race(streams, window, gpus=8, length=60, seed=0):
-    """(boots, lost races) over ``streams`` random streams.
+    """(boots, lost races) on dynamic MIG GPUs.
 
     ``window``: boots between two provider updates of a GPU.
     """
-    profiles = _profiles()
+    profiles = {p.name: p for p in catalog.load().get(MODEL).mig_profiles}
     every = list(profiles.values())
-    rng = random.Random(seed)
-    boots = lost = 0
-    for _ in range(streams):
-        occupied = [[] for _ in range(gpus)]
-        compute = [0] * gpus
-        stale = [[] for _ in range(gpus)]
-        for index in range(length):
-            if index % window == 0:
-                stale = [list(o) for o in occupied]
-            name = rng.choice(PROFILES)
-            profile = profiles[name]
-            # Placement: slices counted exactly; geometry on stale marks.
-            fits = [g for g in range(gpus)
-                    if compute[g] + profile.compute_slices <= 7 and
-                    geometry.free_placements(every, [
-                        geometry.Occupied('', o.placement, compute=0)
-                        for o in stale[g]], name)]
-            if not fits:
-                continue  # refused by the scheduler: not a race
-            # Pack: the busiest GPU (as Placement's view says) first.
-            chosen = max(fits, key=lambda g: (compute[g], -g))
-            boots += 1
-            best = geometry.best_placement(every, occupied[chosen], name)
-            compute[chosen] += profile.compute_slices
-            if best is None:
-                lost += 1
-                compute[chosen] -= profile.compute_slices
-                continue
-            occupied[chosen].append(geometry.Occupied(name, best))
-            # Some guests leave.
-            if rng.random() < 0.3:
-                g = rng.randrange(gpus)
-                if occupied[g]:
-                    gone = occupied[g].pop(rng.randrange(len(occupied[g])))
-                    compute[g] -= profiles[gone.profile].compute_slices
-    return boots, lost
+
+    def stale_view(occupied):
+        # Busy-slice marks: where, not whose.
+        return [geometry.Occupied('', o.placement, compute=0)
+                for o in occupied]
+
+    def place(occupied, name):
+        best = geometry.best_placement(every, occupied, name)
+        return None if best is None else geometry.Occupied(name, best)
+    return _race(
+        streams, window, PROFILES, 7,
+        lambda name: profiles[name].compute_slices, stale_view,
+        lambda view, name: not geometry.free_placements(every, view, name),
+        place, gpus, length, seed)
 
 
 def main(argv=None):
