@@ -83,18 +83,9 @@ def dynamic_extra_specs(profile, compute_slices, memory_slices, group='1'):
     so both come from the same GPU), with the profile's trait required:
     the scheduler's geometry filter and the driver read it back.
     """
-    return {
-        'resources%s:%s' % (group, naming.MIG_COMPUTE_SLICE_RC):
-            str(compute_slices),
-        'resources%s:%s' % (group, naming.MIG_MEMORY_SLICE_RC):
-            str(memory_slices),
-        'resources%s:%s' % (group, naming.DYNAMIC_VGPU_RC): '1',
-        'trait%s:%s' % (group, naming.mig_profile_trait(profile)):
-            'required',
-        'trait%s:%s' % (group, naming.DYNAMIC_TRAIT): 'required',
-        'trait%s:%s' % (group, naming.MANAGED_TRAIT): 'required',
-        'group_policy': 'none',
-    }
+    return _dynamic_specs(group, naming.mig_profile_trait(profile), {
+        naming.MIG_COMPUTE_SLICE_RC: compute_slices,
+        naming.MIG_MEMORY_SLICE_RC: memory_slices})
 
 
 def dynamic_ts_extra_specs(type_name, slices, group='1'):
@@ -104,15 +95,25 @@ def dynamic_ts_extra_specs(type_name, slices, group='1'):
     request group ``group``, with the type's trait required: the
     scheduler's geometry filter and the driver read it back.
     """
-    return {
-        'resources%s:%s' % (group, naming.FB_SLICE_RC): str(slices),
-        'resources%s:%s' % (group, naming.DYNAMIC_VGPU_RC): '1',
-        'trait%s:%s' % (group, naming.vgpu_type_trait(type_name)):
-            'required',
-        'trait%s:%s' % (group, naming.DYNAMIC_TRAIT): 'required',
-        'trait%s:%s' % (group, naming.MANAGED_TRAIT): 'required',
-        'group_policy': 'none',
-    }
+    return _dynamic_specs(group, naming.vgpu_type_trait(type_name),
+                          {naming.FB_SLICE_RC: slices})
+
+
+def _dynamic_specs(group, kind_trait, slices):
+    """What every dynamic flavor asks in its group ``group``.
+
+    ``slices`` ({resource class: amount}) of one GPU, one guest vGPU
+    (counted by the user limits), ``kind_trait`` (the MIG profile's or
+    the time-sliced type's, which the geometry filter and the driver read
+    back), the dynamic and managed traits.
+    """
+    specs = {'resources%s:%s' % (group, rc): str(amount)
+             for rc, amount in slices.items()}
+    specs['resources%s:%s' % (group, naming.DYNAMIC_VGPU_RC)] = '1'
+    for trait in (kind_trait, naming.DYNAMIC_TRAIT, naming.MANAGED_TRAIT):
+        specs['trait%s:%s' % (group, trait)] = 'required'
+    specs['group_policy'] = 'none'
+    return specs
 
 
 def _model_of_type(vgpu_type):
