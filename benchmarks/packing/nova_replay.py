@@ -41,8 +41,12 @@ type, hence one GPU family; each request is pinned to one:
   each granular group) are left out.
 
 A k-GPU pod asks k granular groups of the whole-GPU type
-(``group_policy=isolate``). CPU is whole vCPUs (``cpu_milli`` rounded
-up), memory ``memory_mib``.
+(``group_policy=isolate``), each requiring the model trait if any.
+CPU is whole vCPUs (``cpu_milli`` rounded up), memory ``memory_mib``.
+
+**Without the trace** (``build(source='synthetic')``): the same hosts
+and pods of :mod:`synthetic`, seeded and shaped like openb, so that the
+replay runs where the trace is absent.
 
 **The simulator beside Nova** (:class:`SimReplay`) runs
 ``simulate.place`` with the ``ours`` policy on the same hosts in the
@@ -62,6 +66,7 @@ import numpy as np
 
 from benchmarks.packing import modes
 from benchmarks.packing import simulate
+from benchmarks.packing import synthetic
 from benchmarks.packing import trace
 from gpuvirt_nova.hardware import catalog
 from gpuvirt_nova.placement import naming
@@ -100,15 +105,21 @@ class Request:
                                   [self.trait] if self.trait else [])
 
     def extra_specs(self):
+        """The flavor's extra specs; a k-GPU pod asks k granular groups.
+
+        The model trait goes in each group that asks a vGPU: in the
+        unnumbered group it would be required of the compute node, which
+        asks the VCPU and memory and carries no GPU trait.
+        """
         rc = naming.resource_class(self.type_name)
-        if self.gpus == 1:
-            extra = {'resources:%s' % rc: '1'}
-        else:
-            extra = {'resources%d:%s' % (i + 1, rc): '1'
-                     for i in range(self.gpus)}
-            extra['group_policy'] = 'isolate'
+        groups = [''] if self.gpus == 1 else [
+            str(i + 1) for i in range(self.gpus)]
+        extra = {'resources%s:%s' % (g, rc): '1' for g in groups}
         if self.trait:
-            extra['trait:%s' % self.trait] = 'required'
+            extra.update({'trait%s:%s' % (g, self.trait): 'required'
+                          for g in groups})
+        if self.gpus > 1:
+            extra['group_policy'] = 'isolate'
         return extra
 
 
@@ -196,19 +207,19 @@ def twentieths(counts):
 
 
 def build(requests=40, seed=42, hosts=DEFAULT_HOSTS, pods_file=DEFAULT_TRACE,
-          trace_dir=None, max_gpus=2):
+          trace_dir=None, max_gpus=2, source='openb'):
     """The Scenario: hosts of the slice and ``requests`` pods in order.
 
     Pods are the trace's in a seeded random order (FGD's protocol
     shuffles the list), the first ``requests`` the replay can map.
+    ``source='synthetic'``: nodes and pods of :mod:`synthetic` instead
+    of the trace (``pods_file`` and ``trace_dir`` unused).
     """
-    all_nodes = trace.load_nodes(trace_dir)
-    keep = np.zeros(len(all_nodes.names), dtype=bool)
-    for model, count in hosts:
-        idx = [i for i, m in enumerate(all_nodes.models) if m == model]
-        keep[idx[:count]] = True
-    nodes = all_nodes.subset(keep)
-    pods = trace.load_pods(trace_dir, pods_file)
+    if source == 'synthetic':
+        nodes, pods = synthetic.nodes(hosts), synthetic.pods()
+    else:
+        nodes = _trace_slice(trace.load_nodes(trace_dir), hosts)
+        pods = trace.load_pods(trace_dir, pods_file)
     slice_models = frozenset(m for m, _ in hosts)
     order = np.random.default_rng(seed).permutation(len(pods))
     found = []
@@ -223,6 +234,15 @@ def build(requests=40, seed=42, hosts=DEFAULT_HOSTS, pods_file=DEFAULT_TRACE,
         units[req.mix_key] += req.gpus
     return Scenario(nodes=nodes, requests=tuple(found),
                     mix=twentieths(units))
+
+
+def _trace_slice(all_nodes, hosts):
+    """The first ``count`` nodes of each ``(model, count)``, trace order."""
+    keep = np.zeros(len(all_nodes.names), dtype=bool)
+    for model, count in hosts:
+        idx = [i for i, m in enumerate(all_nodes.models) if m == model]
+        keep[idx[:count]] = True
+    return all_nodes.subset(keep)
 
 
 class SimReplay:

@@ -19,7 +19,8 @@ functional fixtures, real Placement, our filter and weigher) with
 ``--requests`` requests in the order of ``--seed`` and prints, per
 request kind, how many Nova placed on the simulator's host and GPU, and
 every difference. Needs Nova's test dependencies and
-``OS_WSGI__API_PASTE_CONFIG`` as the functional tests do::
+``OS_WSGI__API_PASTE_CONFIG`` as the functional tests do
+(``--source synthetic``: without the trace)::
 
     OS_WSGI__API_PASTE_CONFIG=<venv>/etc/nova/api-paste.ini \\
         python -m benchmarks.packing.nova_replay_run --requests 200
@@ -34,7 +35,11 @@ import tempfile
 import time
 import unittest
 
-CASE = ('tests.functional.scheduler.test_packing_replay.PackingReplayTest.'
+CASES = {
+    'openb': 'PackingReplayTest',
+    'synthetic': 'SyntheticPackingReplayTest',
+}
+CASE = ('tests.functional.scheduler.test_packing_replay.%s.'
         'test_same_host_and_gpu_as_the_simulator')
 
 
@@ -70,13 +75,17 @@ def main(argv=None):
     parser.add_argument('--requests', type=int, default=200)
     parser.add_argument('--seed', type=int, default=42)
     parser.add_argument('--out', help='keep every decision (JSON) here')
+    parser.add_argument('--source', choices=sorted(CASES), default='openb',
+                        help='the openb trace, or the seeded pods shaped '
+                        'like it (benchmarks.packing.synthetic)')
     args = parser.parse_args(argv)
     out = args.out or os.path.join(tempfile.mkdtemp(), 'replay.json')
     os.environ.update(GPUVIRT_REPLAY_REQUESTS=str(args.requests),
                       GPUVIRT_REPLAY_SEED=str(args.seed),
                       GPUVIRT_REPLAY_OUT=out)
     start = time.time()
-    suite = unittest.defaultTestLoader.loadTestsFromName(CASE)
+    suite = unittest.defaultTestLoader.loadTestsFromName(
+        CASE % CASES[args.source])
     result = unittest.TextTestRunner(stream=sys.stderr, verbosity=0).run(
         suite)
     if not os.path.exists(out):

@@ -32,6 +32,12 @@ replay's flavors ask of its model, at the type's maximum. GPU i of a
 host is its i-th GPU provider in uuid order, node order is the compute
 node providers' uuid order (the weigher's fixed tie-breaks).
 
+``PackingReplayTest`` replays the openb trace and is skipped where the
+trace is absent (a clean clone: it is never copied into the project);
+``SyntheticPackingReplayTest`` replays the same slice of hosts with a
+seeded pod list shaped like openb (``benchmarks.packing.synthetic``), so
+the comparison runs everywhere.
+
 ``GPUVIRT_REPLAY_REQUESTS`` (default 40) sets the number of requests,
 ``GPUVIRT_REPLAY_SEED`` (42) their order, ``GPUVIRT_REPLAY_OUT`` a JSON
 file for every decision; ``python -m benchmarks.packing.nova_replay_run``
@@ -112,11 +118,12 @@ class PackingReplayTest(integrated_helpers.ProviderUsageBaseTestCase):
 
     compute_driver = 'fake.MediumFakeDriver'
     REQUESTS = REQUESTS
+    SOURCE = 'openb'
 
     def setUp(self):
         try:
             self.scenario = nova_replay.build(requests=self.REQUESTS,
-                                              seed=SEED)
+                                              seed=SEED, source=self.SOURCE)
         except exception.UsageError as exc:
             self.skipTest('the openb trace is not available: %s' % exc)
         self.flags(available_filters=[
@@ -255,3 +262,9 @@ class PackingReplayTest(integrated_helpers.ProviderUsageBaseTestCase):
         self.assertGreater(sum(1 for row in result.rows if row[2]),
                            len(result.rows) // 2, result.summary())
         self.assertEqual([], result.differences(OTHER), result.summary())
+
+
+class SyntheticPackingReplayTest(PackingReplayTest):
+    """The same replay on pods shaped like openb, without the trace."""
+
+    SOURCE = 'synthetic'

@@ -54,6 +54,13 @@ class ToRequestTest(base.BaseTestCase):
         self.assertEqual({'resources1:CUSTOM_VGPU_A100_7_40C': '1',
                           'resources2:CUSTOM_VGPU_A100_7_40C': '1',
                           'group_policy': 'isolate'}, two.extra_specs())
+        # the trait of each granular group, not of the compute node
+        two_g3 = self._one((1000, 2, 1000, 'G3'))
+        self.assertEqual({'resources1:CUSTOM_VGPU_A100_7_40C': '1',
+                          'resources2:CUSTOM_VGPU_A100_7_40C': '1',
+                          'trait1:CUSTOM_GPU_A100_PCIE_40GB': 'required',
+                          'trait2:CUSTOM_GPU_A100_PCIE_40GB': 'required',
+                          'group_policy': 'isolate'}, two_g3.extra_specs())
 
     def test_pods_the_slice_cannot_serve_are_left_out(self):
         self.assertIsNone(self._one((1000, 1, 500, 'P100|V100M16')))
