@@ -35,10 +35,21 @@ type, hence one GPU family; each request is pinned to one:
   required on its model's trait when it names only one of the two;
 - a pod whose ``gpu_spec`` names T4 but neither G2 nor G3 asks the T4
   time-sliced type its share rounds to (``shapes.round_to_type``);
-- pods that fit neither (other models only), CPU-only pods (the weigher
-  does not place them: Nova's own weighers do) and pods of more than
+- a CPU-only pod asks VCPU and memory alone (``cpu_only``, default);
+- pods that fit neither (other models only) and pods of more than
   ``max_gpus`` GPUs (Placement enumerates every combination of GPUs for
   each granular group) are left out.
+
+Where a CPU-only pod goes is not compared, only followed: our weigher
+gives every host 0 for it and the replay configures no other weigher,
+so Nova takes the first host that fits in the order its host manager
+lists them, which is the iteration order of a Python set of (host,
+node) names (``HostManager._get_host_states``), i.e. of their string
+hashes, which change with each process (``PYTHONHASHSEED``). No
+simulator policy can name it; the simulator charges the pod's CPU and
+memory to Nova's host instead (:meth:`SimReplay.follow`), so that they
+count in later GPU placements as they do in Placement, and checks that
+the host had room (and that Nova failed only when no host had).
 
 A k-GPU pod asks k granular groups of the whole-GPU type
 (``group_policy=isolate``), each requiring the model trait if any.
@@ -101,6 +112,9 @@ class Request:
 
     @property
     def mix_key(self):
+        """The typical-mix class of its vGPUs (None: CPU-only)."""
+        if not self.gpus:
+            return None
         return candidates.mix_key(naming.resource_class(self.type_name),
                                   [self.trait] if self.trait else [])
 
@@ -111,6 +125,8 @@ class Request:
         unnumbered group it would be required of the compute node, which
         asks the VCPU and memory and carries no GPU trait.
         """
+        if not self.gpus:
+            return {}
         rc = naming.resource_class(self.type_name)
         groups = [''] if self.gpus == 1 else [
             str(i + 1) for i in range(self.gpus)]
@@ -163,9 +179,13 @@ def _type_for(model_name, kind, milli):
     return found.name if found else None
 
 
-def to_request(pods, i, slice_models, max_gpus):
+def to_request(pods, i, slice_models, max_gpus, cpu_only=True):
     """The Request of pod ``i``, or None when the replay leaves it out."""
     k = int(pods.gpus[i])
+    if k == 0 and cpu_only:
+        return Request(pod=i, vcpus=int(math.ceil(pods.cpu[i] / 1000.0)),
+                       memory_mb=int(pods.memory[i]), gpus=0, milli=0,
+                       type_name=None, trait=None, models=frozenset())
     if k == 0 or k > max_gpus:
         return None
     spec = pods.specs[i]
@@ -207,7 +227,7 @@ def twentieths(counts):
 
 
 def build(requests=40, seed=42, hosts=DEFAULT_HOSTS, pods_file=DEFAULT_TRACE,
-          trace_dir=None, max_gpus=2, source='openb'):
+          trace_dir=None, max_gpus=2, source='openb', cpu_only=True):
     """The Scenario: hosts of the slice and ``requests`` pods in order.
 
     Pods are the trace's in a seeded random order (FGD's protocol
@@ -224,14 +244,15 @@ def build(requests=40, seed=42, hosts=DEFAULT_HOSTS, pods_file=DEFAULT_TRACE,
     order = np.random.default_rng(seed).permutation(len(pods))
     found = []
     for i in order:
-        req = to_request(pods, int(i), slice_models, max_gpus)
+        req = to_request(pods, int(i), slice_models, max_gpus, cpu_only)
         if req is not None:
             found.append(req)
             if len(found) == requests:
                 break
     units = collections.Counter()
     for req in found:
-        units[req.mix_key] += req.gpus
+        if req.gpus:
+            units[req.mix_key] += req.gpus
     return Scenario(nodes=nodes, requests=tuple(found),
                     mix=twentieths(units))
 
@@ -265,7 +286,8 @@ class SimReplay:
         self.to_node = perm
         self.nodes = nodes
         reqs = scenario.requests
-        self.values = np.unique([1000] + [r.milli for r in reqs])
+        self.values = np.unique([1000] + [r.milli for r in reqs
+                                          if r.gpus])
         self.space, shape_of_node = modes.profile_space(self.values, nodes,
                                                         REPLAY_MAP)
         absent = len(self.space.shapes) - 1
@@ -283,7 +305,8 @@ class SimReplay:
         items = []
         by_key = {}
         for r in reqs:
-            by_key.setdefault(r.mix_key, r)
+            if r.gpus:
+                by_key.setdefault(r.mix_key, r)
         for key, weight in self.scenario.mix.items():
             r = by_key[key]
             if r.models not in groups:
@@ -343,6 +366,17 @@ class SimReplay:
         table = self.tables['ours']
         return all(table[states[n, g], request] >= 0 for g in gpus) and \
             cpu[n] >= req.vcpus * 1000.0 and mem[n] >= req.memory_mb
+
+    def follow(self, j, node):
+        """Take Nova's host for CPU-only request ``j`` (see the module).
+
+        ``node`` None: Nova placed nothing. Returns whether the simulator
+        agrees: ``node`` had CPU and memory room (None: no node had).
+        """
+        self._snapshot()
+        fits = [n for n in range(len(self.to_node)) if self.room(j, n, [])]
+        self.force(j, node, [])
+        return node in fits if node is not None else not fits
 
     def force(self, j, node, gpus):
         """Put request ``j`` where Nova put it instead (after a difference).

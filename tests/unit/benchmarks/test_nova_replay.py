@@ -18,6 +18,7 @@ import numpy as np
 from oslotest import base
 
 from benchmarks.packing import nova_replay
+from benchmarks.packing import synthetic
 from benchmarks.packing import trace
 from gpuvirt_nova.scheduler import candidates
 
@@ -62,9 +63,16 @@ class ToRequestTest(base.BaseTestCase):
                           'trait2:CUSTOM_GPU_A100_PCIE_40GB': 'required',
                           'group_policy': 'isolate'}, two_g3.extra_specs())
 
+    def test_cpu_only_pods_ask_cpu_and_memory_alone(self):
+        cpu = self._one((2500, 0, 0, ''))
+        self.assertEqual((0, 3, 4096, {}, None),
+                         (cpu.gpus, cpu.vcpus, cpu.memory_mb,
+                          cpu.extra_specs(), cpu.mix_key))
+
     def test_pods_the_slice_cannot_serve_are_left_out(self):
         self.assertIsNone(self._one((1000, 1, 500, 'P100|V100M16')))
-        self.assertIsNone(self._one((1000, 0, 0, '')))
+        self.assertIsNone(nova_replay.to_request(
+            _pods([(1000, 0, 0, '')]), 0, SLICE, 2, cpu_only=False))
         self.assertIsNone(self._one((1000, 4, 1000, '')))
 
 
@@ -76,3 +84,21 @@ class MixTest(base.BaseTestCase):
         self.assertEqual(tuple(mix.values()),
                          candidates._round_weights(list(mix.values())))
         self.assertNotIn('c', mix)
+
+
+class FollowTest(base.BaseTestCase):
+
+    def test_cpu_only_pods_followed_take_cpu_from_later_gpu_pods(self):
+        pods = _pods([(20000, 1, 1000, ''), (80000, 0, 0, ''),
+                      (80000, 0, 0, '')])
+        requests = tuple(nova_replay.to_request(pods, i, SLICE, 2)
+                         for i in range(3))
+        scenario = nova_replay.Scenario(
+            nodes=synthetic.nodes((('G2', 1), ('T4', 1))),
+            requests=requests, mix={requests[0].mix_key: 1.0})
+        sim = nova_replay.SimReplay(scenario, [0, 1])
+        self.assertTrue(sim.follow(1, 0))       # 96 cores, 80 asked
+        self.assertFalse(sim.follow(2, None))   # the T4 host had room
+        self.assertTrue(sim.follow(2, 1))
+        # 16 cores left on the only A100 host: the GPU pod (20) fails
+        self.assertIsNone(sim.place(0))
