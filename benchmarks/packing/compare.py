@@ -120,6 +120,9 @@ def replay(st, arrived, policy, seed):
     cluster = simulate.Cluster.build(space, nodes, [0] * len(nodes.names),
                                      len(space.shapes) - 1)
     rng = np.random.default_rng(seed + 7919)
+    # the authors' simulator renames its nodes at random before a run:
+    # their "smallest name" tie-break follows this order
+    rank = faithful.tie_rank(len(nodes.names), seed)
     frag = faithful.Frag(st['typical'], space.free[cluster.states],
                          cluster.cpu_left, nodes.models)
     requests = np.searchsorted(st['values'], np.where(
@@ -182,7 +185,7 @@ def replay(st, arrived, policy, seed):
             if len(cand):
                 pick = faithful.choose(policy, frag, cand, gpus, old, new,
                                        cpu, cluster.cpu_left, frag.total,
-                                       rng)
+                                       rng, rank=rank)
                 n = cand[pick]
                 if k:
                     cluster.states[n, gpus[pick]] = new[pick].astype(

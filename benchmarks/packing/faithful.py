@@ -19,8 +19,11 @@ patched Kubernetes 1.20 scheduler) does, and this module reproduces:
 
 - **Tie-break**: the node with the highest integer score wins; equal
   scores go to the lexicographically smallest node name (their patched
-  ``selectHost``). openb node names sort in file order, so the smallest
-  name is the lowest node index (``pick_node``).
+  ``selectHost``). Before scheduling, their simulator renames every node
+  to ``'%04d-' % perm[i] + name`` with ``perm = rand.Perm(n)`` (their
+  ``syncClusterResourceList``), so the smallest name is a node drawn at
+  random once per run, not the first node of the file: ``tie_rank``
+  draws that order per seed and ``pick_node`` follows it.
 - **FGD score** (``fgd_scores``): ``int(sigmoid((F_before - F_after) /
   1000) * 100)`` per node, no normalisation; inside a node a shared pod
   goes to the first GPU with the highest such score.
@@ -54,6 +57,8 @@ MILLI = 1000
 #: Policies this module decides; 'ours' and 'fgd-ours' go through
 #: gpuvirt_nova.scheduler.scoring (benchmarks.packing.simulate.place).
 POLICIES = ('fgd', 'best-fit', 'random', 'first-fit')
+#: Second seed word of ``tie_rank``'s generator (apart from the others).
+TIE_SALT = 1213
 
 
 @dataclasses.dataclass(frozen=True)
@@ -194,12 +199,33 @@ def best_fit_scores(cpu_after, gpu_after):
     return (raw - lo) * MAX_SCORE // (hi - lo)
 
 
-def pick_node(scores):
-    """Highest score; ties to the smallest node name (lowest index).
+def tie_rank(n_nodes, seed):
+    """The rank of each node's name in one run of the authors' simulator.
 
-    Candidates come in node-name order, so this is the first maximum.
+    Their nodes are renamed ``'%04d-' % perm[i] + name`` (a random
+    permutation, drawn after the workload) before any pod is scheduled,
+    so "smallest name" means smallest ``perm[i]``: equal scores go to a
+    random node, the same one for the whole run. Without it every tie
+    falls on the first nodes of the file (P100 nodes in openb), which
+    starves the pods constrained to them (``gpu_spec``).
     """
-    return int(np.argmax(scores))
+    return np.random.default_rng([int(seed), TIE_SALT]).permutation(
+        int(n_nodes))
+
+
+def pick_node(scores, nodes=None, rank=None):
+    """Index of the highest score; ties to the node of smallest rank.
+
+    ``nodes[i]``: the node of candidate ``i``; ``rank``: ``tie_rank``
+    of the run. Without a rank, ties go to the first candidate (lowest
+    node index). Candidates of one node come in GPU order, so the first
+    of them wins inside the node.
+    """
+    scores = np.asarray(scores)
+    if rank is None:
+        return int(np.argmax(scores))
+    top = np.flatnonzero(scores == scores.max())
+    return int(top[np.argmin(np.asarray(rank)[np.asarray(nodes)[top]])])
 
 
 def candidates(left, node_ok, k, milli):
@@ -225,13 +251,16 @@ def candidates(left, node_ok, k, milli):
 
 
 def choose(policy, frag, nodes, gpus, old, new, cpu, cpu_left, gpu_left,
-           rng):
-    """Index of the winning candidate under the authors' ``policy``."""
+           rng, rank=None):
+    """Index of the winning candidate under the authors' ``policy``.
+
+    ``rank``: the run's ``tie_rank`` (ties to the lowest index if None).
+    """
     if policy == 'first-fit':
         return 0
     if policy == 'fgd':
         after = frag.after(nodes, old, new, cpu_left[nodes] - cpu)
-        return pick_node(fgd_scores(frag.F[nodes], after))
+        return pick_node(fgd_scores(frag.F[nodes], after), nodes, rank)
     # node-level policies: one score per node, then the GPU inside it
     uniq, first = np.unique(nodes, return_index=True)
     if policy == 'random':
@@ -240,7 +269,7 @@ def choose(policy, frag, nodes, gpus, old, new, cpu, cpu_left, gpu_left,
         asked = (old - new).sum(axis=1)[first]
         scores = best_fit_scores(cpu_left[uniq] - cpu,
                                  gpu_left[uniq] - asked)
-        node = uniq[pick_node(scores)]
+        node = uniq[pick_node(scores, uniq, rank)]
     else:
         raise ValueError('unknown policy %r: use one of %s'
                          % (policy, ', '.join(POLICIES)))

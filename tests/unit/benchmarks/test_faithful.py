@@ -87,20 +87,42 @@ class TieBreakTest(base.BaseTestCase):
     def test_equal_scores_go_to_the_smallest_node_name(self):
         self.assertEqual(1, faithful.pick_node([3, 7, 7, 2, 7]))
 
-    def test_fgd_fills_identical_nodes_in_name_order(self):
+    def test_equal_scores_go_to_the_node_of_smallest_rank(self):
+        # the authors rename node i to '%04d-' % perm[i] + name: among
+        # the tied candidates 1, 2 and 4, node 2 has the smallest name
+        rank = np.array([4, 3, 0, 1, 2])
+        self.assertEqual(2, faithful.pick_node([3, 7, 7, 2, 7],
+                                               np.arange(5), rank))
+        # a higher score still wins whatever its rank
+        self.assertEqual(1, faithful.pick_node([3, 8, 7, 2, 7],
+                                               np.arange(5), rank))
+        # inside the winning node, its first candidate (GPU) wins
+        self.assertEqual(1, faithful.pick_node([7, 7, 7],
+                                               np.array([3, 2, 2]), rank))
+
+    def test_tie_rank_is_one_random_order_per_seed(self):
+        a = faithful.tie_rank(50, 42)
+        np.testing.assert_array_equal(np.arange(50), np.sort(a))
+        np.testing.assert_array_equal(a, faithful.tie_rank(50, 42))
+        self.assertFalse((a == faithful.tie_rank(50, 43)).all())
+        # not the file order (which would starve the first nodes' model)
+        self.assertFalse((a == np.arange(50)).all())
+
+    def test_fgd_fills_identical_nodes_in_rank_order(self):
         # three identical nodes, pods that fit anywhere: every pod lands
-        # on node-0 until it is full, never at random
+        # on the node of smallest rank until it is full
         nodes = _nodes(('T4',) * 3, (1, 1, 1))
         pods = _pods([(1000, 1, 250)] * 4 + [(1000, 1, 500)])
         st = compare.state_for(nodes, pods)
-        # typical pods: 250m (0.8) and 500m (0.2). 250, 250 -> node-0
-        # (ties); the third would strand node-0's last 250 for the 500m
-        # pods (score 48 < 50), so node-1, then node-1 again (tie with
-        # node-2); the 500 ties everywhere -> node-0. Whatever the seed.
+        # typical pods: 250m (0.8) and 500m (0.2). 250, 250 -> first
+        # (ties); the third would strand its last 250 for the 500m pods
+        # (score 48 < 50), so the second, then the second again (tie
+        # with the third); the 500 ties everywhere -> the first
         for seed in (1, 2, 3):
             cluster = compare.replay(st, pods, 'fgd', seed=seed)[-1]
-            np.testing.assert_array_equal(
-                [0, 500, 1000], cluster.space.free[cluster.states[:, 0]])
+            free = cluster.space.free[cluster.states[:, 0]]
+            order = np.argsort(faithful.tie_rank(3, seed))
+            np.testing.assert_array_equal([0, 500, 1000], free[order])
 
     def test_best_fit_ties_after_normalisation_go_to_the_first_node(self):
         # raw scores 85, 85, 75 -> 100, 100, 0: nodes 0 and 1 tie
