@@ -25,8 +25,10 @@ same arrival list per (trace, seed) and honours the trace's ``gpu_spec``
 (GPU-model constraint). ``fgd``, ``best-fit``, ``random`` and
 ``first-fit`` follow the authors' simulator rule for rule
 (:mod:`benchmarks.packing.faithful`); ``ours`` and ``fgd-ours`` (our
-earlier FGD: random ties, GPU pods only in the mix) and ``ours-nomodel``
-(ours with a mix blind to GPU-model constraints) are decided by
+earlier FGD: random ties, GPU pods only in the mix), ``ours-nomodel``
+(ours with a mix blind to GPU-model constraints) and ``ours-gpuview``
+(ours with what Nova's weigher sees: a mix without CPU needs, and the
+dominant share left of GPU alone, no CPU or memory) are decided by
 :mod:`gpuvirt_nova.scheduler.scoring`, the code Nova's filter runs.
 Metrics are the authors': allocation at X% arrived demand is the mean of
 the per-pod allocation over the pods whose arrived demand rounds to X%;
@@ -55,7 +57,7 @@ PUBLISHED = 'fgd_published_summary.csv'
 PUBLISHED_NAMES = {'fgd': '06-FGD', 'best-fit': '05-BestFit',
                    'random': '01-Random'}
 ALL_POLICIES = ('ours', 'fgd', 'best-fit', 'random', 'first-fit',
-                'fgd-ours', 'ours-nomodel')
+                'fgd-ours', 'ours-nomodel', 'ours-gpuview')
 ALLOC_POINTS = (50, 70, 90, 100, 130)
 FRAG_POINTS = (50, 70, 90, 100)
 _STATE = {}
@@ -93,10 +95,15 @@ def state_for(nodes, pods):
     mix = modes.mix_from(pods, index)
     # ours: the mix keeps each class's GPU-model constraint (gpu_spec)
     model_mix, groups = modes.mix_from(pods, index, by_model=True)
+    # ours-gpuview: the same classes without their CPU needs
+    blind_mix, _ = modes.mix_from(pods, index, by_model=True,
+                                  cpu_blind=True)
     return dict(nodes=nodes, pods=pods, values=values, space=space, mix=mix,
-                model_mix=model_mix,
+                model_mix=model_mix, blind_mix=blind_mix,
                 access=scoring.access_matrix(model_mix, groups,
                                              nodes.models),
+                blind_access=scoring.access_matrix(blind_mix, groups,
+                                                   nodes.models),
                 tables=modes.tables(space, mix),
                 typical=faithful.typical_pods(pods))
 
@@ -134,10 +141,12 @@ def replay(st, arrived, policy, seed):
     blend = float(blend) if blend else None
     step = None if not step else (
         scoring.POINTS if step == scoring.POINTS else float(step))
-    scored = policy in ('ours', 'fgd-ours', 'ours-nomodel')
-    mix, access = st['mix'], None
+    scored = policy in ('ours', 'fgd-ours', 'ours-nomodel', 'ours-gpuview')
+    mix, access, dims = st['mix'], None, simulate.DIMS
     if policy == 'ours':
         mix, access = st['model_mix'], st['access']
+    elif policy == 'ours-gpuview':
+        mix, access, dims = st['blind_mix'], st['blind_access'], 1
     if scored:
         terms = [np.array(t, dtype=float) for t in scoring.node_terms(
             space, cluster.states, mix)]
@@ -164,7 +173,7 @@ def replay(st, arrived, policy, seed):
                 cluster, mix, terms,
                 'fgd' if policy == 'fgd-ours' else 'ours', (cpu, mem, k),
                 requests[i], st['tables'], rng, allowed=allowed,
-                access=access, blend=blend, step=step)
+                access=access, blend=blend, step=step, dims=dims)
             if placed is not None:
                 n = placed[1]
         else:

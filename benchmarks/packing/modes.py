@@ -71,16 +71,19 @@ def profile_space(values, nodes, model_map=None):
     return space, shape_of_node
 
 
-def mix_from(pods, index, top_share=1.0, by_model=False):
+def mix_from(pods, index, top_share=1.0, by_model=False, cpu_blind=False):
     """Typical-request mix learned from the trace's GPU pods.
 
     ``by_model``: classes keep the pod's ``gpu_spec`` (the Nova flavor's
     required GPU-model traits) as a constraint group; returns ``(mix,
     groups)`` with ``groups[g]`` the set of model names of group g.
+    ``cpu_blind``: every class needs no CPU, as the mix Nova's weigher is
+    configured with (``typical_requests`` names vGPU types only).
     """
     gpu = pods.gpus > 0
+    cpu = pods.cpu[gpu] * (0 if cpu_blind else 1)
     observed = zip(index[gpu].tolist(), pods.gpus[gpu].tolist(),
-                   pods.cpu[gpu].tolist())
+                   cpu.tolist())
     if not by_model:
         return scoring.learn_mix(observed, top_share=top_share)
     specs = [frozenset(s for s in spec.split('|') if s)

@@ -203,6 +203,27 @@ class GpuModelConstraintTest(base.BaseTestCase):
             self.assertEqual(1750, alloc[-1], policy)
 
 
+class CpuBlindViewTest(base.BaseTestCase):
+
+    def test_ours_sees_cpu_and_the_weigher_view_does_not(self):
+        # node-0: plenty of CPU; node-1: 2 cores. The mix: half small
+        # shared pods (1 core, 500m), half whole-GPU pods needing 8 cores.
+        # The small pod first: on node-1 it uses a GPU no 8-core pod
+        # could reach (fragmentation falls), on node-0 it strands half a
+        # GPU for them. ours sees that and takes node-1, so the 8-core
+        # pod then gets node-0's whole GPU; the CPU-blind view finds both
+        # nodes equal, takes node-0, and the 8-core pod finds no room.
+        nodes = trace.Nodes(names=('node-0', 'node-1'),
+                            cpu=np.array([16000., 2000.]),
+                            memory=np.full(2, 65536.), gpus=np.array([1, 1]),
+                            models=('T4', 'T4'))
+        pods = _pods([(1000, 1, 500), (8000, 1, 1000)])
+        st = compare.state_for(nodes, pods)
+        self.assertEqual(1500, compare.replay(st, pods, 'ours', 1)[1][-1])
+        self.assertEqual(
+            500, compare.replay(st, pods, 'ours-gpuview', 1)[1][-1])
+
+
 class MilpBoundTest(base.BaseTestCase):
 
     def test_optimum_of_a_tiny_instance_with_per_node_constraints(self):
