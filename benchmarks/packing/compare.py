@@ -128,7 +128,9 @@ def replay(st, arrived, policy, seed):
                                      len(space.shapes) - 1)
     rng = np.random.default_rng(seed + 7919)
     # the authors' simulator renames its nodes at random before a run:
-    # their "smallest name" tie-break follows this order
+    # their "smallest name" tie-break follows this order. ours ties by
+    # the same order: in Nova its ties go to the smallest compute node
+    # uuid, a random order of the hosts as well
     rank = faithful.tie_rank(len(nodes.names), seed)
     frag = faithful.Frag(st['typical'], space.free[cluster.states],
                          cluster.cpu_left, nodes.models)
@@ -173,7 +175,8 @@ def replay(st, arrived, policy, seed):
                 cluster, mix, terms,
                 'fgd' if policy == 'fgd-ours' else 'ours', (cpu, mem, k),
                 requests[i], st['tables'], rng, allowed=allowed,
-                access=access, blend=blend, step=step, dims=dims)
+                access=access, blend=blend, step=step, dims=dims,
+                node_rank=rank)
             if placed is not None:
                 n = placed[1]
         else:

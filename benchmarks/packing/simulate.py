@@ -110,7 +110,8 @@ def _candidates_cpu(cluster, node_ok):
 
 
 def place(cluster, mix, terms, policy, pod, request, tables, rng,
-          allowed=None, access=None, blend=None, step=None, dims=DIMS):
+          allowed=None, access=None, blend=None, step=None, dims=DIMS,
+          node_rank=None):
     """Place one pod; returns (milli-GPU taken, node) or None.
 
     ``allowed`` ([nodes] bool, optional) is the pod's GPU-model
@@ -120,7 +121,10 @@ def place(cluster, mix, terms, policy, pod, request, tables, rng,
     (None: the mix has no model-constrained class). ``blend`` overrides
     ``scoring.PACK_BLEND`` and ``step`` ``scoring.TIE_STEP`` (tuning runs
     only). ``dims``: resources the best-fit keys look at (1: GPU alone,
-    as Nova's weigher, which sees no CPU; see nova_replay).
+    as Nova's weigher, which sees no CPU; see nova_replay). ``node_rank``
+    ([nodes], optional): the order ``ours`` gives equal candidates, by
+    node (default: node index; Nova: compute node uuid order, a random
+    permutation of the hosts).
     """
     cpu, mem, k = pod
     node_ok = (cluster.cpu_left >= cpu) & (cluster.mem_left >= mem)
@@ -153,7 +157,8 @@ def place(cluster, mix, terms, policy, pod, request, tables, rng,
     pick = scoring.choose(
         policy, deltas, keys, rng,
         blend=scoring.PACK_BLEND if blend is None else blend,
-        step=scoring.TIE_STEP if step is None else step)
+        step=scoring.TIE_STEP if step is None else step,
+        tie=None if node_rank is None else node_rank[nodes])
     n = nodes[pick]
     if k:
         cluster.states[n, gpus[pick]] = new[pick]

@@ -341,7 +341,8 @@ def rank(deltas, keys, blend=PACK_BLEND, step=TIE_STEP, tie=None):
     return np.lexsort((np.arange(len(score)), tie, keys[2], score))
 
 
-def choose(policy, deltas, keys, rng=None, blend=PACK_BLEND, step=TIE_STEP):
+def choose(policy, deltas, keys, rng=None, blend=PACK_BLEND, step=TIE_STEP,
+           tie=None):
     """Index of the winning candidate under ``policy``.
 
     Candidates come in Placement's / the node list's order, so first-fit
@@ -353,6 +354,8 @@ def choose(policy, deltas, keys, rng=None, blend=PACK_BLEND, step=TIE_STEP):
     candidate: small requests fill partly used GPUs and nodes, pristine
     ones stay whole for large requests, and a node whose CPU is nearly
     gone is finished first rather than left with stranded GPUs.
+    ``tie`` ([M], optional): the candidates' node order for ties (see
+    ``rank``; Nova: compute node uuid order).
     """
     fit_sum, fit_max, fit_gpu = keys
     n = len(fit_sum)
@@ -369,6 +372,6 @@ def choose(policy, deltas, keys, rng=None, blend=PACK_BLEND, step=TIE_STEP):
         return int(low[rng.integers(len(low))]) if rng is not None \
             else int(low[0])
     if policy == 'ours':
-        return int(rank(deltas, keys, blend, step)[0])
+        return int(rank(deltas, keys, blend, step, tie)[0])
     raise ValueError('unknown policy %r: use one of %s'
                      % (policy, ', '.join(POLICIES)))
