@@ -93,11 +93,14 @@ def state_for(nodes, pods):
     values, index = modes.request_classes(pods)
     space, _ = modes.fractional_space(values)
     mix = modes.mix_from(pods, index)
-    # ours: the mix keeps each class's GPU-model constraint (gpu_spec)
-    model_mix, groups = modes.mix_from(pods, index, by_model=True)
+    # ours: the mix keeps each class's GPU-model constraint (gpu_spec),
+    # learned from the most common shapes (modes.TYPICAL_COVER)
+    model_mix, groups = modes.mix_from(pods, index, by_model=True,
+                                       top_share=modes.TYPICAL_COVER)
     # ours-gpuview: the same classes without their CPU needs
     blind_mix, _ = modes.mix_from(pods, index, by_model=True,
-                                  cpu_blind=True)
+                                  cpu_blind=True,
+                                  top_share=modes.TYPICAL_COVER)
     return dict(nodes=nodes, pods=pods, values=values, space=space, mix=mix,
                 model_mix=model_mix, blind_mix=blind_mix,
                 access=scoring.access_matrix(model_mix, groups,

@@ -224,6 +224,21 @@ class OursTieOrderTest(base.BaseTestCase):
         self.assertGreater(len(seen), 1)
 
 
+class OursMixCoverTest(base.BaseTestCase):
+
+    def test_ours_learns_its_mix_from_the_shapes_covering_95_percent(self):
+        # 39 pods of one shape, 1 of another (2.5%): the rare shape is
+        # left out of ours' typical mix (and the CPU-blind view's), as
+        # FGD leaves it out of its typical pods
+        pods = _pods([(1000, 1, 500)] * 39 + [(2000, 1, 250)])
+        st = compare.state_for(_nodes(), pods)
+        for name in ('model_mix', 'blind_mix'):
+            mix = st[name]
+            self.assertEqual(1, len(mix.request), name)
+            self.assertEqual(500, int(st['values'][mix.request[0]]), name)
+            self.assertAlmostEqual(1.0, float(mix.total.sum()), msg=name)
+
+
 class CpuBlindViewTest(base.BaseTestCase):
 
     def test_ours_sees_cpu_and_the_weigher_view_does_not(self):
