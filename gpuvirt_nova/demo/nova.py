@@ -173,6 +173,10 @@ class GpuvirtNovaTestBase(base.ServersTestBase):
         return self._get_provider_uuid_by_name(naming.gpu_provider_name(
             hostname, self.gpu_address(hostname, index)))
 
+    def host_of(self, server):
+        """The compute host the server is on now (after a move)."""
+        return self._show_server(server)['OS-EXT-SRV-ATTR:host']
+
     def domain_keys(self, hostname, server):
         conn = self.computes[hostname].driver._host.get_connection()
         dom = conn.lookupByUUIDString(server['id'])

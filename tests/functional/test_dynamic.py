@@ -274,9 +274,6 @@ class DynamicGpuMigrationTest(_DynamicBase):
         super().setUp()
         self.start_gpu_compute('host2')
 
-    def host_of(self, server):
-        return self._show_server(server)['OS-EXT-SRV-ATTR:host']
-
     def instances_on(self, hostname):
         gpu = self.hardware(hostname).gpus[0]
         return {gi.placement.start: gi.profile for gi in gpu.gpu_instances}

@@ -244,9 +244,6 @@ class DynamicTimeSlicedMigrationTest(_TimeSlicedBase):
         super().setUp()
         self.start_gpu_compute('host2')
 
-    def host_of(self, server):
-        return self._show_server(server)['OS-EXT-SRV-ATTR:host']
-
     def vgpus_on(self, hostname):
         gpu = self.hardware(hostname).gpus[0]
         return {vf.placement_id: vf.current_vgpu_type for vf in gpu.vfs

@@ -106,9 +106,6 @@ class _Base(base.GpuvirtTestBase):
             'instance.resize_revert.end', timeout=TIMEOUT)
         return server
 
-    def host_of(self, server):
-        return self.api.get_server(server['id'])['OS-EXT-SRV-ATTR:host']
-
     def assert_no_claims(self, *hostnames):
         for hostname in hostnames:
             driver = self.computes[hostname].driver

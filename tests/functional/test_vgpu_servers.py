@@ -317,17 +317,14 @@ class VgpuMoveTests(base.GpuvirtTestBase):
         self.flavor_2_10c = self.vgpu_flavor(TYPE_2_10C)
         self.flavor_3_20c = self.vgpu_flavor(TYPE_3_20C)
 
-    def _host_of(self, server):
-        return self._show_server(server)['OS-EXT-SRV-ATTR:host']
-
     def test_cold_migrate_and_resize_move_the_device(self):
         server = self._create_server(flavor_id=self.flavor_2_10c,
                                      networks='none')
-        source = self._host_of(server)
+        source = self.host_of(server)
         dest = 'host2' if source == 'host1' else 'host1'
 
         server = self._migrate_server(server)
-        self.assertEqual(dest, self._host_of(server))
+        self.assertEqual(dest, self.host_of(server))
         self._confirm_resize(server, host=source)
         self.assertEqual(set(), self.used_devices(source))
         keys = self.domain_keys(dest, server)
@@ -340,7 +337,7 @@ class VgpuMoveTests(base.GpuvirtTestBase):
 
         server = self._resize_server(server, self.flavor_3_20c)
         self._confirm_resize(server, host=dest)
-        back = self._host_of(server)
+        back = self.host_of(server)
         self.assertEqual(source, back)
         self.assertEqual(set(), self.used_devices(dest))
         (_kind, vf), = self.domain_keys(back, server)

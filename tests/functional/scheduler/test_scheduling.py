@@ -144,9 +144,6 @@ class UserLimitMoveTest(_SchedulerBase):
         self.alice = self.api_as('alice', 'project-a')
         self.servers = [self.boot(self.alice) for _ in range(2)]
 
-    def host_of(self, server):
-        return self.api.get_server(server['id'])['OS-EXT-SRV-ATTR:host']
-
     def test_user_at_limit_can_be_cold_migrated(self):
         server = self.servers[0]
         source = self.host_of(server)
