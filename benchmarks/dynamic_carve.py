@@ -217,6 +217,17 @@ def race(streams, window, gpus=8, length=60, seed=0):
         place, gpus, length, seed)
 
 
+def _print_races(title, race_of, streams):
+    """One table of lost races per boot, by boots between updates."""
+    print(title)
+    print('| boots between provider updates | boots | lost races | rate |')
+    print('|---|---|---|---|')
+    for window in (1, 2, 4, 8, 16):
+        boots, lost = race_of(streams, window)
+        print('| %d | %d | %d | %.2f%% |' % (
+            window, boots, lost, 100.0 * lost / boots if boots else 0))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--repeat', type=int, default=20)
@@ -232,14 +243,9 @@ def main(argv=None):
         print('| %s | %.1f | %.1f | %.1f | %.1f |' % (
             profile, assign_ms, carve_ms, uncarve_ms, carve_ms))
     print()
-    print('lost races (reschedules) per boot, %d streams x 60 requests on '
-          '8 dynamic GPUs' % args.streams)
-    print('| boots between provider updates | boots | lost races | rate |')
-    print('|---|---|---|---|')
-    for window in (1, 2, 4, 8, 16):
-        boots, lost = race(args.streams, window)
-        print('| %d | %d | %d | %.2f%% |' % (
-            window, boots, lost, 100.0 * lost / boots if boots else 0))
+    _print_races('lost races (reschedules) per boot, %d streams x 60 '
+                 'requests on 8 dynamic GPUs' % args.streams,
+                 race, args.streams)
     print()
     print('time-sliced (mixed-size) carving cost on a simulated %s '
           '(median of %d, ms per guest)' % (MODEL, args.repeat))
@@ -250,14 +256,9 @@ def main(argv=None):
         print('| %s | %.1f | %.1f | %.1f |' % (
             type_name, assign_ms, carve_ms, uncarve_ms))
     print()
-    print('time-sliced lost races per boot, %d streams x 60 requests on 8 '
-          'dynamic mixed-size GPUs' % args.streams)
-    print('| boots between provider updates | boots | lost races | rate |')
-    print('|---|---|---|---|')
-    for window in (1, 2, 4, 8, 16):
-        boots, lost = ts_race(args.streams, window)
-        print('| %d | %d | %d | %.2f%% |' % (
-            window, boots, lost, 100.0 * lost / boots if boots else 0))
+    _print_races('time-sliced lost races per boot, %d streams x 60 '
+                 'requests on 8 dynamic mixed-size GPUs' % args.streams,
+                 ts_race, args.streams)
 
 
 if __name__ == '__main__':
