@@ -91,7 +91,7 @@ def mix_from(pods, index, top_share=1.0, by_model=False, cpu_blind=False):
     configured with (``typical_requests`` names vGPU types only).
     """
     gpu = pods.gpus > 0
-    cpu = pods.cpu[gpu] * (0 if cpu_blind else 1)
+    cpu = np.zeros(int(gpu.sum())) if cpu_blind else pods.cpu[gpu]
     observed = zip(index[gpu].tolist(), pods.gpus[gpu].tolist(),
                    cpu.tolist())
     if not by_model:
