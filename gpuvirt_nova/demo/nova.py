@@ -266,6 +266,20 @@ class GpuvirtNovaTestBase(base.ServersTestBase):
         finally:
             self.flags(host=orig_host)
 
+    def cold_migrate(self, server):
+        """Cold-migrate to the other of host1 and host2, and confirm.
+
+        Returns (server, source, destination) once the source's
+        resources are cleaned up (periodics run).
+        """
+        source = self.host_of(server)
+        dest = 'host2' if source == 'host1' else 'host1'
+        server = self._migrate_server(server)
+        self.assertEqual(dest, self.host_of(server))
+        self._confirm_resize(server, host=source)
+        self._run_periodics()
+        return server, source, dest
+
 
 class NovaDemo(GpuvirtNovaTestBase):
     """Boot vGPU servers on simulated hosts; record where each landed."""

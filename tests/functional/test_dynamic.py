@@ -280,12 +280,7 @@ class DynamicGpuMigrationTest(_DynamicBase):
 
     def test_cold_migration_carves_at_the_destination(self):
         server = self.boot('3g.20gb')
-        source = self.host_of(server)
-        dest = 'host2' if source == 'host1' else 'host1'
-        server = self._migrate_server(server)
-        self.assertEqual(dest, self.host_of(server))
-        self._confirm_resize(server, host=source)
-        self._run_periodics()
+        server, source, dest = self.cold_migrate(server)
         self.assertEqual({}, self.instances_on(source))
         self.assertEqual({4: '3g.20gb'}, self.instances_on(dest))
         (kind, _vf), = self.domain_keys(dest, server)

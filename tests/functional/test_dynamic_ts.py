@@ -251,12 +251,7 @@ class DynamicTimeSlicedMigrationTest(_TimeSlicedBase):
 
     def test_cold_migration_creates_at_the_destination(self):
         server = self.boot('A100-10C')
-        source = self.host_of(server)
-        dest = 'host2' if source == 'host1' else 'host1'
-        server = self._migrate_server(server)
-        self.assertEqual(dest, self.host_of(server))
-        self._confirm_resize(server, host=source)
-        self._run_periodics()
+        server, source, dest = self.cold_migrate(server)
         self.assertEqual({}, self.vgpus_on(source))
         self.assertEqual({0: 'A100-10C'}, self.vgpus_on(dest))
         (kind, _vf), = self.domain_keys(dest, server)
