@@ -63,10 +63,16 @@ replay runs where the trace is absent.
 ``simulate.place`` with the ``ours`` policy on the same hosts in the
 order of their compute node provider uuids (Nova's tie-break), with the
 weigher's view of a request: the typical mix Nova is configured with
-(``typical_requests``, each class one GPU, no CPU), fit keys of GPU share
-alone, the in-GPU choice blind to classes that may not use the GPU's
-model. Those are the three places where the benchmark's ``ours`` sees
-more than the weigher does (see benchmarks/README.md).
+(``typical_requests``: each class one GPU, with the vCPUs of its
+requests, ``RC@TRAIT/VCPUS``), fit keys of GPU and vCPU share (the
+weigher reads a host's vCPUs left from its root provider), the in-GPU
+choice blind to classes that may not use the GPU's model. ``cpu_blind``
+(``build``) gives the mix no vCPUs, as a ``typical_requests`` written
+without them (and then the weigher packs on the vCPU share alone).
+Where the benchmark's ``ours`` still sees more than the weigher: its
+mix keeps multi-GPU requests whole (a class of k GPUs, where the weigher
+counts k one-GPU units), and the weigher's mix is rounded to
+twentieths (see benchmarks/README.md).
 """
 
 import collections
@@ -116,7 +122,8 @@ class Request:
         if not self.gpus:
             return None
         return candidates.mix_key(naming.resource_class(self.type_name),
-                                  [self.trait] if self.trait else [])
+                                  [self.trait] if self.trait else [],
+                                  self.vcpus)
 
     def extra_specs(self):
         """The flavor's extra specs; a k-GPU pod asks k granular groups.
@@ -227,13 +234,15 @@ def twentieths(counts):
 
 
 def build(requests=40, seed=42, hosts=DEFAULT_HOSTS, pods_file=DEFAULT_TRACE,
-          trace_dir=None, max_gpus=2, source='openb', cpu_only=True):
+          trace_dir=None, max_gpus=2, source='openb', cpu_only=True,
+          cpu_blind=False):
     """The Scenario: hosts of the slice and ``requests`` pods in order.
 
     Pods are the trace's in a seeded random order (FGD's protocol
     shuffles the list), the first ``requests`` the replay can map.
     ``source='synthetic'``: nodes and pods of :mod:`synthetic` instead
     of the trace (``pods_file`` and ``trace_dir`` unused).
+    ``cpu_blind``: the configured mix names no vCPUs.
     """
     if source == 'synthetic':
         nodes, pods = synthetic.nodes(hosts), synthetic.pods()
@@ -252,7 +261,8 @@ def build(requests=40, seed=42, hosts=DEFAULT_HOSTS, pods_file=DEFAULT_TRACE,
     units = collections.Counter()
     for req in found:
         if req.gpus:
-            units[req.mix_key] += req.gpus
+            units[req.mix_key.partition(candidates.VCPU_SEP)[0]
+                  if cpu_blind else req.mix_key] += req.gpus
     return Scenario(nodes=nodes, requests=tuple(found),
                     mix=twentieths(units))
 
@@ -307,12 +317,15 @@ class SimReplay:
         for r in reqs:
             if r.gpus:
                 by_key.setdefault(r.mix_key, r)
+                by_key.setdefault(
+                    r.mix_key.partition(candidates.VCPU_SEP)[0], r)
         for key, weight in self.scenario.mix.items():
             r = by_key[key]
             if r.models not in groups:
                 groups.append(r.models)
-            items.append((int(np.searchsorted(self.values, r.milli)), 1, 0,
-                          weight, groups.index(r.models)))
+            items.append((int(np.searchsorted(self.values, r.milli)), 1,
+                          1000.0 * candidates.mix_vcpus(key), weight,
+                          groups.index(r.models)))
         self.groups = groups
         self.mix = scoring.make_mix(items)
         self.access = scoring.access_matrix(self.mix, groups,
@@ -345,7 +358,7 @@ class SimReplay:
             self.cluster, self.mix, self.terms, 'ours',
             (req.vcpus * 1000.0, float(req.memory_mb), req.gpus), request,
             self.tables, None, allowed=self._allowed(req),
-            access=self.access, dims=1)
+            access=self.access, dims=2)
         if got is None:
             return None
         n = got[1]

@@ -80,10 +80,15 @@ def main(argv=None):
     parser.add_argument('--source', choices=sorted(CASES), default='openb',
                         help='the openb trace, or the seeded pods shaped '
                         'like it (benchmarks.packing.synthetic)')
+    parser.add_argument('--cpu-blind', action='store_true',
+                        help='configure typical_requests without the '
+                        'vCPUs of each class')
     args = parser.parse_args(argv)
     out = args.out or os.path.join(tempfile.mkdtemp(), 'replay.json')
     os.environ.update(GPUVIRT_REPLAY_REQUESTS=str(args.requests),
                       GPUVIRT_REPLAY_SEED=str(args.seed),
+                      GPUVIRT_REPLAY_CPU_BLIND='1' if args.cpu_blind
+                      else '0',
                       GPUVIRT_REPLAY_OUT=out)
     start = time.time()
     suite = unittest.defaultTestLoader.loadTestsFromName(

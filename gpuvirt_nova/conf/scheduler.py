@@ -92,10 +92,19 @@ OPTS = [
                      'joined by +), for example '
                      'CUSTOM_VGPU_A100_3_20C@CUSTOM_GPU_A100_SXM4_40GB:1: '
                      'it only counts on GPUs with those traits. '
+                     'Append /VCPUS to give the vCPUs one request of the '
+                     'class takes, for example '
+                     'CUSTOM_VGPU_A100_1_5C/8:3: on a host with fewer '
+                     'vCPUs left its GPU share counts as fragment, so '
+                     'GPUs are not stranded by a host whose vCPUs run '
+                     'out first. The same class may be listed with '
+                     'several vCPU counts. Without /VCPUS a class is '
+                     'counted as needing no vCPU. '
                      'Empty: learned from the vGPUs in use in the '
                      'providers Placement returned for the request (as '
-                     'unconstrained classes) and the request\'s own '
-                     'flavor (with its required CUSTOM_GPU_* traits).'),
+                     'unconstrained classes without vCPUs) and the '
+                     'request\'s own flavor (with its required '
+                     'CUSTOM_GPU_* traits).'),
     cfg.IntOpt('cluster_usage_cache_seconds',
                default=10,
                min=0,

@@ -26,6 +26,14 @@ requests as Nova holds them). Each GPU resource provider becomes a shape
 - anything else (unknown model or class) is scored as a fractional GPU
   where one unit of a class takes ``1/capacity`` of it.
 
+A class of the typical mix may name the vCPUs its requests take
+(``RC/8``, :func:`mix_key`): on a host with fewer vCPUs left it cannot
+be hosted at all, so its GPU share there counts as fragment (FGD's
+"CPU" case). A host's vCPUs left are its root provider's ``VCPU``
+capacity minus used; a candidate takes the ``VCPU`` it allocates, and
+the dominant share left (``scoring.ours_score``'s packing term) is the
+larger of GPU and vCPU share left, as the benchmark's ``ours`` packs.
+
 A class of the typical mix may be constrained to GPUs with traits, as a
 flavor's ``trait:CUSTOM_GPU_<MODEL>=required`` constrains its requests
 (:func:`mix_key`: ``RC@TRAIT``): it can only be hosted on GPUs carrying
@@ -55,33 +63,63 @@ from gpuvirt_nova.scheduler import shapes
 VGPU_PREFIX = naming.VGPU_RC_PREFIX
 #: Separates a mix class's resource class from the GPU traits it needs.
 CONSTRAINT_SEP = '@'
+#: Separates a mix class from the vCPUs one of its requests takes.
+VCPU_SEP = '/'
+#: The root provider's resource class whose room a request's vCPUs take.
+VCPU = 'VCPU'
 #: Required traits of a flavor that constrain its GPU (model,
 #: architecture, NUMA node: traits of GPU providers, see naming).
 GPU_TRAIT_PREFIX = naming.GPU_TRAIT_PREFIX
 
 
-def mix_key(rc, traits=()):
+def mix_key(rc, traits=(), vcpus=0):
     """The typical-mix class of ``rc`` requests needing GPU ``traits``.
 
     ``('CUSTOM_VGPU_A100_3_20C', {'CUSTOM_GPU_A100_SXM4_40GB'})`` ->
     ``'CUSTOM_VGPU_A100_3_20C@CUSTOM_GPU_A100_SXM4_40GB'``; no traits:
     ``rc`` itself. Several traits are joined with ``+``, sorted.
+    ``vcpus`` (each request's vCPUs, 0: not counted) is appended after
+    ``/``: ``'CUSTOM_VGPU_A100_3_20C/8'``.
     """
     traits = sorted(set(traits))
-    return rc if not traits else '%s%s%s' % (rc, CONSTRAINT_SEP,
-                                             '+'.join(traits))
+    key = rc if not traits else '%s%s%s' % (rc, CONSTRAINT_SEP,
+                                            '+'.join(traits))
+    return key if not vcpus else '%s%s%g' % (key, VCPU_SEP, vcpus)
 
 
 @functools.lru_cache(maxsize=1024)
 def split_mix_key(key):
     """``(rc, frozenset of required GPU traits)`` of a mix class."""
-    rc, _, traits = key.partition(CONSTRAINT_SEP)
+    rc, _, traits = key.partition(VCPU_SEP)[0].partition(CONSTRAINT_SEP)
     return rc, frozenset(t for t in traits.split('+') if t)
 
 
+@functools.lru_cache(maxsize=1024)
+def mix_vcpus(key):
+    """The vCPUs one request of mix class ``key`` takes (0: not counted).
+
+    Raises ValueError naming the option and the fix when the part after
+    ``/`` is not a number of vCPUs.
+    """
+    _, sep, vcpus = key.partition(VCPU_SEP)
+    if not sep:
+        return 0.0
+    try:
+        found = float(vcpus)
+    except ValueError:
+        found = -1.0
+    if not found >= 0 or math.isinf(found):
+        raise ValueError(
+            '[gpuvirt_scheduler] typical_requests: class %r names %r '
+            'vCPUs; write RESOURCE_CLASS[@TRAIT]/VCPUS with VCPUS a '
+            'number of vCPUs (for example CUSTOM_VGPU_A100_1_5C/8:3)'
+            % (key, vcpus))
+    return found
+
+
 def is_plain(key):
-    """A mix class without a trait constraint (a resource class)."""
-    return CONSTRAINT_SEP not in key
+    """A mix class that is a resource class (no traits, no vCPUs)."""
+    return CONSTRAINT_SEP not in key and VCPU_SEP not in key
 
 
 def _served(key, resources, traits):
@@ -109,6 +147,9 @@ class HostGpus:
     #: In-GPU choice table [S, R] (best placement).
     table: np.ndarray
     mix: object
+    #: ``(vCPUs left, vCPU capacity)`` of the host's root provider, or
+    #: None when its summary has no VCPU (CPU is then not counted).
+    cpu: tuple = None
 
 
 def vgpu_classes(resources):
@@ -163,8 +204,15 @@ def _round_weights(weights):
     return tuple(round(20 * w / total) / 20.0 for w in weights)
 
 
-def _mix(weights):
-    return scoring.make_mix((r, 1, 0, w) for r, w in enumerate(weights))
+def _mix(weights, vcpus=None):
+    vcpus = vcpus or (0,) * len(weights)
+    return scoring.make_mix((r, 1, c, w)
+                            for r, (w, c) in enumerate(zip(weights, vcpus)))
+
+
+def class_vcpus(classes):
+    """The vCPUs of each mix class (:func:`mix_vcpus`), as a tuple."""
+    return tuple(mix_vcpus(key) for key in classes)
 
 
 @functools.lru_cache(maxsize=512)
@@ -174,10 +222,15 @@ def _gpu_table(key, weights):
 
 
 @functools.lru_cache(maxsize=256)
-def _host_space(keys, weights):
+def _host_space(keys, weights, vcpus=None):
+    """(space, in-GPU table, mix) of a host's GPU shapes.
+
+    The table depends on the weights alone (one GPU's choice knows
+    nothing of the host's vCPUs); the mix carries each class's vCPUs.
+    """
     space = shapes.combine([_shape(k) for k in keys])
-    mix = _mix(weights)
-    return space, scoring.best_options(space, mix), mix
+    table = scoring.best_options(space, _mix(weights))
+    return space, table, _mix(weights, vcpus)
 
 
 def _fractional_gpu(summary, classes):
@@ -274,14 +327,25 @@ def _classes_of(names):
     return tuple(rc for rc in names if rc.startswith(VGPU_PREFIX))
 
 
+def cpu_room(summary):
+    """``(vCPUs left, capacity)`` of a provider summary, or None."""
+    found = summary.get('resources', {}).get(VCPU)
+    if not found or not found.get('capacity'):
+        return None
+    capacity = float(found['capacity'])
+    return capacity - float(found.get('used', 0)), capacity
+
+
 def host_gpus_of(providers, mix_weights=None):
     """HostGpus of one host's providers ({uuid: summary}), or None."""
-    gpus, offered = {}, set()
+    gpus, offered, cpu = {}, set(), None
     for uuid, s in providers.items():
         found = _classes_of(tuple(s.get('resources', ())))
         if found:
             gpus[uuid] = s
             offered.update(found)
+        elif cpu is None:
+            cpu = cpu_room(s)
     if not gpus:
         return None
     mix_weights = dict(mix_weights or {})
@@ -294,10 +358,11 @@ def host_gpus_of(providers, mix_weights=None):
         slots[uuid] = len(keys)
         keys.append(found[0])
         starts.append(found[1])
-    space, table, mix = _host_space(tuple(keys), weights)
+    space, table, mix = _host_space(tuple(keys), weights,
+                                    class_vcpus(classes))
     states = np.array(space.offsets[:len(starts)]) + np.array(starts)
     return HostGpus(space=space, classes=classes, slots=slots,
-                    states=states, table=table, mix=mix)
+                    states=states, table=table, mix=mix, cpu=cpu)
 
 
 def _score_group(group):
@@ -307,8 +372,10 @@ def _score_group(group):
     space/table/mix, ``roots``, ``states`` (one row per host), per
     candidate ``host`` (row) and ``local`` (index on its host),
     ``units`` four equal lists (candidate, step, slot, class index), one
-    entry per vGPU unit in the order they are placed, and ``unjudged``
-    the candidates the scorer cannot judge. Flat lists, not one list per
+    entry per vGPU unit in the order they are placed, ``unjudged``
+    the candidates the scorer cannot judge, per host ``cpu_left`` and
+    ``cpu_cap`` (:func:`cpu_room`; inf and 0 where unknown) and per
+    candidate ``take`` (the VCPU it allocates). Flat lists, not one list per
     candidate: a request at 1,000 hosts has 8,000 candidates, and every
     object kept is work for the garbage collector.
     """
@@ -329,11 +396,16 @@ def _score_group(group):
         valid[c[bad]] = False
         after[c, s] = np.where(bad, after[c, s], nxt)
     capacity = float(shapes.MILLI * before.shape[1])
-    f_before = scoring.fragmentation(space, before, 0, mix)
-    f_after = scoring.fragmentation(space, after, 0, mix)
+    cpu_left = np.asarray(group['cpu_left'], dtype=float)
+    cpu_cap = np.asarray(group['cpu_cap'], dtype=float)
+    cpu_after = cpu_left[host] - np.asarray(group['take'], dtype=float)
+    f_before = scoring.fragmentation(space, before, cpu_left, mix)
+    f_after = scoring.fragmentation(space, after, cpu_after, mix)
     deltas = np.where(valid, f_after - f_before[host], np.inf)
     free_after = space.free[after]
-    left = np.where(valid, free_after.sum(axis=1), np.inf) / capacity
+    left = np.where(valid, dominant_left(
+        free_after.sum(axis=1) / capacity, cpu_after, cpu_cap[host]),
+        np.inf)
     tight = np.where(valid, (free_after * (after != before[host])).sum(
         axis=1), np.inf)
     finite = np.isfinite(deltas)
@@ -354,6 +426,24 @@ def _score_group(group):
     return {root: (ordered[cuts[h]:cuts[h + 1]], packs[h], spreads[h],
                    tights[h])
             for h, root in enumerate(group['roots'])}
+
+
+def dominant_left(gpu_share, cpu_left, cpu_cap):
+    """The larger of GPU and vCPU share left after a move (elementwise).
+
+    ``cpu_cap`` 0 (the host's vCPUs unknown): the GPU share alone.
+    """
+    cpu_cap = np.asarray(cpu_cap, dtype=float)
+    known = cpu_cap > 0
+    cpu_share = np.divide(np.where(known, cpu_left, 0.0), cpu_cap,
+                          out=np.zeros(np.shape(known)), where=known)
+    return np.maximum(gpu_share, cpu_share)
+
+
+def vcpus_taken(candidate):
+    """The VCPU a candidate allocates (on any of its providers)."""
+    return float(sum(alloc.get('resources', {}).get(VCPU, 0)
+                     for alloc in candidate.get('allocations', {}).values()))
 
 
 def gpu_order_key(cand, slot, count, width):
@@ -431,25 +521,33 @@ def apply_candidate(gpus, candidate):
 
 
 def score_candidates(gpus, candidates):
-    """(deltas [M], keys) of each candidate, for :func:`scoring.rank`."""
-    before = scoring.fragmentation(gpus.space, gpus.states, 0, gpus.mix)
+    """(deltas [M], keys) of each candidate, for :func:`scoring.rank`.
+
+    ``keys``: (GPU share left, dominant share left, GPU share left on
+    the GPUs the candidate lands on), as ``scoring.fit_keys``.
+    """
+    cpu_left, cpu_cap = gpus.cpu or (np.inf, 0.0)
+    before = scoring.fragmentation(gpus.space, gpus.states, cpu_left,
+                                   gpus.mix)
     capacity = float(shapes.MILLI * len(gpus.states))
-    deltas, left, tight = [], [], []
+    deltas, left, dominant, tight = [], [], [], []
     for candidate in candidates:
         after = apply_candidate(gpus, candidate)
         if after is None:
             deltas.append(np.inf)
             left.append(np.inf)
+            dominant.append(np.inf)
             tight.append(np.inf)
             continue
+        cpu_after = cpu_left - vcpus_taken(candidate)
         deltas.append(float(scoring.fragmentation(
-            gpus.space, after, 0, gpus.mix)) - float(before))
-        left.append(gpus.space.free[after].sum())
+            gpus.space, after, cpu_after, gpus.mix)) - float(before))
+        left.append(gpus.space.free[after].sum() / capacity)
+        dominant.append(float(dominant_left(left[-1], cpu_after, cpu_cap)))
         moved = after != gpus.states
         tight.append(gpus.space.free[after][moved].sum())
-    left = np.array(left)
-    keys = (left / capacity, left / capacity, np.array(tight))
-    return np.array(deltas), keys
+    return np.array(deltas), (np.array(left), np.array(dominant),
+                              np.array(tight))
 
 
 def order_candidates(summaries, root_uuid, candidates, mix_weights=None):

@@ -46,10 +46,12 @@ VGPU_PREFIX = candidates.VGPU_PREFIX
 # that module's memoised helpers (shapes, option tables, one GPU's state)
 # so both paths share one policy and one cache.
 _classes_of = candidates._classes_of
+_cpu_room = candidates.cpu_room
 _gpu_found = candidates._gpu_found
 _host_space = candidates._host_space
 _round_weights = candidates._round_weights
 _score_group = candidates._score_group
+_vcpus_taken = candidates.vcpus_taken
 
 
 class RequestGpus:
@@ -60,13 +62,15 @@ class RequestGpus:
     no GPU), ``counts[i]`` how many GPUs have it, ``kid_of``
     ``{GPU provider uuid: key id}``, ``by_root`` ``{root uuid: [GPU
     provider uuid]}``, ``plain`` the providers of the answer without
-    vGPU classes (a candidate cannot put a vGPU there). Built from
-    ``{provider uuid: summary}`` (Placement's ``provider_summaries``).
+    vGPU classes (a candidate cannot put a vGPU there), ``cpu`` ``{root
+    uuid: (vCPUs left, capacity)}`` of the providers among them with
+    VCPU (:func:`candidates.cpu_room`). Built from ``{provider uuid:
+    summary}`` (Placement's ``provider_summaries``).
     """
 
     def __init__(self, summaries):
         ids, keys, counts, offered = {}, [], [], []
-        kid_of, by_root, plain = {}, {}, set()
+        kid_of, by_root, plain, cpu = {}, {}, set(), {}
         for uuid, summary in summaries.items():
             key = (tuple(summary.get('traits', ())),
                    tuple([(rc, r.get('capacity'), r.get('used', 0))
@@ -79,6 +83,10 @@ class RequestGpus:
                 offered.append(_classes_of(tuple(rc for rc, _, _ in key[1])))
             if not offered[kid]:
                 plain.add(uuid)
+                room = _cpu_room(summary)
+                if room is not None:
+                    cpu.setdefault(summary.get('root_provider_uuid')
+                                   or uuid, room)
                 continue
             counts[kid] += 1
             kid_of[uuid] = kid
@@ -90,6 +98,7 @@ class RequestGpus:
                 listed.append(uuid)
         self.keys, self.counts, self.offered = keys, counts, offered
         self.kid_of, self.by_root, self.plain = kid_of, by_root, plain
+        self.cpu = cpu
 
     def used_by_class(self):
         """{vGPU resource class: units in use} over every GPU provider."""
@@ -166,6 +175,7 @@ class _Classes:
     def __init__(self, request, cid, classes, weights):
         self.request = request
         self.cid, self.classes, self.weights = cid, classes, weights
+        self.vcpus = candidates.class_vcpus(classes)
         # NOTE: a candidate's units move GPUs by their resource class;
         # constrained mix classes only weigh (candidates.mix_key).
         self.index = {rc: i for i, rc in enumerate(classes)
@@ -225,13 +235,16 @@ def _add_units(group, found, slots, index, plain):
     """Append a host's candidates' vGPU units to ``group['units']``.
 
     A candidate the scorer cannot judge (a vGPU off this host's GPUs, or
-    a class the host does not offer) goes to ``group['unjudged']``. One
-    call per host; this runs for every candidate.
+    a class the host does not offer) goes to ``group['unjudged']``; the
+    VCPU each takes goes to ``group['take']``. One call per host; this
+    runs for every candidate.
     """
     add = group['units'].append
     unjudged = group['unjudged']
+    take = group['take'].append
     c = len(group['host'])
     for candidate in found:
+        take(_vcpus_taken(candidate))
         unit = c << (3 * _BITS)
         # NOTE: Placement's schema has 'allocations' and 'resources'
         # (a KeyError would only keep Placement's order, see the filter).
@@ -300,6 +313,9 @@ def score_hosts(gpus, hosts, mix_weights=None):
         h = len(group['roots'])
         group['roots'].append(root)
         group['starts'].extend(map(cls.start.__getitem__, kids))
+        left, cap = gpus.cpu.get(root, _NO_CPU)
+        group['cpu_left'].append(left)
+        group['cpu_cap'].append(cap)
         slots = dict(zip(listed, range(len(listed))))
         if root in plain:
             slots[root] = -1
@@ -316,11 +332,17 @@ def score_hosts(gpus, hosts, mix_weights=None):
     return candidates.stable_ties(out)
 
 
+#: (vCPUs left, capacity) of a host whose vCPUs are unknown: every
+#: class fits, and the dominant share is the GPU share.
+_NO_CPU = (np.inf, 0.0)
+
+
 def _new_group(memo, cls, sids):
     space, table, mix = _host_space(
-        tuple(memo.shape_keys[s] for s in sids), cls.weights)
+        tuple(memo.shape_keys[s] for s in sids), cls.weights, cls.vcpus)
     gpus = candidates.HostGpus(space=space, classes=cls.classes, slots={},
                                states=None, table=table, mix=mix)
     return {'gpus': gpus, 'offsets': np.array(space.offsets[:len(sids)]),
             'roots': [], 'starts': [], 'host': [], 'local': [],
-            'units': [], 'unjudged': []}
+            'units': [], 'unjudged': [], 'cpu_left': [], 'cpu_cap': [],
+            'take': []}

@@ -40,9 +40,11 @@ seeded pod list shaped like openb (``benchmarks.packing.synthetic``), so
 the comparison runs everywhere.
 
 ``GPUVIRT_REPLAY_REQUESTS`` (default 40) sets the number of requests,
-``GPUVIRT_REPLAY_SEED`` (42) their order, ``GPUVIRT_REPLAY_OUT`` a JSON
-file for every decision; ``python -m benchmarks.packing.nova_replay_run``
-runs a longer replay and prints the comparison.
+``GPUVIRT_REPLAY_SEED`` (42) their order, ``GPUVIRT_REPLAY_CPU_BLIND``
+(1: a ``typical_requests`` without vCPUs; default: with them),
+``GPUVIRT_REPLAY_OUT`` a JSON file for every decision; ``python -m
+benchmarks.packing.nova_replay_run`` runs a longer replay and prints the
+comparison.
 """
 
 import json
@@ -65,6 +67,7 @@ from gpuvirt_nova.virt import provider
 
 REQUESTS = int(os.environ.get('GPUVIRT_REPLAY_REQUESTS', '40'))
 SEED = int(os.environ.get('GPUVIRT_REPLAY_SEED', '42'))
+CPU_BLIND = os.environ.get('GPUVIRT_REPLAY_CPU_BLIND', '0') == '1'
 NOVA_FILTERS = ['ComputeFilter', 'ComputeCapabilitiesFilter',
                 'ImagePropertiesFilter',
                 'ServerGroupAntiAffinityFilter',
@@ -129,7 +132,8 @@ class PackingReplayTest(integrated_helpers.ProviderUsageBaseTestCase):
     def setUp(self):
         try:
             self.scenario = nova_replay.build(requests=self.REQUESTS,
-                                              seed=SEED, source=self.SOURCE)
+                                              seed=SEED, source=self.SOURCE,
+                                              cpu_blind=CPU_BLIND)
         except exception.UsageError as exc:
             self.skipTest('the openb trace is not available: %s' % exc)
         self.flags(available_filters=[

@@ -40,8 +40,8 @@ def gpu(root, offers, used=None, model=A100):
     }
 
 
-def compute(root):
-    return {'resources': {'VCPU': {'capacity': 64, 'used': 0}},
+def compute(root, vcpus_used=0):
+    return {'resources': {'VCPU': {'capacity': 64, 'used': vcpus_used}},
             'traits': [], 'parent_provider_uuid': None,
             'root_provider_uuid': root}
 

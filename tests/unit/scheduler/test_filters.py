@@ -432,7 +432,10 @@ class PackingWeigherTest(_Base):
         if policy:
             self.conf.config(group='gpuvirt_scheduler',
                              weigher_policy=policy)
-        summaries = {'cn1': fx.compute('cn1'), 'cn2': fx.compute('cn2'),
+        # NOTE: most vCPUs in use, so that the GPU share left is each
+        # host's dominant share (the packing term).
+        summaries = {'cn1': fx.compute('cn1', 60),
+                     'cn2': fx.compute('cn2', 60),
                      'g1': fx.gpu('cn1', {'A100-4C': 10},
                                   used={'A100-4C': 5}),
                      'g2': fx.gpu('cn2', {'A100-4C': 10})}

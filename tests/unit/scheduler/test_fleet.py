@@ -100,6 +100,20 @@ class ScoreHostsTest(base.BaseTestCase):
                                         fx.rc('A100-10C'): 1})
         self._check(summaries, listed, None)
 
+    def test_same_with_vcpus_in_the_mix_and_on_the_hosts(self):
+        rng = np.random.default_rng(13)
+        summaries, listed = _fleet(rng)
+        for root, found in listed:
+            summaries[root]['resources']['VCPU']['used'] = int(
+                rng.integers(40, 64))
+            for candidate in found:
+                if root in candidate['allocations']:
+                    candidate['allocations'][root]['resources'][
+                        'VCPU'] = int(rng.integers(1, 6))
+        self._check(summaries, listed, {fx.rc('A100-1-5C') + '/8': 3,
+                                        fx.rc('A100-4C') + '/4': 2,
+                                        fx.rc('A100-3-20C'): 1})
+
     def test_unjudged_candidates_go_last_in_placement_order(self):
         summaries, listed = _fleet(np.random.default_rng(3), hosts=3)
         scored = fleet.score_hosts(fleet.RequestGpus(summaries), listed,

@@ -1,0 +1,145 @@
+# Copyright 2026 The gpuvirt-nova Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The weigher counts vCPUs: a host's CPU can strand its GPUs.
+
+A typical request takes vCPUs as well as a vGPU (``RC/8`` in
+``typical_requests``). On a host whose vCPUs left (its compute node
+provider's VCPU capacity minus used) are fewer than a class needs, that
+class cannot be hosted, so its share of the idle GPUs counts as
+fragment (FGD's CPU case). The packing term is the larger of the GPU
+and vCPU share left, as the benchmark's ``ours`` packs.
+"""
+
+import numpy as np
+from oslotest import base
+
+from gpuvirt_nova.scheduler import candidates
+from gpuvirt_nova.scheduler import fleet
+from gpuvirt_nova.scheduler import gpu_level
+from gpuvirt_nova.scheduler import scoring
+from tests.unit.scheduler import fixtures as fx
+
+OFFER = {'A100-1-5C': 7}
+SMALL = fx.rc('A100-1-5C')
+
+
+def _candidate(root, gpu_uuid, vcpus):
+    found = fx.candidate(root, gpu_uuid, 'A100-1-5C')
+    found['allocations'][root]['resources']['VCPU'] = vcpus
+    return found
+
+
+def _two_hosts(vcpus_used_a, vcpus_used_b, take):
+    """Hosts cnA and cnB: one A100 each, 1 of 7 slices in use."""
+    summaries, listed = {}, []
+    for root, used in (('cnA', vcpus_used_a), ('cnB', vcpus_used_b)):
+        summaries[root] = fx.compute(root, used)
+        uuid = root + '-g0'
+        summaries[uuid] = fx.gpu(root, OFFER, used={'A100-1-5C': 1})
+        listed.append((root, [_candidate(root, uuid, take)]))
+    return summaries, listed
+
+
+def _packs(summaries, listed, mix):
+    scored = fleet.score_hosts(fleet.RequestGpus(summaries), listed, mix)
+    return {root: scored[root][1] for root, _ in listed}
+
+
+class MixKeyTest(base.BaseTestCase):
+
+    def test_vcpus_follow_the_class_and_its_traits(self):
+        key = candidates.mix_key(SMALL, ['CUSTOM_GPU_X'], 8)
+        self.assertEqual(SMALL + '@CUSTOM_GPU_X/8', key)
+        self.assertEqual((SMALL, frozenset(['CUSTOM_GPU_X'])),
+                         candidates.split_mix_key(key))
+        self.assertEqual(8.0, candidates.mix_vcpus(key))
+        self.assertEqual(0.0, candidates.mix_vcpus(SMALL))
+        self.assertFalse(candidates.is_plain(SMALL + '/8'))
+        self.assertTrue(candidates.is_plain(SMALL))
+
+    def test_bad_vcpus_name_the_option_and_the_fix(self):
+        for bad in ('eight', '-2', 'inf', ''):
+            exc = self.assertRaises(ValueError, candidates.mix_vcpus,
+                                    SMALL + '/' + bad)
+            self.assertIn('typical_requests', str(exc))
+            self.assertIn('RESOURCE_CLASS[@TRAIT]/VCPUS', str(exc))
+
+
+class CpuStrandsGpusTest(base.BaseTestCase):
+
+    def test_host_left_short_of_vcpus_strands_its_gpus(self):
+        # cnA has 10 vCPUs left: after a 4-vCPU request 6 remain, fewer
+        # than a typical request's 8, so cnA's 5 idle slices are
+        # stranded; cnB keeps 64.
+        summaries, listed = _two_hosts(54, 0, take=4)
+        packs = _packs(summaries, listed, {SMALL + '/8': 1})
+        self.assertGreater(packs['cnB'], packs['cnA'])
+
+    def test_without_vcpus_in_the_mix_the_fuller_host_is_packed(self):
+        # the same hosts, a mix that names no vCPUs: nothing is
+        # stranded, and cnA's smaller dominant share left packs it first
+        summaries, listed = _two_hosts(54, 0, take=4)
+        packs = _packs(summaries, listed, {SMALL: 1})
+        self.assertGreater(packs['cnA'], packs['cnB'])
+
+    def test_fragmentation_counts_classes_the_vcpus_cannot_host(self):
+        summaries, _ = _two_hosts(58, 0, take=0)
+        mix = {SMALL + '/8': 1, SMALL + '/2': 1}
+        gpus = candidates.host_gpus(summaries, 'cnA', mix)
+        self.assertEqual((6.0, 64.0), gpus.cpu)
+        frag = float(scoring.fragmentation(gpus.space, gpus.states,
+                                           gpus.cpu[0], gpus.mix))
+        idle = float(gpus.space.free[gpus.states].sum())
+        # the 8-vCPU half of the mix fits nowhere on cnA: half of its
+        # idle GPU share; the 2-vCPU half fits
+        self.assertGreater(idle, 0)
+        self.assertAlmostEqual(0.5 * idle, frag)
+        frag = float(scoring.fragmentation(gpus.space, gpus.states, 8.0,
+                                           gpus.mix))
+        self.assertAlmostEqual(0.0, frag)
+
+    def test_dominant_share_is_the_larger_of_gpu_and_vcpu_left(self):
+        # 60 of 64 vCPUs free after the move on cnB against 6 on cnA;
+        # the GPUs alike: the fit key is the vCPU share
+        summaries, listed = _two_hosts(54, 0, take=4)
+        keys = {}
+        for root, found in listed:
+            gpus = candidates.host_gpus(summaries, root, {SMALL: 1})
+            keys[root] = candidates.score_candidates(gpus, found)[1]
+        gpu_left = keys['cnA'][0][0]
+        self.assertLess(6 / 64.0, gpu_left)
+        self.assertLess(gpu_left, 60 / 64.0)
+        self.assertAlmostEqual(gpu_left, keys['cnA'][1][0])
+        self.assertAlmostEqual(60 / 64.0, keys['cnB'][1][0])
+        self.assertAlmostEqual(gpu_left, keys['cnB'][0][0])
+
+    def test_host_without_vcpu_inventory_counts_gpus_alone(self):
+        summaries, listed = _two_hosts(0, 0, take=4)
+        del summaries['cnA']['resources']['VCPU']
+        gpus = candidates.host_gpus(summaries, 'cnA', {SMALL + '/8': 1})
+        self.assertIsNone(gpus.cpu)
+        packs = _packs(summaries, listed, {SMALL + '/8': 1})
+        self.assertTrue(np.isfinite(packs['cnA']))
+        # cnA: GPU share left (5/7) is its dominant share; cnB's vCPU
+        # share (60/64) is larger, so cnA packs first
+        self.assertGreater(packs['cnA'], packs['cnB'])
+
+    def test_one_host_at_a_time_agrees(self):
+        summaries, listed = _two_hosts(54, 0, take=4)
+        mix = {SMALL + '/8': 1}
+        best = {root: gpu_level.host_weight(summaries, root, found[0],
+                                            'pack', mix)
+                for root, found in listed}
+        self.assertGreater(best['cnB'], best['cnA'])
