@@ -68,11 +68,10 @@ requests, ``RC@TRAIT/VCPUS``), fit keys of GPU and vCPU share (the
 weigher reads a host's vCPUs left from its root provider), the in-GPU
 choice blind to classes that may not use the GPU's model. ``cpu_blind``
 (``build``) gives the mix no vCPUs, as a ``typical_requests`` written
-without them (and then the weigher packs on the vCPU share alone).
+without them (and then the weigher packs on the GPU share alone).
 Where the benchmark's ``ours`` still sees more than the weigher: its
 mix keeps multi-GPU requests whole (a class of k GPUs, where the weigher
-counts k one-GPU units), and the weigher's mix is rounded to
-twentieths (see benchmarks/README.md).
+counts k one-GPU units) (see benchmarks/README.md).
 """
 
 import collections
@@ -220,9 +219,11 @@ def to_request(pods, i, slice_models, max_gpus, cpu_only=True):
 def twentieths(counts):
     """Weights in steps of 1/20 summing to 1 (largest remainders).
 
-    The weigher rounds its mix to 1/20 (``candidates._round_weights``);
-    giving it weights already rounded, summing to 1, lets the simulator
-    use the very same numbers. Classes that round to 0 are dropped.
+    The weigher takes a configured mix as written, over its sum
+    (``candidates._round_weights``, to 9 places); weights that are
+    already shares of few steps, summing to 1, are the very same numbers
+    on both sides, so no rounding parts a tie. Classes that round to 0
+    are dropped.
     """
     total = float(sum(counts.values()))
     raw = {k: 20.0 * v / total for k, v in counts.items()}
@@ -358,7 +359,8 @@ class SimReplay:
             self.cluster, self.mix, self.terms, 'ours',
             (req.vcpus * 1000.0, float(req.memory_mb), req.gpus), request,
             self.tables, None, allowed=self._allowed(req),
-            access=self.access, dims=2)
+            access=self.access,
+            dims=2 if candidates.counts_vcpus(self.mix) else 1)
         if got is None:
             return None
         n = got[1]

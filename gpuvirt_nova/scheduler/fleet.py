@@ -149,7 +149,7 @@ def typical_mix(gpus, asked, configured=None):
     learned = dict(asked)
     for rc, units in gpus.used_by_class().items():
         learned[rc] = learned.get(rc, 0) + units
-    return learned
+    return candidates.learned_shares(learned)
 
 
 class _Lazy(dict):

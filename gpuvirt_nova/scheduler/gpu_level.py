@@ -43,9 +43,11 @@ from gpuvirt_nova.scheduler import shapes
 def typical_mix(summaries, asked, configured=None):
     """The typical-request mix: ``configured``, else learned from usage.
 
-    ``configured`` is ``[gpuvirt_scheduler] typical_requests``. Learned =
-    the vGPUs in use in the providers of this request's candidates (the
-    allocations Placement shows), plus ``asked`` ({rc: amount}).
+    ``configured`` is ``[gpuvirt_scheduler] typical_requests``, taken as
+    written. Learned = the vGPUs in use in the providers of this
+    request's candidates (the allocations Placement shows), plus
+    ``asked`` ({rc: amount}), as shares in steps of 1/20
+    (:func:`candidates.learned_shares`).
     """
     if configured:
         return {rc: float(w) for rc, w in configured.items()}
@@ -54,7 +56,7 @@ def typical_mix(summaries, asked, configured=None):
         for rc, res in summary.get('resources', {}).items():
             if rc.startswith(candidates.VGPU_PREFIX) and res.get('used'):
                 learned[rc] = learned.get(rc, 0) + res['used']
-    return learned
+    return candidates.learned_shares(learned)
 
 
 def host_weight(summaries, root_uuid, best_candidate, policy, weights_mix):

@@ -19,7 +19,8 @@ A typical request takes vCPUs as well as a vGPU (``RC/8`` in
 provider's VCPU capacity minus used) are fewer than a class needs, that
 class cannot be hosted, so its share of the idle GPUs counts as
 fragment (FGD's CPU case). The packing term is the larger of the GPU
-and vCPU share left, as the benchmark's ``ours`` packs.
+and vCPU share left, as the benchmark's ``ours`` packs; with a mix
+that names no vCPUs, the GPU share alone.
 """
 
 import numpy as np
@@ -41,13 +42,14 @@ def _candidate(root, gpu_uuid, vcpus):
     return found
 
 
-def _two_hosts(vcpus_used_a, vcpus_used_b, take):
-    """Hosts cnA and cnB: one A100 each, 1 of 7 slices in use."""
+def _two_hosts(vcpus_used_a, vcpus_used_b, take, slices_used=1):
+    """Hosts cnA and cnB: one A100 each, ``slices_used`` of 7 in use."""
     summaries, listed = {}, []
     for root, used in (('cnA', vcpus_used_a), ('cnB', vcpus_used_b)):
         summaries[root] = fx.compute(root, used)
         uuid = root + '-g0'
-        summaries[uuid] = fx.gpu(root, OFFER, used={'A100-1-5C': 1})
+        summaries[uuid] = fx.gpu(root, OFFER,
+                                 used={'A100-1-5C': slices_used})
         listed.append((root, [_candidate(root, uuid, take)]))
     return summaries, listed
 
@@ -87,12 +89,27 @@ class CpuStrandsGpusTest(base.BaseTestCase):
         packs = _packs(summaries, listed, {SMALL + '/8': 1})
         self.assertGreater(packs['cnB'], packs['cnA'])
 
-    def test_without_vcpus_in_the_mix_the_fuller_host_is_packed(self):
-        # the same hosts, a mix that names no vCPUs: nothing is
-        # stranded, and cnA's smaller dominant share left packs it first
+    def test_vcpu_share_packs_the_host_whose_vcpus_run_out_first(self):
+        # typical requests of 2 vCPUs: nothing is stranded; the GPUs
+        # are nearly full, so cnB's vCPU share left (6 of 64 after the
+        # move) is smaller than cnA's (60 of 64) by more than a point
+        # (cnA would win a tie on uuid order)
+        summaries, listed = _two_hosts(0, 54, take=4, slices_used=6)
+        packs = _packs(summaries, listed, {SMALL + '/2': 1})
+        self.assertGreater(packs['cnB'], packs['cnA'])
+
+    def test_a_mix_without_vcpus_packs_on_the_gpu_share_alone(self):
+        # vCPUs are not counted at all: the hosts' GPUs are alike, so
+        # they tie (only candidates.stable_ties' uuid offset, under half
+        # a step, parts them)
         summaries, listed = _two_hosts(54, 0, take=4)
         packs = _packs(summaries, listed, {SMALL: 1})
-        self.assertGreater(packs['cnA'], packs['cnB'])
+        self.assertLess(abs(packs['cnA'] - packs['cnB']),
+                        scoring.resolution() / 2.0)
+        for root, found in listed:
+            gpus = candidates.host_gpus(summaries, root, {SMALL: 1})
+            keys = candidates.score_candidates(gpus, found)[1]
+            self.assertEqual(keys[0][0], keys[1][0])
 
     def test_fragmentation_counts_classes_the_vcpus_cannot_host(self):
         summaries, _ = _two_hosts(58, 0, take=0)
@@ -116,7 +133,7 @@ class CpuStrandsGpusTest(base.BaseTestCase):
         summaries, listed = _two_hosts(54, 0, take=4)
         keys = {}
         for root, found in listed:
-            gpus = candidates.host_gpus(summaries, root, {SMALL: 1})
+            gpus = candidates.host_gpus(summaries, root, {SMALL + '/2': 1})
             keys[root] = candidates.score_candidates(gpus, found)[1]
         gpu_left = keys['cnA'][0][0]
         self.assertLess(6 / 64.0, gpu_left)

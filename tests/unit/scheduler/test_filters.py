@@ -164,9 +164,10 @@ class PlacementFilterTest(_Base):
         model = naming.gpu_model_trait('A100-PCIE-40GB')
         spec.flavor.extra_specs['trait:%s' % model] = 'required'
         mix = filters.request_mix(self.reads_for(summaries), spec)
-        # usage (5 on g-half) is unconstrained; the request is not
-        self.assertEqual({fx.rc('A100-4C'): 5,
-                          '%s@%s' % (fx.rc('A100-4C'), model): 1}, mix)
+        # usage (5 on g-half) is unconstrained; the request is not (5
+        # to 1, in twentieths of a learned mix)
+        self.assertEqual({fx.rc('A100-4C'): 0.85,
+                          '%s@%s' % (fx.rc('A100-4C'), model): 0.15}, mix)
 
     def test_placement_read_once_per_request(self):
         summaries, host1, host2 = _two_hosts()

@@ -45,8 +45,23 @@ class TestTypicalMix(base.BaseTestCase):
 
     def test_learned_mix_is_usage_plus_the_request(self):
         summaries, _ = _cluster({SMALL: 3, BIG: 1})
-        self.assertEqual({fx.rc(SMALL): 4, fx.rc(BIG): 1},
+        self.assertEqual({fx.rc(SMALL): 0.8, fx.rc(BIG): 0.2},
                          gpu_level.typical_mix(summaries, {fx.rc(SMALL): 1}))
+
+    def test_learned_mix_is_in_twentieths_a_configured_one_exact(self):
+        summaries, _ = _cluster({SMALL: 50, BIG: 1})
+        # 1 in 52 rounds to 0 of 20, 51 in 52 to 20 of 20
+        self.assertEqual({fx.rc(SMALL): 1.0, fx.rc(BIG): 0.0},
+                         gpu_level.typical_mix(summaries, {fx.rc(SMALL): 1}))
+        self.assertEqual({fx.rc(SMALL): 51.0, fx.rc(BIG): 1.0},
+                         gpu_level.typical_mix(summaries, {}, {
+                             fx.rc(SMALL): '51', fx.rc(BIG): '1'}))
+        # and scored as written: 51 to 1, not rounded to 20 to 0
+        gpus = candidates.host_gpus(summaries, 'a', {fx.rc(SMALL): 51,
+                                                     fx.rc(BIG): 1})
+        for want, got in zip([1 / 52.0, 51 / 52.0],
+                             sorted(gpus.mix.total.tolist())):
+            self.assertAlmostEqual(want, got)
 
 
 class TestPick(base.BaseTestCase):
