@@ -26,14 +26,10 @@ same arrival list per (trace, seed) and honours the trace's ``gpu_spec``
 ``first-fit`` follow the authors' simulator rule for rule
 (:mod:`benchmarks.packing.faithful`); ``ours`` and ``fgd-ours`` (our
 earlier FGD: random ties, GPU pods only in the mix), ``ours-nomodel``
-(ours with a mix blind to GPU-model constraints), ``ours-gpuview``
-(ours with what Nova's weigher saw before it read vCPUs: a mix without
-CPU needs, and the dominant share left of GPU alone), ``ours-nova``
-(what the weigher sees with a ``typical_requests`` written from the
-trace with vCPUs, ``modes.unit_mix``: k-GPU pods counted as k one-GPU
-units, GPU and vCPU share) and ``ours-nova-blind`` (the same
-``typical_requests`` without vCPUs, packing on the GPU share) are
-decided by
+(ours with a mix blind to GPU-model constraints) and ``ours-gpuview``
+(what Nova's weigher sees when ``typical_requests`` names no vCPUs: a
+mix without CPU needs, and the dominant share left of GPU alone; with
+vCPUs it sees ours' own mix, ``modes.configured_mix``) are decided by
 :mod:`gpuvirt_nova.scheduler.scoring`, the code Nova's filter runs.
 Metrics are the authors': allocation at X% arrived demand is the mean of
 the per-pod allocation over the pods whose arrived demand rounds to X%;
@@ -55,7 +51,6 @@ from benchmarks.packing import faithful
 from benchmarks.packing import modes
 from benchmarks.packing import simulate
 from benchmarks.packing import trace
-from gpuvirt_nova.scheduler import candidates
 from gpuvirt_nova.scheduler import scoring
 
 PUBLISHED = 'fgd_published_summary.csv'
@@ -63,12 +58,7 @@ PUBLISHED = 'fgd_published_summary.csv'
 PUBLISHED_NAMES = {'fgd': '06-FGD', 'best-fit': '05-BestFit',
                    'random': '01-Random'}
 ALL_POLICIES = ('ours', 'fgd', 'best-fit', 'random', 'first-fit',
-                'fgd-ours', 'ours-nomodel', 'ours-gpuview', 'ours-nova',
-                'ours-nova-blind')
-#: Policies decided by :mod:`gpuvirt_nova.scheduler.scoring`'s ``ours``
-#: (or ``fgd`` for fgd-ours), each with its own mix.
-SCORED = ('ours', 'fgd-ours', 'ours-nomodel', 'ours-gpuview', 'ours-nova',
-          'ours-nova-blind')
+                'fgd-ours', 'ours-nomodel', 'ours-gpuview')
 ALLOC_POINTS = (50, 70, 90, 100, 130)
 FRAG_POINTS = (50, 70, 90, 100)
 _STATE = {}
@@ -112,16 +102,8 @@ def state_for(nodes, pods):
     blind_mix, _ = modes.mix_from(pods, index, by_model=True,
                                   cpu_blind=True,
                                   top_share=modes.TYPICAL_COVER)
-    # ours-nova(-blind): the typical_requests an operator writes
-    nova_mix, _ = modes.unit_mix(pods, index)
-    nova_blind_mix, _ = modes.unit_mix(pods, index, cpu_blind=True)
     return dict(nodes=nodes, pods=pods, values=values, space=space, mix=mix,
                 model_mix=model_mix, blind_mix=blind_mix,
-                nova_mix=nova_mix, nova_blind_mix=nova_blind_mix,
-                nova_access=scoring.access_matrix(nova_mix, groups,
-                                                  nodes.models),
-                nova_blind_access=scoring.access_matrix(
-                    nova_blind_mix, groups, nodes.models),
                 access=scoring.access_matrix(model_mix, groups,
                                              nodes.models),
                 blind_access=scoring.access_matrix(blind_mix, groups,
@@ -165,19 +147,12 @@ def replay(st, arrived, policy, seed):
     blend = float(blend) if blend else None
     step = None if not step else (
         scoring.POINTS if step == scoring.POINTS else float(step))
-    scored = policy in SCORED
+    scored = policy in ('ours', 'fgd-ours', 'ours-nomodel', 'ours-gpuview')
     mix, access, dims = st['mix'], None, simulate.DIMS
     if policy == 'ours':
         mix, access = st['model_mix'], st['access']
     elif policy == 'ours-gpuview':
         mix, access, dims = st['blind_mix'], st['blind_access'], 1
-    elif policy in ('ours-nova', 'ours-nova-blind'):
-        blind = '-blind' if policy == 'ours-nova-blind' else ''
-        mix, access = st['nova%s_mix' % blind.replace('-', '_')], \
-            st['nova%s_access' % blind.replace('-', '_')]
-        # the weigher packs on the vCPU share only when the mix names
-        # vCPUs (candidates.counts_vcpus)
-        dims = 2 if candidates.counts_vcpus(mix) else 1
     if scored:
         terms = [np.array(t, dtype=float) for t in scoring.node_terms(
             space, cluster.states, mix)]

@@ -23,7 +23,6 @@ geometry) or to a time-sliced vGPU type in equal-size mode (others).
 import numpy as np
 
 from gpuvirt_nova.hardware import catalog
-from gpuvirt_nova.scheduler import candidates
 from gpuvirt_nova.scheduler import scoring
 from gpuvirt_nova.scheduler import shapes
 
@@ -106,44 +105,37 @@ def mix_from(pods, index, top_share=1.0, by_model=False, cpu_blind=False):
     return mix, groups
 
 
-def unit_mix(pods, index, top_share=TYPICAL_COVER, cpu_blind=False,
-             steps=False):
+def configured_mix(pods, index, top_share=TYPICAL_COVER, cpu_blind=False):
     """The mix Nova's weigher scores with, from a trace's GPU pods.
 
     What an operator writes in ``typical_requests`` from the trace: one
-    class per (vGPU size, vCPUs, ``gpu_spec``) (``RC@TRAIT/VCPUS``),
-    weighted by the vGPUs its pods ask, the most common covering
-    ``top_share`` of them. The weigher counts a k-GPU request as k
-    one-GPU units of its class, and takes a configured mix's weights as
-    written. ``cpu_blind``: classes without vCPUs (``RC@TRAIT``).
-    ``steps``: round the weights as the weigher rounds a learned mix
-    (``candidates.learned_shares``; classes that round to 0 drop out).
-    Returns ``(mix, groups)`` as :func:`mix_from` with ``by_model``.
+    class per kind of request (``RC@TRAIT/VCPUS*GPUS``: vGPU size,
+    ``gpu_spec``, vCPUs, GPUs), weighted by how many pods ask it, the
+    most common covering ``top_share`` of them; the weigher takes the
+    weights as written. ``cpu_blind``: classes without vCPUs
+    (``RC@TRAIT*GPUS``). Returns ``(mix, groups)``; it is the mix
+    :func:`mix_from` learns with ``by_model`` (the test of
+    ``ConfiguredMixTest``), written the way the weigher reads it.
     """
     gpu = pods.gpus > 0
     specs = [frozenset(s for s in spec.split('|') if s)
              for spec, g in zip(pods.specs, gpu) if g]
     groups = [frozenset()] + sorted({s for s in specs if s}, key=sorted)
     cpu = np.zeros(int(gpu.sum())) if cpu_blind else pods.cpu[gpu]
-    units = {}
+    counts = {}
     for r, k, c, spec in zip(index[gpu].tolist(), pods.gpus[gpu].tolist(),
                              cpu.tolist(), specs):
-        key = (r, c, groups.index(spec))
-        units[key] = units.get(key, 0) + k
-    ranked = sorted(units.items(), key=lambda kv: -kv[1])
-    total, seen, keep = float(sum(units.values()) or 1), 0, []
+        key = (r, k, c, groups.index(spec))
+        counts[key] = counts.get(key, 0) + 1
+    ranked = sorted(counts.items(), key=lambda kv: -kv[1])
+    total, seen, keep = float(sum(counts.values()) or 1), 0, []
     for key, count in ranked:
         if seen / total >= top_share:
             break
         keep.append((key, count))
         seen += count
-    weights = [count for _, count in keep]
-    if steps:
-        shares = candidates.learned_shares(dict(enumerate(weights)))
-        weights = [shares[i] for i in range(len(weights))]
     return scoring.make_mix(
-        [(r, 1, c, w, g) for ((r, c, g), _), w in zip(keep, weights)
-         if w]), groups
+        [(r, k, c, w, g) for (r, k, c, g), w in keep]), groups
 
 
 def tables(space, mix):

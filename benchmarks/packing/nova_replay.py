@@ -63,15 +63,13 @@ replay runs where the trace is absent.
 ``simulate.place`` with the ``ours`` policy on the same hosts in the
 order of their compute node provider uuids (Nova's tie-break), with the
 weigher's view of a request: the typical mix Nova is configured with
-(``typical_requests``: each class one GPU, with the vCPUs of its
-requests, ``RC@TRAIT/VCPUS``), fit keys of GPU and vCPU share (the
+(``typical_requests``: one class per kind of request, with its vCPUs
+and GPUs, ``RC@TRAIT/VCPUS*GPUS``, weighted by how many there are), fit
+keys of GPU and vCPU share (the
 weigher reads a host's vCPUs left from its root provider), the in-GPU
 choice blind to classes that may not use the GPU's model. ``cpu_blind``
 (``build``) gives the mix no vCPUs, as a ``typical_requests`` written
 without them (and then the weigher packs on the GPU share alone).
-Where the benchmark's ``ours`` still sees more than the weigher: its
-mix keeps multi-GPU requests whole (a class of k GPUs, where the weigher
-counts k one-GPU units) (see benchmarks/README.md).
 """
 
 import collections
@@ -117,12 +115,17 @@ class Request:
 
     @property
     def mix_key(self):
-        """The typical-mix class of its vGPUs (None: CPU-only)."""
+        """The typical-mix class of the request (None: CPU-only)."""
+        return self.mix_class()
+
+    def mix_class(self, cpu_blind=False):
+        """``RC[@TRAIT][/VCPUS][*GPUS]``; ``cpu_blind``: without vCPUs."""
         if not self.gpus:
             return None
         return candidates.mix_key(naming.resource_class(self.type_name),
                                   [self.trait] if self.trait else [],
-                                  self.vcpus)
+                                  0 if cpu_blind else self.vcpus,
+                                  self.gpus)
 
     def extra_specs(self):
         """The flavor's extra specs; a k-GPU pod asks k granular groups.
@@ -259,13 +262,10 @@ def build(requests=40, seed=42, hosts=DEFAULT_HOSTS, pods_file=DEFAULT_TRACE,
             found.append(req)
             if len(found) == requests:
                 break
-    units = collections.Counter()
-    for req in found:
-        if req.gpus:
-            units[req.mix_key.partition(candidates.VCPU_SEP)[0]
-                  if cpu_blind else req.mix_key] += req.gpus
+    counts = collections.Counter(req.mix_class(cpu_blind) for req in found
+                                 if req.gpus)
     return Scenario(nodes=nodes, requests=tuple(found),
-                    mix=twentieths(units))
+                    mix=twentieths(counts))
 
 
 def _trace_slice(all_nodes, hosts):
@@ -317,16 +317,15 @@ class SimReplay:
         by_key = {}
         for r in reqs:
             if r.gpus:
-                by_key.setdefault(r.mix_key, r)
-                by_key.setdefault(
-                    r.mix_key.partition(candidates.VCPU_SEP)[0], r)
+                by_key.setdefault(r.mix_class(), r)
+                by_key.setdefault(r.mix_class(cpu_blind=True), r)
         for key, weight in self.scenario.mix.items():
             r = by_key[key]
             if r.models not in groups:
                 groups.append(r.models)
-            items.append((int(np.searchsorted(self.values, r.milli)), 1,
-                          1000.0 * candidates.mix_vcpus(key), weight,
-                          groups.index(r.models)))
+            _, _, vcpus, gpus = candidates.parse_mix_key(key)
+            items.append((int(np.searchsorted(self.values, r.milli)), gpus,
+                          1000.0 * vcpus, weight, groups.index(r.models)))
         self.groups = groups
         self.mix = scoring.make_mix(items)
         self.access = scoring.access_matrix(self.mix, groups,

@@ -66,6 +66,8 @@ VGPU_PREFIX = naming.VGPU_RC_PREFIX
 CONSTRAINT_SEP = '@'
 #: Separates a mix class from the vCPUs one of its requests takes.
 VCPU_SEP = '/'
+#: Separates a mix class from the GPUs one of its requests takes.
+GPUS_SEP = '*'
 #: The root provider's resource class whose room a request's vCPUs take.
 VCPU = 'VCPU'
 #: Required traits of a flavor that constrain its GPU (model,
@@ -73,54 +75,78 @@ VCPU = 'VCPU'
 GPU_TRAIT_PREFIX = naming.GPU_TRAIT_PREFIX
 
 
-def mix_key(rc, traits=(), vcpus=0):
+def mix_key(rc, traits=(), vcpus=0, gpus=1):
     """The typical-mix class of ``rc`` requests needing GPU ``traits``.
 
     ``('CUSTOM_VGPU_A100_3_20C', {'CUSTOM_GPU_A100_SXM4_40GB'})`` ->
     ``'CUSTOM_VGPU_A100_3_20C@CUSTOM_GPU_A100_SXM4_40GB'``; no traits:
     ``rc`` itself. Several traits are joined with ``+``, sorted.
     ``vcpus`` (each request's vCPUs, 0: not counted) is appended after
-    ``/``: ``'CUSTOM_VGPU_A100_3_20C/8'``.
+    ``/``: ``'CUSTOM_VGPU_A100_3_20C/8'``; ``gpus`` (a request of that
+    many vGPUs of the class, each on its own GPU) after ``*``:
+    ``'CUSTOM_VGPU_A100_7_40C/16*2'``.
     """
     traits = sorted(set(traits))
     key = rc if not traits else '%s%s%s' % (rc, CONSTRAINT_SEP,
                                             '+'.join(traits))
-    return key if not vcpus else '%s%s%g' % (key, VCPU_SEP, vcpus)
+    if vcpus:
+        key = '%s%s%g' % (key, VCPU_SEP, vcpus)
+    return key if gpus == 1 else '%s%s%d' % (key, GPUS_SEP, gpus)
+
+
+def _bad_key(key, part, what):
+    return ValueError(
+        '[gpuvirt_scheduler] typical_requests: class %r names %r %s; '
+        'write RESOURCE_CLASS[@TRAIT][/VCPUS][*GPUS] with VCPUS a number '
+        'of vCPUs and GPUS a whole number of GPUs (for example '
+        'CUSTOM_VGPU_A100_1_5C/8:3 or CUSTOM_VGPU_A100_7_40C/16*2:1)'
+        % (key, part, what))
 
 
 @functools.lru_cache(maxsize=1024)
+def parse_mix_key(key):
+    """``(rc, frozenset of GPU traits, vCPUs, GPUs)`` of a mix class.
+
+    Raises ValueError naming the option and the fix when the vCPUs or
+    GPUs are not numbers (vCPUs 0: not counted; GPUs: 1 unless given).
+    """
+    rest, sep, gpus = key.partition(GPUS_SEP)
+    count = 1
+    if sep:
+        count = int(gpus) if gpus.isdigit() else 0
+        if count < 1:
+            raise _bad_key(key, gpus, 'GPUs')
+    rest, sep, vcpus = rest.partition(VCPU_SEP)
+    found = 0.0
+    if sep:
+        try:
+            found = float(vcpus)
+        except ValueError:
+            found = -1.0
+        if not found >= 0 or math.isinf(found):
+            raise _bad_key(key, vcpus, 'vCPUs')
+    rc, _, traits = rest.partition(CONSTRAINT_SEP)
+    return (rc, frozenset(t for t in traits.split('+') if t), found,
+            count)
+
+
 def split_mix_key(key):
     """``(rc, frozenset of required GPU traits)`` of a mix class."""
-    rc, _, traits = key.partition(VCPU_SEP)[0].partition(CONSTRAINT_SEP)
-    return rc, frozenset(t for t in traits.split('+') if t)
+    return parse_mix_key(key)[:2]
 
 
-@functools.lru_cache(maxsize=1024)
 def mix_vcpus(key):
     """The vCPUs one request of mix class ``key`` takes (0: not counted).
 
-    Raises ValueError naming the option and the fix when the part after
-    ``/`` is not a number of vCPUs.
+    Raises ValueError naming the option and the fix (:func:`parse_mix_key`).
     """
-    _, sep, vcpus = key.partition(VCPU_SEP)
-    if not sep:
-        return 0.0
-    try:
-        found = float(vcpus)
-    except ValueError:
-        found = -1.0
-    if not found >= 0 or math.isinf(found):
-        raise ValueError(
-            '[gpuvirt_scheduler] typical_requests: class %r names %r '
-            'vCPUs; write RESOURCE_CLASS[@TRAIT]/VCPUS with VCPUS a '
-            'number of vCPUs (for example CUSTOM_VGPU_A100_1_5C/8:3)'
-            % (key, vcpus))
-    return found
+    return parse_mix_key(key)[2]
 
 
 def is_plain(key):
-    """A mix class that is a resource class (no traits, no vCPUs)."""
-    return CONSTRAINT_SEP not in key and VCPU_SEP not in key
+    """A mix class that is a resource class (no traits, vCPUs or GPUs)."""
+    return not any(sep in key for sep in (CONSTRAINT_SEP, VCPU_SEP,
+                                          GPUS_SEP))
 
 
 def _served(key, resources, traits):
@@ -225,15 +251,16 @@ def learned_shares(counts):
             for key, w in counts.items()}
 
 
-def _mix(weights, vcpus=None):
-    vcpus = vcpus or (0,) * len(weights)
-    return scoring.make_mix((r, 1, c, w)
-                            for r, (w, c) in enumerate(zip(weights, vcpus)))
+def _mix(weights, needs=None):
+    """The scoring mix; ``needs`` (:func:`class_needs`) per class."""
+    needs = needs or ((0.0, 1),) * len(weights)
+    return scoring.make_mix((r, k, c, w) for r, (w, (c, k))
+                            in enumerate(zip(weights, needs)))
 
 
-def class_vcpus(classes):
-    """The vCPUs of each mix class (:func:`mix_vcpus`), as a tuple."""
-    return tuple(mix_vcpus(key) for key in classes)
+def class_needs(classes):
+    """``((vCPUs, GPUs), ...)`` of the mix classes (parse_mix_key)."""
+    return tuple(parse_mix_key(key)[2:] for key in classes)
 
 
 @functools.lru_cache(maxsize=512)
@@ -243,15 +270,16 @@ def _gpu_table(key, weights):
 
 
 @functools.lru_cache(maxsize=256)
-def _host_space(keys, weights, vcpus=None):
+def _host_space(keys, weights, needs=None):
     """(space, in-GPU table, mix) of a host's GPU shapes.
 
     The table depends on the weights alone (one GPU's choice knows
-    nothing of the host's vCPUs); the mix carries each class's vCPUs.
+    nothing of the host's vCPUs or other GPUs); the mix carries each
+    class's vCPUs and GPUs (:func:`class_needs`).
     """
     space = shapes.combine([_shape(k) for k in keys])
     table = scoring.best_options(space, _mix(weights))
-    return space, table, _mix(weights, vcpus)
+    return space, table, _mix(weights, needs)
 
 
 def _fractional_gpu(summary, classes):
@@ -380,7 +408,7 @@ def host_gpus_of(providers, mix_weights=None):
         keys.append(found[0])
         starts.append(found[1])
     space, table, mix = _host_space(tuple(keys), weights,
-                                    class_vcpus(classes))
+                                    class_needs(classes))
     states = np.array(space.offsets[:len(starts)]) + np.array(starts)
     return HostGpus(space=space, classes=classes, slots=slots,
                     states=states, table=table, mix=mix, cpu=cpu)

@@ -175,7 +175,7 @@ class _Classes:
     def __init__(self, request, cid, classes, weights):
         self.request = request
         self.cid, self.classes, self.weights = cid, classes, weights
-        self.vcpus = candidates.class_vcpus(classes)
+        self.needs = candidates.class_needs(classes)
         # NOTE: a candidate's units move GPUs by their resource class;
         # constrained mix classes only weigh (candidates.mix_key).
         self.index = {rc: i for i, rc in enumerate(classes)
@@ -339,7 +339,7 @@ _NO_CPU = (np.inf, 0.0)
 
 def _new_group(memo, cls, sids):
     space, table, mix = _host_space(
-        tuple(memo.shape_keys[s] for s in sids), cls.weights, cls.vcpus)
+        tuple(memo.shape_keys[s] for s in sids), cls.weights, cls.needs)
     gpus = candidates.HostGpus(space=space, classes=cls.classes, slots={},
                                states=None, table=table, mix=mix)
     return {'gpus': gpus, 'offsets': np.array(space.offsets[:len(sids)]),

@@ -26,6 +26,7 @@ from oslotest import base
 
 from benchmarks.packing import compare
 from benchmarks.packing import faithful
+from benchmarks.packing import modes
 from benchmarks.packing import trace
 
 
@@ -261,6 +262,29 @@ class CpuBlindViewTest(base.BaseTestCase):
                          compare.replay(st, pods, 'ours', seed)[1][-1])
         self.assertEqual(
             500, compare.replay(st, pods, 'ours-gpuview', seed)[1][-1])
+
+
+class ConfiguredMixTest(base.BaseTestCase):
+
+    def test_the_weigher_s_configured_mix_is_ours_and_the_blind_view_s(self):
+        # What an operator writes in typical_requests from the trace
+        # (RC@TRAIT/VCPUS*GPUS per kind of pod, weighted by count) is
+        # the mix ours learns; without vCPUs, ours-gpuview's
+        rows = [(1000, 1, 500)] * 6 + [(8000, 2, 1000)] * 3 + \
+            [(4000, 1, 250)] * 2 + [(2000, 1, 500)] + [(16000, 0, 0)] * 4
+        specs = ['G2'] * 3 + [''] * 3 + ['T4|G2'] * 3 + [''] * 7
+        pods = _pods(rows, specs)
+        nodes = trace.Nodes(names=('node-0',), cpu=np.array([96000.]),
+                            memory=np.full(1, 65536.), gpus=np.array([8]),
+                            models=('G2',))
+        st = compare.state_for(nodes, pods)
+        _, index = modes.request_classes(pods)
+        for blind, want in ((False, st['model_mix']),
+                            (True, st['blind_mix'])):
+            got, _ = modes.configured_mix(pods, index, cpu_blind=blind)
+            for field in ('request', 'gpus', 'grid', 'by_cpu', 'group'):
+                np.testing.assert_array_equal(getattr(want, field),
+                                              getattr(got, field))
 
 
 class MilpBoundTest(base.BaseTestCase):

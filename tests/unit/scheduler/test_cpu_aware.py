@@ -71,12 +71,45 @@ class MixKeyTest(base.BaseTestCase):
         self.assertFalse(candidates.is_plain(SMALL + '/8'))
         self.assertTrue(candidates.is_plain(SMALL))
 
-    def test_bad_vcpus_name_the_option_and_the_fix(self):
-        for bad in ('eight', '-2', 'inf', ''):
-            exc = self.assertRaises(ValueError, candidates.mix_vcpus,
-                                    SMALL + '/' + bad)
+    def test_gpus_follow_the_vcpus(self):
+        key = candidates.mix_key(SMALL, (), 16, 2)
+        self.assertEqual(SMALL + '/16*2', key)
+        self.assertEqual((SMALL, frozenset(), 16.0, 2),
+                         candidates.parse_mix_key(key))
+        self.assertEqual((SMALL, frozenset(), 0.0, 2),
+                         candidates.parse_mix_key(SMALL + '*2'))
+        self.assertFalse(candidates.is_plain(SMALL + '*2'))
+
+    def test_bad_vcpus_or_gpus_name_the_option_and_the_fix(self):
+        for bad in ('/eight', '/-2', '/inf', '/', '*0', '*two', '*',
+                    '/8*1.5'):
+            exc = self.assertRaises(ValueError, candidates.parse_mix_key,
+                                    SMALL + bad)
             self.assertIn('typical_requests', str(exc))
-            self.assertIn('RESOURCE_CLASS[@TRAIT]/VCPUS', str(exc))
+            self.assertIn('RESOURCE_CLASS[@TRAIT][/VCPUS][*GPUS]', str(exc))
+
+
+class MultiGpuClassTest(base.BaseTestCase):
+
+    def test_a_two_gpu_class_needs_two_gpus_that_can_host_it(self):
+        # a host of two A100s: one with 6 of 7 slices in use, one empty.
+        # A one-GPU class of 7g fits the empty GPU; a two-GPU class of
+        # 1g fits on both, a two-GPU class of 7g on one only: all of the
+        # host's idle share is stranded for it.
+        seven = fx.rc('A100-7-40C')
+        offer = {'A100-1-5C': 7, 'A100-7-40C': 1}
+        summaries = {'cn': fx.compute('cn'),
+                     'cn-g0': fx.gpu('cn', offer, used={'A100-1-5C': 6}),
+                     'cn-g1': fx.gpu('cn', offer)}
+        frag = {}
+        for key in (seven, seven + '*2', SMALL + '*2'):
+            gpus = candidates.host_gpus(summaries, 'cn', {key: 1})
+            frag[key] = float(scoring.fragmentation(
+                gpus.space, gpus.states, np.inf, gpus.mix))
+        idle = float(gpus.space.free[gpus.states].sum())
+        self.assertAlmostEqual(idle, frag[seven + '*2'])
+        self.assertLess(frag[seven], idle)
+        self.assertAlmostEqual(0.0, frag[SMALL + '*2'])
 
 
 class CpuStrandsGpusTest(base.BaseTestCase):
