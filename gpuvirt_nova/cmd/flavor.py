@@ -20,6 +20,7 @@ from gpuvirt_nova import exception
 from gpuvirt_nova.placement import client as placement_client
 from gpuvirt_nova.placement import connect
 from gpuvirt_nova.placement import flavors
+from gpuvirt_nova.scheduler import typical
 
 
 class SyncFlavors(common.Lister):
@@ -112,3 +113,71 @@ class SyncFlavors(common.Lister):
                 sdk.compute, {rc for s in specs
                               for rc in flavors.vgpu_classes(s.extra_specs)})
         return columns, [(r.name, r.action, r.detail) for r in results]
+
+
+class TypicalRequests(common.ShowOne):
+    """Write [gpuvirt_scheduler] typical_requests from the servers running.
+
+    One class per kind of vGPU server (vGPU type, required GPU traits,
+    vCPUs, GPUs), weighted by how many servers ask it: the weigher then
+    counts each host's vCPUs and multi-GPU requests whole, which a mix
+    learned from Placement's usage cannot.
+    """
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        parser.add_argument(
+            '--os-cloud', metavar='NAME',
+            help='Cloud in clouds.yaml whose servers to count (default: '
+                 '[gpuvirt_placement] cloud).')
+        parser.add_argument(
+            '--cover', type=float, default=typical.COVER, metavar='SHARE',
+            help='Keep the most common kinds of request until they cover '
+                 'this share of the vGPU servers (default %(default)s).')
+        return parser
+
+    def take_action(self, parsed_args):
+        cloud = parsed_args.os_cloud or self.app.conf.gpuvirt_placement.cloud
+        if not cloud:
+            raise exception.UsageError(
+                'flavor typical-requests reads the servers from Nova: pass '
+                '--os-cloud NAME (clouds.yaml)')
+        sdk = connect.sdk_for_cloud(cloud)
+        if not hasattr(sdk.compute, 'servers'):
+            raise exception.UsageError(
+                '--os-cloud %s: the cloud\'s service catalog has no Compute '
+                '(nova) endpoint; check the cloud in clouds.yaml' % cloud)
+        try:
+            mix, counted, left = typical.mix_of(
+                server_requests(sdk.compute.servers(details=True,
+                                                    all_projects=True)),
+                parsed_args.cover)
+        except ValueError as exc:
+            raise exception.UsageError('--%s' % exc)
+        if not mix:
+            raise exception.UsageError(
+                'no server of cloud %s asks a vGPU (CUSTOM_VGPU_*): there '
+                'is no typical request to write; leave typical_requests '
+                'empty to learn it from usage' % cloud)
+        value = typical.option_value(mix)
+        return (('typical_requests', 'vGPU servers counted', 'left out',
+                 'nova.conf'),
+                (value, counted, left,
+                 '[gpuvirt_scheduler]\ntypical_requests = %s' % value))
+
+
+def server_requests(servers):
+    """``(vcpus, extra_specs)`` of each server's flavor.
+
+    The flavor embedded in a server (Compute API microversion 2.47 and
+    later); a server without it is a usage error naming the fix.
+    """
+    for server in servers:
+        flavor = server.flavor or {}
+        if 'extra_specs' not in flavor or 'vcpus' not in flavor:
+            raise exception.UsageError(
+                'server %s: its flavor has no vcpus or extra_specs; the '
+                'Compute API must embed flavors (microversion 2.47 or '
+                'later): set compute_api_version: 2.47 or later for the '
+                'cloud in clouds.yaml' % server.id)
+        yield int(flavor['vcpus']), flavor['extra_specs'] or {}

@@ -68,6 +68,22 @@ def requested_units(extra_specs):
     return wanted
 
 
+def requested_groups(extra_specs):
+    """{resource class: number of request groups asking it} of a flavor.
+
+    A flavor of two granular groups (``resources1:`` and
+    ``resources2:``, ``group_policy=isolate``) asks its vGPUs on two
+    GPUs; the unnumbered group asks all its units of one provider.
+    """
+    groups = {}
+    for key in (extra_specs or {}):
+        match = _RESOURCES_KEY.match(key)
+        if match:
+            rc = match.group('rc')
+            groups[rc] = groups.get(rc, 0) + 1
+    return groups
+
+
 def requested_vgpus(extra_specs):
     """{resource class: amount} a flavor asks, over all request groups."""
     wanted = {}

@@ -18,7 +18,9 @@ from keystoneauth1 import noauth
 from keystoneauth1 import session as ka_session
 import openstack
 
+from gpuvirt_nova.cmd import flavor as flavor_cmd
 from gpuvirt_nova.placement import flavors
+from gpuvirt_nova.scheduler import typical
 from tests.functional import base
 
 
@@ -76,3 +78,20 @@ class FlavorSyncTests(base.GpuvirtTestBase):
             'vgpu.a100-3-20c').id)
         self.assertEqual(['unchanged', 'kept, not offered'],
                          [r.action for r in self.sync('A100-2-10C')])
+
+    def test_typical_requests_from_the_servers_flavors(self):
+        self.flags(ram=-1, cores=-1, instances=-1, group='quota')
+        self.sync('A100-2-10C')
+        flavors.apply(self.compute, flavors.plan(['A100-3-20C'], vcpus=6))
+        small = self.compute.find_flavor('vgpu.a100-2-10c')
+        big = self.compute.find_flavor('vgpu.a100-3-20c')
+        for flavor in (small, small, big):
+            self._create_server(flavor_id=flavor.id, networks='none')
+        # what `flavor typical-requests` reads: the flavor embedded in
+        # each server by Nova's API, through openstacksdk
+        mix, counted, left = typical.mix_of(flavor_cmd.server_requests(
+            self.compute.servers(details=True, all_projects=True)),
+            cover=1.0)
+        self.assertEqual({'CUSTOM_VGPU_A100_2_10C/%d' % small.vcpus: 2,
+                          'CUSTOM_VGPU_A100_3_20C/6': 1}, mix)
+        self.assertEqual((3, 0), (counted, left))

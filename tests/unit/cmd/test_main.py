@@ -115,6 +115,35 @@ class TestMain(base.BaseTestCase):
         self.stderr.seek(0)
         self.assertIn("unknown GPU model 'no-such-gpu'", self.stderr.read())
 
+    def test_typical_requests_from_the_servers(self):
+        servers = [mock.Mock(id='s%d' % i, flavor={
+            'vcpus': 4, 'extra_specs': {
+                'resources:CUSTOM_VGPU_A100_1_5C': '1'}}) for i in range(3)]
+        sdk = mock.Mock()
+        sdk.compute.servers.return_value = servers
+        with mock.patch('gpuvirt_nova.placement.connect.sdk_for_cloud',
+                        return_value=sdk):
+            self.assertEqual(0, self._run(
+                'flavor', 'typical-requests', '--os-cloud', 'c1', '-f',
+                'value', '-c', 'typical_requests'))
+        sdk.compute.servers.assert_called_once_with(details=True,
+                                                    all_projects=True)
+        self.stdout.seek(0)
+        self.assertEqual('CUSTOM_VGPU_A100_1_5C/4:3', self.stdout.read()
+                         .strip())
+
+    def test_typical_requests_needs_flavors_embedded_in_servers(self):
+        sdk = mock.Mock()
+        sdk.compute.servers.return_value = [mock.Mock(id='s1', flavor={
+            'id': 'f1'})]
+        with mock.patch('gpuvirt_nova.placement.connect.sdk_for_cloud',
+                        return_value=sdk):
+            self.assertEqual(2, self._run('flavor', 'typical-requests',
+                                          '--os-cloud', 'c1'))
+        self.stderr.seek(0)
+        self.assertIn('microversion 2.47', self.stderr.read())
+        self.assertEqual(2, self._run('flavor', 'typical-requests'))
+
     def test_catalog_list_json(self):
         self.assertEqual(0, self._run('catalog', 'list', '-f', 'json'))
         self.stdout.seek(0)
