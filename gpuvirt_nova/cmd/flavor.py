@@ -100,18 +100,13 @@ class SyncFlavors(common.Lister):
                 'flavor sync needs a cloud with the Compute API: pass '
                 '--os-cloud NAME (clouds.yaml), or --dry-run to print the '
                 'flavors')
-        sdk = connect.sdk_for_cloud(cloud)
-        if not hasattr(sdk.compute, 'find_flavor'):
-            raise exception.UsageError(
-                '--os-cloud %s: the cloud\'s service catalog has no Compute '
-                '(nova) endpoint, which flavor sync needs; check the cloud '
-                'in clouds.yaml' % cloud)
-        results = flavors.apply(sdk.compute, specs)
+        compute = compute_of(cloud, 'flavor sync')
+        results = flavors.apply(compute, specs)
         if not parsed_args.type:
             # Synced from what Placement offers: the rest is not offered.
             results += flavors.mark_not_offered(
-                sdk.compute, {rc for s in specs
-                              for rc in flavors.vgpu_classes(s.extra_specs)})
+                compute, {rc for s in specs
+                          for rc in flavors.vgpu_classes(s.extra_specs)})
         return columns, [(r.name, r.action, r.detail) for r in results]
 
 
@@ -142,15 +137,11 @@ class TypicalRequests(common.ShowOne):
             raise exception.UsageError(
                 'flavor typical-requests reads the servers from Nova: pass '
                 '--os-cloud NAME (clouds.yaml)')
-        sdk = connect.sdk_for_cloud(cloud)
-        if not hasattr(sdk.compute, 'servers'):
-            raise exception.UsageError(
-                '--os-cloud %s: the cloud\'s service catalog has no Compute '
-                '(nova) endpoint; check the cloud in clouds.yaml' % cloud)
+        compute = compute_of(cloud, 'flavor typical-requests')
         try:
             mix, counted, left = typical.mix_of(
-                server_requests(sdk.compute.servers(details=True,
-                                                    all_projects=True)),
+                server_requests(compute.servers(details=True,
+                                                all_projects=True)),
                 parsed_args.cover)
         except ValueError as exc:
             raise exception.UsageError('--%s' % exc)
@@ -164,6 +155,17 @@ class TypicalRequests(common.ShowOne):
                  'nova.conf'),
                 (value, counted, left,
                  '[gpuvirt_scheduler]\ntypical_requests = %s' % value))
+
+
+def compute_of(cloud, command):
+    """The openstacksdk Compute proxy of ``cloud``, or a usage error."""
+    sdk = connect.sdk_for_cloud(cloud)
+    if not hasattr(sdk.compute, 'find_flavor'):
+        raise exception.UsageError(
+            '--os-cloud %s: the cloud\'s service catalog has no Compute '
+            '(nova) endpoint, which %s needs; check the cloud in '
+            'clouds.yaml' % (cloud, command))
+    return sdk.compute
 
 
 def server_requests(servers):
