@@ -175,11 +175,14 @@ def server_requests(servers):
     later); a server without it is a usage error naming the fix.
     """
     for server in servers:
+        # NOTE: openstacksdk gives a Flavor whatever the microversion
+        # (vcpus 0 and no extra specs when the API only linked it);
+        # original_name is there from 2.47 on.
         flavor = server.flavor or {}
-        if 'extra_specs' not in flavor or 'vcpus' not in flavor:
+        if not flavor.get('original_name') or not flavor.get('vcpus'):
             raise exception.UsageError(
                 'server %s: its flavor has no vcpus or extra_specs; the '
                 'Compute API must embed flavors (microversion 2.47 or '
                 'later): set compute_api_version: 2.47 or later for the '
                 'cloud in clouds.yaml' % server.id)
-        yield int(flavor['vcpus']), flavor['extra_specs'] or {}
+        yield int(flavor.get('vcpus')), flavor.get('extra_specs') or {}

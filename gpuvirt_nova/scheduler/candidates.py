@@ -113,7 +113,7 @@ def parse_mix_key(key):
     rest, sep, gpus = key.partition(GPUS_SEP)
     count = 1
     if sep:
-        count = int(gpus) if gpus.isdigit() else 0
+        count = int(gpus) if gpus.isdecimal() and gpus.isascii() else 0
         if count < 1:
             raise _bad_key(key, gpus, 'GPUs')
     rest, sep, vcpus = rest.partition(VCPU_SEP)
@@ -376,8 +376,17 @@ def _classes_of(names):
     return tuple(rc for rc in names if rc.startswith(VGPU_PREFIX))
 
 
+def is_root(uuid, summary):
+    """Whether provider ``uuid`` is the root of its tree (the host)."""
+    return (summary.get('root_provider_uuid') or uuid) == uuid
+
+
 def cpu_room(summary):
-    """``(vCPUs left, capacity)`` of a provider summary, or None."""
+    """``(vCPUs left, capacity)`` of a provider summary, or None.
+
+    Only shared vCPUs (``VCPU``): a host of pinned CPUs (``PCPU`` alone)
+    has None, and is scored without CPU.
+    """
     found = summary.get('resources', {}).get(VCPU)
     if not found or not found.get('capacity'):
         return None
@@ -393,7 +402,7 @@ def host_gpus_of(providers, mix_weights=None):
         if found:
             gpus[uuid] = s
             offered.update(found)
-        elif cpu is None:
+        elif cpu is None and is_root(uuid, s):
             cpu = cpu_room(s)
     if not gpus:
         return None
@@ -446,7 +455,11 @@ def _score_group(group):
         after[c, s] = np.where(bad, after[c, s], nxt)
     capacity = float(shapes.MILLI * before.shape[1])
     cpu_left = np.asarray(group['cpu_left'], dtype=float)
-    cpu_cap = np.asarray(group['cpu_cap'], dtype=float) * counts_vcpus(mix)
+    cpu_cap = np.asarray(group['cpu_cap'], dtype=float)
+    if not counts_vcpus(mix):
+        # as score_candidates: the GPUs alone
+        cpu_left = np.full_like(cpu_left, np.inf)
+        cpu_cap = np.zeros_like(cpu_cap)
     cpu_after = cpu_left[host] - np.asarray(group['take'], dtype=float)
     f_before = scoring.fragmentation(space, before, cpu_left, mix)
     f_after = scoring.fragmentation(space, after, cpu_after, mix)
@@ -494,8 +507,9 @@ def dominant_left(gpu_share, cpu_left, cpu_cap):
     """
     cpu_cap = np.asarray(cpu_cap, dtype=float)
     known = cpu_cap > 0
-    cpu_share = np.divide(np.where(known, cpu_left, 0.0), cpu_cap,
-                          out=np.zeros(np.shape(known)), where=known)
+    cpu_left = np.where(known, cpu_left, 0.0)
+    cpu_share = np.divide(cpu_left, cpu_cap, out=np.zeros(np.broadcast_shapes(
+        np.shape(cpu_left), known.shape)), where=known)
     return np.maximum(gpu_share, cpu_share)
 
 
@@ -585,8 +599,10 @@ def score_candidates(gpus, candidates):
     ``keys``: (GPU share left, dominant share left, GPU share left on
     the GPUs the candidate lands on), as ``scoring.fit_keys``.
     """
-    cpu_left, cpu_cap = gpus.cpu or (np.inf, 0.0)
-    cpu_cap *= counts_vcpus(gpus.mix)
+    # NOTE: a mix that names no vCPUs is scored on the GPUs alone, even
+    # on a host whose VCPU is overcommitted (used above capacity).
+    cpu_left, cpu_cap = gpus.cpu if gpus.cpu and counts_vcpus(
+        gpus.mix) else (np.inf, 0.0)
     before = scoring.fragmentation(gpus.space, gpus.states, cpu_left,
                                    gpus.mix)
     capacity = float(shapes.MILLI * len(gpus.states))

@@ -84,9 +84,8 @@ class RequestGpus:
             if not offered[kid]:
                 plain.add(uuid)
                 room = _cpu_room(summary)
-                if room is not None:
-                    cpu.setdefault(summary.get('root_provider_uuid')
-                                   or uuid, room)
+                if room is not None and candidates.is_root(uuid, summary):
+                    cpu[uuid] = room
                 continue
             counts[kid] += 1
             kid_of[uuid] = kid

@@ -39,14 +39,25 @@ from gpuvirt_nova.scheduler import limits
 COVER = 0.95
 
 
+def pinned(extra_specs):
+    """Whether a flavor's CPUs are pinned (``PCPU``, not ``VCPU``)."""
+    extra_specs = extra_specs or {}
+    return extra_specs.get('hw:cpu_policy') == 'dedicated' or any(
+        key.startswith('resources') and key.endswith(':PCPU')
+        for key in extra_specs)
+
+
 def request_classes(vcpus, extra_specs):
     """The mix classes one server of a flavor adds (none without vGPUs).
 
     Each vGPU resource class the flavor asks gives one class with the
     flavor's vCPUs, its required ``CUSTOM_GPU_*`` traits and as many
-    GPUs as request groups ask it (:func:`limits.requested_groups`).
+    GPUs as request groups ask it (:func:`limits.requested_groups`). A
+    flavor of pinned CPUs takes ``PCPU``, which the weigher does not
+    count: its classes name no vCPUs.
     """
     groups = limits.requested_groups(extra_specs)
+    vcpus = 0 if pinned(extra_specs) else vcpus
     out = []
     for key in fleet.requested_mix(extra_specs):
         rc, traits = candidates.split_mix_key(key)
@@ -55,11 +66,13 @@ def request_classes(vcpus, extra_specs):
 
 
 def mix_of(servers, cover=COVER):
-    """``({class: servers}, servers counted, servers left out)``.
+    """``({class: requests}, requests counted, requests left out)``.
 
-    ``servers``: ``(vcpus, extra_specs)`` per server. Classes are kept,
-    the most common first (then by name), until they cover ``cover`` of
-    the vGPU servers; the rest are left out.
+    ``servers``: ``(vcpus, extra_specs)`` per server; each server adds
+    one request per vGPU resource class its flavor asks (one, for
+    every flavor ``flavor sync`` makes). Classes are kept, the most
+    common first (then by name), until they cover ``cover`` of the
+    requests; the rest are left out.
     """
     if not 0 < cover <= 1:
         raise ValueError('cover: %r is not a share; use a number in '

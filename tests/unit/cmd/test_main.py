@@ -19,6 +19,7 @@ import tempfile
 from unittest import mock
 
 import fixtures
+from openstack.compute.v2 import server
 from oslo_config import cfg
 from oslotest import base
 
@@ -116,9 +117,10 @@ class TestMain(base.BaseTestCase):
         self.assertIn("unknown GPU model 'no-such-gpu'", self.stderr.read())
 
     def test_typical_requests_from_the_servers(self):
-        servers = [mock.Mock(id='s%d' % i, flavor={
-            'vcpus': 4, 'extra_specs': {
-                'resources:CUSTOM_VGPU_A100_1_5C': '1'}}) for i in range(3)]
+        servers = [server.Server.existing(id='s%d' % i, flavor={
+            'original_name': 'vgpu.small', 'vcpus': 4, 'ram': 8192,
+            'extra_specs': {'resources:CUSTOM_VGPU_A100_1_5C': '1'}})
+            for i in range(3)]
         sdk = mock.Mock()
         sdk.compute.servers.return_value = servers
         with mock.patch('gpuvirt_nova.placement.connect.sdk_for_cloud',
@@ -134,8 +136,9 @@ class TestMain(base.BaseTestCase):
 
     def test_typical_requests_needs_flavors_embedded_in_servers(self):
         sdk = mock.Mock()
-        sdk.compute.servers.return_value = [mock.Mock(id='s1', flavor={
-            'id': 'f1'})]
+        # what openstacksdk gives below microversion 2.47: a linked flavor
+        sdk.compute.servers.return_value = [server.Server.existing(
+            id='s1', flavor={'id': 'f1', 'links': []})]
         with mock.patch('gpuvirt_nova.placement.connect.sdk_for_cloud',
                         return_value=sdk):
             self.assertEqual(2, self._run('flavor', 'typical-requests',

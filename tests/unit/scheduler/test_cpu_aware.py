@@ -175,6 +175,35 @@ class CpuStrandsGpusTest(base.BaseTestCase):
         self.assertAlmostEqual(60 / 64.0, keys['cnB'][1][0])
         self.assertAlmostEqual(gpu_left, keys['cnB'][0][0])
 
+    def test_a_mix_without_vcpus_ignores_overcommitted_vcpus(self):
+        # cnA uses more VCPU than its capacity (a lowered allocation
+        # ratio): a mix that names no vCPUs still scores its GPUs alone
+        summaries, listed = _two_hosts(70, 0, take=4)
+        gpus = candidates.host_gpus(summaries, 'cnA', {SMALL: 1})
+        self.assertEqual((-6.0, 64.0), gpus.cpu)
+        deltas = {}
+        for root, found in listed:
+            gpus = candidates.host_gpus(summaries, root, {SMALL: 1})
+            deltas[root] = candidates.score_candidates(gpus, found)[0][0]
+        self.assertEqual(deltas['cnB'], deltas['cnA'])
+        packs = _packs(summaries, listed, {SMALL: 1})
+        self.assertLess(abs(packs['cnA'] - packs['cnB']),
+                        scoring.resolution() / 2.0)
+
+    def test_vcpus_are_read_from_the_root_provider_only(self):
+        # a child provider with VCPU of its own (listed before the root)
+        # is not the host's room
+        summaries, listed = _two_hosts(0, 0, take=4)
+        child = {'resources': {'VCPU': {'capacity': 8, 'used': 8}},
+                 'traits': [], 'parent_provider_uuid': 'cnA',
+                 'root_provider_uuid': 'cnA'}
+        summaries = dict([('cnA-numa0', child)] + list(summaries.items()))
+        self.assertEqual((64.0, 64.0), candidates.host_gpus(
+            summaries, 'cnA', {SMALL + '/8': 1}).cpu)
+        gpus = fleet.RequestGpus(summaries)
+        self.assertEqual({'cnA': (64.0, 64.0), 'cnB': (64.0, 64.0)},
+                         gpus.cpu)
+
     def test_host_without_vcpu_inventory_counts_gpus_alone(self):
         summaries, listed = _two_hosts(0, 0, take=4)
         del summaries['cnA']['resources']['VCPU']

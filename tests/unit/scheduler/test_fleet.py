@@ -102,17 +102,30 @@ class ScoreHostsTest(base.BaseTestCase):
 
     def test_same_with_vcpus_in_the_mix_and_on_the_hosts(self):
         rng = np.random.default_rng(13)
-        summaries, listed = _fleet(rng)
+        summaries, listed = _fleet(rng, hosts=16)
         for root, found in listed:
             summaries[root]['resources']['VCPU']['used'] = int(
-                rng.integers(40, 64))
+                rng.integers(0, 60))
             for candidate in found:
                 if root in candidate['allocations']:
                     candidate['allocations'][root]['resources'][
-                        'VCPU'] = int(rng.integers(1, 6))
-        self._check(summaries, listed, {fx.rc('A100-1-5C') + '/8': 3,
-                                        fx.rc('A100-4C') + '/4': 2,
-                                        fx.rc('A100-3-20C'): 1})
+                        'VCPU'] = int(rng.integers(1, 9))
+        # a host of pinned CPUs only (no VCPU), and one whose root is
+        # not in Placement's answer
+        del summaries['cn3']['resources']['VCPU']
+        del summaries['cn5']
+        mix = {fx.rc('A100-1-5C') + '/8': 3, fx.rc('A100-4C') + '/4': 2,
+               fx.rc('A100-3-20C'): 1}
+        self._check(summaries, listed, mix)
+        # the vCPU share decides some packing terms (else this test
+        # would not cover it)
+        cpu_bound = 0
+        for root, found in listed:
+            gpus = candidates.host_gpus(summaries, root, mix)
+            keys = candidates.score_candidates(gpus, found)[1]
+            cpu_bound += int(np.sum(np.isfinite(keys[1])
+                                    & (keys[1] > keys[0])))
+        self.assertGreater(cpu_bound, 5)
 
     def test_unjudged_candidates_go_last_in_placement_order(self):
         summaries, listed = _fleet(np.random.default_rng(3), hosts=3)

@@ -40,6 +40,11 @@ class RequestClassesTest(base.BaseTestCase):
         self.assertEqual(['%s@%s/32*2' % (WHOLE, SXM)],
                          typical.request_classes(32, TWO_WHOLE_ON_SXM))
         self.assertEqual([], typical.request_classes(8, {}))
+        # pinned CPUs take PCPU, which the weigher does not count
+        self.assertEqual([SMALL], typical.request_classes(
+            4, dict(ONE_SMALL, **{'hw:cpu_policy': 'dedicated'})))
+        self.assertEqual([SMALL], typical.request_classes(
+            4, dict(ONE_SMALL, **{'resources:PCPU': '4'})))
         # and the weigher reads them back
         self.assertEqual((WHOLE, frozenset([SXM]), 32.0, 2),
                          candidates.parse_mix_key(typical.request_classes(
