@@ -130,6 +130,36 @@ def parse_mix_key(key):
             count)
 
 
+def usable_mix(configured):
+    """``(mix, errors)``: the classes of ``configured`` that parse.
+
+    ``configured`` is ``{class: weight}`` as ``typical_requests`` reads;
+    a class whose key or weight does not parse is left out with its
+    error (naming the option and the fix), so that one bad class never
+    costs the others their scoring.
+    """
+    mix, errors = {}, []
+    for key, weight in (configured or {}).items():
+        try:
+            parse_mix_key(key)
+            value = float(weight)
+            if not value >= 0 or math.isinf(value):
+                raise ValueError(
+                    '[gpuvirt_scheduler] typical_requests: class %r weighs '
+                    '%r; write a weight >= 0 after the colon (for example '
+                    'CUSTOM_VGPU_A100_1_5C/8:3)' % (key, weight))
+        except ValueError as exc:
+            if 'typical_requests' not in str(exc):
+                exc = ValueError(
+                    '[gpuvirt_scheduler] typical_requests: class %r weighs '
+                    '%r; write a number after the colon (for example '
+                    'CUSTOM_VGPU_A100_1_5C/8:3)' % (key, weight))
+            errors.append(str(exc))
+            continue
+        mix[key] = value
+    return mix, errors
+
+
 def split_mix_key(key):
     """``(rc, frozenset of required GPU traits)`` of a mix class."""
     return parse_mix_key(key)[:2]

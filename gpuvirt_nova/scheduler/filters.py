@@ -91,12 +91,33 @@ def request_mix(reads, spec_obj):
     """The request's typical mix, derived once per request.
 
     Configured, else learned from usage: see :func:`fleet.typical_mix`
-    (:func:`gpu_level.typical_mix` for the demo).
+    (:func:`gpu_level.typical_mix` for the demo). Classes of the
+    configured mix that do not parse are left out (:func:`configured_mix`).
     """
     return reads.per_request(spec_obj, 'mix', lambda: fleet.typical_mix(
         reads.request_gpus(spec_obj),
         fleet.requested_mix(_extra_specs(spec_obj)),
-        CONF.gpuvirt_scheduler.typical_requests))
+        configured_mix(CONF.gpuvirt_scheduler.typical_requests)))
+
+
+#: The configured mix last parsed, and the classes kept from it.
+_CONFIGURED = [None, None]
+
+
+def configured_mix(configured):
+    """``typical_requests`` without the classes that do not parse.
+
+    Each error is logged once per value of the option (not per request),
+    naming the class and the fix; the other classes keep scoring.
+    """
+    items = tuple(sorted((configured or {}).items()))
+    if _CONFIGURED[0] != items:
+        mix, errors = candidates.usable_mix(dict(items))
+        for error in errors:
+            LOG.error('%s; scoring with the other classes until it is '
+                      'fixed', error)
+        _CONFIGURED[:] = [items, mix]
+    return _CONFIGURED[1]
 
 
 def _extra_specs(spec_obj):

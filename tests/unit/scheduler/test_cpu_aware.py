@@ -23,10 +23,12 @@ and vCPU share left, as the benchmark's ``ours`` packs; with a mix
 that names no vCPUs, the GPU share alone.
 """
 
+import fixtures
 import numpy as np
 from oslotest import base
 
 from gpuvirt_nova.scheduler import candidates
+from gpuvirt_nova.scheduler import filters
 from gpuvirt_nova.scheduler import fleet
 from gpuvirt_nova.scheduler import gpu_level
 from gpuvirt_nova.scheduler import scoring
@@ -222,3 +224,19 @@ class CpuStrandsGpusTest(base.BaseTestCase):
                                             'pack', mix)
                 for root, found in listed}
         self.assertGreater(best['cnB'], best['cnA'])
+
+
+class BadClassTest(base.BaseTestCase):
+
+    def test_a_bad_class_is_left_out_and_logged_once(self):
+        logged = self.useFixture(fixtures.FakeLogger(level='ERROR'))
+        configured = {SMALL + '/8': '3', SMALL + '/eight': '1',
+                      SMALL + '*2': 'lots'}
+        for _ in range(3):
+            self.assertEqual({SMALL + '/8': 3.0},
+                             filters.configured_mix(configured))
+        self.assertEqual(2, logged.output.count('typical_requests'))
+        self.assertIn("'%s/eight' names 'eight' vCPUs" % SMALL,
+                      logged.output)
+        self.assertIn("weighs 'lots'; write a number", logged.output)
+        self.assertEqual({SMALL: 1.0}, filters.configured_mix({SMALL: '1'}))
