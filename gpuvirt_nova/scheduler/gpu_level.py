@@ -35,6 +35,7 @@ import dataclasses
 
 import numpy as np
 
+from gpuvirt_nova import exception
 from gpuvirt_nova.scheduler import candidates
 from gpuvirt_nova.scheduler import scoring
 from gpuvirt_nova.scheduler import shapes
@@ -44,13 +45,19 @@ def typical_mix(summaries, asked, configured=None):
     """The typical-request mix: ``configured``, else learned from usage.
 
     ``configured`` is ``[gpuvirt_scheduler] typical_requests``, taken as
-    written. Learned = the vGPUs in use in the providers of this
-    request's candidates (the allocations Placement shows), plus
-    ``asked`` ({rc: amount}), as shares in steps of 1/20
+    written (a class that does not parse is a UsageError naming it).
+    Learned = the vGPUs in use in the providers of this request's
+    candidates (the allocations Placement shows), plus ``asked`` ({rc:
+    amount}), as shares in steps of 1/20
     (:func:`candidates.learned_shares`).
     """
     if configured:
-        return {rc: float(w) for rc, w in configured.items()}
+        mix, errors = candidates.usable_mix(configured)
+        if errors:
+            # NOTE: the tools that call this (report, demo) stop on a bad
+            # class; the scheduler leaves it out (filters.configured_mix).
+            raise exception.UsageError('; '.join(errors))
+        return mix
     learned = dict(asked)
     for summary in summaries.values():
         for rc, res in summary.get('resources', {}).items():

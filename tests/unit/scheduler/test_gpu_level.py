@@ -16,6 +16,7 @@
 
 from oslotest import base
 
+from gpuvirt_nova import exception
 from gpuvirt_nova.scheduler import candidates
 from gpuvirt_nova.scheduler import gpu_level
 from tests.unit.scheduler import fixtures as fx
@@ -42,6 +43,13 @@ class TestTypicalMix(base.BaseTestCase):
         self.assertEqual({fx.rc(BIG): 2.0},
                          gpu_level.typical_mix(summaries, {fx.rc(SMALL): 1},
                                                {fx.rc(BIG): '2'}))
+
+    def test_a_bad_configured_class_is_a_usage_error_naming_it(self):
+        summaries, _ = _cluster({SMALL: 3})
+        exc = self.assertRaises(
+            exception.UsageError, gpu_level.typical_mix, summaries, {},
+            {fx.rc(BIG) + '/8': '2', fx.rc(SMALL) + '*0': '1'})
+        self.assertIn("'%s*0' names '0' GPUs" % fx.rc(SMALL), str(exc))
 
     def test_learned_mix_is_usage_plus_the_request(self):
         summaries, _ = _cluster({SMALL: 3, BIG: 1})
