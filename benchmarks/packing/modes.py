@@ -127,15 +127,9 @@ def configured_mix(pods, index, top_share=TYPICAL_COVER, cpu_blind=False):
                              cpu.tolist(), specs):
         key = (r, k, c, groups.index(spec))
         counts[key] = counts.get(key, 0) + 1
-    ranked = sorted(counts.items(), key=lambda kv: -kv[1])
-    total, seen, keep = float(sum(counts.values()) or 1), 0, []
-    for key, count in ranked:
-        if seen / total >= top_share:
-            break
-        keep.append((key, count))
-        seen += count
     return scoring.make_mix(
-        [(r, k, c, w, g) for (r, k, c, g), w in keep]), groups
+        [(r, k, c, w, g) for (r, k, c, g), w
+         in scoring.most_common(counts, top_share)]), groups
 
 
 def tables(space, mix):

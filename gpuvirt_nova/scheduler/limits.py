@@ -68,6 +68,14 @@ def requested_units(extra_specs):
     return wanted
 
 
+def _vgpu_groups(extra_specs):
+    """``(resource class, amount)`` of each request group asking vGPUs."""
+    for key, value in (extra_specs or {}).items():
+        match = _RESOURCES_KEY.match(key)
+        if match:
+            yield match.group('rc'), int(value)
+
+
 def requested_groups(extra_specs):
     """{resource class: number of request groups asking it} of a flavor.
 
@@ -76,22 +84,16 @@ def requested_groups(extra_specs):
     GPUs; the unnumbered group asks all its units of one provider.
     """
     groups = {}
-    for key in (extra_specs or {}):
-        match = _RESOURCES_KEY.match(key)
-        if match:
-            rc = match.group('rc')
-            groups[rc] = groups.get(rc, 0) + 1
+    for rc, _ in _vgpu_groups(extra_specs):
+        groups[rc] = groups.get(rc, 0) + 1
     return groups
 
 
 def requested_vgpus(extra_specs):
     """{resource class: amount} a flavor asks, over all request groups."""
     wanted = {}
-    for key, value in (extra_specs or {}).items():
-        match = _RESOURCES_KEY.match(key)
-        if match:
-            rc = match.group('rc')
-            wanted[rc] = wanted.get(rc, 0) + int(value)
+    for rc, amount in _vgpu_groups(extra_specs):
+        wanted[rc] = wanted.get(rc, 0) + amount
     return wanted
 
 

@@ -149,24 +149,35 @@ def access_matrix(mix, allowed_models, node_models):
     return out
 
 
-def learn_mix(observed, top_share=1.0):
-    """Mix from observed requests ``(request_class, gpus, cpu_milli)``.
+def most_common(counts, top_share=1.0):
+    """``[(key, count)]``, the most common first, covering ``top_share``.
 
-    The most common requests covering ``top_share`` of the observations
-    are kept (FGD keeps the popular ones), weighted by frequency. An
-    observation may carry a fourth field, its model-constraint group.
+    ``counts`` is ``{key: count}``; equal counts keep its order. Keys are
+    taken until they cover ``top_share`` of the total (FGD keeps the
+    popular requests), the one that crosses it included.
     """
-    counts = {}
-    for item in observed:
-        counts[tuple(item)] = counts.get(tuple(item), 0) + 1
     ranked = sorted(counts.items(), key=lambda kv: -kv[1])
     keep, seen, total = [], 0, float(sum(counts.values()) or 1)
     for key, count in ranked:
         if seen / total >= top_share:
             break
-        keep.append(key[:3] + (count,) + key[3:])
+        keep.append((key, count))
         seen += count
-    return make_mix(keep)
+    return keep
+
+
+def learn_mix(observed, top_share=1.0):
+    """Mix from observed requests ``(request_class, gpus, cpu_milli)``.
+
+    The most common requests covering ``top_share`` of the observations
+    are kept (:func:`most_common`), weighted by frequency. An
+    observation may carry a fourth field, its model-constraint group.
+    """
+    counts = {}
+    for item in observed:
+        counts[tuple(item)] = counts.get(tuple(item), 0) + 1
+    return make_mix(key[:3] + (count,) + key[3:]
+                    for key, count in most_common(counts, top_share))
 
 
 def node_terms(space, states, mix):

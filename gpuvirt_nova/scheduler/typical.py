@@ -33,6 +33,7 @@ import collections
 from gpuvirt_nova.scheduler import candidates
 from gpuvirt_nova.scheduler import fleet
 from gpuvirt_nova.scheduler import limits
+from gpuvirt_nova.scheduler import scoring
 
 #: Share of the vGPU servers the written mix covers, the most common
 #: kinds first (the packing benchmark's ``modes.TYPICAL_COVER``).
@@ -80,15 +81,10 @@ def mix_of(servers, cover=COVER):
     counts = collections.Counter()
     for vcpus, extra_specs in servers:
         counts.update(request_classes(vcpus, extra_specs))
-    total = float(sum(counts.values()))
-    kept, seen = {}, 0
-    for key, count in sorted(counts.items(), key=lambda kv: (-kv[1],
-                                                             kv[0])):
-        if seen >= cover * total:
-            break
-        kept[key] = count
-        seen += count
-    return kept, seen, int(total) - seen
+    # NOTE: by name first, so that equal counts keep the name order
+    kept = dict(scoring.most_common(dict(sorted(counts.items())), cover))
+    seen = sum(kept.values())
+    return kept, seen, sum(counts.values()) - seen
 
 
 def option_value(mix):
