@@ -223,7 +223,7 @@ def twentieths(counts):
     """Weights in steps of 1/20 summing to 1 (largest remainders).
 
     The weigher takes a configured mix as written, over its sum
-    (``candidates._round_weights``, to 9 places); weights that are
+    (``candidates._shares``, to 9 places); weights that are
     already shares of few steps, summing to 1, are the very same numbers
     on both sides, so no rounding parts a tie. Classes that round to 0
     are dropped.

@@ -142,21 +142,22 @@ def usable_mix(configured):
     for key, weight in (configured or {}).items():
         try:
             parse_mix_key(key)
-            value = float(weight)
-            if not value >= 0 or math.isinf(value):
-                raise ValueError(
-                    '[gpuvirt_scheduler] typical_requests: class %r weighs '
-                    '%r; write a weight >= 0 after the colon (for example '
-                    'CUSTOM_VGPU_A100_1_5C/8:3)' % (key, weight))
         except ValueError as exc:
-            if 'typical_requests' not in str(exc):
-                exc = ValueError(
-                    '[gpuvirt_scheduler] typical_requests: class %r weighs '
-                    '%r; write a number after the colon (for example '
-                    'CUSTOM_VGPU_A100_1_5C/8:3)' % (key, weight))
             errors.append(str(exc))
             continue
-        mix[key] = value
+        try:
+            value = float(weight)
+        except ValueError:
+            fix = 'a number'
+        else:
+            if value >= 0 and not math.isinf(value):
+                mix[key] = value
+                continue
+            fix = 'a weight >= 0'
+        errors.append(
+            '[gpuvirt_scheduler] typical_requests: class %r weighs %r; '
+            'write %s after the colon (for example '
+            'CUSTOM_VGPU_A100_1_5C/8:3)' % (key, weight, fix))
     return mix, errors
 
 
@@ -251,7 +252,7 @@ def _shape(key):
         gpu_model, [gpu_model.vgpu_type(n) if n else None for n in key[2]])
 
 
-def _round_weights(weights):
+def _shares(weights):
     """Each class's share of the mix: its weight over their sum.
 
     Kept exact (to 9 places, so that equal mixes hit the same cached
@@ -438,8 +439,8 @@ def host_gpus_of(providers, mix_weights=None):
         return None
     mix_weights = dict(mix_weights or {})
     classes = tuple(sorted(offered | set(mix_weights)))
-    weights = _round_weights([mix_weights.get(rc, 0 if mix_weights else 1)
-                              for rc in classes])
+    weights = _shares([mix_weights.get(rc, 0 if mix_weights else 1)
+                       for rc in classes])
     keys, starts, slots = [], [], {}
     for uuid in sorted(gpus):
         found = _gpu_found(_gpu_key(gpus[uuid], classes, weights))
@@ -484,12 +485,9 @@ def _score_group(group):
         valid[c[bad]] = False
         after[c, s] = np.where(bad, after[c, s], nxt)
     capacity = float(shapes.MILLI * before.shape[1])
-    cpu_left = np.asarray(group['cpu_left'], dtype=float)
-    cpu_cap = np.asarray(group['cpu_cap'], dtype=float)
-    if not counts_vcpus(mix):
-        # as score_candidates: the GPUs alone
-        cpu_left = np.full_like(cpu_left, np.inf)
-        cpu_cap = np.zeros_like(cpu_cap)
+    cpu_left, cpu_cap = counted_cpu(mix, np.asarray(group['cpu_left'],
+                                                    dtype=float),
+                                    np.asarray(group['cpu_cap'], dtype=float))
     cpu_after = cpu_left[host] - np.asarray(group['take'], dtype=float)
     f_before = scoring.fragmentation(space, before, cpu_left, mix)
     f_after = scoring.fragmentation(space, after, cpu_after, mix)
@@ -528,6 +526,25 @@ def counts_vcpus(mix):
     points of GPU allocation on the openb traces (benchmarks/README.md).
     """
     return bool(len(mix.grid) and mix.grid.max() > 0)
+
+
+#: (vCPUs left, capacity) of a host whose vCPUs are unknown or not
+#: counted: every class fits, and the dominant share is the GPU share.
+_NO_CPU = (np.inf, 0.0)
+
+
+def counted_cpu(mix, cpu_left, cpu_cap):
+    """The (vCPUs left, capacity) a score counts, per host.
+
+    As given when ``mix`` names vCPUs; else unknown (:data:`_NO_CPU`):
+    the GPUs alone, even on a host whose VCPU is overcommitted (used
+    above capacity). Both paths (:func:`score_candidates`, one host;
+    :func:`_score_group`, all) call this.
+    """
+    if counts_vcpus(mix):
+        return cpu_left, cpu_cap
+    return (np.full_like(cpu_left, _NO_CPU[0], dtype=float),
+            np.full_like(cpu_cap, _NO_CPU[1], dtype=float))
 
 
 def dominant_left(gpu_share, cpu_left, cpu_cap):
@@ -629,10 +646,7 @@ def score_candidates(gpus, candidates):
     ``keys``: (GPU share left, dominant share left, GPU share left on
     the GPUs the candidate lands on), as ``scoring.fit_keys``.
     """
-    # NOTE: a mix that names no vCPUs is scored on the GPUs alone, even
-    # on a host whose VCPU is overcommitted (used above capacity).
-    cpu_left, cpu_cap = gpus.cpu if gpus.cpu and counts_vcpus(
-        gpus.mix) else (np.inf, 0.0)
+    cpu_left, cpu_cap = counted_cpu(gpus.mix, *(gpus.cpu or _NO_CPU))
     before = scoring.fragmentation(gpus.space, gpus.states, cpu_left,
                                    gpus.mix)
     capacity = float(shapes.MILLI * len(gpus.states))

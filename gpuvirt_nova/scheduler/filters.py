@@ -40,6 +40,7 @@ alike), so they raise NoValidHost with the reason, which Nova records as
 the server's fault; a plain False would only say "no valid host".
 """
 
+import functools
 import time
 
 from nova import exception as nova_exception
@@ -100,24 +101,22 @@ def request_mix(reads, spec_obj):
         configured_mix(CONF.gpuvirt_scheduler.typical_requests)))
 
 
-#: The configured mix last parsed, and the classes kept from it.
-_CONFIGURED = [None, None]
-
-
 def configured_mix(configured):
     """``typical_requests`` without the classes that do not parse.
 
     Each error is logged once per value of the option (not per request),
     naming the class and the fix; the other classes keep scoring.
     """
-    items = tuple(sorted((configured or {}).items()))
-    if _CONFIGURED[0] != items:
-        mix, errors = candidates.usable_mix(dict(items))
-        for error in errors:
-            LOG.error('%s; scoring with the other classes until it is '
-                      'fixed', error)
-        _CONFIGURED[:] = [items, mix]
-    return _CONFIGURED[1]
+    return _usable_mix(tuple(sorted((configured or {}).items())))
+
+
+@functools.lru_cache(maxsize=1)
+def _usable_mix(items):
+    mix, errors = candidates.usable_mix(dict(items))
+    for error in errors:
+        LOG.error('%s; scoring with the other classes until it is fixed',
+                  error)
+    return mix
 
 
 def _extra_specs(spec_obj):

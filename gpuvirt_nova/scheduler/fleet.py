@@ -49,7 +49,7 @@ _classes_of = candidates._classes_of
 _cpu_room = candidates.cpu_room
 _gpu_found = candidates._gpu_found
 _host_space = candidates._host_space
-_round_weights = candidates._round_weights
+_shares = candidates._shares
 _score_group = candidates._score_group
 _vcpus_taken = candidates.vcpus_taken
 
@@ -215,7 +215,7 @@ class _Request:
             for each in offered:
                 names.update(each)
             classes = tuple(sorted(names))
-            weights = _round_weights([
+            weights = _shares([
                 self.mix.get(rc, 0 if self.mix else 1) for rc in classes])
             found = self.by_offer[offered] = _Classes(
                 self, len(self.by_offer), classes, weights)
@@ -312,7 +312,7 @@ def score_hosts(gpus, hosts, mix_weights=None):
         h = len(group['roots'])
         group['roots'].append(root)
         group['starts'].extend(map(cls.start.__getitem__, kids))
-        left, cap = gpus.cpu.get(root, _NO_CPU)
+        left, cap = gpus.cpu.get(root, candidates._NO_CPU)
         group['cpu_left'].append(left)
         group['cpu_cap'].append(cap)
         slots = dict(zip(listed, range(len(listed))))
@@ -329,11 +329,6 @@ def score_hosts(gpus, hosts, mix_weights=None):
         group['units'] = _unpack(group['units'])
         out.update(_score_group(group))
     return candidates.stable_ties(out)
-
-
-#: (vCPUs left, capacity) of a host whose vCPUs are unknown: every
-#: class fits, and the dominant share is the GPU share.
-_NO_CPU = (np.inf, 0.0)
 
 
 def _new_group(memo, cls, sids):

@@ -82,7 +82,7 @@ class MixTest(base.BaseTestCase):
         mix = nova_replay.twentieths({'a': 13, 'b': 5, 'c': 1, 'd': 81})
         self.assertEqual(1.0, sum(mix.values()))
         self.assertEqual(tuple(mix.values()),
-                         candidates._round_weights(list(mix.values())))
+                         candidates._shares(list(mix.values())))
         self.assertNotIn('c', mix)
 
 
