@@ -108,11 +108,34 @@ OPTS = [
                      'Weights are taken as written; a class that does '
                      'not parse is left out, with one error in the '
                      'scheduler\'s log naming it. '
-                     'Empty: learned from the vGPUs in use in the '
-                     'providers Placement returned for the request (as '
-                     'unconstrained classes without vCPUs) and the '
-                     'request\'s own flavor (with its required '
+                     'Empty: learned from the latest vGPU requests this '
+                     'scheduler process has seen, each class named whole '
+                     'from its flavor (see recent_requests_window); '
+                     'until recent_requests_minimum were seen, or with '
+                     'recent_requests_window = 0, from the vGPUs in use '
+                     'in the providers Placement returned for the '
+                     'request (as unconstrained classes without vCPUs) '
+                     'and the request\'s own flavor (with its required '
                      'CUSTOM_GPU_* traits).'),
+    cfg.IntOpt('recent_requests_window',
+               default=1000,
+               min=0,
+               help='With typical_requests empty, the weigher learns its '
+                    'typical mix from this many of the latest vGPU '
+                    'requests this scheduler process has seen: one class '
+                    'per kind of request (vGPU type, required '
+                    'CUSTOM_GPU_* traits, vCPUs, vGPUs), weighted by '
+                    'count, the most common covering 95% of them, as '
+                    '"gpuvirt-nova flavor typical-requests" writes it '
+                    'from the servers. 0: learn from Placement usage '
+                    'only (no vCPUs). Each scheduler process learns '
+                    'alone and starts empty after a restart.'),
+    cfg.IntOpt('recent_requests_minimum',
+               default=100,
+               min=1,
+               help='Requests a scheduler process must have seen before '
+                    'the mix learned from them replaces the one learned '
+                    'from Placement usage (see recent_requests_window).'),
     cfg.IntOpt('cluster_usage_cache_seconds',
                default=10,
                min=0,

@@ -56,6 +56,8 @@ from gpuvirt_nova.scheduler import geometry
 from gpuvirt_nova.scheduler import layout_options
 from gpuvirt_nova.scheduler import limits
 from gpuvirt_nova.scheduler import reads as reads_mod
+from gpuvirt_nova.scheduler import recent as recent_mod
+from gpuvirt_nova.scheduler import typical
 
 LOG = logging.getLogger(__name__)
 CONF = conf.CONF
@@ -71,6 +73,9 @@ LAYOUT = layout_options.LayoutOptions(CONF)
 #: Requests VGPUUserLimitFilter admitted that Placement shows no claim of
 #: yet (concurrent boots of one user; see admitted.py).
 ADMITTED = admitted_mod.Admitted()
+#: The latest vGPU requests, which the typical mix is learned from when
+#: ``typical_requests`` is empty (see recent.py).
+RECENT = recent_mod.RecentRequests()
 #: Dynamic GPUs' placement geometry (it reads READS from this module).
 VGPUGeometryFilter = geometry.VGPUGeometryFilter
 
@@ -91,14 +96,37 @@ def asks_vgpu(allocation_candidates):
 def request_mix(reads, spec_obj):
     """The request's typical mix, derived once per request.
 
-    Configured, else learned from usage: see :func:`fleet.typical_mix`
-    (:func:`gpu_level.typical_mix` for the demo). Classes of the
-    configured mix that do not parse are left out (:func:`configured_mix`).
+    Configured (classes that do not parse left out, :func:`configured_mix`),
+    else learned from the latest requests (:func:`recent_mix`), else
+    from usage: see :func:`fleet.typical_mix` (:func:`gpu_level.typical_mix`
+    for the demo).
     """
-    return reads.per_request(spec_obj, 'mix', lambda: fleet.typical_mix(
-        reads.request_gpus(spec_obj),
-        fleet.requested_mix(_extra_specs(spec_obj)),
-        configured_mix(CONF.gpuvirt_scheduler.typical_requests)))
+    return reads.per_request(spec_obj, 'mix', lambda: _request_mix(
+        reads, spec_obj))
+
+
+def _request_mix(reads, spec_obj):
+    extra_specs = _extra_specs(spec_obj)
+    mix = configured_mix(CONF.gpuvirt_scheduler.typical_requests) or \
+        recent_mix(spec_obj, extra_specs)
+    return fleet.typical_mix(reads.request_gpus(spec_obj),
+                             fleet.requested_mix(extra_specs), mix)
+
+
+def recent_mix(spec_obj, extra_specs):
+    """Count this request in :data:`RECENT`; the mix learned, or None.
+
+    Called once per request (through the per-request cache of
+    :func:`request_mix`), so each request counts once.
+    """
+    opts = CONF.gpuvirt_scheduler
+    if not opts.recent_requests_window:
+        return None
+    flavor = spec_obj.flavor if spec_obj.obj_attr_is_set('flavor') else None
+    RECENT.record(typical.request_classes(getattr(flavor, 'vcpus', 0) or 0,
+                                          extra_specs),
+                  opts.recent_requests_window)
+    return RECENT.mix(opts.recent_requests_minimum)
 
 
 def configured_mix(configured):

@@ -30,7 +30,8 @@ from gpuvirt_nova.demo import nova as inprocess
 from gpuvirt_nova.placement import naming
 # NOTE: imported here, before Nova's fixtures forbid os.uname(), which
 # numpy calls once on import; Nova loads the filters later, in setUp.
-from gpuvirt_nova.scheduler import filters  # noqa: F401
+from gpuvirt_nova.scheduler import filters
+from gpuvirt_nova.scheduler import recent
 from tests.functional import base
 
 TYPE = 'A100-4C'
@@ -63,6 +64,9 @@ class _SchedulerBase(base.GpuvirtTestBase):
         self.layout_path = os.path.join(
             self.useFixture(fixtures.TempDir()).path, 'layout.yaml')
         self.flags(file=self.layout_path, group='gpuvirt_layout')
+        # no requests seen yet (the mix learned from them, recent.py)
+        self.useFixture(fixtures.MockPatchObject(
+            filters, 'RECENT', recent.RecentRequests()))
         self.start_gpu_compute('host1')
         self.flavor = self.vgpu_flavor(TYPE)
         self.gpus = [self.gpu_rp_uuid('host1', i) for i in (0, 1)]

@@ -32,6 +32,7 @@ from gpuvirt_nova.scheduler import admitted as admitted_mod
 from gpuvirt_nova.scheduler import filters
 from gpuvirt_nova.scheduler import layout_options
 from gpuvirt_nova.scheduler import reads
+from gpuvirt_nova.scheduler import recent
 from gpuvirt_nova.scheduler import weighers
 from tests.unit.scheduler import fixtures as fx
 
@@ -106,6 +107,9 @@ class _Base(base.BaseTestCase):
         self.layout_path = os.path.join(
             self.useFixture(fixtures.TempDir()).path, 'layout.yaml')
         self.conf.config(group='gpuvirt_layout', file=self.layout_path)
+        # every test starts without requests seen (see recent.py)
+        self.useFixture(fixtures.MockPatchObject(
+            filters, 'RECENT', recent.RecentRequests()))
 
     def write_layout(self, scheduler_block):
         with open(self.layout_path, 'w') as stream:
@@ -168,6 +172,44 @@ class PlacementFilterTest(_Base):
         # to 1, in twentieths of a learned mix)
         self.assertEqual({fx.rc('A100-4C'): 0.85,
                           '%s@%s' % (fx.rc('A100-4C'), model): 0.15}, mix)
+
+    def test_mix_learned_from_the_latest_requests_names_vcpus(self):
+        summaries, _, _ = _two_hosts()
+        self.conf.config(group='gpuvirt_scheduler', recent_requests_window=3,
+                         recent_requests_minimum=2)
+        mix = filters.request_mix(self.reads_for(summaries), _spec())
+        # one request seen: below the minimum, the usage mix (no vCPUs)
+        self.assertEqual({fx.rc('A100-4C'): 1.0}, mix)
+        mix = filters.request_mix(self.reads_for(summaries), _spec())
+        # two: each request's class whole, with its flavor's 2 vCPUs
+        self.assertEqual({fx.rc('A100-4C') + '/2': 2.0}, mix)
+        self.assertEqual(2, len(filters.RECENT))
+        # the same request asked again counts once (per-request cache)
+        spec = _spec(type_name='A100-8C')
+        reads_ = self.reads_for(summaries)
+        filters.request_mix(reads_, spec)
+        filters.request_mix(reads_, spec)
+        self.assertEqual(3, len(filters.RECENT))
+        # a window of 3: the oldest request leaves
+        mix = filters.request_mix(self.reads_for(summaries),
+                                  _spec(type_name='A100-8C'))
+        self.assertEqual({fx.rc('A100-4C') + '/2': 1.0,
+                          fx.rc('A100-8C') + '/2': 2.0}, mix)
+
+    def test_configured_mix_wins_and_window_zero_learns_from_usage(self):
+        summaries, _, _ = _two_hosts()
+        self.conf.config(group='gpuvirt_scheduler', recent_requests_minimum=1)
+        self.conf.config(group='gpuvirt_scheduler',
+                         typical_requests={fx.rc('A100-8C'): '1'})
+        self.assertEqual({fx.rc('A100-8C'): 1.0}, filters.request_mix(
+            self.reads_for(summaries), _spec()))
+        self.assertEqual(0, len(filters.RECENT))
+        self.conf.config(group='gpuvirt_scheduler', typical_requests={},
+                         recent_requests_window=0)
+        for _ in range(3):
+            mix = filters.request_mix(self.reads_for(summaries), _spec())
+        self.assertEqual({fx.rc('A100-4C'): 1.0}, mix)
+        self.assertEqual(0, len(filters.RECENT))
 
     def test_placement_read_once_per_request(self):
         summaries, host1, host2 = _two_hosts()

@@ -33,6 +33,7 @@ A Nova release that changes either fails here, not in production.
 import inspect
 from unittest import mock
 
+import fixtures
 from nova import conf as nova_conf
 from nova import context as nova_context
 from nova import objects
@@ -48,6 +49,7 @@ from oslotest import base
 from benchmarks import scheduler_fleet
 from gpuvirt_nova.scheduler import filters
 from gpuvirt_nova.scheduler import reads
+from gpuvirt_nova.scheduler import recent
 from gpuvirt_nova.scheduler import weighers
 
 objects.register_all()
@@ -92,6 +94,8 @@ class HandlerSeamTest(base.BaseTestCase):
         self.useFixture(config_fixture.Config(nova_conf.CONF))
         nova_conf.CONF.set_override('file', '/nonexistent/layout.yaml',
                                     'gpuvirt_layout')
+        self.useFixture(fixtures.MockPatchObject(
+            filters, 'RECENT', recent.RecentRequests()))
         self.hosts = [fakes.FakeHostState('h%d' % i, 'n%d' % i, {
             'uuid': 'cn%d' % i, 'allocation_candidates': []})
             for i in range(3)]
@@ -130,6 +134,8 @@ class FleetSmokeTest(base.BaseTestCase):
         # The benchmark configures the process's global CONF as a
         # scheduler; nothing of it may leak into the next test.
         self.useFixture(config_fixture.Config(nova_conf.CONF))
+        self.useFixture(fixtures.MockPatchObject(
+            filters, 'RECENT', recent.RecentRequests()))
 
     def _counts(self, hosts):
         results = scheduler_fleet.run([hosts], 2, 2, ['mig', 'timesliced'])

@@ -1,0 +1,77 @@
+# Copyright 2026 The gpuvirt-nova Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The typical mix learned from the requests this scheduler has seen.
+
+Why: with ``typical_requests`` empty the weigher learned its mix from
+Placement's usage, which has no vCPUs and counts a multi-vGPU server as
+single vGPUs; on the openb traces that places 0.7 to 1.5 points of GPU
+allocation below a mix that names each kind of request whole
+(benchmarks/README.md, "The weigher counts vCPUs"). Every request the
+scheduler sees names its kind whole: its flavor's vGPU type, required
+``CUSTOM_GPU_*`` traits, vCPUs and GPUs (:func:`typical.request_classes`,
+the classes ``flavor typical-requests`` writes from the servers). So the
+latest ``window`` requests give the mix the operator would write, the
+most common kinds covering :data:`typical.COVER` of them, weighted by
+count, as FGD learns its typical pods from the requests.
+
+Each scheduler process learns alone (every process sees a random share
+of the requests: the same mix, with more noise) and starts empty after a
+restart, using the usage mix until ``minimum`` requests were seen.
+"""
+
+import collections
+import threading
+
+from gpuvirt_nova.scheduler import scoring
+from gpuvirt_nova.scheduler import typical
+
+
+class RecentRequests:
+    """The classes of the latest vGPU requests, counted (thread-safe)."""
+
+    def __init__(self):
+        self._seen = collections.deque()
+        self._counts = collections.Counter()
+        self._lock = threading.Lock()
+
+    def __len__(self):
+        with self._lock:
+            return len(self._seen)
+
+    def record(self, classes, window):
+        """Count one request's ``classes``; keep the latest ``window``."""
+        classes = tuple(classes)
+        if not classes or window <= 0:
+            return
+        with self._lock:
+            self._seen.append(classes)
+            self._counts.update(classes)
+            while len(self._seen) > window:
+                self._counts.subtract(self._seen.popleft())
+            for key in [k for k, n in self._counts.items() if n <= 0]:
+                del self._counts[key]
+
+    def mix(self, minimum, cover=typical.COVER):
+        """``{class: requests}`` covering ``cover``, or None below minimum.
+
+        The most common classes first, then by name (as
+        :func:`typical.mix_of`), so equal counts give the same mix in
+        every process.
+        """
+        with self._lock:
+            if len(self._seen) < max(minimum, 1):
+                return None
+            counts = dict(sorted(self._counts.items()))
+        return dict(scoring.most_common(counts, cover))
