@@ -29,7 +29,10 @@ earlier FGD: random ties, GPU pods only in the mix), ``ours-nomodel``
 (ours with a mix blind to GPU-model constraints) and ``ours-gpuview``
 (what Nova's weigher sees when ``typical_requests`` names no vCPUs: a
 mix without CPU needs, and the dominant share left of GPU alone; with
-vCPUs it sees ours' own mix, ``modes.configured_mix``) are decided by
+vCPUs it sees ours' own mix, ``modes.configured_mix``) and
+``ours-recent`` (``typical_requests`` empty: the mix learned from the
+latest requests, ``modes.RecentMix``, ours-gpuview's before the first
+100) are decided by
 :mod:`gpuvirt_nova.scheduler.scoring`, the code Nova's filter runs.
 Metrics are the authors': allocation at X% arrived demand is the mean of
 the per-pod allocation over the pods whose arrived demand rounds to X%;
@@ -58,7 +61,7 @@ PUBLISHED = 'fgd_published_summary.csv'
 PUBLISHED_NAMES = {'fgd': '06-FGD', 'best-fit': '05-BestFit',
                    'random': '01-Random'}
 ALL_POLICIES = ('ours', 'fgd', 'best-fit', 'random', 'first-fit',
-                'fgd-ours', 'ours-nomodel', 'ours-gpuview')
+                'fgd-ours', 'ours-nomodel', 'ours-gpuview', 'ours-recent')
 ALLOC_POINTS = (50, 70, 90, 100, 130)
 FRAG_POINTS = (50, 70, 90, 100)
 _STATE = {}
@@ -108,7 +111,7 @@ def state_for(nodes, pods):
                                              nodes.models),
                 blind_access=scoring.access_matrix(blind_mix, groups,
                                                    nodes.models),
-                tables=modes.tables(space, mix),
+                groups=groups, tables=modes.tables(space, mix),
                 typical=faithful.typical_pods(pods))
 
 
@@ -147,12 +150,16 @@ def replay(st, arrived, policy, seed):
     blend = float(blend) if blend else None
     step = None if not step else (
         scoring.POINTS if step == scoring.POINTS else float(step))
-    scored = policy in ('ours', 'fgd-ours', 'ours-nomodel', 'ours-gpuview')
+    scored = policy in ('ours', 'fgd-ours', 'ours-nomodel', 'ours-gpuview',
+                        'ours-recent')
     mix, access, dims = st['mix'], None, simulate.DIMS
+    recent = None
     if policy == 'ours':
         mix, access = st['model_mix'], st['access']
-    elif policy == 'ours-gpuview':
+    elif policy in ('ours-gpuview', 'ours-recent'):
         mix, access, dims = st['blind_mix'], st['blind_access'], 1
+    if policy == 'ours-recent':
+        recent = modes.RecentMix(st['groups'])
     if scored:
         terms = [np.array(t, dtype=float) for t in scoring.node_terms(
             space, cluster.states, mix)]
@@ -174,6 +181,14 @@ def replay(st, arrived, policy, seed):
         allowed = masks[spec]
         start = time.perf_counter()
         n = None
+        due = recent is not None and k and recent.record(
+            requests[i], k, cpu, spec)
+        if due:
+            mix = recent.mix()
+            access = scoring.access_matrix(mix, st['groups'], nodes.models)
+            dims = simulate.DIMS if mix.grid.any() else 1
+            terms = [np.array(t, dtype=float) for t in scoring.node_terms(
+                space, cluster.states, mix)]
         if scored:
             placed = simulate.place(
                 cluster, mix, terms,

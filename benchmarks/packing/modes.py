@@ -20,6 +20,8 @@ pod is rounded up to a real MIG profile (A100/H100 nodes, real placement
 geometry) or to a time-sliced vGPU type in equal-size mode (others).
 """
 
+import collections
+
 import numpy as np
 
 from gpuvirt_nova.hardware import catalog
@@ -130,6 +132,69 @@ def configured_mix(pods, index, top_share=TYPICAL_COVER, cpu_blind=False):
     return scoring.make_mix(
         [(r, k, c, w, g) for (r, k, c, g), w
          in scoring.most_common(counts, top_share)]), groups
+
+
+#: ``[gpuvirt_scheduler] recent_requests_window`` and
+#: ``recent_requests_minimum``, their defaults.
+RECENT_WINDOW = 1000
+RECENT_MINIMUM = 100
+
+
+class RecentMix:
+    """The mix Nova's weigher learns from the latest requests.
+
+    The benchmark's side of ``[gpuvirt_scheduler] recent_requests_window``
+    (``gpuvirt_nova.scheduler.recent``): each GPU pod, as it arrives,
+    counts its class whole (share, GPUs, CPU, ``gpu_spec``), placed or
+    not; the mix is the latest ``window`` pods' classes, the most common
+    covering ``cover``, weighted by count, once ``minimum`` arrived
+    (before that, None: the weigher's usage mix). The weigher rebuilds
+    it for every request; here it is rebuilt every ``refresh`` GPU pods,
+    which moves each weight by at most ``refresh / window``.
+    """
+
+    def __init__(self, groups, window=None, minimum=None,
+                 cover=TYPICAL_COVER, refresh=10):
+        window = RECENT_WINDOW if window is None else window
+        minimum = RECENT_MINIMUM if minimum is None else minimum
+        self.groups = groups
+        self.window, self.minimum = window, minimum
+        self.cover, self.refresh = cover, refresh
+        self._seen = collections.deque()
+        self._counts = collections.Counter()
+        self._since = 0
+
+    def record(self, request, gpus, cpu, spec):
+        """Count one arriving GPU pod; True when the mix is due a rebuild."""
+        key = (int(request), int(gpus), float(cpu), self.groups.index(
+            frozenset(s for s in spec.split('|') if s)))
+        self._seen.append(key)
+        self._counts[key] += 1
+        if len(self._seen) > self.window:
+            old = self._seen.popleft()
+            self._counts[old] -= 1
+            if not self._counts[old]:
+                del self._counts[old]
+        self._since += 1
+        first = len(self._seen) == self.minimum
+        if not first and (len(self._seen) < self.minimum or
+                          self._since < self.refresh):
+            return False
+        self._since = 0
+        return True
+
+    def mix(self):
+        counts = dict(sorted(self._counts.items()))
+        return scoring.make_mix(
+            [(r, k, c, w, g) for (r, k, c, g), w
+             in scoring.most_common(counts, self.cover)])
+
+
+def spec_groups(pods):
+    """The model-constraint groups of :func:`mix_from` (``by_model``)."""
+    specs = {frozenset(s for s in spec.split('|') if s)
+             for spec, g in zip(pods.specs, pods.gpus > 0) if g}
+    return [frozenset()] + sorted({s for s in specs if s}, key=sorted)
 
 
 def tables(space, mix):

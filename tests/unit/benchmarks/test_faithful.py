@@ -21,6 +21,8 @@ fragmentation classes, best-fit's normalisation, the authors' arrival
 protocol and the GPU-model constraint.
 """
 
+from unittest import mock
+
 import numpy as np
 from oslotest import base
 
@@ -263,6 +265,31 @@ class CpuBlindViewTest(base.BaseTestCase):
         self.assertEqual(
             500, compare.replay(st, pods, 'ours-gpuview', seed)[1][-1])
 
+    def test_the_mix_learned_from_requests_knows_what_arrived(self):
+        # the same two nodes; first an 8-core whole-GPU pod that fits no
+        # node (its memory), then the two pods above. Learned from the
+        # requests (ours-recent), the mix knows the 8-core class once the
+        # first pod arrived, so the small pod goes to node-1 as with
+        # ours; before the minimum it is the CPU-blind view
+        nodes = trace.Nodes(names=('node-0', 'node-1'),
+                            cpu=np.array([16000., 2000.]),
+                            memory=np.full(2, 65536.), gpus=np.array([1, 1]),
+                            models=('T4', 'T4'))
+        pods = trace.Pods(cpu=np.array([8000., 1000., 8000.]),
+                          memory=np.array([10 ** 6, 1024., 1024.]),
+                          gpus=np.array([1, 1, 1]),
+                          milli=np.array([1000, 500, 1000]))
+        st = compare.state_for(nodes, pods)
+        seed = next(s for s in range(20) if faithful.tie_rank(2, s)[0] == 0)
+        with mock.patch.object(modes, 'RECENT_MINIMUM', 1):
+            self.assertEqual(
+                1500, compare.replay(st, pods, 'ours-recent', seed)[1][-1])
+        with mock.patch.object(modes, 'RECENT_MINIMUM', 4):
+            self.assertEqual(
+                500, compare.replay(st, pods, 'ours-recent', seed)[1][-1])
+        self.assertEqual(
+            500, compare.replay(st, pods, 'ours-gpuview', seed)[1][-1])
+
 
 class ConfiguredMixTest(base.BaseTestCase):
 
@@ -285,6 +312,58 @@ class ConfiguredMixTest(base.BaseTestCase):
             for field in ('request', 'gpus', 'grid', 'by_cpu', 'group'):
                 np.testing.assert_array_equal(getattr(want, field),
                                               getattr(got, field))
+
+
+class RecentMixTest(base.BaseTestCase):
+
+    ROWS = [(1000, 1, 500)] * 6 + [(8000, 2, 1000)] * 3 + \
+        [(4000, 1, 250)] * 2 + [(2000, 1, 500)] + [(16000, 0, 0)] * 4
+    SPECS = ['G2'] * 3 + [''] * 3 + ['T4|G2'] * 3 + [''] * 7
+
+    def _fed(self, pods, recent, upto=None):
+        requests = np.searchsorted(modes.request_classes(pods)[0],
+                                   np.where(pods.gpus > 0, pods.milli, 1000))
+        due = []
+        for i in range(len(pods) if upto is None else upto):
+            if pods.gpus[i]:
+                due.append(recent.record(requests[i], pods.gpus[i],
+                                         pods.cpu[i], pods.specs[i]))
+        return due
+
+    def assert_same_mix(self, want, got):
+        for field in ('request', 'gpus', 'grid', 'by_cpu', 'group'):
+            np.testing.assert_array_equal(getattr(want, field),
+                                          getattr(got, field))
+
+    def test_every_request_seen_is_ours_mix(self):
+        # the weigher's mix learned from every request of the trace is
+        # the mix ours learns from the trace up front
+        pods = _pods(self.ROWS, self.SPECS)
+        _, index = modes.request_classes(pods)
+        want, groups = modes.mix_from(pods, index, by_model=True)
+        recent = modes.RecentMix(modes.spec_groups(pods), window=100,
+                                 minimum=1, cover=1.0)
+        self._fed(pods, recent)
+        self.assertEqual(groups, recent.groups)
+        self.assert_same_mix(want, recent.mix())
+
+    def test_the_window_keeps_the_latest_and_rebuilds_when_due(self):
+        pods = _pods(self.ROWS, self.SPECS)
+        recent = modes.RecentMix(modes.spec_groups(pods), window=3,
+                                 minimum=2, cover=1.0, refresh=2)
+        due = self._fed(pods, recent)
+        # not before the minimum, at it, then every second GPU pod
+        self.assertEqual([False, True, False, True, False, True, False,
+                          True, False, True, False, True], due)
+        # the last three GPU pods: 2 x 250 milli (T4|G2), 500 milli
+        latest = pods.take(np.arange(9, 12))
+        _, index = modes.request_classes(pods)
+        want, _ = modes.mix_from(latest, index[9:12], by_model=True)
+        got = recent.mix()
+        for field in ('request', 'gpus', 'grid', 'by_cpu'):
+            np.testing.assert_array_equal(getattr(want, field),
+                                          getattr(got, field))
+        self.assertEqual(3, len(recent._seen))
 
 
 class MilpBoundTest(base.BaseTestCase):
