@@ -25,6 +25,7 @@ import collections
 import numpy as np
 
 from gpuvirt_nova.hardware import catalog
+from gpuvirt_nova.scheduler import recent
 from gpuvirt_nova.scheduler import scoring
 from gpuvirt_nova.scheduler import shapes
 
@@ -148,13 +149,14 @@ class RecentMix:
     counts its class whole (share, GPUs, CPU, ``gpu_spec``), placed or
     not; the mix is the latest ``window`` pods' classes, the most common
     covering ``cover``, weighted by count, once ``minimum`` arrived
-    (before that, None: the weigher's usage mix). The weigher rebuilds
-    it for every request; here it is rebuilt every ``refresh`` GPU pods,
-    which moves each weight by at most ``refresh / window``.
+    (before that, None: the weigher's usage mix). Rebuilt when the
+    minimum is reached, then every ``refresh`` GPU pods, as the weigher
+    rebuilds it (``recent.REFRESH``). Equal counts at the edge of the
+    cover are ordered by class here and by class name there.
     """
 
     def __init__(self, groups, window=None, minimum=None,
-                 cover=TYPICAL_COVER, refresh=10):
+                 cover=TYPICAL_COVER, refresh=recent.REFRESH):
         window = RECENT_WINDOW if window is None else window
         minimum = RECENT_MINIMUM if minimum is None else minimum
         self.groups = groups

@@ -38,13 +38,24 @@ from gpuvirt_nova.scheduler import scoring
 from gpuvirt_nova.scheduler import typical
 
 
+#: Requests between two rebuilds of the learned mix. The scorer's tables
+#: are cached per mix (``candidates._gpu_found``, ``_host_space``): a mix
+#: that moved with every request would rebuild them for every request.
+#: Ten requests move a share by at most 10 / window (1% at the default).
+REFRESH = 10
+
+
 class RecentRequests:
     """The classes of the latest vGPU requests, counted (thread-safe)."""
 
-    def __init__(self):
+    def __init__(self, refresh=REFRESH):
+        self.refresh = refresh
         self._seen = collections.deque()
         self._counts = collections.Counter()
         self._lock = threading.Lock()
+        self._mix = None
+        self._since = 0
+        self._cover = None
 
     def __len__(self):
         with self._lock:
@@ -62,16 +73,23 @@ class RecentRequests:
                 self._counts.subtract(self._seen.popleft())
             for key in [k for k, n in self._counts.items() if n <= 0]:
                 del self._counts[key]
+            self._since += 1
 
     def mix(self, minimum, cover=typical.COVER):
         """``{class: requests}`` covering ``cover``, or None below minimum.
 
         The most common classes first, then by name (as
         :func:`typical.mix_of`), so equal counts give the same mix in
-        every process.
+        every process. Rebuilt when the minimum is first reached, then
+        once every ``refresh`` requests recorded (:data:`REFRESH`).
         """
         with self._lock:
             if len(self._seen) < max(minimum, 1):
+                self._mix = None
                 return None
-            counts = dict(sorted(self._counts.items()))
-        return dict(scoring.most_common(counts, cover))
+            if self._mix is None or self._since >= self.refresh or \
+                    cover != self._cover:
+                counts = dict(sorted(self._counts.items()))
+                self._mix = dict(scoring.most_common(counts, cover))
+                self._since, self._cover = 0, cover
+            return dict(self._mix)

@@ -109,7 +109,7 @@ class _Base(base.BaseTestCase):
         self.conf.config(group='gpuvirt_layout', file=self.layout_path)
         # every test starts without requests seen (see recent.py)
         self.useFixture(fixtures.MockPatchObject(
-            filters, 'RECENT', recent.RecentRequests()))
+            filters, 'RECENT', recent.RecentRequests(refresh=1)))
 
     def write_layout(self, scheduler_block):
         with open(self.layout_path, 'w') as stream:
