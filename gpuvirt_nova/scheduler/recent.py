@@ -39,9 +39,11 @@ from gpuvirt_nova.scheduler import typical
 
 
 #: Requests between two rebuilds of the learned mix. The scorer's tables
-#: are cached per mix (``candidates._gpu_found``, ``_host_space``): a mix
-#: that moved with every request would rebuild them for every request.
-#: Ten requests move a share by at most 10 / window (1% at the default).
+#: are cached per mix (``candidates._gpu_found``, ``_host_space``); a new
+#: mix rebuilds them, which costs little (1,000 hosts x 8 GPUs: 1.00 to
+#: 1.03 times a request with the mix cached, benchmarks/README.md), but
+#: a mix that holds for a few requests keeps one burst scored alike. Ten
+#: requests move a share by at most 10 / window (1% at the default).
 REFRESH = 10
 
 

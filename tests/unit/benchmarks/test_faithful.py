@@ -30,6 +30,7 @@ from benchmarks.packing import compare
 from benchmarks.packing import faithful
 from benchmarks.packing import modes
 from benchmarks.packing import trace
+from gpuvirt_nova.scheduler import scoring
 
 
 def _nodes(models=('T4', 'T4'), gpus=(2, 2), cpu=32000.):
@@ -346,6 +347,43 @@ class RecentMixTest(base.BaseTestCase):
         self._fed(pods, recent)
         self.assertEqual(groups, recent.groups)
         self.assert_same_mix(want, recent.mix())
+
+    def test_it_learns_as_the_scheduler_does(self):
+        # the same stream of requests through the benchmark's RecentMix
+        # and the scheduler's RecentRequests (window, minimum, refresh,
+        # cover): after every request both score with the same mix
+        from gpuvirt_nova.scheduler import recent as product
+        rng = np.random.default_rng(7)
+        specs = ['', 'G2', 'T4|G2']
+        rows = [(1000 * int(rng.integers(1, 4)), int(rng.integers(1, 3)),
+                 int(rng.choice([250, 500, 1000]))) for _ in range(400)]
+        pods = _pods([(c, k, 1000 if k > 1 else m) for c, k, m in rows],
+                     [specs[i] for i in rng.integers(0, 3, len(rows))])
+        groups = modes.spec_groups(pods)
+        requests = np.searchsorted(modes.request_classes(pods)[0],
+                                   pods.milli)
+        ours = modes.RecentMix(groups, window=60, minimum=25)
+        theirs = product.RecentRequests()
+        names, current = {}, None
+        for i in range(len(pods)):
+            key = (int(requests[i]), int(pods.gpus[i]), float(pods.cpu[i]),
+                   groups.index(frozenset(
+                       s for s in pods.specs[i].split('|') if s)))
+            # a name per class that sorts as the class does
+            name = names.setdefault(key, 'C%02d*%d/%02d@%d' % (
+                key[0], key[1], key[2] // 1000, key[3]))
+            if ours.record(requests[i], pods.gpus[i], pods.cpu[i],
+                           pods.specs[i]):
+                current = ours.mix()
+            theirs.record([name], window=60)
+            learned = theirs.mix(minimum=25, cover=modes.TYPICAL_COVER)
+            if learned is None:
+                self.assertIsNone(current, i)
+                continue
+            by_name = {v: k for k, v in names.items()}
+            want = scoring.make_mix([by_name[n][:3] + (w, by_name[n][3])
+                                     for n, w in learned.items()])
+            self.assert_same_mix(want, current)
 
     def test_the_window_keeps_the_latest_and_rebuilds_when_due(self):
         pods = _pods(self.ROWS, self.SPECS)
