@@ -85,6 +85,7 @@ from benchmarks.packing import trace
 from gpuvirt_nova.hardware import catalog
 from gpuvirt_nova.placement import naming
 from gpuvirt_nova.scheduler import candidates
+from gpuvirt_nova.scheduler import recent
 from gpuvirt_nova.scheduler import scoring
 from gpuvirt_nova.scheduler import shapes
 
@@ -304,13 +305,40 @@ class SimReplay:
         absent = len(self.space.shapes) - 1
         self.cluster = simulate.Cluster.build(self.space, nodes,
                                               shape_of_node, absent)
-        self._mix(shape_of_node)
+        self._shape_of_node = shape_of_node
+        self.weights = None
+        self.use_mix(scenario.mix)
+
+    def use_mix(self, weights):
+        """Score with the mix ``{class: weight}`` from now on."""
+        if weights == self.weights:
+            return
+        self.weights = dict(weights)
+        self._mix(self._shape_of_node, self.weights)
         self.terms = [np.array(t, dtype=float) for t in scoring.node_terms(
             self.space, self.cluster.states, self.mix)]
         self.tables = {'ours': scoring.best_options(self.space, self.mix,
                                                     self.usable)}
 
-    def _mix(self, shape_of_node):
+    def learn(self, j, recorded, window, minimum):
+        """The mix the scheduler learns for request ``j`` (recent.py).
+
+        ``recorded``: the classes of the requests the scheduler counted
+        before ``j`` (each GPU request Nova placed); played again through
+        the scheduler's own ``RecentRequests``, one ``mix`` per request
+        as the filter asks it. None below ``minimum`` (the usage mix,
+        which this replay does not model).
+        """
+        seen = recent.RecentRequests()
+        learned = None
+        for name in list(recorded) + [self.scenario.requests[j].mix_key]:
+            seen.record([name], window)
+            learned = seen.mix(minimum)
+        if learned is not None:
+            self.use_mix(learned)
+        return learned
+
+    def _mix(self, shape_of_node, weights):
         reqs = self.scenario.requests
         groups = [frozenset()]
         items = []
@@ -319,7 +347,7 @@ class SimReplay:
             if r.gpus:
                 by_key.setdefault(r.mix_class(), r)
                 by_key.setdefault(r.mix_class(cpu_blind=True), r)
-        for key, weight in self.scenario.mix.items():
+        for key, weight in weights.items():
             r = by_key[key]
             if r.models not in groups:
                 groups.append(r.models)

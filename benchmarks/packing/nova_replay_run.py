@@ -39,6 +39,11 @@ CASES = {
     'openb': 'PackingReplayTest',
     'synthetic': 'SyntheticPackingReplayTest',
 }
+#: The same, with the mix learned from the requests (``--learn``).
+LEARNED = {
+    'openb': 'LearnedMixReplayTest',
+    'synthetic': 'SyntheticLearnedMixReplayTest',
+}
 CASE = ('tests.functional.scheduler.test_packing_replay.%s.'
         'test_same_host_and_gpu_as_the_simulator')
 
@@ -83,6 +88,9 @@ def main(argv=None):
     parser.add_argument('--cpu-blind', action='store_true',
                         help='configure typical_requests without the '
                         'vCPUs of each class')
+    parser.add_argument('--learn', action='store_true',
+                        help='leave typical_requests empty: the weigher '
+                        'learns its mix from the requests it has seen')
     args = parser.parse_args(argv)
     out = args.out or os.path.join(tempfile.mkdtemp(), 'replay.json')
     os.environ.update(GPUVIRT_REPLAY_REQUESTS=str(args.requests),
@@ -92,7 +100,7 @@ def main(argv=None):
                       GPUVIRT_REPLAY_OUT=out)
     start = time.time()
     suite = unittest.defaultTestLoader.loadTestsFromName(
-        CASE % CASES[args.source])
+        CASE % (LEARNED if args.learn else CASES)[args.source])
     result = unittest.TextTestRunner(stream=sys.stderr, verbosity=0).run(
         suite)
     if not os.path.exists(out):

@@ -62,7 +62,8 @@ from gpuvirt_nova.hardware import model
 from gpuvirt_nova.placement import naming
 from gpuvirt_nova.placement import tree
 # NOTE: imported before Nova's fixtures forbid os.uname() (numpy).
-from gpuvirt_nova.scheduler import filters  # noqa: F401
+from gpuvirt_nova.scheduler import filters
+from gpuvirt_nova.scheduler import recent
 from gpuvirt_nova.virt import provider
 
 REQUESTS = int(os.environ.get('GPUVIRT_REPLAY_REQUESTS', '40'))
@@ -128,6 +129,9 @@ class PackingReplayTest(integrated_helpers.ProviderUsageBaseTestCase):
     compute_driver = 'fake.MediumFakeDriver'
     REQUESTS = REQUESTS
     SOURCE = 'openb'
+    #: Whether the weigher learns its mix from the requests (recent.py)
+    #: instead of the configured typical_requests.
+    LEARN = False
 
     def setUp(self):
         try:
@@ -147,9 +151,16 @@ class PackingReplayTest(integrated_helpers.ProviderUsageBaseTestCase):
                    disk_allocation_ratio=1.0, reserved_host_cpus=0,
                    reserved_host_memory_mb=0, reserved_host_disk_mb=0)
         self.flags(instances=-1, cores=-1, ram=-1, group='quota')
-        self.flags(typical_requests=self.scenario.mix,
-                   weigher_policy='pack', group='gpuvirt_scheduler')
+        # LEARN: typical_requests empty, the mix learned from the latest
+        # requests from the first one on (the usage mix before the
+        # minimum is not modelled)
+        self.flags(typical_requests={} if self.LEARN else self.scenario.mix,
+                   recent_requests_minimum=1, weigher_policy='pack',
+                   group='gpuvirt_scheduler')
         super().setUp()
+        self.useFixture(fixtures.MockPatchObject(
+            filters, 'RECENT', recent.RecentRequests()))
+        self.recorded = []
         self.flags(file=os.path.join(
             self.useFixture(fixtures.TempDir()).path, 'layout.yaml'),
             group='gpuvirt_layout')
@@ -247,12 +258,19 @@ class PackingReplayTest(integrated_helpers.ProviderUsageBaseTestCase):
 
     def replay(self):
         result = ReplayResult()
+        opts = filters.CONF.gpuvirt_scheduler
         for j, request in enumerate(self.scenario.requests):
+            if self.LEARN and request.gpus:
+                self.sim.learn(j, self.recorded, opts.recent_requests_window,
+                               opts.recent_requests_minimum)
             sim = self.sim.place(j) if request.gpus else None
             server = self.api.post_server({'server': self._build_server(
                 flavor_id=self._flavor(request), networks='none')})
             server = self._settle(server)
             nova = self._where(server)
+            if request.gpus and nova is not None:
+                # the scheduler counted it (it had candidates to score)
+                self.recorded.append(request.mix_key)
             kind = None
             if not request.gpus:
                 sim = nova      # followed, not compared
@@ -277,9 +295,32 @@ class PackingReplayTest(integrated_helpers.ProviderUsageBaseTestCase):
                            len(result.rows) // 2, result.summary())
         self.assertEqual([], result.differences(OTHER), result.summary())
         self.assertEqual([], result.differences(CPU_ROOM), result.summary())
+        if self.LEARN:
+            # the scheduler counted the very requests the simulator did
+            seen = recent.RecentRequests()
+            for name in self.recorded:
+                seen.record([name], 10 ** 6)
+            self.assertEqual(seen.mix(1, cover=1.0),
+                             filters.RECENT.mix(1, cover=1.0))
 
 
 class SyntheticPackingReplayTest(PackingReplayTest):
     """The same replay on pods shaped like openb, without the trace."""
 
     SOURCE = 'synthetic'
+
+
+class LearnedMixReplayTest(PackingReplayTest):
+    """The replay with typical_requests empty: the mix is learned.
+
+    From the requests the scheduler has seen (recent.py), from the first
+    request on.
+    """
+
+    LEARN = True
+
+
+class SyntheticLearnedMixReplayTest(SyntheticPackingReplayTest):
+    """The learned-mix replay on the synthetic pods (no trace needed)."""
+
+    LEARN = True
