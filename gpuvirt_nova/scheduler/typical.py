@@ -18,7 +18,11 @@ Why: the weigher's mix learned from Placement's usage has no vCPUs and
 counts a multi-vGPU server as single vGPUs (Placement's summaries do not
 say which flavor holds a vGPU); on the openb traces that places 0.7 to
 1.5 points of GPU allocation below a mix that names each kind of request
-whole (benchmarks/README.md, "The weigher counts vCPUs"). Nova knows
+whole (benchmarks/README.md, "The weigher counts vCPUs"). The mix each
+scheduler learns from the requests it sees (:mod:`recent`) names them
+whole too, but only once it has seen enough, and it is noisy while the
+rare kinds are few; written from the servers, the mix holds from the
+first request and in every scheduler process. Nova knows
 every server's flavor: one class per kind of request
 (``RC[@TRAIT][/VCPUS][*GPUS]``, :func:`candidates.mix_key`), weighted by
 how many servers ask it, the most common covering ``cover`` of them (as
