@@ -181,8 +181,10 @@ def replay(st, arrived, policy, seed):
         allowed = masks[spec]
         start = time.perf_counter()
         n = None
-        due = recent is not None and k and recent.record(
-            requests[i], k, cpu, spec)
+        learning = recent is not None and k
+        if learning:
+            before = mix, access, dims, terms
+        due = learning and recent.record(requests[i], k, cpu, spec)
         if due:
             mix = recent.mix()
             access = scoring.access_matrix(mix, st['groups'], nodes.models)
@@ -198,6 +200,11 @@ def replay(st, arrived, policy, seed):
                 node_rank=rank)
             if placed is not None:
                 n = placed[1]
+            elif learning:
+                # no node could take it: Nova fails it before any filter
+                # runs, so the scheduler never counts it
+                recent.forget_last()
+                mix, access, dims, terms = before
         else:
             node_ok = (cluster.cpu_left >= cpu) & (cluster.mem_left >= mem)
             if allowed is not None:

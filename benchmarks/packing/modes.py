@@ -146,8 +146,10 @@ class RecentMix:
 
     The benchmark's side of ``[gpuvirt_scheduler] recent_requests_window``
     (``gpuvirt_nova.scheduler.recent``): each GPU pod, as it arrives,
-    counts its class whole (share, GPUs, CPU, ``gpu_spec``), placed or
-    not; the mix is the latest ``window`` pods' classes, the most common
+    counts its class whole (share, GPUs, CPU, ``gpu_spec``), and a pod
+    no node can take is forgotten (:meth:`forget_last`: Nova's filters
+    never see a request Placement has no candidate for); the mix is the
+    latest ``window`` pods' classes, the most common
     covering ``cover``, weighted by count, once ``minimum`` arrived
     (before that, None: the weigher's usage mix). Rebuilt when the
     minimum is reached, then every ``refresh`` GPU pods, as the weigher
@@ -158,25 +160,29 @@ class RecentMix:
     def __init__(self, groups, window=None, minimum=None,
                  cover=TYPICAL_COVER, refresh=recent.REFRESH):
         window = RECENT_WINDOW if window is None else window
-        minimum = RECENT_MINIMUM if minimum is None else minimum
+        minimum = min(RECENT_MINIMUM if minimum is None else minimum,
+                      window)
         self.groups = groups
         self.window, self.minimum = window, minimum
         self.cover, self.refresh = cover, refresh
         self._seen = collections.deque()
         self._counts = collections.Counter()
         self._since = 0
+        self._last = None
 
     def record(self, request, gpus, cpu, spec):
         """Count one arriving GPU pod; True when the mix is due a rebuild."""
         key = (int(request), int(gpus), float(cpu), self.groups.index(
             frozenset(s for s in spec.split('|') if s)))
+        evicted = None
         self._seen.append(key)
         self._counts[key] += 1
         if len(self._seen) > self.window:
-            old = self._seen.popleft()
-            self._counts[old] -= 1
-            if not self._counts[old]:
-                del self._counts[old]
+            evicted = self._seen.popleft()
+            self._counts[evicted] -= 1
+            if not self._counts[evicted]:
+                del self._counts[evicted]
+        self._last = (key, evicted, self._since)
         self._since += 1
         first = len(self._seen) == self.minimum
         if not first and (len(self._seen) < self.minimum or
@@ -184,6 +190,18 @@ class RecentMix:
             return False
         self._since = 0
         return True
+
+    def forget_last(self):
+        """Take back the last :meth:`record` (the pod found no node)."""
+        key, evicted, since = self._last
+        self._seen.pop()
+        self._counts[key] -= 1
+        if not self._counts[key]:
+            del self._counts[key]
+        if evicted is not None:
+            self._seen.appendleft(evicted)
+            self._counts[evicted] += 1
+        self._since = since
 
     def mix(self):
         counts = dict(sorted(self._counts.items()))

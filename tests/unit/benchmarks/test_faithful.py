@@ -267,11 +267,34 @@ class CpuBlindViewTest(base.BaseTestCase):
             500, compare.replay(st, pods, 'ours-gpuview', seed)[1][-1])
 
     def test_the_mix_learned_from_requests_knows_what_arrived(self):
-        # the same two nodes; first an 8-core whole-GPU pod that fits no
-        # node (its memory), then the two pods above. Learned from the
-        # requests (ours-recent), the mix knows the 8-core class once the
-        # first pod arrived, so the small pod goes to node-1 as with
-        # ours; before the minimum it is the CPU-blind view
+        # node-0: 16 cores, 2 GPUs; node-1: 2 cores, 1 GPU. An 8-core
+        # whole-GPU pod (only node-0 has the cores), a small pod, another
+        # 8-core pod. Learned from the requests (ours-recent), the mix
+        # knows the 8-core class from the first pod on: the small pod
+        # goes to node-1 (on node-0 it would leave 7 cores, too few for
+        # the next 8-core pod), and all three fit. The CPU-blind view,
+        # and ours-recent before its minimum, tie the two nodes, take
+        # node-0, and the last pod finds no room.
+        nodes = trace.Nodes(names=('node-0', 'node-1'),
+                            cpu=np.array([16000., 2000.]),
+                            memory=np.full(2, 65536.), gpus=np.array([2, 1]),
+                            models=('T4', 'T4'))
+        pods = _pods([(8000, 1, 1000), (1000, 1, 500), (8000, 1, 1000)])
+        st = compare.state_for(nodes, pods)
+        seed = next(s for s in range(20) if faithful.tie_rank(2, s)[0] == 0)
+        with mock.patch.object(modes, 'RECENT_MINIMUM', 1):
+            self.assertEqual(
+                2500, compare.replay(st, pods, 'ours-recent', seed)[1][-1])
+        with mock.patch.object(modes, 'RECENT_MINIMUM', 4):
+            self.assertEqual(
+                1500, compare.replay(st, pods, 'ours-recent', seed)[1][-1])
+        self.assertEqual(
+            1500, compare.replay(st, pods, 'ours-gpuview', seed)[1][-1])
+
+    def test_a_pod_no_node_takes_is_not_learned(self):
+        # as the scheduler, which never sees a request Placement has no
+        # candidate for: the 8-core pod that fits no node (its memory)
+        # is taken back, the two that fit are kept
         nodes = trace.Nodes(names=('node-0', 'node-1'),
                             cpu=np.array([16000., 2000.]),
                             memory=np.full(2, 65536.), gpus=np.array([1, 1]),
@@ -281,15 +304,31 @@ class CpuBlindViewTest(base.BaseTestCase):
                           gpus=np.array([1, 1, 1]),
                           milli=np.array([1000, 500, 1000]))
         st = compare.state_for(nodes, pods)
-        seed = next(s for s in range(20) if faithful.tie_rank(2, s)[0] == 0)
-        with mock.patch.object(modes, 'RECENT_MINIMUM', 1):
-            self.assertEqual(
-                1500, compare.replay(st, pods, 'ours-recent', seed)[1][-1])
-        with mock.patch.object(modes, 'RECENT_MINIMUM', 4):
-            self.assertEqual(
-                500, compare.replay(st, pods, 'ours-recent', seed)[1][-1])
-        self.assertEqual(
-            500, compare.replay(st, pods, 'ours-gpuview', seed)[1][-1])
+        kept = []
+        real = modes.RecentMix.mix
+
+        def mix(recent):
+            kept.append(list(recent._seen))
+            return real(recent)
+
+        with mock.patch.object(modes, 'RECENT_MINIMUM', 1), \
+                mock.patch.object(modes.RecentMix, 'mix', mix):
+            compare.replay(st, pods, 'ours-recent', 0)
+        # rebuilt at the first pod (then forgotten) and at the second
+        # (the minimum reached again); the first pod is gone from it
+        small, whole = (0, 1, 1000.0, 0), (1, 1, 8000.0, 0)
+        self.assertEqual([[whole], [small]], kept)
+
+    def test_forget_last_takes_back_one_record(self):
+        recent = modes.RecentMix([frozenset()], window=2, minimum=1,
+                                 refresh=3)
+        for request in (1, 2):
+            recent.record(request, 1, 0., '')
+        state = (list(recent._seen), dict(recent._counts), recent._since)
+        recent.record(3, 1, 0., '')         # evicts the first
+        recent.forget_last()
+        self.assertEqual(state, (list(recent._seen), dict(recent._counts),
+                                 recent._since))
 
 
 class ConfiguredMixTest(base.BaseTestCase):
