@@ -124,18 +124,24 @@ OPTS = [
                     'typical mix from this many of the latest vGPU '
                     'requests this scheduler process has seen: one class '
                     'per kind of request (vGPU type, required '
-                    'CUSTOM_GPU_* traits, vCPUs, vGPUs), weighted by '
+                    'CUSTOM_GPU_* traits, vCPUs, and the number of '
+                    'request groups asking the type, each on its own '
+                    'GPU), weighted by '
                     'count, the most common covering 95% of them, as '
                     '"gpuvirt-nova flavor typical-requests" writes it '
                     'from the servers. 0: learn from Placement usage '
                     'only (no vCPUs). Each scheduler process learns '
-                    'alone and starts empty after a restart.'),
+                    'alone and starts empty after a restart; a move '
+                    '(resize, migration) counts as a request. A '
+                    'typical_requests whose classes all fail to parse '
+                    'counts as empty.'),
     cfg.IntOpt('recent_requests_minimum',
                default=100,
                min=1,
                help='Requests a scheduler process must have seen before '
                     'the mix learned from them replaces the one learned '
-                    'from Placement usage (see recent_requests_window).'),
+                    'from Placement usage (see recent_requests_window; '
+                    'at most the window).'),
     cfg.IntOpt('cluster_usage_cache_seconds',
                default=10,
                min=0,

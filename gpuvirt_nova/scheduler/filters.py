@@ -126,7 +126,9 @@ def recent_mix(spec_obj, extra_specs):
     RECENT.record(typical.request_classes(getattr(flavor, 'vcpus', 0) or 0,
                                           extra_specs),
                   opts.recent_requests_window)
-    return RECENT.mix(opts.recent_requests_minimum)
+    # NOTE: a window smaller than the minimum would never reach it
+    return RECENT.mix(min(opts.recent_requests_minimum,
+                          opts.recent_requests_window))
 
 
 def configured_mix(configured):

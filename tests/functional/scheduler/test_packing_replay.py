@@ -298,8 +298,9 @@ class PackingReplayTest(integrated_helpers.ProviderUsageBaseTestCase):
         if self.LEARN:
             # the scheduler counted the very requests the simulator did
             seen = recent.RecentRequests()
+            window = filters.CONF.gpuvirt_scheduler.recent_requests_window
             for name in self.recorded:
-                seen.record([name], 10 ** 6)
+                seen.record([name], window)
             self.assertEqual(seen.mix(1, cover=1.0),
                              filters.RECENT.mix(1, cover=1.0))
 

@@ -61,6 +61,21 @@ class DualFeasibleTest(base.BaseTestCase):
                 got = cluster_bound.dual_feasible(shares / 1000.0, q).sum()
                 self.assertLessEqual(got, 1.0 + 1e-9, (shares, q))
 
+    def test_every_share_against_exact_fractions(self):
+        # u_q(x) = x if (q+1)x is whole, else floor((q+1)x)/q, for every
+        # milli share: floating point must not move a share across a
+        # step (0.3 x 10 is not 3.0 in binary)
+        from fractions import Fraction
+        shares = np.arange(1, 1001)
+        for q in cluster_bound.CUTS:
+            got = cluster_bound.dual_feasible(shares / 1000.0, q)
+            for m, value in zip(shares.tolist(), got.tolist()):
+                x = Fraction(m, 1000)
+                scaled = (q + 1) * x
+                want = x if scaled.denominator == 1 else \
+                    Fraction(int(scaled), q)
+                self.assertAlmostEqual(float(want), value, 12, (m, q))
+
     def test_values_that_make_it_a_cut(self):
         u = cluster_bound.dual_feasible
         self.assertEqual(1.0, float(u(1.0, 3)))
@@ -108,7 +123,9 @@ class ClusterBoundTest(_NeedsScipy):
             # the whole list, 1.3 x the capacity: more than fits
             arrived = trace.fgd_arrival(pods, cap, seed)
             bound = cluster_bound.solve(nodes, arrived)[0]
-            best, _, _ = milp_bound.solve(nodes, arrived, time_limit=20)
+            best, _, status = milp_bound.solve(nodes, arrived,
+                                               time_limit=60)
+            self.assertEqual(0, status, 'the MILP did not reach its optimum')
             self.assertGreaterEqual(bound + 1e-6, best, seed)
             st = compare.state_for(nodes, pods)
             for policy in ('ours', 'fgd', 'best-fit', 'first-fit'):

@@ -432,7 +432,7 @@ class RecentMixTest(base.BaseTestCase):
         # not before the minimum, at it, then every second GPU pod
         self.assertEqual([False, True, False, True, False, True, False,
                           True, False, True, False, True], due)
-        # the last three GPU pods: 2 x 250 milli (T4|G2), 500 milli
+        # the last three GPU pods: 2 x 250 milli, 500 milli (any model)
         latest = pods.take(np.arange(9, 12))
         _, index = modes.request_classes(pods)
         want, _ = modes.mix_from(latest, index[9:12], by_model=True)

@@ -196,6 +196,14 @@ class PlacementFilterTest(_Base):
         self.assertEqual({fx.rc('A100-4C') + '/2': 1.0,
                           fx.rc('A100-8C') + '/2': 2.0}, mix)
 
+    def test_a_window_below_the_minimum_still_learns(self):
+        summaries, _, _ = _two_hosts()
+        self.conf.config(group='gpuvirt_scheduler', recent_requests_window=2,
+                         recent_requests_minimum=100)
+        for _ in range(2):
+            mix = filters.request_mix(self.reads_for(summaries), _spec())
+        self.assertEqual({fx.rc('A100-4C') + '/2': 2.0}, mix)
+
     def test_configured_mix_wins_and_window_zero_learns_from_usage(self):
         summaries, _, _ = _two_hosts()
         self.conf.config(group='gpuvirt_scheduler', recent_requests_minimum=1)

@@ -47,6 +47,7 @@ class RecentRequestsTest(base.BaseTestCase):
     def test_a_request_of_two_classes_counts_both(self):
         seen = recent.RecentRequests(refresh=1)
         seen.record(['A', 'B'], window=1)
+        self.assertEqual({'A': 1, 'B': 1}, seen.mix(minimum=1))
         seen.record(['C'], window=1)
         self.assertEqual({'C': 1}, seen.mix(minimum=1))
 
