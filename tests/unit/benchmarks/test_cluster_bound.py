@@ -21,21 +21,14 @@ from benchmarks.packing import cluster_bound
 from benchmarks.packing import compare
 from benchmarks.packing import synthetic
 from benchmarks.packing import trace
+from tests.unit.benchmarks import fakes
 
 
 def _nodes(models=('T4',), gpus=(1,), cpu=32000.):
-    n = len(models)
-    return trace.Nodes(names=tuple('node-%d' % i for i in range(n)),
-                       cpu=np.full(n, cpu), memory=np.full(n, 65536.),
-                       gpus=np.array(gpus), models=tuple(models))
+    return fakes.nodes(models, gpus, cpu)
 
 
-def _pods(rows, spec=()):
-    """rows: (cpu, gpus, milli) per pod."""
-    rows = np.array(rows, dtype=float).reshape(-1, 3)
-    return trace.Pods(cpu=rows[:, 0], memory=np.full(len(rows), 1024.),
-                      gpus=rows[:, 1].astype(int),
-                      milli=rows[:, 2].astype(int), spec=tuple(spec))
+_pods = fakes.pods
 
 
 class _NeedsScipy(base.BaseTestCase):

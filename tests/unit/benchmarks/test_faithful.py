@@ -31,21 +31,11 @@ from benchmarks.packing import faithful
 from benchmarks.packing import modes
 from benchmarks.packing import trace
 from gpuvirt_nova.scheduler import scoring
+from tests.unit.benchmarks import fakes
 
 
-def _nodes(models=('T4', 'T4'), gpus=(2, 2), cpu=32000.):
-    n = len(models)
-    return trace.Nodes(names=tuple('node-%d' % i for i in range(n)),
-                       cpu=np.full(n, cpu), memory=np.full(n, 65536.),
-                       gpus=np.array(gpus), models=tuple(models))
-
-
-def _pods(rows, spec=()):
-    """rows: (cpu, gpus, milli) per pod."""
-    rows = np.array(rows, dtype=float).reshape(-1, 3)
-    return trace.Pods(cpu=rows[:, 0], memory=np.full(len(rows), 1024.),
-                      gpus=rows[:, 1].astype(int),
-                      milli=rows[:, 2].astype(int), spec=tuple(spec))
+_nodes = fakes.nodes
+_pods = fakes.pods
 
 
 class _StubFrag(object):
