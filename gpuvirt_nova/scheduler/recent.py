@@ -40,10 +40,9 @@ from gpuvirt_nova.scheduler import typical
 
 #: Requests between two rebuilds of the learned mix. The scorer's tables
 #: are cached per mix (``candidates._gpu_found``, ``_host_space``); a new
-#: mix rebuilds them once, a few milliseconds (1.01 to 1.12 times a
-#: request with the mix cached at 1,000 hosts x 8 GPUs, up to 2 times at
-#: 100 hosts; benchmarks/mix_change_cost.py). Ten requests move a share
-#: by at most 10 / window (1% at the default).
+#: mix rebuilds them once, about 10 ms for MIG GPUs at 100 hosts and
+#: nothing measurable at 1,000 (benchmarks/mix_change_cost.py). Ten
+#: requests move a share by at most 10 / window (1% at the default).
 REFRESH = 10
 
 
