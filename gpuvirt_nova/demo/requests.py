@@ -197,7 +197,8 @@ def choose(candidates, asked, policy, configured_mix=None):
     ``candidates`` is Placement's answer; ``asked`` a resource class (one
     vGPU) or ``{rc: amount}``. ``ours`` runs the scheduler plugins' code
     (``configured_mix``: ``[gpuvirt_scheduler] typical_requests``, empty =
-    learned from usage as the filter does), which scores a candidate over
+    learned from usage, as the filter does before it has seen enough
+    requests to learn from them), which scores a candidate over
     every GPU it touches; ``first-fit`` takes the first (what Nova does
     without them); ``best-fit`` the one leaving the fewest free slots.
     """

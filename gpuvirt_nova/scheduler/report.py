@@ -78,7 +78,9 @@ def build(gpus, typical_requests=None):
     """The report (a JSON-ready dict) of ``gpus`` ([GpuState]).
 
     ``typical_requests`` is ``[gpuvirt_scheduler] typical_requests``;
-    empty, the mix is learned from the vGPUs in use, as the filter does.
+    empty, the mix is learned from the vGPUs in use, as the filter does
+    until it has seen ``recent_requests_minimum`` requests (a report has
+    no request stream to learn from).
     A fenced (``CUSTOM_GPUVIRT_UNHEALTHY``) or draining GPU is fully
     reserved: it counts in the capacity but offers nothing, so it is
     neither idle nor free. Idle: offered and nothing allocated.
