@@ -87,8 +87,7 @@ def pod_kinds(pods):
                                     pods.cpu.tolist(), pods.memory.tolist(),
                                     pods.specs):
         if k:
-            counts[(k, m, cpu, mem,
-                    frozenset(s for s in spec.split('|') if s))] += 1
+            counts[(k, m, cpu, mem, trace.models_of(spec))] += 1
     kinds = sorted(counts, key=lambda c: c[:4] + (sorted(c[4]),))
     return kinds, np.array([counts[c] for c in kinds], dtype=float)
 

@@ -24,6 +24,7 @@ import collections
 
 import numpy as np
 
+from benchmarks.packing import trace
 from gpuvirt_nova.hardware import catalog
 from gpuvirt_nova.scheduler import recent
 from gpuvirt_nova.scheduler import scoring
@@ -99,9 +100,8 @@ def mix_from(pods, index, top_share=1.0, by_model=False, cpu_blind=False):
                    cpu.tolist())
     if not by_model:
         return scoring.learn_mix(observed, top_share=top_share)
-    specs = [frozenset(s for s in spec.split('|') if s)
-             for spec, g in zip(pods.specs, gpu) if g]
-    groups = [frozenset()] + sorted({s for s in specs if s}, key=sorted)
+    specs = pods.gpu_specs
+    groups = spec_groups(pods)
     ids = [groups.index(s) for s in specs]
     mix = scoring.learn_mix([o + (g,) for o, g in zip(observed, ids)],
                             top_share=top_share)
@@ -121,9 +121,8 @@ def configured_mix(pods, index, top_share=TYPICAL_COVER, cpu_blind=False):
     ``ConfiguredMixTest``), written the way the weigher reads it.
     """
     gpu = pods.gpus > 0
-    specs = [frozenset(s for s in spec.split('|') if s)
-             for spec, g in zip(pods.specs, gpu) if g]
-    groups = [frozenset()] + sorted({s for s in specs if s}, key=sorted)
+    specs = pods.gpu_specs
+    groups = spec_groups(pods)
     cpu = np.zeros(int(gpu.sum())) if cpu_blind else pods.cpu[gpu]
     counts = {}
     for r, k, c, spec in zip(index[gpu].tolist(), pods.gpus[gpu].tolist(),
@@ -172,8 +171,8 @@ class RecentMix:
 
     def record(self, request, gpus, cpu, spec):
         """Count one arriving GPU pod; True when the mix is due a rebuild."""
-        key = (int(request), int(gpus), float(cpu), self.groups.index(
-            frozenset(s for s in spec.split('|') if s)))
+        key = (int(request), int(gpus), float(cpu),
+               self.groups.index(trace.models_of(spec)))
         evicted = None
         self._seen.append(key)
         self._counts[key] += 1
@@ -212,9 +211,8 @@ class RecentMix:
 
 def spec_groups(pods):
     """The model-constraint groups of :func:`mix_from` (``by_model``)."""
-    specs = {frozenset(s for s in spec.split('|') if s)
-             for spec, g in zip(pods.specs, pods.gpus > 0) if g}
-    return [frozenset()] + sorted({s for s in specs if s}, key=sorted)
+    return [frozenset()] + sorted({s for s in pods.gpu_specs if s},
+                                  key=sorted)
 
 
 def tables(space, mix):

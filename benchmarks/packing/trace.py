@@ -57,6 +57,11 @@ class Nodes:
                      models=tuple(self.models[i] for i in idx))
 
 
+def models_of(spec):
+    """The GPU models a ``gpu_spec`` names (``|``-separated; empty: any)."""
+    return frozenset(s for s in (spec or '').split('|') if s)
+
+
 @dataclasses.dataclass(frozen=True)
 class Pods:
     cpu: np.ndarray
@@ -76,6 +81,12 @@ class Pods:
         return self.spec if len(self.spec) == len(self) else \
             ('',) * len(self)
 
+    @property
+    def gpu_specs(self):
+        """Each GPU pod's ``gpu_spec``, as :func:`models_of` reads it."""
+        return [models_of(spec) for spec, g in zip(self.specs, self.gpus)
+                if g > 0]
+
     def allowed(self, models):
         """[pods, nodes] True where the pod may use a node's GPU model.
 
@@ -86,7 +97,7 @@ class Pods:
         out = np.ones((len(self), len(models)), dtype=bool)
         for i, spec in enumerate(self.specs):
             if spec and self.gpus[i] > 0:
-                names = {s for s in spec.split('|') if s}
+                names = models_of(spec)
                 out[i] = [m in names for m in models]
         return out
 
