@@ -117,18 +117,46 @@ def recent_mix(spec_obj, extra_specs):
     """Count this request in :data:`RECENT`; the mix learned, or None.
 
     Called once per request (through the per-request cache of
-    :func:`request_mix`), so each request counts once.
+    :func:`request_mix`); a request asked again after that cache let it
+    go, or rescheduled, is known by its key and counts once.
     """
     opts = CONF.gpuvirt_scheduler
     if not opts.recent_requests_window:
         return None
-    flavor = spec_obj.flavor if spec_obj.obj_attr_is_set('flavor') else None
-    RECENT.record(typical.request_classes(getattr(flavor, 'vcpus', 0) or 0,
+    RECENT.record(typical.request_classes(request_vcpus(spec_obj),
                                           extra_specs),
-                  opts.recent_requests_window)
+                  opts.recent_requests_window,
+                  key=_counted_key(spec_obj))
     # NOTE: a window smaller than the minimum would never reach it
     return RECENT.mix(min(opts.recent_requests_minimum,
                           opts.recent_requests_window))
+
+
+def _counted_key(spec_obj):
+    """The request's key for :data:`RECENT`: its request id and server.
+
+    None without a request id (the object's id could be reused by a
+    later request): such a request counts each time it is asked.
+    """
+    context = getattr(spec_obj, '_context', None)
+    if getattr(context, 'request_id', None) is None:
+        return None
+    return reads_mod.request_key(spec_obj)
+
+
+def request_vcpus(spec_obj):
+    """The shared vCPUs (``VCPU``) the request asks Placement for.
+
+    Nova's own translation of the request, as its scheduler made it: a
+    flavor's ``resources:VCPU`` override, and the flavor's or the
+    image's CPU policy (pinned CPUs are ``PCPU``, a mixed policy asks
+    both). A request without a flavor asks none.
+    """
+    if not spec_obj.obj_attr_is_set('flavor'):
+        return 0
+    from nova.scheduler import utils
+    asked = utils.ResourceRequest.from_request_spec(spec_obj)
+    return int(asked.merged_resources().get('VCPU', 0))
 
 
 def configured_mix(configured):

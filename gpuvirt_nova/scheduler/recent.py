@@ -51,8 +51,10 @@ class RecentRequests:
 
     def __init__(self, refresh=REFRESH):
         self.refresh = refresh
+        #: ``(request key, classes)`` of the requests in the window
         self._seen = collections.deque()
         self._counts = collections.Counter()
+        self._keys = collections.Counter()
         self._lock = threading.Lock()
         self._mix = None
         self._since = 0
@@ -62,19 +64,34 @@ class RecentRequests:
         with self._lock:
             return len(self._seen)
 
-    def record(self, classes, window):
-        """Count one request's ``classes``; keep the latest ``window``."""
+    def record(self, classes, window, key=None):
+        """Count one request's ``classes``; keep the latest ``window``.
+
+        ``key`` names the request (``reads.request_key``: request id and
+        server): a request already counted in the window is not counted
+        again, whoever asks (the filter and the weigher, a per-request
+        cache that dropped it, a reschedule of the same server). Returns
+        whether it was counted.
+        """
         classes = tuple(classes)
         if not classes or window <= 0:
-            return
+            return False
         with self._lock:
-            self._seen.append(classes)
+            if key is not None and self._keys[key]:
+                return False
+            self._seen.append((key, classes))
             self._counts.update(classes)
+            self._keys[key] += 1
             while len(self._seen) > window:
-                self._counts.subtract(self._seen.popleft())
-            for key in [k for k, n in self._counts.items() if n <= 0]:
-                del self._counts[key]
+                old_key, old = self._seen.popleft()
+                self._counts.subtract(old)
+                self._keys[old_key] -= 1
+                if not self._keys[old_key]:
+                    del self._keys[old_key]
+            for name in [k for k, n in self._counts.items() if n <= 0]:
+                del self._counts[name]
             self._since += 1
+            return True
 
     def mix(self, minimum, cover=typical.COVER):
         """``{class: requests}`` covering ``cover``, or None below minimum.

@@ -52,17 +52,30 @@ def pinned(extra_specs):
         for key in extra_specs)
 
 
+def shared_vcpus(vcpus, extra_specs):
+    """The ``VCPU`` a server of a flavor of ``vcpus`` takes from Placement.
+
+    The flavor's ``resources:VCPU`` overrides its vCPU count, as in
+    Nova's request; a flavor of pinned CPUs takes ``PCPU``, which the
+    weigher does not count. (The scheduler asks Nova's own translation,
+    which also reads the image's CPU policy: ``filters.request_vcpus``.)
+    """
+    if pinned(extra_specs):
+        return 0
+    override = (extra_specs or {}).get('resources:VCPU')
+    return vcpus if override is None else int(override)
+
+
 def request_classes(vcpus, extra_specs):
     """The mix classes one server of a flavor adds (none without vGPUs).
 
     Each vGPU resource class the flavor asks gives one class with the
-    flavor's vCPUs, its required ``CUSTOM_GPU_*`` traits and as many
-    GPUs as request groups ask it (:func:`limits.requested_groups`). A
-    flavor of pinned CPUs takes ``PCPU``, which the weigher does not
-    count: its classes name no vCPUs.
+    server's shared vCPUs (:func:`shared_vcpus`), its required
+    ``CUSTOM_GPU_*`` traits and as many GPUs as request groups ask it
+    (:func:`limits.requested_groups`).
     """
     groups = limits.requested_groups(extra_specs)
-    vcpus = 0 if pinned(extra_specs) else vcpus
+    vcpus = shared_vcpus(vcpus, extra_specs)
     out = []
     for key in fleet.requested_mix(extra_specs):
         rc, traits = candidates.split_mix_key(key)

@@ -19,11 +19,13 @@ import os
 from unittest import mock
 
 import fixtures
+from nova import context
 from nova import exception as nova_exception
 from nova import objects
 from nova.tests.unit.scheduler import fakes
 from nova import weights
 from oslo_config import fixture as config_fixture
+from oslo_utils.fixture import uuidsentinel as uuids
 from oslotest import base
 
 from gpuvirt_nova import conf
@@ -195,6 +197,38 @@ class PlacementFilterTest(_Base):
                                   _spec(type_name='A100-8C'))
         self.assertEqual({fx.rc('A100-4C') + '/2': 1.0,
                           fx.rc('A100-8C') + '/2': 2.0}, mix)
+
+    def test_learned_classes_take_the_vcpus_nova_asks(self):
+        summaries, _, _ = _two_hosts()
+        self.conf.config(group='gpuvirt_scheduler', recent_requests_window=9,
+                         recent_requests_minimum=1)
+        rc = fx.rc('A100-4C')
+        # the flavor's resources:VCPU overrides its 2 vCPUs
+        spec = _spec()
+        spec.flavor.extra_specs['resources:VCPU'] = '6'
+        filters.request_mix(self.reads_for(summaries), spec)
+        # the image asks pinned CPUs (PCPU): no vCPUs to count
+        spec = _spec()
+        spec.image.properties.hw_cpu_policy = 'dedicated'
+        filters.request_mix(self.reads_for(summaries), spec)
+        self.assertEqual({rc + '/6': 1, rc: 1},
+                         filters.RECENT.mix(1, cover=1.0))
+
+    def test_a_request_asked_again_counts_once(self):
+        summaries, _, _ = _two_hosts()
+        self.conf.config(group='gpuvirt_scheduler', recent_requests_window=9,
+                         recent_requests_minimum=1)
+        spec = _spec(instance=uuids.vm1)
+        spec._context = context.RequestContext(request_id='req-1',
+                                               is_admin=True)
+        # two per-request caches (one dropped it): one count
+        filters.request_mix(self.reads_for(summaries), spec)
+        filters.request_mix(self.reads_for(summaries), spec)
+        self.assertEqual(1, len(filters.RECENT))
+        # the next server of the same boot is another request
+        spec.instance_uuid = uuids.vm2
+        filters.request_mix(self.reads_for(summaries), spec)
+        self.assertEqual(2, len(filters.RECENT))
 
     def test_a_window_below_the_minimum_still_learns(self):
         summaries, _, _ = _two_hosts()

@@ -69,3 +69,20 @@ class RecentRequestsTest(base.BaseTestCase):
         seen.record([], window=10)
         seen.record(['A'], window=0)
         self.assertEqual(0, len(seen))
+
+    def test_a_request_counts_once_while_it_is_in_the_window(self):
+        seen = recent.RecentRequests(refresh=1)
+        self.assertTrue(seen.record(['A'], window=2, key=('req-1', 'vm1')))
+        # the filter and the weigher, or a cache that dropped it
+        self.assertFalse(seen.record(['A'], window=2, key=('req-1', 'vm1')))
+        # another server of the same multi-create request counts
+        self.assertTrue(seen.record(['A'], window=2, key=('req-1', 'vm2')))
+        self.assertEqual({'A': 2}, seen.mix(minimum=1))
+        # once it has left the window it is a new request again
+        self.assertTrue(seen.record(['B'], window=2, key=('req-2', 'vm3')))
+        self.assertTrue(seen.record(['A'], window=2, key=('req-1', 'vm1')))
+        self.assertEqual({'A': 1, 'B': 1}, seen.mix(minimum=1))
+        # requests without a key count each time
+        self.assertTrue(seen.record(['C'], window=2))
+        self.assertTrue(seen.record(['C'], window=2))
+        self.assertEqual({'C': 2}, seen.mix(minimum=1))

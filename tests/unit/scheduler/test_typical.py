@@ -45,6 +45,9 @@ class RequestClassesTest(base.BaseTestCase):
             4, dict(ONE_SMALL, **{'hw:cpu_policy': 'dedicated'})))
         self.assertEqual([SMALL], typical.request_classes(
             4, dict(ONE_SMALL, **{'resources:PCPU': '4'})))
+        # a flavor's resources:VCPU overrides its vCPUs, as in Nova
+        self.assertEqual([SMALL + '/6'], typical.request_classes(
+            4, dict(ONE_SMALL, **{'resources:VCPU': '6'})))
         # and the weigher reads them back
         self.assertEqual((WHOLE, frozenset([SXM]), 32.0, 2),
                          candidates.parse_mix_key(typical.request_classes(
