@@ -70,6 +70,19 @@ weigher reads a host's vCPUs left from its root provider), the in-GPU
 choice blind to classes that may not use the GPU's model. ``cpu_blind``
 (``build``) gives the mix no vCPUs, as a ``typical_requests`` written
 without them (and then the weigher packs on the GPU share alone).
+
+**Where each vGPU sits on a GPU.** The simulator keeps the state each
+placement left (the MIG placement each instance took, in arrival
+order, chosen under the mix of its time); the scheduler sees only
+Placement's counts per vGPU type and lays each GPU out again for every
+request, largest profile first, each at its least-fragmenting
+placement under the mix of the moment (``candidates._layout``). The
+two layouts can differ (a 1g then a 2g: ``10110000`` kept,
+``11100000`` rebuilt), and where that changes a candidate's score the
+host differs: under a mix learned as requests come, synthetic seed 42,
+requests 42 and 45 of 46. ``SimReplay(relayout=True)`` lays each GPU
+out as the scheduler does before each decision (the replay test's
+default; ``nova_replay_run --no-relayout`` turns it off).
 """
 
 import collections
@@ -285,8 +298,13 @@ class SimReplay:
     simulator's node list (Nova's compute node uuid order).
     """
 
-    def __init__(self, scenario, node_order):
+    def __init__(self, scenario, node_order, relayout=False):
         self.scenario = scenario
+        #: lay each GPU out from its counts before each decision, as
+        #: the scheduler does (see the module)
+        self.relayout = relayout
+        #: {(simulator node, GPU): [request class of each vGPU on it]}
+        self.placed = collections.defaultdict(list)
         perm = np.argsort(node_order)     # simulator position -> node
         nodes = scenario.nodes.subset(np.ones(len(perm), bool))
         nodes = trace.Nodes(
@@ -379,6 +397,8 @@ class SimReplay:
     def place(self, j):
         """Place request ``j``: (scenario node, [GPU index]) or None."""
         req = self.scenario.requests[j]
+        if self.relayout:
+            self.lay_out()
         self._snapshot()
         before = self.cluster.states.copy()
         request = int(np.searchsorted(self.values, req.milli))
@@ -392,7 +412,39 @@ class SimReplay:
             return None
         n = got[1]
         moved = np.flatnonzero(self.cluster.states[n] != before[n])
+        for g in moved:
+            self.placed[n, int(g)].append(request)
         return int(self.to_node[n]), sorted(int(g) for g in moved)
+
+    def lay_out(self):
+        """Each used GPU's state rebuilt from its counts (the scheduler's).
+
+        Largest first, each at the in-GPU choice of the current mix, as
+        ``candidates._layout`` rebuilds a GPU from Placement's usage.
+        Returns the nodes whose state changed.
+        """
+        table, space = self.tables['ours'], self.space
+        changed = set()
+        for (n, g), held in self.placed.items():
+            if not held:
+                continue
+            empty = space.empty(self._shape_of_node[n])
+            size = {r: space.free[empty] - space.free[max(table[empty, r],
+                                                          0)]
+                    for r in set(held)}
+            state = empty
+            for r in sorted(held, key=lambda r: (-size[r], r)):
+                state = table[state, r]
+                if state < 0:
+                    break
+            # NOTE: a layout the scheduler cannot rebuild keeps the
+            # simulator's (the scheduler scores such a GPU as fractional)
+            if state >= 0 and state != self.cluster.states[n, g]:
+                self.cluster.states[n, g] = state
+                changed.add(n)
+        for n in changed:
+            self._refresh(n)
+        return sorted(changed)
 
     def room(self, j, node, gpus):
         """Whether ``gpus`` of ``node`` have room for request ``j`` now.
@@ -403,7 +455,7 @@ class SimReplay:
         """
         req = self.scenario.requests[j]
         request = int(np.searchsorted(self.values, req.milli))
-        states, cpu, mem, _ = self._saved
+        states, cpu, mem = self._saved[:3]
         n = {int(v): i for i, v in enumerate(self.to_node)}[node]
         table = self.tables['ours']
         return all(table[states[n, g], request] >= 0 for g in gpus) and \
@@ -438,6 +490,7 @@ class SimReplay:
         for g in gpus:
             self.cluster.states[n, g] = table[self.cluster.states[n, g],
                                               request]
+            self.placed[n, int(g)].append(request)
         self.cluster.cpu_left[n] -= req.vcpus * 1000.0
         self.cluster.mem_left[n] -= req.memory_mb
         self._refresh(n)
@@ -445,14 +498,17 @@ class SimReplay:
     def _snapshot(self):
         c = self.cluster
         self._saved = (c.states.copy(), c.cpu_left.copy(), c.mem_left.copy(),
-                       [t.copy() for t in self.terms])
+                       [t.copy() for t in self.terms],
+                       {k: list(v) for k, v in self.placed.items()})
 
     def _restore(self):
         c = self.cluster
-        states, cpu, mem, terms = self._saved
+        states, cpu, mem, terms, placed = self._saved
         c.states[:], c.cpu_left[:], c.mem_left[:] = states, cpu, mem
         for t, saved in zip(self.terms, terms):
             t[:] = saved
+        self.placed = collections.defaultdict(
+            list, {k: list(v) for k, v in placed.items()})
 
     def _refresh(self, n):
         s_term, count, total = scoring.node_terms(

@@ -91,12 +91,18 @@ def main(argv=None):
     parser.add_argument('--learn', action='store_true',
                         help='leave typical_requests empty: the weigher '
                         'learns its mix from the requests it has seen')
+    parser.add_argument('--no-relayout', action='store_true',
+                        help='the simulator keeps where each '
+                        'vGPU went instead of laying each GPU out from '
+                        'its counts as the scheduler does')
     args = parser.parse_args(argv)
     out = args.out or os.path.join(tempfile.mkdtemp(), 'replay.json')
     os.environ.update(GPUVIRT_REPLAY_REQUESTS=str(args.requests),
                       GPUVIRT_REPLAY_SEED=str(args.seed),
                       GPUVIRT_REPLAY_CPU_BLIND='1' if args.cpu_blind
                       else '0',
+                      GPUVIRT_REPLAY_RELAYOUT='0' if args.no_relayout
+                      else '1',
                       GPUVIRT_REPLAY_OUT=out)
     start = time.time()
     suite = unittest.defaultTestLoader.loadTestsFromName(

@@ -69,6 +69,9 @@ from gpuvirt_nova.virt import provider
 REQUESTS = int(os.environ.get('GPUVIRT_REPLAY_REQUESTS', '40'))
 SEED = int(os.environ.get('GPUVIRT_REPLAY_SEED', '42'))
 CPU_BLIND = os.environ.get('GPUVIRT_REPLAY_CPU_BLIND', '0') == '1'
+#: Whether the simulator lays each GPU out as the scheduler does
+#: (nova_replay.SimReplay's relayout); '0' shows what it explains.
+RELAYOUT = os.environ.get('GPUVIRT_REPLAY_RELAYOUT', '1') == '1'
 NOVA_FILTERS = ['ComputeFilter', 'ComputeCapabilitiesFilter',
                 'ImagePropertiesFilter',
                 'ServerGroupAntiAffinityFilter',
@@ -191,7 +194,8 @@ class PackingReplayTest(integrated_helpers.ProviderUsageBaseTestCase):
         order = [0] * len(ranked)
         for position, root in enumerate(ranked):
             order[self.roots[root]] = position
-        self.sim = nova_replay.SimReplay(self.scenario, order)
+        self.sim = nova_replay.SimReplay(self.scenario, order,
+                                         relayout=RELAYOUT)
         self.flavors = {}
 
     # -- compute side ------------------------------------------------------
@@ -322,6 +326,12 @@ class LearnedMixReplayTest(PackingReplayTest):
 
 
 class SyntheticLearnedMixReplayTest(SyntheticPackingReplayTest):
-    """The learned-mix replay on the synthetic pods (no trace needed)."""
+    """The learned-mix replay on the synthetic pods (no trace needed).
+
+    46 requests: the first two whose host depends on the GPUs being laid
+    out as the scheduler lays them out (requests 42 and 45; see
+    ``nova_replay.SimReplay``'s relayout) are in.
+    """
 
     LEARN = True
+    REQUESTS = int(os.environ.get('GPUVIRT_REPLAY_REQUESTS', '46'))

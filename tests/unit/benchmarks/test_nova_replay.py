@@ -102,3 +102,56 @@ class FollowTest(base.BaseTestCase):
         self.assertTrue(sim.follow(2, 1))
         # 16 cores left on the only A100 host: the GPU pod (20) fails
         self.assertIsNone(sim.place(0))
+
+
+class LayOutTest(base.BaseTestCase):
+
+    def _placed(self, millis):
+        pods = _pods([(1000, 1, m, '') for m in millis])
+        requests = tuple(nova_replay.to_request(pods, i, SLICE, 2)
+                         for i in range(len(millis)))
+        scenario = nova_replay.Scenario(
+            nodes=synthetic.nodes((('G2', 1),)), requests=requests,
+            mix={requests[0].mix_key: 1.0})
+        return nova_replay.SimReplay(scenario, [0])
+
+    def test_a_gpu_is_laid_out_largest_first_as_the_scheduler_does(self):
+        sim = self._placed([100, 150])          # a 1g, then a 2g
+        self.assertEqual((0, [0]), sim.place(0))
+        self.assertEqual((0, [0]), sim.place(1))
+        kept = sim.cluster.states[0, 0]
+        self.assertEqual([0], sim.lay_out())
+        # the 2g first, then the 1g, each at the least-fragmenting
+        # placement (what candidates._layout rebuilds from the counts)
+        table, empty = sim.tables['ours'], sim.cluster.states[0, 1]
+        one, two = (int(np.searchsorted(sim.values, m)) for m in (100, 150))
+        self.assertEqual(table[table[empty, two], one],
+                         sim.cluster.states[0, 0])
+        self.assertNotEqual(kept, sim.cluster.states[0, 0])
+        self.assertEqual([], sim.lay_out())
+        # the terms follow the state
+        fresh = nova_replay.SimReplay(sim.scenario, [0])
+        fresh.cluster.states[:] = sim.cluster.states
+        fresh._refresh(0)
+        for got, want in zip(sim.terms, fresh.terms):
+            np.testing.assert_array_equal(want, got)
+
+    def test_relayout_comes_before_each_decision_and_force_undoes(self):
+        sim = self._placed([100, 150, 150])
+        sim.relayout = True
+        sim.place(0)
+        sim.place(1)
+        laid = self._placed([100, 150, 150])
+        laid.place(0)
+        laid.place(1)
+        laid.lay_out()
+        got = sim.place(2)
+        # request 2 was scored on the GPU as the scheduler lays it out
+        np.testing.assert_array_equal(laid.cluster.states, sim._saved[0])
+        self.assertEqual(laid.place(2), got)
+        self.assertEqual(3, len(sim.placed[0, got[1][0]]))
+        # Nova put it on another GPU: the simulator's own is taken back
+        other = 7 if got[1][0] != 7 else 6
+        sim.force(2, 0, [other])
+        self.assertEqual(2, len(sim.placed[0, got[1][0]]))
+        self.assertEqual(1, len(sim.placed[0, other]))
