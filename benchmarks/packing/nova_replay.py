@@ -40,16 +40,13 @@ type, hence one GPU family; each request is pinned to one:
   ``max_gpus`` GPUs (Placement enumerates every combination of GPUs for
   each granular group) are left out.
 
-Where a CPU-only pod goes is not compared, only followed: our weigher
-gives every host 0 for it and the replay configures no other weigher,
-so Nova takes the first host that fits in the order its host manager
-lists them, which is the iteration order of a Python set of (host,
-node) names (``HostManager._get_host_states``), i.e. of their string
-hashes, which change with each process (``PYTHONHASHSEED``). No
-simulator policy can name it; the simulator charges the pod's CPU and
-memory to Nova's host instead (:meth:`SimReplay.follow`), so that they
-count in later GPU placements as they do in Placement, and checks that
-the host had room (and that Nova failed only when no host had).
+A CPU-only pod is compared as a GPU pod is (its host): the weigher
+scores a request of no vGPU as the simulator scores a pod of no GPU
+(``[gpuvirt_scheduler] weigh_cpu_only_requests``: the idle GPU share
+its vCPUs would strand, then the dominant share left, then node
+order). Before it did, every host weighed 0 for such a request and Nova
+took the first host in its host manager's order, the iteration order of
+a Python set of (host, node) names, which changes with each process.
 
 A k-GPU pod asks k granular groups of the whole-GPU type
 (``group_policy=isolate``), each requiring the model trait if any.
@@ -405,7 +402,8 @@ class SimReplay:
         got = simulate.place(
             self.cluster, self.mix, self.terms, 'ours',
             (req.vcpus * 1000.0, float(req.memory_mb), req.gpus), request,
-            self.tables, None, allowed=self._allowed(req),
+            self.tables, None,
+            allowed=self._allowed(req) if req.gpus else None,
             access=self.access,
             dims=2 if candidates.counts_vcpus(self.mix) else 1)
         if got is None:
@@ -460,17 +458,6 @@ class SimReplay:
         table = self.tables['ours']
         return all(table[states[n, g], request] >= 0 for g in gpus) and \
             cpu[n] >= req.vcpus * 1000.0 and mem[n] >= req.memory_mb
-
-    def follow(self, j, node):
-        """Take Nova's host for CPU-only request ``j`` (see the module).
-
-        ``node`` None: Nova placed nothing. Returns whether the simulator
-        agrees: ``node`` had CPU and memory room (None: no node had).
-        """
-        self._snapshot()
-        fits = [n for n in range(len(self.to_node)) if self.room(j, n, [])]
-        self.force(j, node, [])
-        return node in fits if node is not None else not fits
 
     def force(self, j, node, gpus):
         """Put request ``j`` where Nova put it instead (after a difference).

@@ -50,7 +50,7 @@ CASE = ('tests.functional.scheduler.test_packing_replay.%s.'
 
 def _kind(row):
     if not row['gpus']:
-        return 'CPU only (followed, not compared)'
+        return 'CPU only'
     kind = '%dx %s' % (row['gpus'], row['type'])
     return kind + (' @' + row['trait'] if row['trait'] else '')
 

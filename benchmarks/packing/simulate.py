@@ -104,9 +104,10 @@ def _candidates_multi(cluster, table, node_ok, request, k):
 
 
 def _candidates_cpu(cluster, node_ok):
+    """A CPU-only pod's moves: no GPU, so ``old`` and ``new`` are empty."""
     nodes = np.flatnonzero(node_ok)
-    old = cluster.states[nodes, :1]
-    return nodes, np.zeros((len(nodes), 1), int), old, old
+    none = np.zeros((len(nodes), 0), int)
+    return nodes, none, none, none
 
 
 def place(cluster, mix, terms, policy, pod, request, tables, rng,

@@ -142,6 +142,17 @@ OPTS = [
                     'the mix learned from them replaces the one learned '
                     'from Placement usage (see recent_requests_window; '
                     'at most the window).'),
+    cfg.BoolOpt('weigh_cpu_only_requests',
+                default=True,
+                help='Whether VGPUPlacementFilter and GpuPackingWeigher '
+                     'also score requests that ask no vGPU: a host whose '
+                     'vCPUs such a server would take below what the '
+                     'typical vGPU requests need strands its idle GPUs '
+                     'and weighs less; hosts without GPUs strand none. '
+                     'Among equal hosts it packs as for vGPU requests. '
+                     'The benchmark\'s policy places CPU-only pods so. '
+                     'False: such requests weigh 0 on every host, and '
+                     'Nova\'s other weighers alone place them.'),
     cfg.IntOpt('cluster_usage_cache_seconds',
                default=10,
                min=0,

@@ -132,6 +132,12 @@ def recent_mix(spec_obj, extra_specs):
                           opts.recent_requests_window))
 
 
+def _weighs_cpu_only():
+    """Whether a request of no vGPU is scored (the pack policy only)."""
+    opts = CONF.gpuvirt_scheduler
+    return opts.weigh_cpu_only_requests and opts.weigher_policy == 'pack'
+
+
 def _counted_key(spec_obj):
     """The request's key for :data:`RECENT`: its request id and server.
 
@@ -222,7 +228,8 @@ class VGPUPlacementFilter(filters.BaseHostFilter,
 
     def _reorder_all(self, hosts, spec_obj):
         found = [h for h in hosts if h.allocation_candidates]
-        if not any(asks_vgpu(h.allocation_candidates) for h in found):
+        if not any(asks_vgpu(h.allocation_candidates) for h in found) and \
+                not (found and _weighs_cpu_only()):
             return
         scored = fleet.score_hosts(
             self.reads.request_gpus(spec_obj),

@@ -39,6 +39,7 @@ import numpy as np
 
 from gpuvirt_nova.scheduler import candidates
 from gpuvirt_nova.scheduler import limits
+from gpuvirt_nova.scheduler import scoring
 
 VGPU_PREFIX = candidates.VGPU_PREFIX
 
@@ -52,6 +53,7 @@ _host_space = candidates._host_space
 _shares = candidates._shares
 _score_group = candidates._score_group
 _vcpus_taken = candidates.vcpus_taken
+_NO_CPU = candidates._NO_CPU
 
 
 class RequestGpus:
@@ -295,10 +297,17 @@ def score_hosts(gpus, hosts, mix_weights=None):
     """
     memo = _Request(gpus, mix_weights)
     groups = {}
+    gpuless = []
     plain, kid_of = gpus.plain, gpus.kid_of
     for root, found in hosts:
         listed = gpus.by_root.get(root)
-        if not listed or not found:
+        if not found:
+            continue
+        if not listed:
+            if not any(_classes_of(tuple(alloc.get('resources', ())))
+                       for c in found
+                       for alloc in c['allocations'].values()):
+                gpuless.append((root, found))
             continue
         listed.sort()
         kids = list(map(kid_of.__getitem__, listed))
@@ -328,7 +337,28 @@ def score_hosts(gpus, hosts, mix_weights=None):
         group['states'] = starts + group.pop('offsets')
         group['units'] = _unpack(group['units'])
         out.update(_score_group(group))
+    out.update(_score_gpuless(gpuless, gpus.cpu, memo.mix))
     return candidates.stable_ties(out)
+
+
+def _score_gpuless(hosts, cpu, mix_weights):
+    """Scores of hosts without GPUs for a request of no vGPU.
+
+    Such a host strands no GPU (a fragmentation increase of 0); it packs
+    on its vCPU share left after the server where the mix names vCPUs
+    (on the GPU share, none, otherwise), as the benchmark scores a node
+    without GPUs. ``{root: (order, pack, spread, tight)}``, Placement's
+    order of the host's candidates kept.
+    """
+    counts = any(candidates.mix_vcpus(key) for key in mix_weights)
+    out = {}
+    for root, found in hosts:
+        left, cap = cpu.get(root, _NO_CPU) if counts else _NO_CPU
+        share = candidates.dominant_left(0.0, left - _vcpus_taken(found[0]),
+                                         cap)
+        score = float(scoring.ours_score([0.0], [float(share)])[0])
+        out[root] = (list(range(len(found))), -score, 0.0, 0.0)
+    return out
 
 
 def _new_group(memo, cls, sids):

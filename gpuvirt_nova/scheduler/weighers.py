@@ -29,9 +29,13 @@ weighs least, see
 ``candidates.stable_ties``): small requests
 land on hosts whose GPUs are partly used and whole GPUs stay free for
 large requests. ``spread`` prefers the
-host with the most free GPU capacity. Hosts without vGPU candidates
-weigh 0. Run it after VGPUPlacementFilter, which it reads the ordered
-candidates of; it shares that filter's per-request Placement cache.
+host with the most free GPU capacity. A request of no vGPU is weighed
+too under ``pack`` (``weigh_cpu_only_requests``): by the idle GPU share
+its vCPUs would strand on the host (a host without GPUs strands none),
+then as above; under ``spread``, with the option off, or on a host the
+filter did not score, it weighs 0. Run it after VGPUPlacementFilter,
+which it reads the ordered candidates of; it shares that filter's
+per-request Placement cache.
 """
 
 from nova.scheduler import weights

@@ -21,9 +21,10 @@ through Nova's API, conductor and scheduler (Nova's functional fixtures,
 real Placement) with ``VGPUPlacementFilter`` and ``GpuPackingWeigher``
 as the only packing logic. Beside it, the benchmark's simulator places
 the same request from the same state with the policy the weigher
-implements. Every GPU server must land on the simulator's host and GPU
-(a request the simulator cannot place must fail to schedule); a CPU-only
-server goes where Nova puts it, the simulator follows (``nova_replay``).
+implements. Every server must land on the simulator's host and GPU
+(a request the simulator cannot place must fail to schedule), CPU-only
+servers included: the weigher scores them too
+(``[gpuvirt_scheduler] weigh_cpu_only_requests``).
 
 Compute hosts run Nova's fake driver; their GPU providers are what our
 driver reports, built by the one provider-tree function
@@ -90,10 +91,6 @@ def _host_name(i):
 NO_ROOM = 'placed where the GPU has no room'
 #: Any other difference: Nova is put where the simulator would have been.
 OTHER = 'another placement'
-#: A CPU-only server on a host without CPU or memory room in the
-#: simulator, or not placed while a host had room (the simulator follows
-#: Nova's host for CPU-only pods, see nova_replay).
-CPU_ROOM = 'CPU-only pod against the simulator\'s room'
 
 
 class ReplayResult(object):
@@ -119,12 +116,11 @@ class ReplayResult(object):
     def summary(self):
         placed = sum(1 for row in self.rows if row[2] is not None)
         return ('%d requests, %d placed by Nova, %d as the simulator '
-                'placed them; differences: %d %s, %d %s, %d %s'
+                'placed them; differences: %d %s, %d %s'
                 % (len(self.rows), placed,
                    len(self.rows) - len(self.differences()),
                    len(self.differences(NO_ROOM)), NO_ROOM,
-                   len(self.differences(OTHER)), OTHER,
-                   len(self.differences(CPU_ROOM)), CPU_ROOM))
+                   len(self.differences(OTHER)), OTHER))
 
 
 class PackingReplayTest(integrated_helpers.ProviderUsageBaseTestCase):
@@ -267,7 +263,7 @@ class PackingReplayTest(integrated_helpers.ProviderUsageBaseTestCase):
             if self.LEARN and request.gpus:
                 self.sim.learn(j, self.recorded, opts.recent_requests_window,
                                opts.recent_requests_minimum)
-            sim = self.sim.place(j) if request.gpus else None
+            sim = self.sim.place(j)
             server = self.api.post_server({'server': self._build_server(
                 flavor_id=self._flavor(request), networks='none')})
             server = self._settle(server)
@@ -276,11 +272,7 @@ class PackingReplayTest(integrated_helpers.ProviderUsageBaseTestCase):
                 # the scheduler counted it (it had candidates to score)
                 self.recorded.append(request.mix_key)
             kind = None
-            if not request.gpus:
-                sim = nova      # followed, not compared
-                if not self.sim.follow(j, nova[0] if nova else None):
-                    kind = CPU_ROOM
-            elif nova != sim and sim is None and not self.sim.room(j, *nova):
+            if nova != sim and sim is None and not self.sim.room(j, *nova):
                 kind = NO_ROOM
                 self._delete_server(server)
             elif nova != sim:
@@ -298,7 +290,6 @@ class PackingReplayTest(integrated_helpers.ProviderUsageBaseTestCase):
         self.assertGreater(sum(1 for row in result.rows if row[2]),
                            len(result.rows) // 2, result.summary())
         self.assertEqual([], result.differences(OTHER), result.summary())
-        self.assertEqual([], result.differences(CPU_ROOM), result.summary())
         if self.LEARN:
             # the scheduler counted the very requests the simulator did
             seen = recent.RecentRequests()

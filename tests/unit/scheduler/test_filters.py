@@ -253,6 +253,43 @@ class PlacementFilterTest(_Base):
         self.assertEqual({fx.rc('A100-4C'): 1.0}, mix)
         self.assertEqual(0, len(filters.RECENT))
 
+    def test_a_request_of_no_vgpu_weighs_the_gpus_it_would_strand(self):
+        # cn1 has 4 vCPUs left: a 2-vCPU server leaves too few for the
+        # typical 4-vCPU vGPU request, stranding its idle GPU; cn2 has
+        # room; cn3 has no GPU to strand.
+        summaries = {'cn1': fx.compute('cn1', vcpus_used=60),
+                     'cn2': fx.compute('cn2'), 'cn3': fx.compute('cn3'),
+                     'g1': fx.gpu('cn1', {'A100-4C': 10}),
+                     'g2': fx.gpu('cn2', {'A100-4C': 10})}
+        hosts = [fakes.FakeHostState('host%d' % i, 'node%d' % i, {
+            'uuid': 'cn%d' % i, 'allocation_candidates': [
+                {'allocations': {'cn%d' % i: {'resources': {'VCPU': 2}}},
+                 'mappings': {}}]}) for i in (1, 2, 3)]
+        self.conf.config(group='gpuvirt_scheduler',
+                         typical_requests={fx.rc('A100-4C') + '/4': '1'})
+        spec = _spec()
+        spec.flavor.extra_specs = {}
+
+        def weigh():
+            filt = filters.VGPUPlacementFilter()
+            weigher = weighers.GpuPackingWeigher()
+            filt.reads = weigher.reads = self.reads_for(summaries)
+            filt.filter_all(hosts, spec)
+            return weigher.weigh_objects(
+                [weights.WeighedObject(h, 0.0) for h in hosts], spec)
+
+        stranding, roomy, gpuless = weigh()
+        self.assertLess(stranding, roomy)
+        self.assertLess(stranding, gpuless)
+        # off, or the spread policy: every host weighs 0 (Nova decides)
+        self.conf.config(group='gpuvirt_scheduler',
+                         weigh_cpu_only_requests=False)
+        self.assertEqual([0.0] * 3, weigh())
+        self.conf.config(group='gpuvirt_scheduler',
+                         weigh_cpu_only_requests=True,
+                         weigher_policy='spread')
+        self.assertEqual([0.0] * 3, weigh())
+
     def test_placement_read_once_per_request(self):
         summaries, host1, host2 = _two_hosts()
         host2.allocation_candidates.append(

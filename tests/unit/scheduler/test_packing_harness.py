@@ -151,3 +151,36 @@ class ModelConstraintMixTest(base.BaseTestCase):
         # V100 it would not change F here, but the T4 move lowers it
         np.testing.assert_allclose([-500, 0], deltas)
         self.assertEqual(0, int(np.argmin(deltas)))
+
+
+class CpuOnlyPodTest(base.BaseTestCase):
+
+    def test_a_cpu_only_pod_lands_on_no_gpu(self):
+        # Two nodes alike but for which GPU holds the half-used one: a
+        # CPU-only pod takes no GPU, so neither is "tighter" (Nova's
+        # weigher: no GPU moved, tightness 0) and node order decides.
+        nodes = trace.Nodes(names=('a', 'b'), cpu=np.array([32000.] * 2),
+                            memory=np.array([65536.] * 2),
+                            gpus=np.array([2, 2]), models=('T4', 'T4'))
+        pods = trace.Pods(cpu=np.array([4000., 4000.]),
+                          memory=np.array([1024.] * 2),
+                          gpus=np.array([1, 0]), milli=np.array([500, 0]))
+        values, index = modes.request_classes(pods)
+        space, _ = modes.fractional_space(values)
+        mix = modes.mix_from(pods, index)
+        cluster = simulate.Cluster.build(space, nodes, [0, 0],
+                                         len(space.shapes) - 1)
+        half = space.free.tolist().index(500)
+        cluster.states[0, 1] = cluster.states[1, 0] = half
+        cluster.cpu_left[:] -= 4000.
+        terms = [np.array(t, dtype=float) for t in scoring.node_terms(
+            space, cluster.states, mix)]
+        got = simulate.place(cluster, mix, terms, 'ours', (4000., 1024., 0),
+                             index[1], modes.tables(space, mix), None)
+        self.assertEqual((0.0, 0), got)
+        # the other node first in the tie order: it goes there
+        cluster.cpu_left[0] += 4000.
+        got = simulate.place(cluster, mix, terms, 'ours', (4000., 1024., 0),
+                             index[1], modes.tables(space, mix), None,
+                             node_rank=np.array([1, 0]))
+        self.assertEqual((0.0, 1), got)
