@@ -132,10 +132,16 @@ def recent_mix(spec_obj, extra_specs):
                           opts.recent_requests_window))
 
 
-def _weighs_cpu_only():
-    """Whether a request of no vGPU is scored (the pack policy only)."""
+def _weighs_cpu_only(spec_obj):
+    """Whether a request of no vGPU is scored (the pack policy only).
+
+    A request of a dynamic GPU's units is not one (its flavor asks GPU
+    units, which VGPUGeometryFilter places); only a request that asks
+    no GPU at all is scored by the vCPUs it takes.
+    """
     opts = CONF.gpuvirt_scheduler
-    return opts.weigh_cpu_only_requests and opts.weigher_policy == 'pack'
+    return (opts.weigh_cpu_only_requests and opts.weigher_policy == 'pack'
+            and not flavor_vgpus(spec_obj))
 
 
 def _counted_key(spec_obj):
@@ -229,7 +235,7 @@ class VGPUPlacementFilter(filters.BaseHostFilter,
     def _reorder_all(self, hosts, spec_obj):
         found = [h for h in hosts if h.allocation_candidates]
         if not any(asks_vgpu(h.allocation_candidates) for h in found) and \
-                not (found and _weighs_cpu_only()):
+                not (found and _weighs_cpu_only(spec_obj)):
             return
         scored = fleet.score_hosts(
             self.reads.request_gpus(spec_obj),

@@ -281,6 +281,12 @@ class PlacementFilterTest(_Base):
         stranding, roomy, gpuless = weigh()
         self.assertLess(stranding, roomy)
         self.assertLess(stranding, gpuless)
+        # a dynamic GPU's request is not one of no GPU (the geometry
+        # filter's): not scored
+        spec.flavor.extra_specs = {
+            'resources:%s' % naming.DYNAMIC_VGPU_RC: '1'}
+        self.assertEqual([0.0] * 3, weigh())
+        spec.flavor.extra_specs = {}
         # off, or the spread policy: every host weighs 0 (Nova decides)
         self.conf.config(group='gpuvirt_scheduler',
                          weigh_cpu_only_requests=False)
