@@ -81,6 +81,9 @@ MODEL = 'A100-PCIE-40GB'
 OFFERS = {
     'mig': ({'A100-1-5C': 7, 'A100-3-20C': 2}, 'A100-1-5C'),
     'timesliced': ({'A100-4C': 10, 'A100-10C': 4}, 'A100-4C'),
+    # the same time-sliced GPUs, and a server that asks none of them
+    # (weigh_cpu_only_requests): one candidate per host
+    'cpu-only': ({'A100-4C': 10, 'A100-10C': 4}, None),
 }
 OURS_FILTERS = ['VGPUUserLimitFilter', 'VGPUFairShareFilter',
                 'VGPUPlacementFilter']
@@ -134,7 +137,9 @@ class Fleet:
     def __init__(self, hosts, gpus, offer, seed=0):
         rng = np.random.default_rng(seed)
         types, self.asked_type = OFFERS[offer]
-        self.rc = naming.resource_class(self.asked_type)
+        used_type = self.asked_type or next(iter(types))
+        self.rc = naming.resource_class(self.asked_type) \
+            if self.asked_type else None
         summaries, requests, self.nodes = {}, [], []
         self.gpu_docs = {}
         managed = []
@@ -148,9 +153,9 @@ class Fleet:
                 'parent_provider_uuid': None, 'root_provider_uuid': root}
             for g in range(gpus):
                 gpu = str(uuidlib.UUID(int=(h + 1) << 32 | (g + 1)))
-                used = int(rng.integers(0, types[self.asked_type]))
+                used = int(rng.integers(0, types[used_type]))
                 usage = {naming.resource_class(t): used
-                         if t == self.asked_type else 0 for t in types}
+                         if t == used_type else 0 for t in types}
                 summaries[gpu] = {
                     'resources': {naming.resource_class(t): {
                         'capacity': n,
@@ -160,10 +165,11 @@ class Fleet:
                                naming.MANAGED_TRAIT],
                     'parent_provider_uuid': root,
                     'root_provider_uuid': root}
-                requests.append({'allocations': {
-                    root: {'resources': {'VCPU': 2, 'MEMORY_MB': 4096,
-                                         'DISK_GB': 20}},
-                    gpu: {'resources': {self.rc: 1}}}, 'mappings': {}})
+                if self.rc:
+                    requests.append({'allocations': {
+                        root: {'resources': {'VCPU': 2, 'MEMORY_MB': 4096,
+                                             'DISK_GB': 20}},
+                        gpu: {'resources': {self.rc: 1}}}, 'mappings': {}})
                 managed.append({'uuid': gpu, 'generation': 1})
                 self.gpu_docs[gpu] = (
                     json.dumps({'inventories': {
@@ -172,11 +178,16 @@ class Fleet:
                         'resource_provider_generation': 1}),
                     json.dumps({'usages': usage,
                                 'resource_provider_generation': 1}))
+            if not self.rc:
+                requests.append({'allocations': {
+                    root: {'resources': {'VCPU': 2, 'MEMORY_MB': 4096,
+                                         'DISK_GB': 20}}}, 'mappings': {}})
             self.nodes.append(_compute_node(h, root))
         self.candidates = json.dumps({'allocation_requests': requests,
                                       'provider_summaries': summaries})
         self.managed = json.dumps({'resource_providers': managed})
-        self.usages = json.dumps({'usages': {self.rc: 3}})
+        self.usages = json.dumps({'usages': {self.rc: 3} if self.rc
+                                  else {}})
 
     def answer(self, url):
         path = url.split('?')[0]
@@ -254,7 +265,8 @@ def _spec(fleet, context):
         flavor=objects.Flavor(
             flavorid='g1', name='g1', vcpus=2, memory_mb=4096, root_gb=20,
             ephemeral_gb=0, swap=0,
-            extra_specs={'resources:%s' % fleet.rc: '1'}),
+            extra_specs={'resources:%s' % fleet.rc: '1'} if fleet.rc
+            else {}),
         image=objects.ImageMeta(properties=objects.ImageMetaProps()),
         is_bfv=False, scheduler_hints={}, ignore_hosts=None,
         force_hosts=None, force_nodes=None, requested_destination=None,
