@@ -151,6 +151,12 @@ def gunicorn_conf(cloud, service, app, env, pythonpath=''):
              'threads = 4',
              'timeout = 300',
              'graceful_timeout = 5',
+             # NOTE: gunicorn closes an idle kept-alive connection after
+             # 2 s by default, which races a client reusing it from its
+             # pool ("Remote end closed connection without response",
+             # seen once in an end-to-end run); a client's command ends
+             # well within 75 s.
+             'keepalive = 75',
              'accesslog = "-"',
              'control_socket_disable = True',
              'raw_env = %r' % ['%s=%s' % kv for kv in sorted(env.items())]]
