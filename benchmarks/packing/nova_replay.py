@@ -341,12 +341,14 @@ class SimReplay:
         ``recorded``: the classes of the requests the scheduler counted
         before ``j`` (each GPU request Nova placed); played again through
         the scheduler's own ``RecentRequests``, one ``mix`` per request
-        as the filter asks it. None below ``minimum`` (the usage mix,
-        which this replay does not model).
+        as the filter asks it. ``j`` None: a request that adds no class
+        (no vGPU), scored with the mix of ``recorded`` alone. None below
+        ``minimum`` (the usage mix, which this replay does not model).
         """
         seen = recent.RecentRequests()
         learned = None
-        for name in list(recorded) + [self.scenario.requests[j].mix_key]:
+        own = [] if j is None else [self.scenario.requests[j].mix_key]
+        for name in list(recorded) + own:
             seen.record([name], window)
             learned = seen.mix(minimum)
         if learned is not None:

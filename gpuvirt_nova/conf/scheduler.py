@@ -145,14 +145,19 @@ OPTS = [
     cfg.BoolOpt('weigh_cpu_only_requests',
                 default=True,
                 help='Whether VGPUPlacementFilter and GpuPackingWeigher '
-                     'also score requests that ask no vGPU: a host whose '
-                     'vCPUs such a server would take below what the '
-                     'typical vGPU requests need strands its idle GPUs '
-                     'and weighs less; hosts without GPUs strand none. '
-                     'Among equal hosts it packs as for vGPU requests. '
-                     'The benchmark\'s policy places CPU-only pods so. '
-                     'False: such requests weigh 0 on every host, and '
-                     'Nova\'s other weighers alone place them.'),
+                     'also score requests that ask no GPU (pack policy): '
+                     'a host whose vCPUs such a server would take below '
+                     'what the typical vGPU requests need strands its '
+                     'idle GPUs and weighs less, and equal GPU hosts are '
+                     'packed as for vGPU requests, as the benchmark\'s '
+                     'policy places CPU-only pods. Hosts without GPUs '
+                     'strand none and all weigh the most (Nova\'s other '
+                     'weighers choose among them); hosts with dynamic '
+                     'GPUs, which the scorer does not model, weigh the '
+                     'least. Where no host of the request has GPUs '
+                     'nothing is scored. False: such requests weigh 0 on '
+                     'every host, and Nova\'s other weighers alone place '
+                     'them.'),
     cfg.IntOpt('cluster_usage_cache_seconds',
                default=10,
                min=0,

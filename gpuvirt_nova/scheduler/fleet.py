@@ -37,6 +37,7 @@ import re
 
 import numpy as np
 
+from gpuvirt_nova.placement import naming
 from gpuvirt_nova.scheduler import candidates
 from gpuvirt_nova.scheduler import limits
 from gpuvirt_nova.scheduler import scoring
@@ -53,7 +54,19 @@ _host_space = candidates._host_space
 _shares = candidates._shares
 _score_group = candidates._score_group
 _vcpus_taken = candidates.vcpus_taken
-_NO_CPU = candidates._NO_CPU
+
+
+def _unmodelled_gpu(summary):
+    """Whether a provider is a GPU the scorer does not model.
+
+    A dynamic GPU offers slices and guest vGPUs, not vGPU types: its
+    host has GPUs whose idle share a server's vCPUs could strand, which
+    the scorer cannot count.
+    """
+    resources = summary.get('resources', {})
+    return naming.DYNAMIC_TRAIT in summary.get('traits', ()) or any(
+        rc in resources for rc in naming.SLICE_RCS + (
+            naming.DYNAMIC_VGPU_RC,))
 
 
 class RequestGpus:
@@ -73,6 +86,7 @@ class RequestGpus:
     def __init__(self, summaries):
         ids, keys, counts, offered = {}, [], [], []
         kid_of, by_root, plain, cpu = {}, {}, set(), {}
+        unmodelled = set()
         for uuid, summary in summaries.items():
             key = (tuple(summary.get('traits', ())),
                    tuple([(rc, r.get('capacity'), r.get('used', 0))
@@ -88,6 +102,8 @@ class RequestGpus:
                 room = _cpu_room(summary)
                 if room is not None and candidates.is_root(uuid, summary):
                     cpu[uuid] = room
+                if _unmodelled_gpu(summary):
+                    unmodelled.add(summary.get('root_provider_uuid') or uuid)
                 continue
             counts[kid] += 1
             kid_of[uuid] = kid
@@ -98,6 +114,9 @@ class RequestGpus:
             else:
                 listed.append(uuid)
         self.keys, self.counts, self.offered = keys, counts, offered
+        #: roots of hosts with GPUs the scorer does not model (dynamic
+        #: GPUs: slices and guest vGPUs, not vGPU types)
+        self.unmodelled = unmodelled
         self.kid_of, self.by_root, self.plain = kid_of, by_root, plain
         self.cpu = cpu
 
@@ -292,8 +311,10 @@ def score_hosts(gpus, hosts, mix_weights=None):
     ``gpus`` is the request's :class:`RequestGpus`, ``hosts``
     ``[(root uuid, candidates)]``. Returns ``{root: (order, pack,
     spread)}`` as :func:`candidates.order_candidates` orders and
-    :func:`gpu_level.host_weight` weighs; a host without GPU providers
-    is left out.
+    :func:`gpu_level.host_weight` weighs. A host without GPU providers is
+    left out, except for a request of no vGPU where some other host has
+    GPUs (:func:`_gpuless`); a host whose GPUs the scorer does not model
+    (dynamic GPUs) is left out for such a request too.
     """
     memo = _Request(gpus, mix_weights)
     groups = {}
@@ -304,9 +325,9 @@ def score_hosts(gpus, hosts, mix_weights=None):
         if not found:
             continue
         if not listed:
-            if not any(_classes_of(tuple(alloc.get('resources', ())))
-                       for c in found
-                       for alloc in c['allocations'].values()):
+            if root not in gpus.unmodelled and not any(
+                    _classes_of(tuple(alloc.get('resources', ())))
+                    for c in found for alloc in c['allocations'].values()):
                 gpuless.append((root, found))
             continue
         listed.sort()
@@ -337,28 +358,29 @@ def score_hosts(gpus, hosts, mix_weights=None):
         group['states'] = starts + group.pop('offsets')
         group['units'] = _unpack(group['units'])
         out.update(_score_group(group))
-    out.update(_score_gpuless(gpuless, gpus.cpu, memo.mix))
-    return candidates.stable_ties(out)
-
-
-def _score_gpuless(hosts, cpu, mix_weights):
-    """Scores of hosts without GPUs for a request of no vGPU.
-
-    Such a host strands no GPU (a fragmentation increase of 0); it packs
-    on its vCPU share left after the server where the mix names vCPUs
-    (on the GPU share, none, otherwise), as the benchmark scores a node
-    without GPUs. ``{root: (order, pack, spread, tight)}``, Placement's
-    order of the host's candidates kept.
-    """
-    counts = any(candidates.mix_vcpus(key) for key in mix_weights)
-    out = {}
-    for root, found in hosts:
-        left, cap = cpu.get(root, _NO_CPU) if counts else _NO_CPU
-        share = candidates.dominant_left(0.0, left - _vcpus_taken(found[0]),
-                                         cap)
-        score = float(scoring.ours_score([0.0], [float(share)])[0])
-        out[root] = (list(range(len(found))), -score, 0.0, 0.0)
+    out = candidates.stable_ties(out)
+    if out:
+        out.update(_gpuless(gpuless))
     return out
+
+
+#: The weight of a host without GPUs for a request of no vGPU: it
+#: strands no GPU and takes no GPU host's vCPUs, so it weighs as the best
+#: GPU host could (a fragmentation increase of 0, nothing left), and all
+#: such hosts weigh the same, leaving the choice among them to Nova's
+#: other weighers.
+GPULESS_WEIGHT = -float(scoring.ours_score([0.0], [0.0])[0])
+
+
+def _gpuless(hosts):
+    """``{root: (order, pack, spread)}`` of hosts without GPUs.
+
+    Only where some host of the request has GPUs (else nothing is
+    scored): :data:`GPULESS_WEIGHT`, no tie offsets, Placement's order of
+    the host's candidates kept.
+    """
+    return {root: (list(range(len(found))), GPULESS_WEIGHT, 0.0)
+            for root, found in hosts}
 
 
 def _new_group(memo, cls, sids):

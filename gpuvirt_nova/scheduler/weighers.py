@@ -29,13 +29,14 @@ weighs least, see
 ``candidates.stable_ties``): small requests
 land on hosts whose GPUs are partly used and whole GPUs stay free for
 large requests. ``spread`` prefers the
-host with the most free GPU capacity. A request of no vGPU is weighed
+host with the most free GPU capacity. A request of no GPU is weighed
 too under ``pack`` (``weigh_cpu_only_requests``): by the idle GPU share
-its vCPUs would strand on the host (a host without GPUs strands none),
-then as above; under ``spread``, with the option off, or on a host the
-filter did not score, it weighs 0. Run it after VGPUPlacementFilter,
-which it reads the ordered candidates of; it shares that filter's
-per-request Placement cache.
+its vCPUs would strand on the host, then as above; hosts without GPUs
+all weigh the most (``fleet.GPULESS_WEIGHT``), hosts of dynamic GPUs
+and hosts the filter did not score 0, and nothing is scored where no
+host has GPUs, under ``spread`` or with the option off. Run it after
+VGPUPlacementFilter, which it reads the ordered candidates of; it
+shares that filter's per-request Placement cache.
 """
 
 from nova.scheduler import weights

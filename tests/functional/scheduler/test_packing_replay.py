@@ -260,8 +260,11 @@ class PackingReplayTest(integrated_helpers.ProviderUsageBaseTestCase):
         result = ReplayResult()
         opts = filters.CONF.gpuvirt_scheduler
         for j, request in enumerate(self.scenario.requests):
-            if self.LEARN and request.gpus:
-                self.sim.learn(j, self.recorded, opts.recent_requests_window,
+            if self.LEARN:
+                # a request of no vGPU adds nothing to learn from: the
+                # mix of the requests the scheduler counted so far
+                self.sim.learn(j if request.gpus else None, self.recorded,
+                               opts.recent_requests_window,
                                opts.recent_requests_minimum)
             sim = self.sim.place(j)
             server = self.api.post_server({'server': self._build_server(
@@ -272,7 +275,8 @@ class PackingReplayTest(integrated_helpers.ProviderUsageBaseTestCase):
                 # the scheduler counted it (it had candidates to score)
                 self.recorded.append(request.mix_key)
             kind = None
-            if nova != sim and sim is None and not self.sim.room(j, *nova):
+            if nova != sim and sim is None and request.gpus and \
+                    not self.sim.room(j, *nova):
                 kind = NO_ROOM
                 self._delete_server(server)
             elif nova != sim:

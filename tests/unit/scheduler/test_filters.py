@@ -256,45 +256,63 @@ class PlacementFilterTest(_Base):
     def test_a_request_of_no_vgpu_weighs_the_gpus_it_would_strand(self):
         # cn1 has 4 vCPUs left: a 2-vCPU server leaves too few for the
         # typical 4-vCPU vGPU request, stranding its idle GPU; cn2 has
-        # room; cn3 has no GPU to strand.
+        # room; cn3 and cn4 have no GPU to strand; cn5's GPU is a
+        # dynamic one, which the scorer does not model.
         summaries = {'cn1': fx.compute('cn1', vcpus_used=60),
                      'cn2': fx.compute('cn2'), 'cn3': fx.compute('cn3'),
+                     'cn4': fx.compute('cn4', vcpus_used=50),
+                     'cn5': fx.compute('cn5'),
                      'g1': fx.gpu('cn1', {'A100-4C': 10}),
-                     'g2': fx.gpu('cn2', {'A100-4C': 10})}
+                     'g2': fx.gpu('cn2', {'A100-4C': 10}),
+                     'g5': {'resources': {naming.DYNAMIC_VGPU_RC: {
+                         'capacity': 7, 'used': 0}},
+                         'traits': [naming.DYNAMIC_TRAIT],
+                         'parent_provider_uuid': 'cn5',
+                         'root_provider_uuid': 'cn5'}}
         hosts = [fakes.FakeHostState('host%d' % i, 'node%d' % i, {
             'uuid': 'cn%d' % i, 'allocation_candidates': [
                 {'allocations': {'cn%d' % i: {'resources': {'VCPU': 2}}},
-                 'mappings': {}}]}) for i in (1, 2, 3)]
+                 'mappings': {}}]}) for i in (1, 2, 3, 4, 5)]
         self.conf.config(group='gpuvirt_scheduler',
                          typical_requests={fx.rc('A100-4C') + '/4': '1'})
         spec = _spec()
         spec.flavor.extra_specs = {}
 
-        def weigh():
+        def weigh(among=hosts):
             filt = filters.VGPUPlacementFilter()
             weigher = weighers.GpuPackingWeigher()
             filt.reads = weigher.reads = self.reads_for(summaries)
-            filt.filter_all(hosts, spec)
-            return weigher.weigh_objects(
-                [weights.WeighedObject(h, 0.0) for h in hosts], spec)
+            filt.filter_all(among, spec)
+            got = weigher.weigh_objects(
+                [weights.WeighedObject(h, 0.0) for h in among], spec)
+            return got, filt.reads.peek(spec, 'weights')
 
-        stranding, roomy, gpuless = weigh()
+        got, scored = weigh()
+        stranding, roomy, gpuless, busy_gpuless, dynamic = got
+        self.assertEqual({'cn1', 'cn2', 'cn3', 'cn4'}, set(scored))
         self.assertLess(stranding, roomy)
-        self.assertLess(stranding, gpuless)
+        self.assertLess(roomy, gpuless)
+        # hosts without GPUs weigh the same, however busy (Nova's other
+        # weighers choose among them); a dynamic GPU's host weighs least
+        self.assertEqual(gpuless, busy_gpuless)
+        self.assertEqual(0.0, dynamic)
+        # no host with GPUs among them: nothing is scored
+        got, scored = weigh(hosts[2:4])
+        self.assertEqual(([0.0, 0.0], {}), (got, scored))
         # a dynamic GPU's request is not one of no GPU (the geometry
         # filter's): not scored
         spec.flavor.extra_specs = {
             'resources:%s' % naming.DYNAMIC_VGPU_RC: '1'}
-        self.assertEqual([0.0] * 3, weigh())
+        self.assertEqual(([0.0] * 5, None), weigh())
         spec.flavor.extra_specs = {}
         # off, or the spread policy: every host weighs 0 (Nova decides)
         self.conf.config(group='gpuvirt_scheduler',
                          weigh_cpu_only_requests=False)
-        self.assertEqual([0.0] * 3, weigh())
+        self.assertEqual(([0.0] * 5, None), weigh())
         self.conf.config(group='gpuvirt_scheduler',
                          weigh_cpu_only_requests=True,
                          weigher_policy='spread')
-        self.assertEqual([0.0] * 3, weigh())
+        self.assertEqual(([0.0] * 5, None), weigh())
 
     def test_placement_read_once_per_request(self):
         summaries, host1, host2 = _two_hosts()
