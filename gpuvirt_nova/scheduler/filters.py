@@ -166,8 +166,7 @@ def request_vcpus(spec_obj):
     """
     if not spec_obj.obj_attr_is_set('flavor'):
         return 0
-    from nova.scheduler import utils
-    asked = utils.ResourceRequest.from_request_spec(spec_obj)
+    asked = nova_utils.ResourceRequest.from_request_spec(spec_obj)
     return int(asked.merged_resources().get('VCPU', 0))
 
 
