@@ -20,10 +20,15 @@ from benchmarks.packing import trace
 
 
 def nodes(models=('T4', 'T4'), gpus=(2, 2), cpu=32000.):
-    """Nodes of ``models`` with ``gpus`` GPUs each, ``cpu`` milli-CPU."""
+    """Nodes of ``models`` with ``gpus`` GPUs each, ``cpu`` milli-CPU.
+
+    ``cpu``: one value for every node, or one per node.
+    """
     n = len(models)
     return trace.Nodes(names=tuple('node-%d' % i for i in range(n)),
-                       cpu=np.full(n, cpu), memory=np.full(n, 65536.),
+                       cpu=np.broadcast_to(np.asarray(cpu, float),
+                                           (n,)).copy(),
+                       memory=np.full(n, 65536.),
                        gpus=np.array(gpus), models=tuple(models))
 
 

@@ -243,10 +243,7 @@ class CpuBlindViewTest(base.BaseTestCase):
         # GPU for them. ours sees that and takes node-1, so the 8-core
         # pod then gets node-0's whole GPU; the CPU-blind view finds both
         # nodes equal, takes node-0, and the 8-core pod finds no room.
-        nodes = trace.Nodes(names=('node-0', 'node-1'),
-                            cpu=np.array([16000., 2000.]),
-                            memory=np.full(2, 65536.), gpus=np.array([1, 1]),
-                            models=('T4', 'T4'))
+        nodes = _nodes(gpus=(1, 1), cpu=(16000., 2000.))
         pods = _pods([(1000, 1, 500), (8000, 1, 1000)])
         st = compare.state_for(nodes, pods)
         # a run whose tie order puts node-0 first (the blind view's tie)
@@ -265,10 +262,7 @@ class CpuBlindViewTest(base.BaseTestCase):
         # the next 8-core pod), and all three fit. The CPU-blind view,
         # and ours-recent before its minimum, tie the two nodes, take
         # node-0, and the last pod finds no room.
-        nodes = trace.Nodes(names=('node-0', 'node-1'),
-                            cpu=np.array([16000., 2000.]),
-                            memory=np.full(2, 65536.), gpus=np.array([2, 1]),
-                            models=('T4', 'T4'))
+        nodes = _nodes(gpus=(2, 1), cpu=(16000., 2000.))
         pods = _pods([(8000, 1, 1000), (1000, 1, 500), (8000, 1, 1000)])
         st = compare.state_for(nodes, pods)
         seed = next(s for s in range(20) if faithful.tie_rank(2, s)[0] == 0)
@@ -285,10 +279,7 @@ class CpuBlindViewTest(base.BaseTestCase):
         # as the scheduler, which never sees a request Placement has no
         # candidate for: the 8-core pod that fits no node (its memory)
         # is taken back, the two that fit are kept
-        nodes = trace.Nodes(names=('node-0', 'node-1'),
-                            cpu=np.array([16000., 2000.]),
-                            memory=np.full(2, 65536.), gpus=np.array([1, 1]),
-                            models=('T4', 'T4'))
+        nodes = _nodes(gpus=(1, 1), cpu=(16000., 2000.))
         pods = trace.Pods(cpu=np.array([8000., 1000., 8000.]),
                           memory=np.array([10 ** 6, 1024., 1024.]),
                           gpus=np.array([1, 1, 1]),
