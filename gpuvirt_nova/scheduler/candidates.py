@@ -214,6 +214,14 @@ def vgpu_classes(resources):
     return sorted(rc for rc in resources if rc.startswith(VGPU_PREFIX))
 
 
+def asks_vgpu(allocation_candidates):
+    """Whether any candidate allocates a vGPU type (``CUSTOM_VGPU_*``)."""
+    return any(rc.startswith(VGPU_PREFIX)
+               for c in allocation_candidates
+               for alloc in c.get('allocations', {}).values()
+               for rc in alloc.get('resources', {}))
+
+
 @dataclasses.dataclass(frozen=True)
 class _Lookup:
     models: dict

@@ -86,11 +86,7 @@ def all_filters():
             VGPUGeometryFilter]
 
 
-def asks_vgpu(allocation_candidates):
-    return any(rc.startswith(candidates.VGPU_PREFIX)
-               for c in allocation_candidates
-               for alloc in c.get('allocations', {}).values()
-               for rc in alloc.get('resources', {}))
+asks_vgpu = candidates.asks_vgpu
 
 
 def request_mix(reads, spec_obj):

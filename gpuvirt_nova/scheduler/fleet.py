@@ -325,9 +325,8 @@ def score_hosts(gpus, hosts, mix_weights=None):
         if not found:
             continue
         if not listed:
-            if root not in gpus.unmodelled and not any(
-                    _classes_of(tuple(alloc.get('resources', ())))
-                    for c in found for alloc in c['allocations'].values()):
+            if root not in gpus.unmodelled and \
+                    not candidates.asks_vgpu(found):
                 gpuless.append((root, found))
             continue
         listed.sort()
