@@ -88,6 +88,8 @@ OFFERS = {
 OURS_FILTERS = ['VGPUUserLimitFilter', 'VGPUFairShareFilter',
                 'VGPUPlacementFilter']
 OURS_WEIGHER = 'gpuvirt_nova.scheduler.weighers.GpuPackingWeigher'
+#: What every candidate allocates on the compute node (the flavor's).
+_ROOT_ASKS = {'resources': {'VCPU': 2, 'MEMORY_MB': 4096, 'DISK_GB': 20}}
 CELL = '00000000-0000-0000-0000-00000000ce11'
 
 
@@ -167,8 +169,7 @@ class Fleet:
                     'root_provider_uuid': root}
                 if self.rc:
                     requests.append({'allocations': {
-                        root: {'resources': {'VCPU': 2, 'MEMORY_MB': 4096,
-                                             'DISK_GB': 20}},
+                        root: _ROOT_ASKS,
                         gpu: {'resources': {self.rc: 1}}}, 'mappings': {}})
                 managed.append({'uuid': gpu, 'generation': 1})
                 self.gpu_docs[gpu] = (
@@ -179,9 +180,8 @@ class Fleet:
                     json.dumps({'usages': usage,
                                 'resource_provider_generation': 1}))
             if not self.rc:
-                requests.append({'allocations': {
-                    root: {'resources': {'VCPU': 2, 'MEMORY_MB': 4096,
-                                         'DISK_GB': 20}}}, 'mappings': {}})
+                requests.append({'allocations': {root: _ROOT_ASKS},
+                                 'mappings': {}})
             self.nodes.append(_compute_node(h, root))
         self.candidates = json.dumps({'allocation_requests': requests,
                                       'provider_summaries': summaries})
