@@ -250,17 +250,19 @@ def twentieths(counts):
 
 def build(requests=40, seed=42, hosts=DEFAULT_HOSTS, pods_file=DEFAULT_TRACE,
           trace_dir=None, max_gpus=2, source='openb', cpu_only=True,
-          cpu_blind=False):
+          cpu_blind=False, gpu_counts=synthetic.GPU_COUNTS):
     """The Scenario: hosts of the slice and ``requests`` pods in order.
 
     Pods are the trace's in a seeded random order (FGD's protocol
     shuffles the list), the first ``requests`` the replay can map.
     ``source='synthetic'``: nodes and pods of :mod:`synthetic` instead
     of the trace (``pods_file`` and ``trace_dir`` unused).
-    ``cpu_blind``: the configured mix names no vCPUs.
+    ``cpu_blind``: the configured mix names no vCPUs. ``gpu_counts``:
+    how many GPUs the synthetic pods ask (``synthetic.pods``).
     """
     if source == 'synthetic':
-        nodes, pods = synthetic.nodes(hosts), synthetic.pods()
+        nodes = synthetic.nodes(hosts)
+        pods = synthetic.pods(gpu_counts=gpu_counts)
     else:
         nodes = _trace_slice(trace.load_nodes(trace_dir), hosts)
         pods = trace.load_pods(trace_dir, pods_file)
@@ -460,6 +462,20 @@ class SimReplay:
         table = self.tables['ours']
         return all(table[states[n, g], request] >= 0 for g in gpus) and \
             cpu[n] >= req.vcpus * 1000.0 and mem[n] >= req.memory_mb
+
+    def interchangeable(self, one, other):
+        """Whether two placements differ only by GPUs of equal state.
+
+        ``one`` and ``other`` are (node, [GPU index]) of the same request,
+        compared in the state from before :meth:`place`: the same node,
+        and GPUs whose states are the same multiset (two empty GPUs of a
+        host are the same to every later decision).
+        """
+        if one is None or other is None or one[0] != other[0]:
+            return False
+        states = self._saved[0]
+        n = {int(v): i for i, v in enumerate(self.to_node)}[one[0]]
+        return sorted(states[n, one[1]]) == sorted(states[n, other[1]])
 
     def force(self, j, node, gpus):
         """Put request ``j`` where Nova put it instead (after a difference).

@@ -35,6 +35,8 @@ import tempfile
 import time
 import unittest
 
+from benchmarks.packing import nova_replay
+
 CASES = {
     'openb': 'PackingReplayTest',
     'synthetic': 'SyntheticPackingReplayTest',
@@ -95,6 +97,16 @@ def main(argv=None):
                         help='the simulator keeps where each '
                         'vGPU went instead of laying each GPU out from '
                         'its counts as the scheduler does')
+    parser.add_argument('--max-gpus', type=int, default=2,
+                        help='replay pods of up to this many GPUs (above '
+                        '2, Placement caps and prunes its candidates as '
+                        'doc/source/scheduler.rst advises)')
+    parser.add_argument('--pods', default=None,
+                        help='the openb pod list (default: %s)'
+                        % nova_replay.DEFAULT_TRACE)
+    parser.add_argument('--no-prune', action='store_true',
+                        help='with --max-gpus above 2, leave Placement\'s '
+                        'optimize_for_wide_provider_trees off (slow)')
     args = parser.parse_args(argv)
     out = args.out or os.path.join(tempfile.mkdtemp(), 'replay.json')
     os.environ.update(GPUVIRT_REPLAY_REQUESTS=str(args.requests),
@@ -103,6 +115,10 @@ def main(argv=None):
                       else '0',
                       GPUVIRT_REPLAY_RELAYOUT='0' if args.no_relayout
                       else '1',
+                      GPUVIRT_REPLAY_MAX_GPUS=str(args.max_gpus),
+                      GPUVIRT_REPLAY_PODS=(args.pods or
+                                           nova_replay.DEFAULT_TRACE),
+                      GPUVIRT_REPLAY_PRUNE='0' if args.no_prune else '1',
                       GPUVIRT_REPLAY_OUT=out)
     start = time.time()
     suite = unittest.defaultTestLoader.loadTestsFromName(

@@ -23,7 +23,9 @@ this seeded stand-in, which has the trace's form (:class:`trace.Pods`,
 - GPU shares drawn with openb's weights among its most common 1-GPU
   shares (1000, 810, 470, 320, 650, 230, 460, 590, 160, 550, 220, 370,
   110: counts of ``openb_pod_list_gpuspec20.csv``);
-- some 2-GPU pods (whole GPUs) and some CPU-only pods;
+- some 2-GPU pods (whole GPUs) and some CPU-only pods; with
+  ``gpu_counts=MULTI_GPU_COUNTS``, 4- and 8-GPU pods as well (sized as
+  ``openb_pod_list_multigpu40.csv``'s, more often than there);
 - ``gpu_spec`` mixing '' (any model), 'G2', 'G3', 'G2|G3' and 'T4',
   more of the constrained kinds than openb has, so that MIG-backed A100
   flavors pinned to one model trait and T4 time-sliced flavors occur in
@@ -54,6 +56,13 @@ GPU_POD_SIZES = (((3152, 5600), 1592), ((11300, 49152), 857),
 #: the same for 2-GPU pods.
 MULTI_POD_SIZES = (((16200, 66560), 7), ((6000, 65536), 3),
                    ((30200, 160768), 3))
+#: the same for 4- and 8-GPU pods (multigpu40, the most common).
+LARGE_POD_SIZES = {
+    4: (((32200, 132096), 86), ((60200, 320512), 35),
+        ((32000, 131072), 33)),
+    8: (((88000, 327680), 151), ((64200, 263168), 147),
+        ((64000, 262144), 27), ((120200, 640000), 18)),
+}
 #: the same for CPU-only pods.
 CPU_POD_SIZES = (((12500, 57344), 364), ((32000, 49152), 284),
                  ((8000, 30517), 163), ((15400, 51200), 120),
@@ -62,6 +71,9 @@ CPU_POD_SIZES = (((12500, 57344), 364), ((32000, 49152), 284),
 SPECS = (('', 55), ('T4', 15), ('G2', 12), ('G3', 8), ('G2|G3', 10))
 #: num_gpu and its weight.
 GPU_COUNTS = ((1, 82), (2, 6), (0, 12))
+#: num_gpu and its weight with larger pods: more 4- and 8-GPU pods than
+#: multigpu40 has (1.9% and 4.4%), so that a short slice holds some.
+MULTI_GPU_COUNTS = ((1, 70), (2, 6), (4, 6), (8, 6), (0, 12))
 #: (cpu_milli, memory_mib, gpus) of each model's nodes, cycled.
 NODE_SHAPES = {
     'G2': ((96000, 393216, 8),),
@@ -78,16 +90,24 @@ def _draw(rng, table, size):
     return [table[i][0] for i in index]
 
 
-def pods(size=SIZE, seed=0):
-    """A :class:`trace.Pods` of ``size`` pods shaped like openb."""
+def pods(size=SIZE, seed=0, gpu_counts=GPU_COUNTS):
+    """A :class:`trace.Pods` of ``size`` pods shaped like openb.
+
+    ``gpu_counts``: ``((num_gpu, weight), ...)``; with the default the
+    list is the same as before larger pods could be drawn.
+    """
     rng = np.random.default_rng(seed)
-    gpus = np.array(_draw(rng, GPU_COUNTS, size))
+    gpus = np.array(_draw(rng, gpu_counts, size))
     milli = np.array(_draw(rng, SHARES, size))
     specs = _draw(rng, SPECS, size)
     single = _draw(rng, GPU_POD_SIZES, size)
     multi = _draw(rng, MULTI_POD_SIZES, size)
     cpu_only = _draw(rng, CPU_POD_SIZES, size)
+    large = ({k: _draw(rng, table, size)
+              for k, table in sorted(LARGE_POD_SIZES.items())}
+             if any(k > 2 for k, _ in gpu_counts) else {})
     sizes = [cpu_only[i] if gpus[i] == 0 else
+             large[gpus[i]][i] if gpus[i] > 2 else
              multi[i] if gpus[i] > 1 else single[i] for i in range(size)]
     return trace.Pods(
         cpu=np.array([s[0] for s in sizes], float),

@@ -38,11 +38,16 @@ node providers' uuid order (the weigher's fixed tie-breaks).
 trace is absent (a clean clone: it is never copied into the project);
 ``SyntheticPackingReplayTest`` replays the same slice of hosts with a
 seeded pod list shaped like openb (``benchmarks.packing.synthetic``), so
-the comparison runs everywhere.
+the comparison runs everywhere. ``SyntheticMultiGpuReplayTest`` adds
+4- and 8-GPU flavors (isolated whole-GPU groups), with Placement set as
+the docs advise for them.
 
 ``GPUVIRT_REPLAY_REQUESTS`` (default 40) sets the number of requests,
 ``GPUVIRT_REPLAY_SEED`` (42) their order, ``GPUVIRT_REPLAY_CPU_BLIND``
 (1: a ``typical_requests`` without vCPUs; default: with them),
+``GPUVIRT_REPLAY_MAX_GPUS`` (2) the largest pod replayed (above 2,
+Placement is set as for ``SyntheticMultiGpuReplayTest``),
+``GPUVIRT_REPLAY_PODS`` the trace's pod list (gpuspec20),
 ``GPUVIRT_REPLAY_OUT`` a JSON file for every decision; ``python -m
 benchmarks.packing.nova_replay_run`` runs a longer replay and prints the
 comparison.
@@ -53,10 +58,12 @@ import os
 import time
 
 import fixtures
+from nova.tests.functional import fixtures as func_fixtures
 from nova.tests.functional import integrated_helpers
 from nova.virt import fake
 
 from benchmarks.packing import nova_replay
+from benchmarks.packing import synthetic
 from gpuvirt_nova import exception
 from gpuvirt_nova.hardware import catalog
 from gpuvirt_nova.hardware import model
@@ -73,6 +80,23 @@ CPU_BLIND = os.environ.get('GPUVIRT_REPLAY_CPU_BLIND', '0') == '1'
 #: Whether the simulator lays each GPU out as the scheduler does
 #: (nova_replay.SimReplay's relayout); '0' shows what it explains.
 RELAYOUT = os.environ.get('GPUVIRT_REPLAY_RELAYOUT', '1') == '1'
+#: pods of more GPUs are left out (``nova_replay.build``)
+MAX_GPUS = int(os.environ.get('GPUVIRT_REPLAY_MAX_GPUS', '2'))
+PODS = os.environ.get('GPUVIRT_REPLAY_PODS', nova_replay.DEFAULT_TRACE)
+#: Placement's settings for flavors of many granular groups, as
+#: doc/source/scheduler.rst ("Placement settings for large clouds") has
+#: them: a cap on the candidates generated, hosts taken in turn, and the
+#: pruning of combinations that put two whole-GPU groups on one GPU.
+#: Without the pruning, 8 isolated groups over 12 hosts of 8 GPUs cost
+#: Placement minutes per request (it walks 8**8 combinations per host to
+#: find the first 8! that isolate); ``GPUVIRT_REPLAY_PRUNE=0`` shows it.
+LARGE_CLOUD_PLACEMENT = {
+    'placement': {'max_allocation_candidates': 1000,
+                  'allocation_candidates_generation_strategy':
+                  'breadth-first'},
+    'workarounds': {'optimize_for_wide_provider_trees':
+                    os.environ.get('GPUVIRT_REPLAY_PRUNE', '1') == '1'},
+}
 NOVA_FILTERS = ['ComputeFilter', 'ComputeCapabilitiesFilter',
                 'ImagePropertiesFilter',
                 'ServerGroupAntiAffinityFilter',
@@ -89,6 +113,11 @@ def _host_name(i):
 #: drops a candidate); the server is deleted so that both sides go on
 #: from the same state, as the simulator skips a pod it cannot place.
 NO_ROOM = 'placed where the GPU has no room'
+#: A request of more than 2 GPUs on the simulator's host, on other GPUs
+#: in the very states of the simulator's (empty ones, say): Placement
+#: stops at max_allocation_candidates, so the first GPUs in uuid order
+#: (the weigher's tie-break) may not be among a host's candidates.
+EQUAL_GPUS = 'equal GPUs of the same host'
 #: Any other difference: Nova is put where the simulator would have been.
 OTHER = 'another placement'
 
@@ -98,9 +127,11 @@ class ReplayResult(object):
 
     def __init__(self):
         self.rows = []      # (request, simulator, nova, kind of difference)
+        self.seconds = []   # wall time of the boot, through ACTIVE or ERROR
 
-    def add(self, request, sim, nova, kind=None):
+    def add(self, request, sim, nova, kind=None, seconds=None):
         self.rows.append((request, sim, nova, kind))
+        self.seconds.append(seconds)
 
     def differences(self, kind=None):
         return [row for row in self.rows if row[3] and
@@ -110,17 +141,29 @@ class ReplayResult(object):
         return {'summary': self.summary(), 'rows': [
             {'pod': r.pod, 'type': r.type_name, 'trait': r.trait,
              'gpus': r.gpus, 'vcpus': r.vcpus, 'memory_mb': r.memory_mb,
-             'simulator': sim, 'nova': nova, 'difference': kind}
-            for r, sim, nova, kind in self.rows]}
+             'simulator': sim, 'nova': nova, 'difference': kind,
+             'seconds': seconds}
+            for (r, sim, nova, kind), seconds in zip(self.rows,
+                                                     self.seconds)]}
 
     def summary(self):
         placed = sum(1 for row in self.rows if row[2] is not None)
         return ('%d requests, %d placed by Nova, %d as the simulator '
-                'placed them; differences: %d %s, %d %s'
+                'placed them; differences: %d %s, %d %s, %d %s'
                 % (len(self.rows), placed,
                    len(self.rows) - len(self.differences()),
                    len(self.differences(NO_ROOM)), NO_ROOM,
+                   len(self.differences(EQUAL_GPUS)), EQUAL_GPUS,
                    len(self.differences(OTHER)), OTHER))
+
+
+_NOVA_PLACEMENT_CONFIG = func_fixtures.PlacementFixture._configure_placement
+
+
+def _large_cloud_placement(fixture, conf_fixture):
+    _NOVA_PLACEMENT_CONFIG(fixture, conf_fixture)
+    for group, options in LARGE_CLOUD_PLACEMENT.items():
+        conf_fixture.config(group=group, **options)
 
 
 class PackingReplayTest(integrated_helpers.ProviderUsageBaseTestCase):
@@ -131,14 +174,23 @@ class PackingReplayTest(integrated_helpers.ProviderUsageBaseTestCase):
     #: Whether the weigher learns its mix from the requests (recent.py)
     #: instead of the configured typical_requests.
     LEARN = False
+    MAX_GPUS = MAX_GPUS
+    #: how many GPUs the synthetic pods ask (larger ones if replayed)
+    GPU_COUNTS = (synthetic.MULTI_GPU_COUNTS if MAX_GPUS > 2
+                  else synthetic.GPU_COUNTS)
 
     def setUp(self):
         try:
-            self.scenario = nova_replay.build(requests=self.REQUESTS,
-                                              seed=SEED, source=self.SOURCE,
-                                              cpu_blind=CPU_BLIND)
+            self.scenario = nova_replay.build(
+                requests=self.REQUESTS, seed=SEED, source=self.SOURCE,
+                cpu_blind=CPU_BLIND, max_gpus=self.MAX_GPUS, pods_file=PODS,
+                gpu_counts=self.GPU_COUNTS)
         except exception.UsageError as exc:
             self.skipTest('the openb trace is not available: %s' % exc)
+        if self.MAX_GPUS > 2:
+            self.useFixture(fixtures.MonkeyPatch(
+                'nova.tests.functional.fixtures.PlacementFixture.'
+                '_configure_placement', _large_cloud_placement))
         self.flags(available_filters=[
             'nova.scheduler.filters.all_filters',
             'gpuvirt_nova.scheduler.filters.all_filters'],
@@ -267,9 +319,12 @@ class PackingReplayTest(integrated_helpers.ProviderUsageBaseTestCase):
                                opts.recent_requests_window,
                                opts.recent_requests_minimum)
             sim = self.sim.place(j)
+            flavor = self._flavor(request)
+            start = time.monotonic()
             server = self.api.post_server({'server': self._build_server(
-                flavor_id=self._flavor(request), networks='none')})
+                flavor_id=flavor, networks='none')})
             server = self._settle(server)
+            seconds = round(time.monotonic() - start, 2)
             nova = self._where(server)
             if request.gpus and nova is not None:
                 # the scheduler counted it (it had candidates to score)
@@ -279,10 +334,14 @@ class PackingReplayTest(integrated_helpers.ProviderUsageBaseTestCase):
                     not self.sim.room(j, *nova):
                 kind = NO_ROOM
                 self._delete_server(server)
+            elif nova != sim and request.gpus > 2 and \
+                    self.sim.interchangeable(sim, nova):
+                kind = EQUAL_GPUS
+                self.sim.force(j, *nova)
             elif nova != sim:
                 kind = OTHER
                 self.sim.force(j, *(nova if nova else (None, None)))
-            result.add(request, sim, nova, kind)
+            result.add(request, sim, nova, kind, seconds)
         return result
 
     def test_same_host_and_gpu_as_the_simulator(self):
@@ -330,3 +389,20 @@ class SyntheticLearnedMixReplayTest(SyntheticPackingReplayTest):
 
     LEARN = True
     REQUESTS = int(os.environ.get('GPUVIRT_REPLAY_REQUESTS', '46'))
+
+
+class SyntheticMultiGpuReplayTest(SyntheticPackingReplayTest):
+    """The synthetic replay with 4- and 8-GPU flavors.
+
+    Placement runs as the docs advise for such flavors
+    (``LARGE_CLOUD_PLACEMENT``): it stops at 1,000 candidates, taking
+    hosts in turn, so the GPUs inside a host are chosen among the
+    candidates Placement generated first; the pruning it needs is safe
+    for these flavors (whole-GPU types, one per GPU, isolated groups).
+    70 requests: three 4-GPU and five 8-GPU ones (one of T4s, which no
+    host has: both refuse it).
+    """
+
+    MAX_GPUS = 8
+    GPU_COUNTS = synthetic.MULTI_GPU_COUNTS
+    REQUESTS = int(os.environ.get('GPUVIRT_REPLAY_REQUESTS', '70'))

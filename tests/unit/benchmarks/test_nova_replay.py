@@ -158,3 +158,24 @@ class LayOutTest(base.BaseTestCase):
         sim.force(2, 0, [other])
         self.assertEqual(2, len(sim.placed[0, got[1][0]]))
         self.assertEqual(1, len(sim.placed[0, other]))
+
+
+class InterchangeableTest(base.BaseTestCase):
+
+    def test_other_gpus_of_the_same_states_are_the_same_placement(self):
+        pods = _pods([(1000, 1, 150, ''), (8000, 4, 1000, '')])
+        requests = tuple(nova_replay.to_request(pods, i, SLICE, 8)
+                         for i in range(2))
+        scenario = nova_replay.Scenario(
+            nodes=synthetic.nodes((('G2', 1),)), requests=requests,
+            mix={requests[0].mix_key: 0.5, requests[1].mix_key: 0.5})
+        sim = nova_replay.SimReplay(scenario, [0])
+        self.assertEqual((0, [0]), sim.place(0))   # a 2g on GPU 0 of host 0
+        got = sim.place(1)
+        self.assertEqual((0, [1, 2, 3, 4]), got)   # the first empty GPUs
+        # empty GPUs of the same host are interchangeable
+        self.assertTrue(sim.interchangeable(got, (0, [4, 5, 6, 7])))
+        # not with the used one, not on another host
+        self.assertFalse(sim.interchangeable(got, (0, [0, 1, 2, 3])))
+        self.assertFalse(sim.interchangeable(got, (1, [1, 2, 3, 4])))
+        self.assertFalse(sim.interchangeable(got, None))

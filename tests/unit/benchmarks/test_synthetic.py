@@ -61,3 +61,31 @@ class SyntheticTest(base.BaseTestCase):
                               (False, 'CUSTOM_GPU_A100_PCIE_40GB', 'A100')},
                              kinds)
         self.assertIn(0, {r.gpus for r in scenario.requests})
+
+    def test_the_default_list_is_unchanged_by_the_larger_pods(self):
+        # the replay cases' expectations rest on the default list
+        a = synthetic.pods(500, seed=3)
+        b = synthetic.pods(500, seed=3, gpu_counts=synthetic.GPU_COUNTS)
+        np.testing.assert_array_equal(a.cpu, b.cpu)
+        self.assertEqual(a.spec, b.spec)
+
+    def test_larger_pods_take_their_own_sizes(self):
+        pods = synthetic.pods(4000, gpu_counts=synthetic.MULTI_GPU_COUNTS)
+        self.assertEqual({0, 1, 2, 4, 8}, set(pods.gpus.tolist()))
+        for k, table in synthetic.LARGE_POD_SIZES.items():
+            sizes = {(c, m) for c, m in zip(pods.cpu[pods.gpus == k],
+                                            pods.memory[pods.gpus == k])}
+            self.assertLessEqual(sizes, {size for size, _ in table})
+            self.assertTrue((pods.milli[pods.gpus == k] == 1000).all())
+
+    def test_the_multi_gpu_slice_asks_isolated_groups(self):
+        scenario = nova_replay.build(
+            requests=200, source='synthetic', max_gpus=8,
+            gpu_counts=synthetic.MULTI_GPU_COUNTS)
+        large = [r for r in scenario.requests if r.gpus > 2]
+        self.assertTrue(large)
+        for request in large:
+            extra = request.extra_specs()
+            self.assertEqual('isolate', extra['group_policy'])
+            self.assertEqual(request.gpus, sum(
+                1 for key in extra if key.startswith('resources')))
