@@ -46,6 +46,11 @@ LEARNED = {
     'openb': 'LearnedMixReplayTest',
     'synthetic': 'SyntheticLearnedMixReplayTest',
 }
+#: With --max-gpus above 2, the synthetic pods asking 4 and 8 GPUs.
+MULTI_GPU = {
+    False: 'SyntheticMultiGpuReplayTest',
+    True: 'SyntheticLearnedMultiGpuReplayTest',
+}
 CASE = ('tests.functional.scheduler.test_packing_replay.%s.'
         'test_same_host_and_gpu_as_the_simulator')
 
@@ -100,13 +105,16 @@ def main(argv=None):
     parser.add_argument('--max-gpus', type=int, default=2,
                         help='replay pods of up to this many GPUs (above '
                         '2, Placement caps and prunes its candidates as '
-                        'doc/source/scheduler.rst advises)')
+                        'doc/source/scheduler.rst advises; with --source '
+                        'synthetic, above 2 is the case of 4- and 8-GPU '
+                        'pods)')
     parser.add_argument('--pods', default=None,
-                        help='the openb pod list (default: %s)'
-                        % nova_replay.DEFAULT_TRACE)
+                        help='the openb pod list (default: %s; not '
+                        'with --source synthetic)' % nova_replay.DEFAULT_TRACE)
     parser.add_argument('--no-prune', action='store_true',
-                        help='with --max-gpus above 2, leave Placement\'s '
-                        'optimize_for_wide_provider_trees off (slow)')
+                        help='leave Placement\'s '
+                        'optimize_for_wide_provider_trees off (slow; only '
+                        'with --max-gpus above 2, which turns it on)')
     args = parser.parse_args(argv)
     out = args.out or os.path.join(tempfile.mkdtemp(), 'replay.json')
     os.environ.update(GPUVIRT_REPLAY_REQUESTS=str(args.requests),
@@ -121,8 +129,11 @@ def main(argv=None):
                       GPUVIRT_REPLAY_PRUNE='0' if args.no_prune else '1',
                       GPUVIRT_REPLAY_OUT=out)
     start = time.time()
-    suite = unittest.defaultTestLoader.loadTestsFromName(
-        CASE % (LEARNED if args.learn else CASES)[args.source])
+    if args.source == 'synthetic' and args.max_gpus > 2:
+        case = MULTI_GPU[args.learn]
+    else:
+        case = (LEARNED if args.learn else CASES)[args.source]
+    suite = unittest.defaultTestLoader.loadTestsFromName(CASE % case)
     result = unittest.TextTestRunner(stream=sys.stderr, verbosity=0).run(
         suite)
     if not os.path.exists(out):

@@ -42,6 +42,7 @@ The same ``seed`` and ``size`` always give the same list.
 import numpy as np
 
 from benchmarks.packing import trace
+from gpuvirt_nova import exception
 
 #: openb 1-GPU shares and how many pods ask each (gpuspec20).
 SHARES = ((1000, 3911), (810, 1078), (470, 750), (320, 328), (650, 253),
@@ -96,6 +97,13 @@ def pods(size=SIZE, seed=0, gpu_counts=GPU_COUNTS):
     ``gpu_counts``: ``((num_gpu, weight), ...)``; with the default the
     list is the same as before larger pods could be drawn.
     """
+    unknown = sorted({k for k, _ in gpu_counts} - {0, 1, 2} -
+                     set(LARGE_POD_SIZES))
+    if unknown:
+        raise exception.UsageError(
+            'gpu_counts: no pod sizes for %s GPUs; use 0, 1, 2 or one of '
+            '%s (LARGE_POD_SIZES)' % (', '.join(map(str, unknown)),
+                                      sorted(LARGE_POD_SIZES)))
     rng = np.random.default_rng(seed)
     gpus = np.array(_draw(rng, gpu_counts, size))
     milli = np.array(_draw(rng, SHARES, size))

@@ -45,9 +45,10 @@ the docs advise for them.
 ``GPUVIRT_REPLAY_REQUESTS`` (default 40) sets the number of requests,
 ``GPUVIRT_REPLAY_SEED`` (42) their order, ``GPUVIRT_REPLAY_CPU_BLIND``
 (1: a ``typical_requests`` without vCPUs; default: with them),
-``GPUVIRT_REPLAY_MAX_GPUS`` (2) the largest pod replayed (above 2,
-Placement is set as for ``SyntheticMultiGpuReplayTest``),
-``GPUVIRT_REPLAY_PODS`` the trace's pod list (gpuspec20),
+``GPUVIRT_REPLAY_MAX_GPUS`` (2) the largest pod of the trace replayed
+(openb cases; above 2, Placement is set as for
+``SyntheticMultiGpuReplayTest``), ``GPUVIRT_REPLAY_PODS`` the trace's
+pod list (gpuspec20),
 ``GPUVIRT_REPLAY_OUT`` a JSON file for every decision; ``python -m
 benchmarks.packing.nova_replay_run`` runs a longer replay and prints the
 comparison.
@@ -88,8 +89,10 @@ PODS = os.environ.get('GPUVIRT_REPLAY_PODS', nova_replay.DEFAULT_TRACE)
 #: them: a cap on the candidates generated, hosts taken in turn, and the
 #: pruning of combinations that put two whole-GPU groups on one GPU.
 #: Without the pruning, 8 isolated groups over 12 hosts of 8 GPUs cost
-#: Placement minutes per request (it walks 8**8 combinations per host to
-#: find the first 8! that isolate); ``GPUVIRT_REPLAY_PRUNE=0`` shows it.
+#: Placement minutes per request (it walks the combinations of one GPU
+#: per group in order, about 355,000 per host before its share of the
+#: 1,000 candidates, nearly all rejected by isolate);
+#: ``GPUVIRT_REPLAY_PRUNE=0`` shows it.
 LARGE_CLOUD_PLACEMENT = {
     'placement': {'max_allocation_candidates': 1000,
                   'allocation_candidates_generation_strategy':
@@ -175,9 +178,8 @@ class PackingReplayTest(integrated_helpers.ProviderUsageBaseTestCase):
     #: instead of the configured typical_requests.
     LEARN = False
     MAX_GPUS = MAX_GPUS
-    #: how many GPUs the synthetic pods ask (larger ones if replayed)
-    GPU_COUNTS = (synthetic.MULTI_GPU_COUNTS if MAX_GPUS > 2
-                  else synthetic.GPU_COUNTS)
+    #: how many GPUs the synthetic pods ask
+    GPU_COUNTS = synthetic.GPU_COUNTS
 
     def setUp(self):
         try:
@@ -353,6 +355,12 @@ class PackingReplayTest(integrated_helpers.ProviderUsageBaseTestCase):
         self.assertGreater(sum(1 for row in result.rows if row[2]),
                            len(result.rows) // 2, result.summary())
         self.assertEqual([], result.differences(OTHER), result.summary())
+        # equal GPUs are Placement's cap deciding a tie now and then, not
+        # the rule (it would hide a tie-break of the weigher's)
+        large = sum(1 for request, _, nova, _ in result.rows
+                    if request.gpus > 2 and nova)
+        self.assertLessEqual(len(result.differences(EQUAL_GPUS)),
+                             max(1, large // 2), result.summary())
         if self.LEARN:
             # the scheduler counted the very requests the simulator did
             seen = recent.RecentRequests()
@@ -406,3 +414,9 @@ class SyntheticMultiGpuReplayTest(SyntheticPackingReplayTest):
     MAX_GPUS = 8
     GPU_COUNTS = synthetic.MULTI_GPU_COUNTS
     REQUESTS = int(os.environ.get('GPUVIRT_REPLAY_REQUESTS', '70'))
+
+
+class SyntheticLearnedMultiGpuReplayTest(SyntheticMultiGpuReplayTest):
+    """The multi-GPU replay with the mix learned from the requests."""
+
+    LEARN = True
