@@ -313,6 +313,8 @@ class SimReplay:
             memory=nodes.memory[perm], gpus=nodes.gpus[perm],
             models=tuple(nodes.models[i] for i in perm))
         self.to_node = perm
+        #: scenario node -> simulator position (the inverse of to_node)
+        self.position = {int(v): i for i, v in enumerate(perm)}
         self.nodes = nodes
         reqs = scenario.requests
         self.values = np.unique([1000] + [r.milli for r in reqs
@@ -458,7 +460,7 @@ class SimReplay:
         req = self.scenario.requests[j]
         request = int(np.searchsorted(self.values, req.milli))
         states, cpu, mem = self._saved[:3]
-        n = {int(v): i for i, v in enumerate(self.to_node)}[node]
+        n = self.position[node]
         table = self.tables['ours']
         return all(table[states[n, g], request] >= 0 for g in gpus) and \
             cpu[n] >= req.vcpus * 1000.0 and mem[n] >= req.memory_mb
@@ -474,7 +476,7 @@ class SimReplay:
         if one is None or other is None or one[0] != other[0]:
             return False
         states = self._saved[0]
-        n = {int(v): i for i, v in enumerate(self.to_node)}[one[0]]
+        n = self.position[one[0]]
         return sorted(states[n, one[1]]) == sorted(states[n, other[1]])
 
     def force(self, j, node, gpus):
@@ -486,11 +488,10 @@ class SimReplay:
         """
         req = self.scenario.requests[j]
         request = int(np.searchsorted(self.values, req.milli))
-        position = {int(v): i for i, v in enumerate(self.to_node)}
         self._restore()
         if node is None:
             return
-        n = position[node]
+        n = self.position[node]
         table = self.tables['ours']
         for g in gpus:
             self.cluster.states[n, g] = table[self.cluster.states[n, g],
